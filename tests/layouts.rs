@@ -1,4 +1,4 @@
-//! The byte layouts of SPEC.md §7 against the examples of SPEC.md §8, from their data files.
+//! The byte layouts of SPEC.md §11 against the examples of SPEC.md §12, from their data files.
 
 use bluezone_integration::gaen::GaenVectors;
 use bluezone_protocol::{

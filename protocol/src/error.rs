@@ -2,11 +2,15 @@
 
 use core::fmt;
 
+use crate::batch::BatchError;
+use crate::report::ContactError;
 use crate::time::IntervalNumber;
+use crate::upload::UploadError;
+use crate::verify::VerifyError;
 
 /// Everything that can go wrong in this crate. No function panics on untrusted input; it
 /// returns one of these instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
     /// Bytes that do not follow the layout SPEC.md gives them.
@@ -18,6 +22,14 @@ pub enum Error {
     /// Decrypted metadata of a major version this implementation does not know (or an AEM
     /// opened with a key that did not make it).
     UnsupportedMetadataVersion(u8),
+    /// An F0 upload that breaks a rule of SPEC.md §7.
+    Upload(UploadError),
+    /// A publication batch or batch index that is refused (SPEC.md §8.3, §8.4).
+    Batch(BatchError),
+    /// Contact details, or their HPKE seal, refused (SPEC.md §10.1).
+    Contact(ContactError),
+    /// An F1 report that does not verify (SPEC.md §10.4).
+    Verify(VerifyError),
 }
 
 impl fmt::Display for Error {
@@ -33,6 +45,10 @@ impl fmt::Display for Error {
             Error::UnsupportedMetadataVersion(v) => {
                 write!(f, "metadata major version {v} is not supported (only 1 is)")
             }
+            Error::Upload(e) => write!(f, "F0 upload refused: {e}"),
+            Error::Batch(e) => write!(f, "publication batch refused: {e}"),
+            Error::Contact(e) => write!(f, "contact details refused: {e}"),
+            Error::Verify(e) => write!(f, "F1 report refused: {e}"),
         }
     }
 }
@@ -41,6 +57,10 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Decode(e) => Some(e),
+            Error::Upload(e) => Some(e),
+            Error::Batch(e) => Some(e),
+            Error::Contact(e) => Some(e),
+            Error::Verify(e) => Some(e),
             _ => None,
         }
     }

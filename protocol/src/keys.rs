@@ -114,14 +114,12 @@ impl DailyKey {
         AemKey::new(&self.key)
     }
 
-    /// The RPIs of every interval of this key's validity, in interval order.
-    pub fn expand(&self) -> Vec<(IntervalNumber, RollingProximityId)> {
+    /// The RPIs of every interval of this key's validity: element `j` is the RPI of interval
+    /// `rolling_start + j`.
+    pub fn expand(&self) -> Vec<RollingProximityId> {
         let mut rpis = vec![RollingProximityId::default(); self.rolling_period as usize];
         self.rpi_key().rpis_into(self.rolling_start, &mut rpis);
-        (self.rolling_start.0..)
-            .map(IntervalNumber)
-            .zip(rpis)
-            .collect()
+        rpis
     }
 }
 
@@ -190,18 +188,21 @@ impl RpiKey {
     /// Same result as calling [`rpi`](Self::rpi) for each, but the blocks go through AES
     /// together, which lets the cipher pipeline them.
     pub fn rpis_into(&self, first: IntervalNumber, out: &mut [RollingProximityId]) {
-        const CHUNK: usize = 16;
-        let mut blocks = [Array::from([0u8; 16]); CHUNK];
+        // A day's worth of blocks per call to the cipher, which pipelines them.
+        const CHUNK: usize = INTERVALS_PER_DAY as usize;
+        let template = Array::from(rpi_padded_data(IntervalNumber(0)));
+        let mut blocks = [template; CHUNK];
         let mut interval = first.0;
         for chunk in out.chunks_mut(CHUNK) {
             let blocks = &mut blocks[..chunk.len()];
             for block in blocks.iter_mut() {
-                *block = Array::from(rpi_padded_data(IntervalNumber(interval)));
+                *block = template;
+                block[12..].copy_from_slice(&interval.to_le_bytes());
                 interval = interval.wrapping_add(1);
             }
             self.0.encrypt_blocks(blocks);
             for (rpi, block) in chunk.iter_mut().zip(blocks.iter()) {
-                *rpi = RollingProximityId((*block).into());
+                rpi.0 = (*block).into();
             }
         }
     }
@@ -221,7 +222,12 @@ pub struct AemKey(Aes128);
 impl AemKey {
     /// Derive AEMK from the sixteen bytes of a daily key.
     pub fn new(daily_key: &[u8; DAILY_KEY_LEN]) -> AemKey {
-        AemKey(Aes128::new(&Array::from(derive_aem_key(daily_key))))
+        AemKey::from_key_bytes(derive_aem_key(daily_key))
+    }
+
+    /// AEMK from its own sixteen bytes (as [`derive_aem_key`] gives them).
+    pub fn from_key_bytes(aemk: [u8; 16]) -> AemKey {
+        AemKey(Aes128::new(&Array::from(aemk)))
     }
 
     /// AEM = metadata encrypted under AEMK with AES-128-CTR, IV = the RPI it travels with.

@@ -26,20 +26,43 @@
 #![warn(missing_docs)]
 
 mod advertisement;
+pub mod bandwidth;
+mod batch;
+mod bloom;
 mod error;
+pub mod hpke;
 mod keys;
+mod matching;
 mod phone;
+mod report;
+mod risk;
 mod sighting;
 mod time;
+mod upload;
+mod verify;
 pub mod wire;
 
 pub use advertisement::{ADVERTISEMENT_LEN, Advertisement};
+pub use batch::{
+    BATCH_HEADER_LEN, BATCH_INDEX_ENTRY_LEN, BATCH_INDEX_VERSION, BATCH_VERSION, BatchError,
+    BatchIndex, BatchIndexEntry, BatchSpec, DEFAULT_TARGET_FP_RATE, MATCH_TOLERANCE_SECONDS,
+    MAX_BATCH_ENTRIES, MAX_FILTER_BYTES, MAX_INDEX_ENTRIES, PublicationBatch, PublisherKeyPair,
+    PublisherPublicKey,
+};
+pub use bloom::{BloomError, BloomFilter, BloomParams};
 pub use error::{DecodeError, Error};
 pub use keys::{
     AEM_LEN, AemKey, AssociatedEncryptedMetadata, DAILY_KEY_LEN, DailyKey, Metadata, RPI_LEN,
     RollingProximityId, RpiKey, derive_aem_key, derive_rpi_key, rpi_padded_data,
 };
+pub use matching::{CandidateExposure, MatchOutcome, match_sightings};
 pub use phone::{Broadcast, Phone, PhoneConfig};
+pub use report::{
+    CONTACT_DETAILS_INFO, CONTACT_DETAILS_LEN, ContactDetails, ContactError, F1_REPORT_VERSION,
+    F1Report, MAX_NAME_LEN, MAX_PHONE_DIGITS, MAX_REPORT_OWN_RPIS, MAX_REPORT_SIGHTINGS, OwnRpi,
+    REPORT_SIZE_CLASSES, ReportId, SEALED_CONTACT_DETAILS_LEN, SealedContactDetails,
+};
+pub use risk::{RiskRule, attenuation_db, sighting_day};
 pub use sighting::{
     DEFAULT_SIGHTING_CAPACITY, MAX_EXPORTED_SIGHTINGS, SIGHTING_EXPORT_VERSION,
     SIGHTING_PAYLOAD_BYTES, SIGHTING_RECORD_LEN, Sighting, SightingExport, SightingLog,
@@ -48,4 +71,14 @@ pub use sighting::{
 pub use time::{
     INTERVAL_SECONDS, INTERVALS_PER_DAY, IntervalNumber, RETENTION_DAYS, RETENTION_INTERVALS,
     RETENTION_SECONDS, SECONDS_PER_DAY, UnixTime,
+};
+pub use upload::{
+    CLOCK_SKEW_SECONDS, CaseId, DeclarationCode, F0_UPLOAD_VERSION, F0Upload,
+    MAX_DECLARATION_CODE_LEN, MAX_UPLOAD_KEYS, MAX_UPLOAD_SIGHTINGS, PUBLISH_BITMAP_LEN,
+    PublishedEntry, PublishedIntervals, UPLOAD_SIZE_CLASSES, UPLOADED_KEY_RECORD_LEN, UploadError,
+    UploadedKey,
+};
+pub use verify::{
+    Confirmation, ContactHistoryStore, F1Row, MAX_INDEXED_KEYS, PublicationIndex, PublishedRpi,
+    ReportVerification, VerifyError, verify_report,
 };

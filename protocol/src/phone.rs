@@ -1,12 +1,28 @@
 //! The app-side state of one phone: its daily keys, what it broadcasts, what it heard.
 
+use std::collections::BTreeMap;
+
 use rand_core::CryptoRng;
 
 use crate::advertisement::Advertisement;
+use crate::batch::{BatchError, BatchIndex, BatchIndexEntry, PublicationBatch, PublisherPublicKey};
 use crate::error::Error;
+use crate::hpke::HpkePublicKey;
 use crate::keys::{DailyKey, Metadata};
-use crate::sighting::{DEFAULT_SIGHTING_CAPACITY, SightingLog, SightingUpdate};
-use crate::time::{IntervalNumber, RETENTION_INTERVALS, UnixTime};
+use crate::matching::{CandidateExposure, MatchOutcome, match_sightings};
+use crate::report::{
+    ContactDetails, F1Report, MAX_REPORT_OWN_RPIS, MAX_REPORT_SIGHTINGS, OwnRpi, ReportId,
+    SealedContactDetails,
+};
+use crate::risk::RiskRule;
+use crate::sighting::{DEFAULT_SIGHTING_CAPACITY, Sighting, SightingLog, SightingUpdate};
+use crate::time::{
+    INTERVALS_PER_DAY, IntervalNumber, RETENTION_INTERVALS, RETENTION_SECONDS, UnixTime,
+};
+use crate::upload::{
+    DeclarationCode, F0Upload, MAX_UPLOAD_KEYS, MAX_UPLOAD_SIGHTINGS, PublishedIntervals,
+    UploadError, UploadedKey,
+};
 
 /// Settings of one phone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,15 +30,22 @@ pub struct PhoneConfig {
     /// Transmit power written into the metadata of every advertisement, in dBm. Apps take it
     /// from the calibration table of their device model (GAEN's `tx` column).
     pub tx_power_dbm: i8,
+    /// Correction added to every RSSI this phone's radio reports, in dB (GAEN's
+    /// `rssi_correction` for the device model).
+    pub rssi_correction_db: i8,
     /// Most sightings the phone keeps (see [`SightingLog`]).
     pub sighting_capacity: usize,
+    /// The risk rule for matching and for choosing the intervals an F0 upload publishes.
+    pub risk_rule: RiskRule,
 }
 
 impl Default for PhoneConfig {
     fn default() -> Self {
         PhoneConfig {
-            tx_power_dbm: 0,
+            tx_power_dbm: -24,
+            rssi_correction_db: 0,
             sighting_capacity: DEFAULT_SIGHTING_CAPACITY,
+            risk_rule: RiskRule::default(),
         }
     }
 }
@@ -47,6 +70,8 @@ pub struct Phone {
     /// Own daily keys, oldest first, at most one valid per interval.
     keys: Vec<DailyKey>,
     sightings: SightingLog,
+    /// Publication batches already matched: id → creation time, kept 14 days.
+    seen_batches: BTreeMap<u64, UnixTime>,
 }
 
 impl Phone {
@@ -56,6 +81,7 @@ impl Phone {
             config,
             keys: Vec::new(),
             sightings: SightingLog::with_capacity(config.sighting_capacity),
+            seen_batches: BTreeMap::new(),
         }
     }
 
@@ -103,6 +129,218 @@ impl Phone {
         let cutoff = now.interval().minus(RETENTION_INTERVALS);
         self.keys.retain(|k| k.end() > cutoff);
         self.sightings.purge(now);
+        let oldest = now.minus_seconds(RETENTION_SECONDS);
+        self.seen_batches.retain(|_, created| *created >= oldest);
+    }
+
+    /// Open a batch index under the pinned publisher key and list the batches still worth
+    /// fetching: not matched yet, and created within the last 14 days.
+    pub fn batches_to_fetch(
+        &self,
+        index: &[u8],
+        publisher: &PublisherPublicKey,
+        now: UnixTime,
+    ) -> Result<Vec<BatchIndexEntry>, Error> {
+        let index = BatchIndex::open(index, publisher)?;
+        let oldest = now.minus_seconds(RETENTION_SECONDS);
+        Ok(index
+            .entries
+            .into_iter()
+            .filter(|e| e.created_at >= oldest && !self.seen_batches.contains_key(&e.batch_id))
+            .collect())
+    }
+
+    /// Match a downloaded publication batch against the retained sightings (seed step 5).
+    ///
+    /// The batch must verify under the pinned `publisher` key, must not have been matched
+    /// before, and must be less than 14 days old; otherwise it is refused with its own error
+    /// and the phone's state does not change. On success the batch is remembered as seen and
+    /// the outcome lists the candidate exposures, scored with the phone's risk rule.
+    pub fn match_batch(
+        &mut self,
+        batch: &[u8],
+        publisher: &PublisherPublicKey,
+        now: UnixTime,
+    ) -> Result<MatchOutcome, Error> {
+        let batch = PublicationBatch::open(batch, publisher)?;
+        if self.seen_batches.contains_key(&batch.batch_id) {
+            return Err(BatchError::AlreadySeen(batch.batch_id).into());
+        }
+        if batch.created_at < now.minus_seconds(RETENTION_SECONDS) {
+            return Err(BatchError::Expired(batch.batch_id).into());
+        }
+        let outcome = match_sightings(
+            &batch,
+            self.sightings.iter(),
+            &self.config.risk_rule,
+            self.config.rssi_correction_db,
+        );
+        self.seen_batches.insert(batch.batch_id, batch.created_at);
+        Ok(outcome)
+    }
+
+    /// Send the data back (seed step 5, second half): the F1 report of a candidate exposure,
+    /// with the phone's own RPIs for the intervals its sightings cover (and nothing else of its
+    /// keys), and `contact` sealed to `unit`, the public key of the preventive-medicine unit of
+    /// `contact.district`.
+    ///
+    /// The app calls this only for exposures that pass the risk rule and with the user's
+    /// consent, which `contact.consent_time` records.
+    pub fn prepare_f1_report<R: CryptoRng + ?Sized>(
+        &self,
+        exposure: &CandidateExposure,
+        contact: &ContactDetails,
+        unit: &HpkePublicKey,
+        rng: &mut R,
+    ) -> Result<F1Report, Error> {
+        let mut sightings = exposure.sightings.clone();
+        sightings.sort_by_key(|s| s.rpi);
+        sightings.dedup_by_key(|s| s.rpi);
+        sightings.truncate(usize::from(MAX_REPORT_SIGHTINGS));
+
+        let mut intervals: Vec<IntervalNumber> = Vec::new();
+        for s in &sightings {
+            let (first, last) = (s.first_seen.interval(), s.last_seen.interval());
+            let last = last.min(first.plus(INTERVALS_PER_DAY));
+            intervals.extend((first.0..=last.0).map(IntervalNumber));
+        }
+        intervals.sort_unstable();
+        intervals.dedup();
+        let mut own_rpis = Vec::new();
+        for interval in intervals {
+            if let Some(key) = self.keys.iter().rev().find(|k| k.covers(interval)) {
+                own_rpis.push(OwnRpi {
+                    interval,
+                    rpi: key.rpi_key().rpi(interval),
+                });
+            }
+        }
+        own_rpis.truncate(usize::from(MAX_REPORT_OWN_RPIS));
+
+        let mut report_id = ReportId::default();
+        rng.fill_bytes(&mut report_id.0);
+        let sealed = SealedContactDetails::seal(contact, &report_id, unit, rng)?;
+        Ok(F1Report {
+            report_id,
+            district: contact.district,
+            rssi_correction_db: self.config.rssi_correction_db,
+            sightings,
+            own_rpis,
+            contact: sealed,
+        })
+    }
+
+    /// Identifiers of the batches matched in the last 14 days.
+    pub fn seen_batches(&self) -> impl Iterator<Item = u64> + '_ {
+        self.seen_batches.keys().copied()
+    }
+
+    /// Share contact history (seed step 3): the F0 upload for a contagious window that starts
+    /// at `contagious_from`, authorised by `code`, then a switch to a fresh daily key.
+    ///
+    /// The upload holds every retained key whose validity meets the window, and for each the
+    /// intervals to publish: by default an interval of the window is published only if the
+    /// phone had a sighting in it that the risk rule counts (an interval with nobody near has
+    /// no one to warn), and never one that falls in a `redacted` range (start included, end
+    /// excluded) the user chose to withhold. The contact history is every sighting last seen
+    /// in the window, at most [`MAX_UPLOAD_SIGHTINGS`], the strongest kept if there are more.
+    ///
+    /// The key in use is cut short at the current interval and a fresh key takes over at once,
+    /// so that no RPI the phone broadcasts from now on belongs to an uploaded key. (The RPI of
+    /// the current interval is therefore never published.)
+    pub fn prepare_f0_upload<R: CryptoRng + ?Sized>(
+        &mut self,
+        code: DeclarationCode,
+        contagious_from: UnixTime,
+        redacted: &[(UnixTime, UnixTime)],
+        now: UnixTime,
+        rng: &mut R,
+    ) -> Result<F0Upload, Error> {
+        self.switch_to_fresh_key(now, rng);
+        let current = now.interval();
+        let window_start = contagious_from.interval();
+        let rule = &self.config.risk_rule;
+        let correction = self.config.rssi_correction_db;
+
+        // Intervals in which the phone had a sighting the risk rule counts.
+        let mut near: Vec<IntervalNumber> = Vec::new();
+        for s in self.sightings.iter() {
+            if rule.is_relevant(&s, correction) {
+                let (first, last) = (s.first_seen.interval(), s.last_seen.interval());
+                near.extend(
+                    (first.0..=last.0.min(first.0.saturating_add(INTERVALS_PER_DAY)))
+                        .map(IntervalNumber),
+                );
+            }
+        }
+        near.sort_unstable();
+        near.dedup();
+        let is_redacted = |i: IntervalNumber| {
+            redacted
+                .iter()
+                .any(|&(from, to)| i.start() < to && from < i.end())
+        };
+
+        let mut keys = Vec::new();
+        for key in &self.keys {
+            if key.end() <= window_start || key.rolling_start() >= current {
+                continue;
+            }
+            let mut published = PublishedIntervals::default();
+            for j in 0..key.rolling_period() {
+                let interval = key.rolling_start().plus(j);
+                if interval >= window_start
+                    && interval < current
+                    && near.binary_search(&interval).is_ok()
+                    && !is_redacted(interval)
+                {
+                    published.insert(j);
+                }
+            }
+            keys.push(UploadedKey {
+                key: key.clone(),
+                published,
+            });
+        }
+        if keys.is_empty() {
+            return Err(UploadError::NothingToUpload.into());
+        }
+        // At most 15 keys: the newest ones (older keys would be past retention anyway).
+        let excess = keys.len().saturating_sub(MAX_UPLOAD_KEYS);
+        keys.drain(..excess);
+
+        let mut contact_history: Vec<Sighting> = self
+            .sightings
+            .iter()
+            .filter(|s| s.last_seen >= contagious_from)
+            .collect();
+        if contact_history.len() > MAX_UPLOAD_SIGHTINGS as usize {
+            contact_history.sort_by(|a, b| b.rssi_max.cmp(&a.rssi_max).then(a.rpi.cmp(&b.rpi)));
+            contact_history.truncate(MAX_UPLOAD_SIGHTINGS as usize);
+            contact_history.sort_by_key(|s| s.rpi);
+        }
+        Ok(F0Upload {
+            code,
+            keys,
+            contact_history,
+        })
+    }
+
+    /// End the key in use at the current interval and start a fresh one now.
+    fn switch_to_fresh_key<R: CryptoRng + ?Sized>(&mut self, now: UnixTime, rng: &mut R) {
+        let current = now.interval();
+        self.keys.retain_mut(|k| {
+            if k.covers(current) {
+                let elapsed = current.0 - k.rolling_start().0;
+                match DailyKey::new(*k.key_bytes(), k.rolling_start(), elapsed) {
+                    Ok(cut) => *k = cut,
+                    // Drawn in this very interval: it published nothing yet; drop it.
+                    Err(_) => return false,
+                }
+            }
+            true
+        });
+        self.keys.push(DailyKey::generate(rng, now));
     }
 
     /// Own daily keys still retained, oldest first.

@@ -26,6 +26,14 @@ pub const HEADER_LEN: usize = 4;
 pub enum MessageType {
     /// A list of sightings ([`SightingExport`](crate::SightingExport)).
     SightingExport = 0x01,
+    /// An F0 upload ([`F0Upload`](crate::F0Upload)).
+    F0Upload = 0x02,
+    /// A publication batch ([`PublicationBatch`](crate::PublicationBatch)).
+    PublicationBatch = 0x03,
+    /// A batch index ([`BatchIndex`](crate::BatchIndex)).
+    BatchIndex = 0x04,
+    /// An F1 report ([`F1Report`](crate::F1Report)).
+    F1Report = 0x05,
 }
 
 /// A cursor over untrusted bytes that checks every length before it reads.
@@ -69,6 +77,10 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn i8(&mut self) -> Result<i8, DecodeError> {
         Ok(self.u8()? as i8)
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_le_bytes(self.array()?))
     }
 
     pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {

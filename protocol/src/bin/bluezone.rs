@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use bluezone_protocol::bandwidth::{self, BandwidthLoad};
 use bluezone_protocol::{AemKey, DAILY_KEY_LEN, IntervalNumber, RollingProximityId, RpiKey};
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,42 @@ enum Command {
         #[arg(long, value_parser = parse_hex::<4>)]
         metadata: Option<[u8; 4]>,
     },
+    /// Bytes every phone downloads per day for a given load: our publication batches, and on
+    /// the same load GAEN-style key export and the DP-3T unlinkable design.
+    Bandwidth {
+        /// F0 cases uploading per day.
+        #[arg(long)]
+        f0_per_day: f64,
+        /// Days of contagious window each F0 uploads.
+        #[arg(long, default_value_t = 5.0)]
+        contagious_days: f64,
+        /// Share of the window's intervals an F0 publishes, 0 to 1.
+        #[arg(long, default_value_t = 0.5)]
+        published_share: f64,
+        /// Target false-positive rate, as a number (1e-7) or a power of two (2^-24).
+        #[arg(long, default_value = "2^-24", value_parser = parse_rate)]
+        target_fp: f64,
+        /// Publication batches per day.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=1440))]
+        batches_per_day: u32,
+    },
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate = match text.strip_prefix("2^") {
+        Some(exp) => exp
+            .parse::<i32>()
+            .map(|e| 2f64.powi(e))
+            .map_err(|e| format!("bad exponent: {e}"))?,
+        None => text
+            .parse::<f64>()
+            .map_err(|e| format!("not a number: {e}"))?,
+    };
+    if rate > 0.0 && rate < 1.0 {
+        Ok(rate)
+    } else {
+        Err(format!("{text} is not a rate strictly between 0 and 1"))
+    }
 }
 
 fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
@@ -73,6 +110,41 @@ fn main() -> ExitCode {
                 out.push('\n');
             }
             print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Command::Bandwidth {
+            f0_per_day,
+            contagious_days,
+            published_share,
+            target_fp,
+            batches_per_day,
+        } => {
+            let finite = |x: f64| x.is_finite() && x >= 0.0;
+            if !finite(f0_per_day) || !finite(contagious_days) || contagious_days > 14.0 {
+                eprintln!("error: --f0-per-day must be >= 0 and --contagious-days in 0..=14");
+                return ExitCode::from(2);
+            }
+            if !(0.0..=1.0).contains(&published_share) {
+                eprintln!("error: --published-share must lie in 0..=1");
+                return ExitCode::from(2);
+            }
+            let load = BandwidthLoad {
+                f0_per_day,
+                contagious_days,
+                published_share,
+                target_fp_rate: target_fp,
+                batches_per_day,
+            };
+            println!(
+                "load: {f0_per_day} F0/day, {contagious_days} contagious days, {:.0}% of intervals published, false-positive target {target_fp:.3e}, {batches_per_day} batches/day",
+                published_share * 100.0
+            );
+            for e in bandwidth::estimate(&load) {
+                println!(
+                    "{:>12.0} bytes/phone/day  {:>12.0} entries/day  {:>6.2} bits/entry  {}",
+                    e.bytes_per_phone_per_day, e.entries_per_day, e.bits_per_entry, e.model
+                );
+            }
             ExitCode::SUCCESS
         }
     }

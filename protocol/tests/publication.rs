@@ -1,0 +1,323 @@
+//! Publication batches and on-phone matching: an F0's published RPIs always match, what was not
+//! published matches only as a filter false positive, and a bad batch never changes a phone.
+
+use bluezone_protocol::{
+    Advertisement, AssociatedEncryptedMetadata, BatchError, BatchIndex, BatchIndexEntry, BatchSpec,
+    CaseId, DEFAULT_TARGET_FP_RATE, DailyKey, DeclarationCode, DecodeError, Error, IntervalNumber,
+    Phone, PhoneConfig, PublicationBatch, PublishedEntry, PublisherKeyPair, RETENTION_SECONDS,
+    RollingProximityId, RpiKey, Sighting, UnixTime, match_sightings,
+};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+
+const MIDNIGHT: u64 = 1_700_006_400;
+
+fn at(day: u64, seconds: u64) -> UnixTime {
+    UnixTime(MIDNIGHT + day * 86_400 + seconds)
+}
+
+fn spec(batch_id: u64, created_at: UnixTime) -> BatchSpec {
+    BatchSpec {
+        batch_id,
+        region: 0,
+        created_at,
+        target_fp_rate: DEFAULT_TARGET_FP_RATE,
+        dummy_quantum: 0,
+    }
+}
+
+/// Alice (the F0) and Bob meet on day 0 from 10:00 to 10:30, scanning every 5 minutes; Carol
+/// is elsewhere. Alice uploads on day 2; the server builds batch 1.
+struct World {
+    rng: ChaCha20Rng,
+    publisher: PublisherKeyPair,
+    bob: Phone,
+    carol: Phone,
+    batch: Vec<u8>,
+    entries: Vec<PublishedEntry>,
+}
+
+fn world() -> World {
+    let mut rng = ChaCha20Rng::from_seed([9; 32]);
+    let mut alice = Phone::new(PhoneConfig::default());
+    let mut bob = Phone::new(PhoneConfig::default());
+    let mut carol = Phone::new(PhoneConfig::default());
+    for t in (36_000..37_800).step_by(300) {
+        let now = at(0, t);
+        let a = alice.broadcast(now, &mut rng).advertisement.to_bytes();
+        let b = bob.broadcast(now, &mut rng).advertisement.to_bytes();
+        bob.hear(&a, -62, now).unwrap();
+        alice.hear(&b, -64, now).unwrap();
+        carol.broadcast(now, &mut rng);
+    }
+    let upload = alice
+        .prepare_f0_upload(
+            DeclarationCode::new("CODE").unwrap(),
+            at(0, 0),
+            &[],
+            at(2, 0),
+            &mut rng,
+        )
+        .unwrap();
+    let entries = upload.published_entries(CaseId(1));
+    let publisher = PublisherKeyPair::generate(&mut rng);
+    let (_, batch) =
+        PublicationBatch::build(&entries, &spec(1, at(2, 3600)), &publisher, &mut rng).unwrap();
+    World {
+        rng,
+        publisher,
+        bob,
+        carol,
+        batch,
+        entries,
+    }
+}
+
+#[test]
+fn the_contact_matches_and_the_stranger_does_not() {
+    let mut w = world();
+    // 10:00 to 10:30 is intervals 60, 61 and 62 of day 0.
+    assert_eq!(w.entries.len(), 3);
+    let key = w.publisher.public_key();
+    let now = at(2, 7200);
+    let bob = w.bob.match_batch(&w.batch, &key, now).unwrap();
+    assert_eq!(bob.hits, 3);
+    let exposure = &bob.exposures[0];
+    assert!(exposure.passes, "{exposure:?}");
+    // 6 scans at 5 minutes each over three RPIs; -24 - (-62) = 38 dB: weight 80%.
+    assert_eq!(exposure.weighted_minutes(), 24);
+    let carol = w.carol.match_batch(&w.batch, &key, now).unwrap();
+    assert_eq!(carol.hits, 0);
+    assert!(carol.exposures.is_empty());
+    assert_eq!(w.bob.seen_batches().collect::<Vec<_>>(), [1]);
+    let _ = &mut w.rng;
+}
+
+fn state(phone: &Phone) -> (Vec<u64>, usize) {
+    (phone.seen_batches().collect(), phone.sightings().len())
+}
+
+#[test]
+fn bad_batches_are_refused_each_with_its_own_error_and_change_nothing() {
+    let mut w = world();
+    let key = w.publisher.public_key();
+    let now = at(2, 7200);
+    let before = state(&w.bob);
+
+    let mut tampered = w.batch.clone();
+    tampered[60] ^= 0x01; // a filter byte
+    assert_eq!(
+        w.bob.match_batch(&tampered, &key, now),
+        Err(Error::Batch(BatchError::BadSignature))
+    );
+
+    let other = PublisherKeyPair::generate(&mut w.rng);
+    let (_, forged) =
+        PublicationBatch::build(&w.entries, &spec(1, at(2, 3600)), &other, &mut w.rng).unwrap();
+    assert_eq!(
+        w.bob.match_batch(&forged, &key, now),
+        Err(Error::Batch(BatchError::BadSignature))
+    );
+
+    let truncated = &w.batch[..w.batch.len() - 1];
+    assert!(matches!(
+        w.bob.match_batch(truncated, &key, now),
+        Err(Error::Decode(DecodeError::Truncated { .. }))
+    ));
+
+    let expired_now = at(2, 3600).plus_seconds(RETENTION_SECONDS + 1);
+    assert_eq!(
+        w.bob.match_batch(&w.batch, &key, expired_now),
+        Err(Error::Batch(BatchError::Expired(1)))
+    );
+    assert_eq!(state(&w.bob), before);
+
+    // The genuine batch once, then its replay.
+    w.bob.match_batch(&w.batch, &key, now).unwrap();
+    let after_first = state(&w.bob);
+    assert_eq!(
+        w.bob.match_batch(&w.batch, &key, now),
+        Err(Error::Batch(BatchError::AlreadySeen(1)))
+    );
+    assert_eq!(state(&w.bob), after_first);
+}
+
+#[test]
+fn every_truncation_of_a_batch_is_refused() {
+    let w = world();
+    let key = w.publisher.public_key();
+    for len in 0..w.batch.len() {
+        assert!(
+            PublicationBatch::open(&w.batch[..len], &key).is_err(),
+            "prefix {len}"
+        );
+    }
+    let mut longer = w.batch.clone();
+    longer.push(0);
+    assert_eq!(
+        PublicationBatch::open(&longer, &key).err(),
+        Some(Error::Decode(DecodeError::TrailingBytes { extra: 1 }))
+    );
+}
+
+#[test]
+fn the_index_lists_new_batches_and_detects_substitution() {
+    let mut w = world();
+    let key = w.publisher.public_key();
+    let batch = PublicationBatch::open(&w.batch, &key).unwrap();
+    let entry = BatchIndexEntry::describe(&batch, &w.batch);
+    let (old, old_bytes) =
+        PublicationBatch::build(&[], &spec(0, at(0, 0)), &w.publisher, &mut w.rng).unwrap();
+    let index = BatchIndex {
+        generated_at: at(2, 3600),
+        entries: vec![BatchIndexEntry::describe(&old, &old_bytes), entry],
+    };
+    let bytes = index.to_bytes(&w.publisher).unwrap();
+    assert_eq!(BatchIndex::open(&bytes, &key).unwrap(), index);
+
+    let now = at(2, 7200);
+    let todo = w.bob.batches_to_fetch(&bytes, &key, now).unwrap();
+    assert_eq!(todo.iter().map(|e| e.batch_id).collect::<Vec<_>>(), [0, 1]);
+    entry.check(&w.batch).unwrap();
+    assert_eq!(entry.check(&old_bytes), Err(BatchError::DigestMismatch(1)));
+    w.bob.match_batch(&w.batch, &key, now).unwrap();
+    let todo = w.bob.batches_to_fetch(&bytes, &key, now).unwrap();
+    assert_eq!(todo.iter().map(|e| e.batch_id).collect::<Vec<_>>(), [0]);
+
+    let mut tampered = bytes.clone();
+    tampered[20] ^= 1;
+    assert_eq!(
+        BatchIndex::open(&tampered, &key),
+        Err(Error::Batch(BatchError::BadSignature))
+    );
+}
+
+#[test]
+fn dummies_round_the_entry_count_up() {
+    let mut w = world();
+    let mut with_dummies = spec(7, at(2, 3600));
+    with_dummies.dummy_quantum = 1000;
+    let (batch, _) =
+        PublicationBatch::build(&w.entries, &with_dummies, &w.publisher, &mut w.rng).unwrap();
+    assert_eq!(batch.entry_count, 1000);
+    for e in &w.entries {
+        assert!(batch.may_contain(&e.rpi));
+    }
+}
+
+fn sighting_of(rpi: RollingProximityId, t: UnixTime) -> Sighting {
+    Sighting {
+        rpi,
+        aem: AssociatedEncryptedMetadata([0; 4]),
+        first_seen: t,
+        last_seen: t.plus_seconds(300),
+        scans: 2,
+        rssi_min: -60,
+        rssi_max: -60,
+        rssi_mean: -60,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// No false negatives: every published RPI, heard at its interval, is a hit. And RPIs of the
+    /// same keys' unpublished intervals are hits only as filter false positives, which at 2^-24
+    /// do not occur among a few hundred queries.
+    #[test]
+    fn published_rpis_always_match_and_unpublished_ones_do_not(
+        keys in vec((any::<[u8; 16]>(), vec(any::<bool>(), 144)), 1..6),
+        seed in any::<[u8; 32]>(),
+    ) {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        let day = at(3, 0).interval().0;
+        let mut published = Vec::new();
+        let mut withheld = Vec::new();
+        for (k, (bytes, choice)) in keys.iter().enumerate() {
+            let key = DailyKey::new(*bytes, IntervalNumber(day + 144 * k as u32), 144).unwrap();
+            let rpi_key = key.rpi_key();
+            for (j, &publish) in choice.iter().enumerate() {
+                let interval = key.rolling_start().plus(j as u32);
+                let entry = PublishedEntry { rpi: rpi_key.rpi(interval), case: CaseId(k as u64), interval };
+                if publish { published.push(entry) } else { withheld.push(entry) }
+            }
+        }
+        let publisher = PublisherKeyPair::generate(&mut rng);
+        let (_, bytes) = PublicationBatch::build(&published, &spec(1, at(9, 0)), &publisher, &mut rng).unwrap();
+        let batch = PublicationBatch::open(&bytes, &publisher.public_key()).unwrap();
+        let rule = PhoneConfig::default().risk_rule;
+        let heard = |entries: &[PublishedEntry]| entries.iter().map(|e| sighting_of(e.rpi, e.interval.start())).collect::<Vec<_>>();
+        let outcome = match_sightings(&batch, heard(&published), &rule, 0);
+        prop_assert_eq!(outcome.hits, published.len());
+        let outcome = match_sightings(&batch, heard(&withheld), &rule, 0);
+        prop_assert_eq!(outcome.hits, 0);
+    }
+}
+
+/// The measured false-positive rate over 10^7 random RPIs is within 1.5x of the target, at
+/// targets where 10^7 queries see enough false positives to measure (2^-10 to 2^-17; at the
+/// default 2^-24 they would see 0.6 on average: see the closing note of the publication issue).
+#[test]
+fn measured_false_positive_rate_is_within_one_and_a_half_times_the_target() {
+    const QUERIES: usize = 10_000_000;
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let publisher = PublisherKeyPair::generate(&mut rng);
+    let rpi_key = RpiKey::new(&[3; 16]);
+    for (log2, n) in [(10u32, 50_000u32), (14, 100_000), (17, 200_000)] {
+        let entries: Vec<PublishedEntry> = (0..n)
+            .map(|i| PublishedEntry {
+                rpi: rpi_key.rpi(IntervalNumber(i)),
+                case: CaseId(0),
+                interval: IntervalNumber(2_833_344),
+            })
+            .collect();
+        let target = 1.0 / f64::from(1u32 << log2);
+        let mut s = spec(1, at(0, 0));
+        s.target_fp_rate = target;
+        let (batch, _) = PublicationBatch::build(&entries, &s, &publisher, &mut rng).unwrap();
+        let mut queries = vec![[0u8; 16]; QUERIES];
+        queries.iter_mut().for_each(|q| rng.fill_bytes(q));
+        let hits = batch.filter.count_contained(&queries);
+        let rate = hits as f64 / QUERIES as f64;
+        println!(
+            "target 2^-{log2}: {hits} false positives in {QUERIES} queries, rate {rate:.3e} ({:.3}x target)",
+            rate / target
+        );
+        assert!(
+            rate <= 1.5 * target && rate >= target / 1.5,
+            "2^-{log2}: rate {rate:e}"
+        );
+    }
+}
+
+#[test]
+fn advertisement_of_a_published_rpi_heard_by_a_phone_matches() {
+    // The same path a phone takes: hear the 20 bytes, match the batch.
+    let mut rng = ChaCha20Rng::from_seed([11; 32]);
+    let key = DailyKey::generate(&mut rng, at(0, 0));
+    let interval = at(0, 7200).interval();
+    let rpi = key.rpi_key().rpi(interval);
+    let entry = PublishedEntry {
+        rpi,
+        case: CaseId(5),
+        interval,
+    };
+    let publisher = PublisherKeyPair::generate(&mut rng);
+    let (_, bytes) =
+        PublicationBatch::build(&[entry], &spec(3, at(1, 0)), &publisher, &mut rng).unwrap();
+    let mut phone = Phone::new(PhoneConfig::default());
+    let advertisement = Advertisement {
+        rpi,
+        aem: AssociatedEncryptedMetadata([1, 2, 3, 4]),
+    };
+    phone
+        .hear(&advertisement.to_bytes(), -80, at(0, 7300))
+        .unwrap();
+    let outcome = phone
+        .match_batch(&bytes, &publisher.public_key(), at(1, 60))
+        .unwrap();
+    assert_eq!(outcome.hits, 1);
+    assert!(!outcome.exposures[0].passes, "one scan is not 15 minutes");
+}
