@@ -64,7 +64,7 @@
 //! let mut answers = Vec::new();
 //! received.contains_all(&[[7; 16], [8; 16]], &mut answers);
 //! assert_eq!(answers, [true, false]);
-//! # Ok::<(), bloom::bloom::BloomError>(())
+//! # Ok::<(), bluezone_protocol::BloomError>(())
 //! ```
 //!
 //! # Choosing parameters
