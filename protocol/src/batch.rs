@@ -228,14 +228,15 @@ impl PublicationBatch {
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
         let mut filter = BloomFilter::new(params, salt).map_err(BatchError::BadFilter)?;
-        let mut ids: Vec<[u8; RPI_LEN]> = Vec::with_capacity(total as usize);
-        ids.extend(entries.iter().map(|e| e.rpi.0));
-        for _ in real..total {
-            let mut dummy = [0u8; RPI_LEN];
-            rng.fill_bytes(&mut dummy);
-            ids.push(dummy);
-        }
-        filter.insert_all(&ids);
+        filter.insert_all(entries.iter().map(|e| e.rpi.0));
+        let dummies: Vec<[u8; RPI_LEN]> = (real..total)
+            .map(|_| {
+                let mut dummy = [0u8; RPI_LEN];
+                rng.fill_bytes(&mut dummy);
+                dummy
+            })
+            .collect();
+        filter.insert_all(dummies);
 
         let created = spec.created_at.interval();
         let first_interval = entries.iter().map(|e| e.interval).min().unwrap_or(created);

@@ -117,9 +117,8 @@ impl DailyKey {
     /// The RPIs of every interval of this key's validity: element `j` is the RPI of interval
     /// `rolling_start + j`.
     pub fn expand(&self) -> Vec<RollingProximityId> {
-        let mut rpis = vec![RollingProximityId::default(); self.rolling_period as usize];
-        self.rpi_key().rpis_into(self.rolling_start, &mut rpis);
-        rpis
+        self.rpi_key()
+            .rpis(self.rolling_start, self.rolling_period as usize)
     }
 }
 
@@ -188,25 +187,44 @@ impl RpiKey {
     /// Same result as calling [`rpi`](Self::rpi) for each, but the blocks go through AES
     /// together, which lets the cipher pipeline them.
     pub fn rpis_into(&self, first: IntervalNumber, out: &mut [RollingProximityId]) {
-        // A day's worth of blocks per call to the cipher, which pipelines them.
-        const CHUNK: usize = INTERVALS_PER_DAY as usize;
-        let template = Array::from(rpi_padded_data(IntervalNumber(0)));
-        let mut blocks = [template; CHUNK];
-        let mut interval = first.0;
-        for chunk in out.chunks_mut(CHUNK) {
+        let mut blocks = [Block::default(); RPI_CHUNK];
+        let mut interval = first;
+        for chunk in out.chunks_mut(RPI_CHUNK) {
             let blocks = &mut blocks[..chunk.len()];
-            for block in blocks.iter_mut() {
-                *block = template;
-                block[12..].copy_from_slice(&interval.to_le_bytes());
-                interval = interval.wrapping_add(1);
-            }
-            self.0.encrypt_blocks(blocks);
+            self.encrypt_intervals(interval, blocks);
             for (rpi, block) in chunk.iter_mut().zip(blocks.iter()) {
-                rpi.0 = (*block).into();
+                rpi.0 = block.0;
             }
+            interval = IntervalNumber(interval.0.wrapping_add(chunk.len() as u32));
         }
     }
+
+    /// The RPIs of `count` consecutive intervals from `first` (at most 144: one key's day).
+    fn rpis(&self, first: IntervalNumber, count: usize) -> Vec<RollingProximityId> {
+        let mut blocks = [Block::default(); RPI_CHUNK];
+        let blocks = &mut blocks[..count.min(RPI_CHUNK)];
+        self.encrypt_intervals(first, blocks);
+        blocks.iter().map(|b| RollingProximityId(b.0)).collect()
+    }
+
+    /// Encrypt the padded data of consecutive intervals from `first` into `blocks`, in one
+    /// call to the cipher, which pipelines them.
+    fn encrypt_intervals(&self, first: IntervalNumber, blocks: &mut [Block]) {
+        let template = Block::from(rpi_padded_data(IntervalNumber(0)));
+        let mut interval = first.0;
+        for block in blocks.iter_mut() {
+            *block = template;
+            block[12..].copy_from_slice(&interval.to_le_bytes());
+            interval = interval.wrapping_add(1);
+        }
+        self.0.encrypt_blocks(blocks);
+    }
 }
+
+/// A day's worth of blocks per call to the cipher.
+const RPI_CHUNK: usize = INTERVALS_PER_DAY as usize;
+
+type Block = aes::Block;
 
 impl fmt::Debug for RpiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

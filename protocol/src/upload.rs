@@ -90,7 +90,11 @@ impl PublishedIntervals {
 
     /// The published offsets, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..INTERVALS_PER_DAY).filter(|&j| self.contains(j))
+        self.0.iter().enumerate().flat_map(|(byte, &bits)| {
+            (0..8u32)
+                .filter(move |bit| bits & (1 << bit) != 0)
+                .map(move |bit| byte as u32 * 8 + bit)
+        })
     }
 
     /// Number of published intervals.
@@ -318,17 +322,24 @@ impl F0Upload {
     /// The RPIs to publish for `case`: one per published interval, in key then interval order.
     pub fn published_entries(&self, case: CaseId) -> Vec<PublishedEntry> {
         let mut entries = Vec::with_capacity(self.published_count());
-        for k in &self.keys {
-            let rpi_key = k.key.rpi_key();
-            for interval in k.published_intervals() {
-                entries.push(PublishedEntry {
-                    rpi: rpi_key.rpi(interval),
-                    case,
-                    interval,
-                });
-            }
-        }
+        self.extend_published_entries(case, &mut entries);
         entries
+    }
+
+    /// [`published_entries`](Self::published_entries), appended to `out`.
+    pub fn extend_published_entries(&self, case: CaseId, out: &mut Vec<PublishedEntry>) {
+        for k in &self.keys {
+            if k.published.is_empty() {
+                continue;
+            }
+            // The whole day's RPIs through AES together, then the published ones picked.
+            let rpis = k.key.expand();
+            out.extend(k.published.iter().map(|j| PublishedEntry {
+                rpi: rpis[j as usize],
+                case,
+                interval: k.key.rolling_start().plus(j),
+            }));
+        }
     }
 
     /// Length of the content before padding.

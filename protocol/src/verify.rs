@@ -215,10 +215,10 @@ impl PublicationIndex {
                 rolling_start: uploaded.key.rolling_start(),
                 published_at,
             });
-            let rpi_key = uploaded.key.rpi_key();
+            let rpis = uploaded.key.expand();
             for offset in uploaded.published.iter() {
                 let interval = uploaded.key.rolling_start().plus(offset);
-                let rpi = rpi_key.rpi(interval);
+                let rpi = rpis[offset as usize];
                 self.entries
                     .entry(rpi)
                     .or_insert((key_number << 8) | offset);
