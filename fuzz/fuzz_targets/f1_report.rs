@@ -1,9 +1,10 @@
-//! F1 reports: parse anything; what parses must re-encode to the same bytes, and verify (against
-//! an empty index) without panicking.
+//! F1 reports. The input is parsed as is and zero-padded to the next size class; what parses
+//! must re-encode to the same bytes, and verify (against an empty index) without panicking.
 #![no_main]
 
 use bluezone_protocol::{
-    ContactHistoryStore, F1Report, PublicationIndex, RiskRule, verify_report,
+    ContactHistoryStore, F1Report, PublicationIndex, REPORT_SIZE_CLASSES, RiskRule,
+    verify_report,
 };
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
@@ -12,9 +13,18 @@ static INDEX: LazyLock<PublicationIndex> = LazyLock::new(|| PublicationIndex::ne
 static HISTORY: LazyLock<ContactHistoryStore> =
     LazyLock::new(|| ContactHistoryStore::new(&[2; 32]));
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(report) = F1Report::parse(data) {
-        assert_eq!(report.to_bytes().unwrap(), data);
+fn check(bytes: &[u8]) {
+    if let Ok(report) = F1Report::parse(bytes) {
+        assert_eq!(report.to_bytes().unwrap(), bytes);
         assert!(verify_report(&report, &INDEX, &HISTORY, &RiskRule::default(), |_| false).is_err());
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    check(data);
+    if let Some(&class) = REPORT_SIZE_CLASSES.iter().find(|&&c| c >= data.len()) {
+        let mut padded = data.to_vec();
+        padded.resize(class, 0);
+        check(&padded);
     }
 });

@@ -14,7 +14,7 @@ use rand_core::CryptoRng;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 
 use crate::bloom::{BloomError, BloomFilter, BloomParams};
-use crate::error::{DecodeError, Error};
+use crate::error::Error;
 use crate::keys::{RPI_LEN, RollingProximityId};
 use crate::time::{INTERVAL_SECONDS, IntervalNumber, UnixTime};
 use crate::upload::PublishedEntry;
@@ -283,13 +283,7 @@ impl PublicationBatch {
         let batch_id = r.u64()?;
         let region = r.u16()?;
         let hashes = r.u8()?;
-        if r.u8()? != 0 {
-            return Err(DecodeError::InvalidField {
-                field: "batch.reserved",
-                rule: "must be zero",
-            }
-            .into());
-        }
+        r.reserved::<1>("batch.reserved")?;
         let created_at = UnixTime(r.u64()?);
         let first_interval = IntervalNumber(r.u32()?);
         let last_interval = IntervalNumber(r.u32()?);
@@ -445,13 +439,7 @@ impl BatchIndex {
         for _ in 0..count {
             let batch_id = r.u64()?;
             let region = r.u16()?;
-            if r.u16()? != 0 {
-                return Err(DecodeError::InvalidField {
-                    field: "index_entry.reserved",
-                    rule: "must be zero",
-                }
-                .into());
-            }
+            r.reserved::<2>("index_entry.reserved")?;
             entries.push(BatchIndexEntry {
                 batch_id,
                 region,

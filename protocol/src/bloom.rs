@@ -240,7 +240,7 @@ impl BloomParams {
         if !(MIN_BITS..=MAX_BITS).contains(&self.bits) {
             return Err(BloomError::BitsOutOfRange { bits: self.bits });
         }
-        if self.bits % (8 * u32::from(self.hashes)) != 0 {
+        if !self.bits.is_multiple_of(8 * u32::from(self.hashes)) {
             return Err(BloomError::BitsNotWholePartitions {
                 bits: self.bits,
                 hashes: self.hashes,

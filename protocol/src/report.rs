@@ -352,13 +352,7 @@ impl F1Report {
         let report_id = ReportId(r.array()?);
         let district = r.u32()?;
         let rssi_correction_db = r.i8()?;
-        if r.u8()? != 0 {
-            return Err(DecodeError::InvalidField {
-                field: "report.reserved",
-                rule: "must be zero",
-            }
-            .into());
-        }
+        r.reserved::<1>("report.reserved")?;
         let sighting_count = r.u16()?;
         let own_count = r.u16()?;
         if sighting_count > MAX_REPORT_SIGHTINGS || own_count > MAX_REPORT_OWN_RPIS {

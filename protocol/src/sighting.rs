@@ -76,9 +76,7 @@ impl Sighting {
             rssi_max: r.i8()?,
             rssi_mean: r.i8()?,
         };
-        if r.u8()? != 0 {
-            return Err(invalid("sighting.reserved", "must be zero"));
-        }
+        r.reserved::<1>("sighting.reserved")?;
         if sighting.scans == 0 {
             return Err(invalid("sighting.scans", "must be at least 1"));
         }

@@ -91,6 +91,20 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
+    /// Read `N` reserved bytes, which must all be zero.
+    pub(crate) fn reserved<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<(), DecodeError> {
+        if self.array::<N>()? != [0; N] {
+            return Err(DecodeError::InvalidField {
+                field,
+                rule: "reserved, must be zero",
+            });
+        }
+        Ok(())
+    }
+
     /// Read and check the common header of a message of type `expected`, version `version`.
     pub(crate) fn header(&mut self, expected: MessageType, version: u8) -> Result<(), DecodeError> {
         let magic = self.array::<2>()?;

@@ -12,11 +12,8 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
-const MIDNIGHT: u64 = 1_700_006_400;
-
-fn at(day: u64, seconds: u64) -> UnixTime {
-    UnixTime(MIDNIGHT + day * 86_400 + seconds)
-}
+mod common;
+use common::{at, scan};
 
 fn spec(batch_id: u64, created_at: UnixTime) -> BatchSpec {
     BatchSpec {
@@ -44,14 +41,9 @@ fn world() -> World {
     let mut alice = Phone::new(PhoneConfig::default());
     let mut bob = Phone::new(PhoneConfig::default());
     let mut carol = Phone::new(PhoneConfig::default());
-    for t in (36_000..37_800).step_by(300) {
-        let now = at(0, t);
-        let a = alice.broadcast(now, &mut rng).advertisement.to_bytes();
-        let b = bob.broadcast(now, &mut rng).advertisement.to_bytes();
-        bob.hear(&a, -62, now).unwrap();
-        alice.hear(&b, -64, now).unwrap();
-        carol.broadcast(now, &mut rng);
-    }
+    let hearing = [(1, 0, -62), (0, 1, -64)]; // Bob hears Alice, Alice hears Bob
+    let phones = &mut [&mut alice, &mut bob, &mut carol];
+    scan(&mut rng, phones, at(0, 36_000), at(0, 37_800), &hearing);
     let upload = alice
         .prepare_f0_upload(
             DeclarationCode::new("CODE").unwrap(),
@@ -320,4 +312,49 @@ fn advertisement_of_a_published_rpi_heard_by_a_phone_matches() {
         .unwrap();
     assert_eq!(outcome.hits, 1);
     assert!(!outcome.exposures[0].passes, "one scan is not 15 minutes");
+}
+
+/// The false-positive rate at the default target, 2^-24, on a 4,000,000-entry batch. At that
+/// rate 10^7 queries would see 0.6 false positives, so this needs about 10^9 queries (a few
+/// minutes in release): run it with
+/// `BLOOM_FP24_QUERIES=2000000000 cargo test --release -p bluezone-protocol --test publication -- --ignored --nocapture`.
+#[test]
+#[ignore = "minutes of queries; run by hand"]
+fn measured_false_positive_rate_at_the_default_target() {
+    let queries: u64 = std::env::var("BLOOM_FP24_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000_000);
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    let publisher = PublisherKeyPair::generate(&mut rng);
+    let entries: Vec<PublishedEntry> = (0..4_000_000u32)
+        .map(|i| {
+            let mut rpi = [0u8; 16];
+            rng.fill_bytes(&mut rpi);
+            PublishedEntry {
+                rpi: RollingProximityId(rpi),
+                case: CaseId(u64::from(i)),
+                interval: IntervalNumber(2_833_344),
+            }
+        })
+        .collect();
+    let (batch, _) =
+        PublicationBatch::build(&entries, &spec(1, at(0, 0)), &publisher, &mut rng).unwrap();
+    let mut block = vec![[0u8; 16]; 1 << 20];
+    let mut hits = 0u64;
+    let mut done = 0u64;
+    while done < queries {
+        let n = (queries - done).min(block.len() as u64) as usize;
+        block[..n].iter_mut().for_each(|q| rng.fill_bytes(q));
+        hits += batch.filter.count_contained(&block[..n]) as u64;
+        done += n as u64;
+    }
+    let expected = queries as f64 * DEFAULT_TARGET_FP_RATE;
+    println!(
+        "2^-24: {hits} false positives in {queries} queries, expected {expected:.1} (predicted rate {:.3e}, measured {:.3e})",
+        batch.filter.params().predicted_fp_rate(4_000_000),
+        hits as f64 / queries as f64
+    );
+    // Within 1.5x of the target, give or take three standard deviations of the count.
+    assert!((hits as f64 - expected).abs() <= 0.5 * expected + 3.0 * expected.sqrt());
 }

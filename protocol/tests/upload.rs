@@ -10,11 +10,8 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-const MIDNIGHT: u64 = 1_700_006_400; // a UTC midnight (interval 2833344, a multiple of 144)
-
-fn at(day: u64, seconds: u64) -> UnixTime {
-    UnixTime(MIDNIGHT + day * 86_400 + seconds)
-}
+mod common;
+use common::{MIDNIGHT, at};
 
 fn code() -> DeclarationCode {
     DeclarationCode::new("7K3M-9QX2-PA4T").unwrap()
@@ -352,10 +349,7 @@ proptest! {
     }
 
     #[test]
-    fn upload_parser_never_panics(mut bytes in vec(any::<u8>(), 0..5000), header in any::<bool>()) {
-        if header && bytes.len() >= 4 {
-            bytes[..4].copy_from_slice(&[b'B', b'Z', 2, 1]);
-        }
+    fn upload_parser_never_panics(bytes in common::arb_message(2, 5000)) {
         let _ = F0Upload::parse(&bytes);
     }
 }
