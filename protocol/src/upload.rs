@@ -76,6 +76,13 @@ impl fmt::Debug for DeclarationCode {
 pub struct PublishedIntervals([u8; PUBLISH_BITMAP_LEN]);
 
 impl PublishedIntervals {
+    /// The set whose bitmap is `bytes` (bit `j % 8` of byte `j / 8` stands for offset `j`).
+    /// Offsets beyond a key's rolling period are refused later, by
+    /// [`F0Upload::check_structure`].
+    pub fn from_bytes(bytes: [u8; PUBLISH_BITMAP_LEN]) -> PublishedIntervals {
+        PublishedIntervals(bytes)
+    }
+
     /// Whether offset `j` (0 to 143) is published.
     pub fn contains(&self, j: u32) -> bool {
         j < INTERVALS_PER_DAY && self.0[(j / 8) as usize] & (1 << (j % 8)) != 0

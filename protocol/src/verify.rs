@@ -25,7 +25,7 @@ use crate::sighting::Sighting;
 use crate::time::{
     INTERVALS_PER_DAY, IntervalNumber, RETENTION_INTERVALS, RETENTION_SECONDS, UnixTime,
 };
-use crate::upload::{CaseId, F0Upload, PublishedEntry};
+use crate::upload::{CaseId, F0Upload, PublishedEntry, UploadedKey};
 
 /// Most daily keys a [`PublicationIndex`] holds (2^24: 2.4 billion RPIs).
 pub const MAX_INDEXED_KEYS: usize = 1 << 24;
@@ -200,11 +200,23 @@ impl PublicationIndex {
         case: CaseId,
         published_at: UnixTime,
     ) -> Result<Vec<PublishedEntry>, VerifyError> {
-        if self.keys.len() + upload.keys.len() > MAX_INDEXED_KEYS {
+        self.publish_keys(&upload.keys, case, published_at)
+    }
+
+    /// [`publish`](Self::publish) for the keys of an upload the server kept without its
+    /// contact history (a server reloading its store).
+    pub fn publish_keys(
+        &mut self,
+        keys: &[UploadedKey],
+        case: CaseId,
+        published_at: UnixTime,
+    ) -> Result<Vec<PublishedEntry>, VerifyError> {
+        if self.keys.len() + keys.len() > MAX_INDEXED_KEYS {
             return Err(VerifyError::IndexFull);
         }
-        let mut entries = Vec::with_capacity(upload.published_count());
-        for uploaded in &upload.keys {
+        let published: usize = keys.iter().map(|k| k.published.len()).sum();
+        let mut entries = Vec::with_capacity(published);
+        for uploaded in keys {
             if uploaded.published.is_empty() {
                 continue;
             }

@@ -1,0 +1,195 @@
+//! Errors the API returns: a stable machine-readable code, an HTTP status and a message.
+//!
+//! Clients branch on [`ErrorCode::as_str`] (`{"error": {"code": "...", "message": "..."}}`);
+//! the message is for people and may change.
+
+use std::fmt;
+
+use crate::store::{CodeRefusal, StoreError};
+
+/// Every error the API can return. The string of each is stable across versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The body is not the JSON the route expects, or a field is out of range.
+    BadRequest,
+    /// The body is longer than the route allows.
+    BodyTooLarge,
+    /// The request took longer than the server's timeout.
+    Timeout,
+    /// No route has this path.
+    RouteNotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// No bearer token was given.
+    Unauthenticated,
+    /// The bearer token is unknown, forged or expired.
+    SessionInvalid,
+    /// The account's role may not use this route.
+    ForbiddenRole,
+    /// The row is in a district the unit does not cover.
+    ForbiddenDistrict,
+    /// Wrong user name or password.
+    LoginFailed,
+    /// Too many failed logins: wait.
+    LoginThrottled,
+    /// The new password breaks the password policy.
+    PasswordRejected,
+    /// An account with this name exists.
+    AccountExists,
+    /// The configuration has no unit with this name.
+    UnknownUnit,
+    /// No such case, row or batch.
+    NotFound,
+    /// The case is not in a state that allows this (e.g. tracing before the upload).
+    CaseNotReady,
+    /// The declaration code is malformed or opens no case.
+    DeclarationCodeInvalid,
+    /// The declaration code was used by an earlier upload.
+    DeclarationCodeUsed,
+    /// The declaration code expired.
+    DeclarationCodeExpired,
+    /// Too many wrong declaration codes from this client, or from everyone: wait.
+    DeclarationCodeThrottled,
+    /// The upload bytes do not parse (SPEC.md §7 and §11).
+    MalformedUpload,
+    /// The upload parses but breaks a rule (future or too old intervals, overlapping keys...).
+    UploadRejected,
+    /// The report bytes do not parse (SPEC.md §10 and §11).
+    MalformedReport,
+    /// The report parses but no sighting in it verifies.
+    ReportRejected,
+    /// A report with this identifier was received before.
+    ReportDuplicate,
+    /// The store failed; nothing was changed.
+    StorageFailure,
+    /// Something the server did not expect; nothing was changed.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable string clients branch on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::RouteNotFound => "route_not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::SessionInvalid => "session_invalid",
+            ErrorCode::ForbiddenRole => "forbidden_role",
+            ErrorCode::ForbiddenDistrict => "forbidden_district",
+            ErrorCode::LoginFailed => "login_failed",
+            ErrorCode::LoginThrottled => "login_throttled",
+            ErrorCode::PasswordRejected => "password_rejected",
+            ErrorCode::AccountExists => "account_exists",
+            ErrorCode::UnknownUnit => "unknown_unit",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::CaseNotReady => "case_not_ready",
+            ErrorCode::DeclarationCodeInvalid => "declaration_code_invalid",
+            ErrorCode::DeclarationCodeUsed => "declaration_code_used",
+            ErrorCode::DeclarationCodeExpired => "declaration_code_expired",
+            ErrorCode::DeclarationCodeThrottled => "declaration_code_throttled",
+            ErrorCode::MalformedUpload => "malformed_upload",
+            ErrorCode::UploadRejected => "upload_rejected",
+            ErrorCode::MalformedReport => "malformed_report",
+            ErrorCode::ReportRejected => "report_rejected",
+            ErrorCode::ReportDuplicate => "report_duplicate",
+            ErrorCode::StorageFailure => "storage_failure",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status it is sent with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::MalformedUpload
+            | ErrorCode::MalformedReport
+            | ErrorCode::PasswordRejected
+            | ErrorCode::UnknownUnit => 400,
+            ErrorCode::Unauthenticated | ErrorCode::SessionInvalid | ErrorCode::LoginFailed => 401,
+            ErrorCode::ForbiddenRole | ErrorCode::ForbiddenDistrict => 403,
+            ErrorCode::DeclarationCodeInvalid | ErrorCode::RouteNotFound | ErrorCode::NotFound => {
+                404
+            }
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Timeout => 408,
+            ErrorCode::AccountExists
+            | ErrorCode::CaseNotReady
+            | ErrorCode::DeclarationCodeUsed
+            | ErrorCode::ReportDuplicate => 409,
+            ErrorCode::DeclarationCodeExpired => 410,
+            ErrorCode::BodyTooLarge => 413,
+            ErrorCode::UploadRejected | ErrorCode::ReportRejected => 422,
+            ErrorCode::LoginThrottled | ErrorCode::DeclarationCodeThrottled => 429,
+            ErrorCode::StorageFailure | ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as the API returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// What happened, for people.
+    pub message: String,
+    /// For throttling errors: seconds to wait (sent as `Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with its message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The JSON body: `{"error": {"code": ..., "message": ...}}`.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "error": { "code": self.code.as_str(), "message": self.message }
+        })
+        .to_string()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let code = match &e {
+            StoreError::Code(CodeRefusal::Unknown) => ErrorCode::DeclarationCodeInvalid,
+            StoreError::Code(CodeRefusal::Used) => ErrorCode::DeclarationCodeUsed,
+            StoreError::Code(CodeRefusal::Expired) => ErrorCode::DeclarationCodeExpired,
+            StoreError::AccountExists => ErrorCode::AccountExists,
+            StoreError::NoSuchAccount
+            | StoreError::NoSuchCase(_)
+            | StoreError::NoSuchRow { .. } => ErrorCode::NotFound,
+            StoreError::WrongCaseState { .. } => ErrorCode::CaseNotReady,
+            StoreError::DuplicateReport => ErrorCode::ReportDuplicate,
+            StoreError::Corrupt(_) | StoreError::Backend(_) => {
+                tracing::error!(error = %e, "store failure");
+                ErrorCode::StorageFailure
+            }
+        };
+        ApiError::new(code, e.to_string())
+    }
+}

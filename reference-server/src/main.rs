@@ -1,0 +1,269 @@
+//! `bluezone-server`: the reference server binary.
+//!
+//! `bluezone-server [--config FILE] [--listen ADDR] [--data-dir DIR] ...` serves the workflow;
+//! `bluezone-server unit-keygen --name N --districts 1,2 --out FILE` makes a unit's HPKE key
+//! pair and prints the `[[units]]` entry for the configuration.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bluezone_protocol::PublisherKeyPair;
+use bluezone_server::config::{Config, ConfigError};
+use bluezone_server::http::{self, AppState, Limits, unix_now};
+use bluezone_server::workflow::{Settings, Workflow, write_atomically};
+use bluezone_server::{SledStore, Store};
+use clap::{Parser, Subcommand};
+use rand_core::UnwrapErr;
+
+/// The reference server of the Bluezone contact-tracing protocol.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (every field optional; see the crate docs of `config`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides the file), e.g. 127.0.0.1:8080; port 0 picks a free one.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory (overrides the file).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Seconds between scheduled publication runs, 0 for on demand only (overrides the file).
+    #[arg(long)]
+    publication_interval: Option<u64>,
+    /// Target false-positive rate of the batch filters (overrides the file).
+    #[arg(long)]
+    filter_target_fp_rate: Option<f64>,
+    /// File with the publisher's Ed25519 seed, 64 hex characters (overrides the file).
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// Lifetime of declaration codes, seconds (overrides the file).
+    #[arg(long)]
+    code_ttl: Option<u64>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Make a preventive-medicine unit's HPKE key pair: the private key goes to `--out`
+    /// (keep it with the unit, never on the server), the `[[units]]` entry to standard output.
+    UnitKeygen {
+        /// The unit's name.
+        #[arg(long)]
+        name: String,
+        /// Districts it covers, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        districts: Vec<u32>,
+        /// Where to write the private key (64 hex characters).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("bluezone-server: {message}");
+    std::process::exit(2)
+}
+
+fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
+    write_atomically(path, text.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let seed: [u8; 32] = hex::decode(text.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| format!("{}: expected 64 hex characters", path.display()))?;
+            PublisherKeyPair::from_seed(seed).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pair = PublisherKeyPair::generate(&mut UnwrapErr(getrandom::SysRng));
+            write_secret_file(path, &format!("{}\n", hex::encode(pair.seed())))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated the publisher signing key");
+            Ok(pair)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn unit_keygen(name: &str, districts: &[u32], out: &Path) {
+    if out.exists() {
+        fail(format!("{} exists; not overwriting a key", out.display()));
+    }
+    let (private, public) =
+        bluezone_protocol::hpke::generate_keypair(&mut UnwrapErr(getrandom::SysRng));
+    if let Err(e) = write_secret_file(out, &format!("{}\n", hex::encode(private.to_bytes()))) {
+        fail(format!("cannot write {}: {e}", out.display()));
+    }
+    let list: Vec<String> = districts.iter().map(u32::to_string).collect();
+    println!(
+        "[[units]]\nname = \"{name}\"\ndistricts = [{}]\npublic_key = \"{}\"",
+        list.join(", "),
+        hex::encode(public.as_bytes())
+    );
+}
+
+fn configure(cli: &Cli) -> Result<Config, ConfigError> {
+    let mut config = match &cli.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = cli.listen {
+        config.listen = v;
+    }
+    if let Some(v) = &cli.data_dir {
+        config.data_dir = v.clone();
+    }
+    if let Some(v) = cli.publication_interval {
+        config.publication_interval_seconds = v;
+    }
+    if let Some(v) = cli.filter_target_fp_rate {
+        config.filter_target_fp_rate = v;
+    }
+    if let Some(v) = &cli.signing_key {
+        config.signing_key = Some(v.clone());
+    }
+    if let Some(v) = cli.code_ttl {
+        config.code_ttl_seconds = v;
+    }
+    Ok(config)
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Some(Command::UnitKeygen {
+        name,
+        districts,
+        out,
+    }) = &cli.command
+    {
+        unit_keygen(name, districts, out);
+        return;
+    }
+    let config = configure(&cli).unwrap_or_else(|e| fail(e));
+    let units = config.validate().unwrap_or_else(|e| fail(e));
+    if units.is_empty() {
+        tracing::warn!(
+            "no preventive-medicine unit configured: F1 reports will be refused until one is \
+             (see `bluezone-server unit-keygen`)"
+        );
+    }
+    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+        fail(format!("cannot create {}: {e}", config.data_dir.display()));
+    }
+    let key_path = config
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("publisher.key"));
+    let publisher = load_or_create_signing_key(&key_path).unwrap_or_else(|e| fail(e));
+    let store = SledStore::open(&config.data_dir.join("store")).unwrap_or_else(|e| fail(e));
+    let store: Box<dyn Store> = Box::new(store);
+    let settings = Settings::from_config(&config, units);
+    let (workflow, admin_password) = Workflow::open(
+        store,
+        settings,
+        publisher,
+        Box::new(UnwrapErr(getrandom::SysRng)),
+        unix_now(),
+    )
+    .unwrap_or_else(|e| fail(e));
+    if let Some(password) = admin_password {
+        // Shown this once: only its PBKDF2 hash is stored.
+        println!(
+            "first start: created account \"admin\" with password \"{password}\" \
+             (shown once; log in and change it)"
+        );
+    }
+    let limits = Limits {
+        upload_bytes: config.max_upload_bytes,
+        report_bytes: config.max_report_bytes,
+        json_bytes: config.max_json_bytes,
+        request_timeout: Duration::from_secs(config.request_timeout_seconds),
+    };
+    let state = Arc::new(AppState { workflow, limits });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("cannot start the runtime: {e}")));
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
+        let address = listener
+            .local_addr()
+            .unwrap_or_else(|e| fail(format!("no local address: {e}")));
+        println!(
+            "listening on http://{address} (data in {}; publisher key {})",
+            config.data_dir.display(),
+            hex::encode(state.workflow.publisher_key().0)
+        );
+        spawn_background(&state, config.publication_interval_seconds);
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        if let Err(e) = http::serve(listener, state, shutdown).await {
+            fail(format!("server failed: {e}"));
+        }
+    });
+}
+
+/// Scheduled publication, and hourly purging of what retention no longer allows.
+fn spawn_background(state: &Arc<AppState>, publication_interval: u64) {
+    if publication_interval > 0 {
+        let s = Arc::clone(state);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(publication_interval));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let s = Arc::clone(&s);
+                let run = tokio::task::spawn_blocking(move || s.workflow.publish(unix_now()));
+                match run.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "scheduled publication failed"),
+                    Err(e) => tracing::error!(error = %e, "scheduled publication panicked"),
+                }
+            }
+        });
+    }
+    let s = Arc::clone(state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let s = Arc::clone(&s);
+            let run = tokio::task::spawn_blocking(move || {
+                let now = unix_now();
+                let removed = s.workflow.purge(now)?;
+                s.workflow.write_publication_index(now)?;
+                Ok::<_, bluezone_server::ApiError>(removed)
+            });
+            match run.await {
+                Ok(Ok(removed)) => tracing::info!(removed, "retention purge"),
+                Ok(Err(e)) => tracing::error!(error = %e, "retention purge failed"),
+                Err(e) => tracing::error!(error = %e, "retention purge panicked"),
+            }
+        }
+    });
+}

@@ -1,0 +1,442 @@
+//! What the server keeps, and the storage trait it keeps it behind.
+//!
+//! The workflow ([`crate::workflow`]) talks to a [`Store`] only. Each method is one unit of
+//! work that a relational backend would run as one transaction: the conditional ones
+//! ([`Store::accept_upload`], [`Store::record_report`], [`Store::request_trace`],
+//! [`Store::record_batch`]) check and write atomically, so two server instances sharing a
+//! networked backend could not, say, both consume one declaration code. Every method that
+//! writes returns only once the write is durable (flushed to disk for [`SledStore`]).
+//!
+//! Records are plain data ([`serde`] types); [`SledStore`] encodes them with bincode 2. None of
+//! them is a protocol message: those have their SPEC.md layouts and live in `bluezone-protocol`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::password::PasswordHash;
+
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+/// Seconds since the unix epoch, as the store keeps them.
+pub type Seconds = u64;
+
+/// What an account may do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Creates accounts, runs publication on demand, reads metrics.
+    Admin,
+    /// A treatment-facility health worker: opens F0 cases, asks for tracing, reads the F1
+    /// table of the cases (seed steps 2, 4, 6).
+    TreatmentFacility,
+    /// A preventive-medicine unit worker: lists the F1 rows of the unit's districts and records
+    /// their follow-up (seed step 7).
+    PreventiveUnit {
+        /// The unit, as named in the server configuration.
+        unit: String,
+    },
+}
+
+/// A health worker's account (seed step 1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Login name: 1 to 64 characters of `a-z 0-9 . _ -`.
+    pub username: String,
+    /// What the account may do.
+    pub role: Role,
+    /// PBKDF2-HMAC-SHA256 of the password.
+    pub password: PasswordHash,
+    /// When the account was created.
+    pub created_at: Seconds,
+    /// Whether the account can log in.
+    pub disabled: bool,
+}
+
+/// A logged-in session. Only the SHA-256 of its bearer token is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// SHA-256 of the bearer token.
+    pub token_hash: [u8; 32],
+    /// Whose session it is.
+    pub username: String,
+    /// When it was opened.
+    pub created_at: Seconds,
+    /// When it stops being valid.
+    pub expires_at: Seconds,
+}
+
+/// Where an F0 case is in the workflow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaseStatus {
+    /// The declaration code is issued; the phone has not uploaded yet (step 2).
+    AwaitingUpload,
+    /// The phone uploaded (step 3).
+    UploadReceived {
+        /// When.
+        at: Seconds,
+    },
+    /// A health worker pressed "Trace F1": the case goes into the next batch (step 4).
+    TraceRequested {
+        /// When.
+        at: Seconds,
+        /// Who.
+        by: String,
+    },
+    /// The case's RPIs are in a publication batch.
+    Published {
+        /// The batch.
+        batch_id: u64,
+        /// When the batch was built.
+        at: Seconds,
+    },
+}
+
+/// An F0 case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// Server-assigned, from 1 up.
+    pub case_id: u64,
+    /// The facility's own reference for the patient (not a name: a file number), at most 64
+    /// characters.
+    pub reference: String,
+    /// The health worker who opened it.
+    pub opened_by: String,
+    /// When.
+    pub opened_at: Seconds,
+    /// When its declaration code stops being accepted.
+    pub code_expires_at: Seconds,
+    /// Where it is in the workflow.
+    pub status: CaseStatus,
+    /// How many F1 rows it has.
+    pub f1_rows: u32,
+}
+
+/// What the store knows of a declaration code: only its keyed hash (the key of the record),
+/// its case, its expiry and whether it was used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// The case it opens.
+    pub case_id: u64,
+    /// When it stops being accepted.
+    pub expires_at: Seconds,
+    /// When an upload consumed it.
+    pub used_at: Option<Seconds>,
+}
+
+/// One daily key of an accepted upload, as kept for publication and verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKey {
+    /// The 16 key bytes.
+    pub key: [u8; 16],
+    /// First interval of validity.
+    pub rolling_start: u32,
+    /// Intervals of validity.
+    pub rolling_period: u32,
+    /// Bitmap of the offsets to publish (SPEC.md §7).
+    pub published: [u8; 18],
+}
+
+/// The daily keys of an accepted upload. Its contact history is kept apart, hashed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// The case.
+    pub case_id: u64,
+    /// When it was accepted.
+    pub received_at: Seconds,
+    /// Its keys.
+    pub keys: Vec<StoredKey>,
+}
+
+/// One keyed hash of an RPI the F0 heard, with the time last heard.
+pub type ContactHash = ([u8; 16], Seconds);
+
+/// A publication batch the server built and wrote out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    /// Its identifier, from 1 up.
+    pub batch_id: u64,
+    /// Its region (0: the whole country).
+    pub region: u16,
+    /// When it was built.
+    pub created_at: Seconds,
+    /// First interval it covers.
+    pub first_interval: u32,
+    /// Last interval it covers (inclusive).
+    pub last_interval: u32,
+    /// Filter entries, dummies included.
+    pub entry_count: u32,
+    /// Real RPIs.
+    pub published_rpis: u32,
+    /// Length of the batch file.
+    pub byte_len: u32,
+    /// SHA-256 of the batch file.
+    pub sha256: [u8; 32],
+    /// The cases it published.
+    pub cases: Vec<u64>,
+}
+
+/// How an F1 row was confirmed (see [`bluezone_protocol::Confirmation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfirmationRecord {
+    /// Each phone heard the other.
+    ConfirmedBothWays,
+    /// Only the F1 heard the F0.
+    OneSided,
+}
+
+/// Where a preventive-medicine unit is with one F1 (seed step 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FollowUpStatus {
+    /// Nobody has acted on it yet.
+    New,
+    /// The F1 was reached.
+    Contacted,
+    /// The F1 is in quarantine.
+    Quarantined,
+    /// The F1 was tested.
+    Tested,
+    /// Follow-up is over.
+    Closed,
+}
+
+/// The latest follow-up of an F1 row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// The status.
+    pub status: FollowUpStatus,
+    /// When it was set.
+    pub updated_at: Seconds,
+    /// By whom (empty while [`FollowUpStatus::New`]).
+    pub updated_by: String,
+}
+
+/// One verified F1 of one case: a row of the F1 table (seed step 6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct F1RowRecord {
+    /// The case.
+    pub case_id: u64,
+    /// "No." of the table: 1, 2, ... per case, in order of arrival.
+    pub row_no: u32,
+    /// The report (the table's "F1 ID").
+    pub report_id: [u8; 16],
+    /// The F1's district.
+    pub district: u32,
+    /// When the report arrived.
+    pub received_at: Seconds,
+    /// Earliest first scan.
+    pub first_contact: Seconds,
+    /// Latest scan.
+    pub last_contact: Seconds,
+    /// Time near the F0, seconds.
+    pub duration_seconds: u64,
+    /// Smallest exact attenuation, dB.
+    pub min_attenuation_db: i16,
+    /// Exact weighted exposure, minutes.
+    pub weighted_minutes: u64,
+    /// Both ways or one-sided.
+    pub confirmation: ConfirmationRecord,
+    /// The F1's contact details, HPKE-sealed to the unit of the district (176 bytes).
+    pub sealed_contact: Vec<u8>,
+    /// The unit's follow-up.
+    pub follow_up: FollowUp,
+}
+
+/// A report the server accepted, kept so a second copy is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRecord {
+    /// Its identifier.
+    pub report_id: [u8; 16],
+    /// When it arrived.
+    pub received_at: Seconds,
+    /// The rows it gave: (case, row number).
+    pub rows: Vec<(u64, u32)>,
+}
+
+/// Why a declaration code did not open its case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeRefusal {
+    /// No case has this code.
+    Unknown,
+    /// An upload already consumed it.
+    Used,
+    /// It expired.
+    Expired,
+}
+
+/// Why the store refused or failed an operation.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The declaration code did not open its case.
+    Code(CodeRefusal),
+    /// An account with this name exists.
+    AccountExists,
+    /// No such account.
+    NoSuchAccount,
+    /// No such case.
+    NoSuchCase(u64),
+    /// No such F1 row.
+    NoSuchRow {
+        /// The case.
+        case_id: u64,
+        /// The row.
+        row_no: u32,
+    },
+    /// The case is not in a state that allows the operation.
+    WrongCaseState {
+        /// The case.
+        case_id: u64,
+        /// What it is.
+        status: CaseStatus,
+    },
+    /// A report with this identifier was accepted before.
+    DuplicateReport,
+    /// A stored record does not decode: the data directory is damaged or from another version.
+    Corrupt(String),
+    /// The backend failed (disk, I/O).
+    Backend(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Code(CodeRefusal::Unknown) => write!(f, "unknown declaration code"),
+            StoreError::Code(CodeRefusal::Used) => write!(f, "declaration code already used"),
+            StoreError::Code(CodeRefusal::Expired) => write!(f, "declaration code expired"),
+            StoreError::AccountExists => write!(f, "an account with this name exists"),
+            StoreError::NoSuchAccount => write!(f, "no such account"),
+            StoreError::NoSuchCase(id) => write!(f, "no case {id}"),
+            StoreError::NoSuchRow { case_id, row_no } => {
+                write!(f, "case {case_id} has no F1 row {row_no}")
+            }
+            StoreError::WrongCaseState { case_id, status } => {
+                write!(f, "case {case_id} is {status:?}")
+            }
+            StoreError::DuplicateReport => write!(f, "report already received"),
+            StoreError::Corrupt(what) => write!(f, "stored record does not decode: {what}"),
+            StoreError::Backend(what) => write!(f, "storage failed: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Counts of what the store holds (for `/metrics` and tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StoreCounts {
+    /// Accounts.
+    pub accounts: u64,
+    /// Open sessions.
+    pub sessions: u64,
+    /// F0 cases.
+    pub cases: u64,
+    /// Accepted uploads.
+    pub uploads: u64,
+    /// Publication batches.
+    pub batches: u64,
+    /// Accepted reports.
+    pub reports: u64,
+    /// F1 rows.
+    pub f1_rows: u64,
+}
+
+/// Where the workflow keeps its records.
+///
+/// Implementations must make each method atomic and durable before it returns.
+pub trait Store: Send + Sync + 'static {
+    /// The named 32-byte server secret, drawn with `generate` and stored the first time it is
+    /// asked for. Every later call (and every instance sharing the store) gets the same bytes.
+    fn secret(
+        &self,
+        name: &str,
+        generate: &mut dyn FnMut() -> [u8; 32],
+    ) -> Result<[u8; 32], StoreError>;
+
+    /// Add an account; refused if the name is taken.
+    fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
+    /// Replace an existing account.
+    fn update_account(&self, account: &Account) -> Result<(), StoreError>;
+    /// One account.
+    fn account(&self, username: &str) -> Result<Option<Account>, StoreError>;
+    /// Every account, by name.
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// Keep a session.
+    fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// The session whose token hashes to `token_hash`.
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    /// End a session.
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Open a case (its `case_id` is assigned here and returned) with the declaration code
+    /// whose keyed hash is `code_hash`.
+    fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError>;
+    /// One case.
+    fn case(&self, case_id: u64) -> Result<Option<CaseRecord>, StoreError>;
+    /// Every case, by id.
+    fn cases(&self) -> Result<Vec<CaseRecord>, StoreError>;
+    /// Accept an upload with the code whose keyed hash is `code_hash`, if that code is known,
+    /// unused and not expired at `now`: mark it used, keep `keys` and `contact_hashes`, and move
+    /// the case to [`CaseStatus::UploadReceived`]. Returns the case id.
+    fn accept_upload(
+        &self,
+        code_hash: &[u8; 32],
+        now: Seconds,
+        keys: &[StoredKey],
+        contact_hashes: &[ContactHash],
+    ) -> Result<u64, StoreError>;
+    /// Move a case whose upload was received to [`CaseStatus::TraceRequested`] (a case already
+    /// requested or published is returned unchanged).
+    fn request_trace(&self, case_id: u64, by: &str, now: Seconds)
+    -> Result<CaseRecord, StoreError>;
+    /// The uploads of the cases waiting for publication.
+    fn uploads_to_publish(&self) -> Result<Vec<UploadRecord>, StoreError>;
+    /// The uploads of published cases, with the creation time of their batch (to rebuild the
+    /// verification index at start).
+    fn published_uploads(&self) -> Result<Vec<(UploadRecord, Seconds)>, StoreError>;
+    /// Every case's contact hashes (to rebuild the contact-history store at start).
+    fn contact_hashes(&self) -> Result<Vec<(u64, Vec<ContactHash>)>, StoreError>;
+
+    /// The identifier the next batch gets.
+    fn next_batch_id(&self) -> Result<u64, StoreError>;
+    /// Record a batch written out, and move its cases to [`CaseStatus::Published`].
+    fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError>;
+    /// Every batch, oldest first.
+    fn batches(&self) -> Result<Vec<BatchRecord>, StoreError>;
+
+    /// Whether a report with this identifier was accepted.
+    fn report_seen(&self, report_id: &[u8; 16]) -> Result<bool, StoreError>;
+    /// Accept a verified report and its rows (their `row_no` is assigned here, per case);
+    /// refused with [`StoreError::DuplicateReport`] if its identifier was accepted before.
+    fn record_report(
+        &self,
+        report_id: &[u8; 16],
+        received_at: Seconds,
+        rows: Vec<F1RowRecord>,
+    ) -> Result<Vec<F1RowRecord>, StoreError>;
+    /// The F1 table of a case, by row number.
+    fn f1_rows(&self, case_id: u64) -> Result<Vec<F1RowRecord>, StoreError>;
+    /// The F1 rows of these districts, by district, case and row.
+    fn f1_rows_of_districts(&self, districts: &[u32]) -> Result<Vec<F1RowRecord>, StoreError>;
+    /// One F1 row.
+    fn f1_row(&self, case_id: u64, row_no: u32) -> Result<Option<F1RowRecord>, StoreError>;
+    /// Record a follow-up on a row.
+    fn set_follow_up(
+        &self,
+        case_id: u64,
+        row_no: u32,
+        follow_up: &FollowUp,
+    ) -> Result<F1RowRecord, StoreError>;
+
+    /// Erase what retention no longer allows at `now`: sessions past expiry, contact hashes
+    /// last heard 14 days or more ago, and the daily keys of uploads whose every interval is
+    /// older than 15 days. Returns how many records went.
+    fn purge(&self, now: Seconds) -> Result<u64, StoreError>;
+
+    /// How many records of each kind the store holds.
+    fn counts(&self) -> Result<StoreCounts, StoreError>;
+    /// SHA-256 over every stored record, in a fixed order: equal digests mean equal contents.
+    fn digest(&self) -> Result<[u8; 32], StoreError>;
+}

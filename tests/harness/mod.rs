@@ -1,0 +1,397 @@
+//! Starts the real `bluezone-server` binary on loopback and talks HTTP to it, for the
+//! end-to-end tests. Each server gets its own data directory and a free port.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bluezone_protocol::hpke::{HpkePrivateKey, HpkePublicKey, derive_keypair};
+use bluezone_protocol::{ContactDetails, Phone, PublisherPublicKey, ReportId, UnixTime};
+use rand_chacha::ChaCha20Rng;
+use serde_json::{Value, json};
+
+/// The server binary, built once per test process with the same profile as the tests.
+pub fn binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "bluezone-server",
+                    "--bin",
+                    "bluezone-server",
+                ])
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build -p bluezone-server failed");
+            // target/<profile>/deps/<test> → target/<profile>/bluezone-server
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+            let bin = profile_dir.join("bluezone-server");
+            assert!(bin.exists(), "{} missing", bin.display());
+            bin
+        })
+        .clone()
+}
+
+/// A preventive-medicine unit of the test configuration, with its private key.
+pub struct TestUnit {
+    pub name: &'static str,
+    pub districts: Vec<u32>,
+    pub private_key: HpkePrivateKey,
+}
+
+impl TestUnit {
+    pub fn new(name: &'static str, districts: Vec<u32>) -> TestUnit {
+        let (private_key, _) = derive_keypair(format!("test unit {name}").as_bytes());
+        TestUnit {
+            name,
+            districts,
+            private_key,
+        }
+    }
+
+    fn toml(&self) -> String {
+        let districts: Vec<String> = self.districts.iter().map(u32::to_string).collect();
+        format!(
+            "[[units]]\nname = \"{}\"\ndistricts = [{}]\npublic_key = \"{}\"\n",
+            self.name,
+            districts.join(", "),
+            hex::encode(self.private_key.public_key().as_bytes())
+        )
+    }
+}
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub admin_password: Option<String>,
+    pub data_dir: PathBuf,
+    agent: ureq::Agent,
+}
+
+/// The configuration of a test server: on-demand publication, no dummies (so batch sizes are
+/// exact), and the given units and extra lines.
+pub fn config(data_dir: &Path, units: &[TestUnit], extra: &str) -> String {
+    let mut text = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npublication_interval_seconds = 0\n\
+         dummy_quantum = 0\nrequest_timeout_seconds = 10\n{extra}\n",
+        data_dir.display()
+    );
+    for u in units {
+        text.push_str(&u.toml());
+    }
+    text
+}
+
+impl Server {
+    /// Start the binary with `config_text` written to `<dir>/config.toml`, and wait (at most
+    /// 60 s) for its "listening on" line.
+    pub fn start(dir: &Path, config_text: &str) -> Server {
+        let config_path = dir.join("config.toml");
+        std::fs::write(&config_path, config_text).expect("write config");
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start bluezone-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut admin_password = None;
+        let base = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("server printed its address within 60 s");
+            if let Some(rest) =
+                line.strip_prefix("first start: created account \"admin\" with password \"")
+            {
+                admin_password = rest.split('"').next().map(str::to_owned);
+            }
+            if let Some(rest) = line.strip_prefix("listening on ") {
+                break rest.split(' ').next().expect("address").to_owned();
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            admin_password,
+            data_dir: dir.to_owned(),
+            agent,
+        }
+    }
+
+    /// SIGKILL the process and wait for it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn finish(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut response = response.expect("HTTP exchange");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .expect("body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// GET with an optional bearer token and extra headers.
+    pub fn get(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.agent.get(self.url(path));
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        Self::finish(request.call())
+    }
+
+    /// POST a JSON body.
+    pub fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        let mut request = self
+            .agent
+            .post(self.url(path))
+            .header("Content-Type", "application/json");
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        Self::finish(request.send(body.to_string()))
+    }
+
+    /// POST protocol bytes.
+    pub fn post_bytes(&self, path: &str, body: &[u8]) -> Reply {
+        let request = self
+            .agent
+            .post(self.url(path))
+            .header("Content-Type", "application/octet-stream");
+        Self::finish(request.send(body))
+    }
+
+    /// Log in; panics unless it works.
+    pub fn login(&self, username: &str, password: &str) -> String {
+        let reply = self.post_json(
+            "/api/v1/login",
+            None,
+            &json!({"username": username, "password": password}),
+        );
+        assert_eq!(reply.status, 200, "login {username}: {}", reply.text());
+        reply.json()["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Log in as admin and create a treatment-facility account and one worker per unit.
+    /// Returns (admin token, doctor token, unit tokens in the order of `units`).
+    pub fn set_up_accounts(&self, units: &[TestUnit]) -> (String, String, Vec<String>) {
+        let admin = self.login(
+            "admin",
+            self.admin_password.as_deref().expect("admin password"),
+        );
+        let password = "correct horse battery staple";
+        let create = |name: &str, role: &str, unit: Option<&str>| {
+            let mut body = json!({"username": name, "password": password, "role": role});
+            if let Some(u) = unit {
+                body["unit"] = json!(u);
+            }
+            let reply = self.post_json("/api/v1/accounts", Some(&admin), &body);
+            assert_eq!(reply.status, 201, "create {name}: {}", reply.text());
+        };
+        create("doctor", "treatment_facility", None);
+        let mut unit_tokens = Vec::new();
+        for u in units {
+            let name = format!("{}-worker", u.name);
+            create(&name, "preventive_unit", Some(u.name));
+            unit_tokens.push(self.login(&name, password));
+        }
+        let doctor = self.login("doctor", password);
+        (admin, doctor, unit_tokens)
+    }
+
+    /// The store's digest, as the admin sees it.
+    pub fn store_digest(&self, admin: &str) -> Value {
+        let reply = self.get("/api/v1/admin/store", Some(admin), &[]);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The stable error code of an error answer.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: {}", self.text()))
+            .to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+/// Seconds since the unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Every 5 minutes in `[from, to)` every phone broadcasts, and each (listener, speaker, RSSI)
+/// pair is heard.
+pub fn scan(
+    rng: &mut ChaCha20Rng,
+    phones: &mut [Phone],
+    from: u64,
+    to: u64,
+    hearing: &[(usize, usize, i8)],
+) {
+    for t in (from..to).step_by(300) {
+        let sent: Vec<[u8; 20]> = phones
+            .iter_mut()
+            .map(|p| p.broadcast(UnixTime(t), rng).advertisement.to_bytes())
+            .collect();
+        for &(listener, speaker, rssi) in hearing {
+            phones[listener]
+                .hear(&sent[speaker], rssi, UnixTime(t))
+                .expect("20-byte advertisement");
+        }
+    }
+}
+
+pub fn publisher_key(server: &Server) -> (PublisherPublicKey, Vec<(Vec<u32>, HpkePublicKey)>) {
+    let config = server.get("/phone/v1/config", None, &[]).json();
+    let key: [u8; 32] = hex::decode(config["publisher_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let units = config["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let districts = u["districts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as u32)
+                .collect();
+            let key = hex::decode(u["public_key"].as_str().unwrap()).unwrap();
+            (districts, HpkePublicKey::from_bytes(&key).unwrap())
+        })
+        .collect();
+    (PublisherPublicKey(key), units)
+}
+
+/// Steps 4 and 5 on one phone: fetch what is new, match, report each exposure that passes.
+/// Returns the ids of the reports the server verified.
+pub fn sync_and_report(
+    server: &Server,
+    phone: &mut Phone,
+    phone_number: &str,
+    district: u32,
+    rng: &mut ChaCha20Rng,
+    now: u64,
+) -> Vec<ReportId> {
+    let (publisher, units) = publisher_key(server);
+    let index = server.get("/publication/v1/index.bin", None, &[]);
+    assert_eq!(index.status, 200);
+    let to_fetch = phone
+        .batches_to_fetch(&index.body, &publisher, UnixTime(now))
+        .expect("index verifies");
+    let unit_key = units
+        .iter()
+        .find(|(districts, _)| districts.contains(&district))
+        .map(|(_, key)| *key)
+        .expect("a unit covers the district");
+    let mut reports = Vec::new();
+    for entry in to_fetch {
+        let batch = server.get(
+            &format!("/publication/v1/batches/{}.bin", entry.batch_id),
+            None,
+            &[],
+        );
+        assert_eq!(batch.status, 200);
+        entry.check(&batch.body).expect("batch is the one indexed");
+        let outcome = phone
+            .match_batch(&batch.body, &publisher, UnixTime(now))
+            .expect("batch verifies");
+        for exposure in outcome.passing() {
+            let contact = ContactDetails {
+                phone_number: phone_number.into(),
+                name: String::new(),
+                district,
+                consent_time: UnixTime(now),
+            };
+            let report = phone
+                .prepare_f1_report(exposure, &contact, &unit_key, rng)
+                .unwrap();
+            let reply = server.post_bytes("/phone/v1/reports", &report.to_bytes().unwrap());
+            assert_eq!(reply.status, 200, "report: {}", reply.text());
+            assert_eq!(reply.json()["verified"], json!(true));
+            reports.push(report.report_id);
+        }
+    }
+    reports
+}

@@ -1,0 +1,224 @@
+//! The seven steps of the F0 → F1 workflow, end to end: the real `bluezone-server` binary on
+//! loopback, health workers over its JSON API, and real `bluezone-protocol` phones over its
+//! binary API.
+//!
+//! Four phones spend half an hour together three hours ago. A (the F0) and B hear each other;
+//! C hears A but A does not hear C (a one-way radio path, as with a relayed beacon); D hears B
+//! only. B lives in district 1 (unit "north"), C in district 2 (unit "south"), D in district 1.
+//! After A's upload is published, B and C must each find one exposure and report it, D must
+//! find none; the F1 table must hold B (confirmed both ways) and C (one-sided) with the time
+//! the contact began; each unit must see its own district's F1 and not the other's.
+
+mod harness;
+
+use bluezone_protocol::{
+    ContactDetails, DeclarationCode, Phone, PhoneConfig, ReportId, SEALED_CONTACT_DETAILS_LEN,
+    SealedContactDetails, UnixTime,
+};
+use harness::{Server, TestUnit, config, scan, sync_and_report, unix_now};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value, json};
+
+fn open_contact(row: &Value, unit: &TestUnit) -> ContactDetails {
+    let sealed: [u8; SEALED_CONTACT_DETAILS_LEN] =
+        hex::decode(row["sealed_contact"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+    let report_id = ReportId(
+        hex::decode(row["f1_id"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    SealedContactDetails(sealed)
+        .open(
+            &report_id,
+            row["district"].as_u64().unwrap() as u32,
+            &unit.private_key,
+        )
+        .expect("the unit opens its F1's contact details")
+}
+
+#[test]
+fn seven_steps_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![
+        TestUnit::new("north", vec![1]),
+        TestUnit::new("south", vec![2]),
+    ];
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &units, ""));
+
+    // Step 1: the admin creates the health workers' accounts; they log in.
+    let (admin, doctor, unit_tokens) = server.set_up_accounts(&units);
+
+    let mut rng = ChaCha20Rng::seed_from_u64(2021);
+    let mut phones: Vec<Phone> = (0..4).map(|_| Phone::new(PhoneConfig::default())).collect();
+    let now = unix_now();
+    let contact_start = now - 3 * 3600;
+    scan(
+        &mut rng,
+        &mut phones,
+        contact_start,
+        contact_start + 1800,
+        &[(0, 1, -55), (1, 0, -55), (2, 0, -58), (3, 1, -60)],
+    );
+
+    // Step 2: the doctor opens the F0 case and gets a declaration code.
+    let opened = server.post_json(
+        "/api/v1/cases",
+        Some(&doctor),
+        &json!({"reference": "HN-0001"}),
+    );
+    assert_eq!(opened.status, 201, "{}", opened.text());
+    let opened = opened.json();
+    let case_id = opened["case_id"].as_u64().unwrap();
+    let code = opened["declaration_code"].as_str().unwrap().to_owned();
+    assert_eq!(opened["status"], json!("awaiting_upload"));
+
+    // Step 3: the F0's phone shares its IDs and contact history with the code.
+    let upload = phones[0]
+        .prepare_f0_upload(
+            DeclarationCode::new(&code).unwrap(),
+            UnixTime(now - 2 * 86_400),
+            &[],
+            UnixTime(now),
+            &mut rng,
+        )
+        .unwrap();
+    let reply = server.post_bytes("/phone/v1/uploads", &upload.to_bytes().unwrap());
+    assert_eq!(reply.status, 201, "upload: {}", reply.text());
+    let case = server.get(&format!("/api/v1/cases/{case_id}"), Some(&doctor), &[]);
+    assert_eq!(case.json()["status"], json!("upload_received"));
+
+    // Step 4: "Trace F1", and a publication run.
+    let traced = server.post_json(
+        &format!("/api/v1/cases/{case_id}/trace"),
+        Some(&doctor),
+        &json!({}),
+    );
+    assert_eq!(traced.json()["status"], json!("trace_requested"));
+    let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
+    assert_eq!(run.status, 200, "{}", run.text());
+    let batch = &run.json()["batch"];
+    assert_eq!(batch["cases"], json!([case_id]));
+    assert_eq!(
+        batch["published_rpis"].as_u64().unwrap() as usize,
+        upload.published_count()
+    );
+    let case = server.get(&format!("/api/v1/cases/{case_id}"), Some(&doctor), &[]);
+    assert_eq!(case.json()["status"], json!("published"));
+
+    // The publication files are cacheable: a strong ETag, and 304 when it matches.
+    let index = server.get("/publication/v1/index.bin", None, &[]);
+    let etag = index.header("etag").expect("ETag");
+    assert!(index.header("cache-control").unwrap().contains("max-age"));
+    let again = server.get(
+        "/publication/v1/index.bin",
+        None,
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(again.status, 304);
+
+    // Step 5: every other phone matches on the phone and reports what passes the risk rule.
+    let b_reports = sync_and_report(&server, &mut phones[1], "84900000001", 1, &mut rng, now);
+    let c_reports = sync_and_report(&server, &mut phones[2], "84900000002", 2, &mut rng, now);
+    let d_reports = sync_and_report(&server, &mut phones[3], "84900000003", 1, &mut rng, now);
+    assert_eq!(
+        (b_reports.len(), c_reports.len(), d_reports.len()),
+        (1, 1, 0)
+    );
+
+    // Step 6: the F1 table of the case.
+    let table = server.get(&format!("/api/v1/cases/{case_id}/f1"), Some(&doctor), &[]);
+    assert_eq!(table.status, 200, "{}", table.text());
+    let rows = table.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let by_id = |id: &ReportId| {
+        rows.iter()
+            .find(|r| r["f1_id"] == json!(hex::encode(id.0)))
+            .unwrap_or_else(|| panic!("row of report {id}"))
+            .clone()
+    };
+    let b_row = by_id(&b_reports[0]);
+    let c_row = by_id(&c_reports[0]);
+    assert_eq!(b_row["no"], json!(1));
+    assert_eq!(c_row["no"], json!(2));
+    assert_eq!(b_row["confirmation"], json!("confirmed_both_ways"));
+    assert_eq!(c_row["confirmation"], json!("one_sided"));
+    for row in [&b_row, &c_row] {
+        assert_eq!(row["case_id"], json!(case_id));
+        assert_eq!(row["contact_time"], json!(contact_start));
+        assert_eq!(row["last_contact"], json!(contact_start + 1500));
+    }
+
+    // Step 7: each unit receives the F1 of its own district, and only that.
+    let north = server.get("/api/v1/units/north/f1", Some(&unit_tokens[0]), &[]);
+    let south = server.get("/api/v1/units/south/f1", Some(&unit_tokens[1]), &[]);
+    let north = north.json();
+    let south = south.json();
+    assert_eq!(north.as_array().unwrap().len(), 1);
+    assert_eq!(south.as_array().unwrap().len(), 1);
+    assert_eq!(north[0]["f1_id"], b_row["f1_id"]);
+    assert_eq!(south[0]["f1_id"], c_row["f1_id"]);
+    assert_eq!(
+        open_contact(&north[0], &units[0]).phone_number,
+        "84900000001"
+    );
+    assert_eq!(
+        open_contact(&south[0], &units[1]).phone_number,
+        "84900000002"
+    );
+    let other = server.get("/api/v1/units/south/f1", Some(&unit_tokens[0]), &[]);
+    assert_eq!(other.status, 403);
+    assert_eq!(other.error_code(), "forbidden_district");
+
+    // The unit records its follow-up and exports CSV.
+    let follow_up = server.post_json(
+        &format!("/api/v1/units/north/f1/{case_id}/1/follow-up"),
+        Some(&unit_tokens[0]),
+        &json!({"status": "contacted"}),
+    );
+    assert_eq!(follow_up.status, 200, "{}", follow_up.text());
+    assert_eq!(
+        follow_up.json()["follow_up"]["updated_by"],
+        json!("north-worker")
+    );
+    let not_theirs = server.post_json(
+        &format!("/api/v1/units/south/f1/{case_id}/2/follow-up"),
+        Some(&unit_tokens[0]),
+        &json!({"status": "closed"}),
+    );
+    assert_eq!(not_theirs.error_code(), "forbidden_district");
+    let csv = server.get(
+        "/api/v1/units/north/f1?format=csv",
+        Some(&unit_tokens[0]),
+        &[],
+    );
+    assert_eq!(
+        csv.header("content-type").unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    let csv = csv.text();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[1].contains(",contacted,"), "{csv}");
+    assert!(lines[1].contains(b_row["f1_id"].as_str().unwrap()));
+
+    // The metrics saw it all.
+    let metrics = server.get("/metrics", None, &[]).text();
+    for line in [
+        "bluezone_uploads_accepted_total 1",
+        "bluezone_reports_verified_total 2",
+        "bluezone_f1_confirmed_both_ways_total 1",
+        "bluezone_f1_one_sided_total 1",
+        "bluezone_batches_total 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from\n{metrics}"
+        );
+    }
+}
