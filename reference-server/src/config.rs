@@ -59,7 +59,7 @@ impl Default for ThrottleConfig {
             login_failures_per_client: 20,
             login_window_seconds: 15 * 60,
             code_failures_per_client: 10,
-            code_failures_global: 10_000,
+            code_failures_global: 100_000,
             code_window_seconds: 3600,
         }
     }

@@ -82,8 +82,17 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(backend)
 }
 
+/// Most bytes decoding one record may claim. bincode allocates a string's buffer from its
+/// length prefix before reading it: without a limit, a damaged prefix makes decoding panic
+/// ("capacity overflow") or abort the process on a failed allocation, instead of returning
+/// [`StoreError::Corrupt`]. The limit counts the decoded size of everything read (a `u64` claims
+/// 8 bytes however short its varint); the largest record, a full contact history of
+/// `MAX_UPLOAD_SIGHTINGS` hashes, claims about 1.6 MiB. The encoding does not change.
+const DECODE_LIMIT: usize = 64 << 20;
+
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    match bincode::serde::decode_from_slice(bytes, bincode::config::standard()) {
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    match bincode::serde::decode_from_slice(bytes, config) {
         Ok((value, used)) if used == bytes.len() => Ok(value),
         Ok(_) => Err(StoreError::Corrupt(format!("{what}: trailing bytes"))),
         Err(e) => Err(StoreError::Corrupt(format!("{what}: {e}"))),
@@ -696,5 +705,756 @@ impl Store for SledStore {
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::num::NonZeroU32;
+    use std::sync::Barrier;
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::password::PasswordHash;
+    use crate::store::{ConfirmationRecord, FollowUpStatus, Role};
+
+    const NOW: Seconds = 1_700_000_000;
+
+    fn open(dir: &tempfile::TempDir) -> SledStore {
+        SledStore::open(dir.path()).unwrap()
+    }
+
+    fn case(reference: &str) -> CaseRecord {
+        CaseRecord {
+            case_id: 0,
+            reference: reference.into(),
+            opened_by: "doctor".into(),
+            opened_at: NOW,
+            code_expires_at: NOW + 86_400,
+            status: CaseStatus::AwaitingUpload,
+            f1_rows: 0,
+        }
+    }
+
+    fn code(n: u8) -> [u8; 32] {
+        [n; 32]
+    }
+
+    fn key(n: u8, rolling_start: u32, rolling_period: u32) -> StoredKey {
+        StoredKey {
+            key: [n; 16],
+            rolling_start,
+            rolling_period,
+            published: [0xff; 18],
+        }
+    }
+
+    fn row(case_id: u64, district: u32, report: u8) -> F1RowRecord {
+        F1RowRecord {
+            case_id,
+            row_no: 0,
+            report_id: [report; 16],
+            district,
+            received_at: NOW,
+            first_contact: NOW - 3600,
+            last_contact: NOW - 1800,
+            duration_seconds: 1800,
+            min_attenuation_db: 50,
+            weighted_minutes: 30,
+            confirmation: ConfirmationRecord::ConfirmedBothWays,
+            sealed_contact: vec![report; 176],
+            follow_up: FollowUp {
+                status: FollowUpStatus::New,
+                updated_at: NOW,
+                updated_by: String::new(),
+            },
+        }
+    }
+
+    fn account(name: &str) -> Account {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        Account {
+            username: name.into(),
+            role: Role::TreatmentFacility,
+            password: PasswordHash::with_iterations(
+                "correct horse battery staple",
+                NonZeroU32::MIN,
+                &mut rng,
+            )
+            .unwrap(),
+            created_at: NOW,
+            disabled: false,
+        }
+    }
+
+    /// Open a case with `code(n)` and accept its upload: returns the case id.
+    fn uploaded_case(store: &SledStore, n: u8) -> u64 {
+        store
+            .open_case(&case(&format!("ref-{n}")), &code(n))
+            .unwrap();
+        store
+            .accept_upload(&code(n), NOW + 60, &[key(n, 100, 144)], &[([n; 16], NOW)])
+            .unwrap()
+    }
+
+    #[test]
+    fn a_code_is_consumed_by_exactly_one_of_parallel_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let case_id = store.open_case(&case("HN-1"), &code(1)).unwrap();
+        assert_eq!(case_id, 1);
+        let barrier = Barrier::new(8);
+        let results: Vec<Result<u64, StoreError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let (store, barrier) = (&store, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        store.accept_upload(
+                            &code(1),
+                            NOW + 60 + u64::from(i),
+                            &[key(i, 100, 144)],
+                            &[([i; 16], NOW + u64::from(i))],
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<usize> = (0..8).filter(|&i| results[i].is_ok()).collect();
+        assert_eq!(winners.len(), 1, "{results:?}");
+        for r in &results {
+            match r {
+                Ok(id) => assert_eq!(*id, case_id),
+                Err(StoreError::Code(CodeRefusal::Used)) => {}
+                Err(e) => panic!("unexpected refusal: {e}"),
+            }
+        }
+        // The one upload kept is the winner's, and the case says when it came.
+        let winner = winners[0] as u8;
+        let at = NOW + 60 + u64::from(winner);
+        let upload: UploadRecord = SledStore::get(&store.uploads, "upload", &1u64.to_be_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(upload.case_id, case_id);
+        assert_eq!(upload.received_at, at);
+        assert_eq!(upload.keys, vec![key(winner, 100, 144)]);
+        assert_eq!(
+            store.contact_hashes().unwrap(),
+            vec![(case_id, vec![([winner; 16], NOW + u64::from(winner))])]
+        );
+        assert_eq!(
+            store.case(case_id).unwrap().unwrap().status,
+            CaseStatus::UploadReceived { at }
+        );
+        let code_record: CodeRecord = SledStore::get(&store.codes, "code", &code(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(code_record.used_at, Some(at));
+        assert_eq!(store.counts().unwrap().uploads, 1);
+    }
+
+    #[test]
+    fn expired_and_unknown_codes_are_refused_without_a_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let case_id = store.open_case(&case("HN-1"), &code(1)).unwrap();
+        let before = store.digest().unwrap();
+        let expires = NOW + 86_400;
+        for now in [expires, expires + 1] {
+            let refused = store.accept_upload(&code(1), now, &[key(1, 100, 144)], &[]);
+            assert!(
+                matches!(refused, Err(StoreError::Code(CodeRefusal::Expired))),
+                "{refused:?}"
+            );
+        }
+        let refused = store.accept_upload(&code(2), NOW, &[key(1, 100, 144)], &[]);
+        assert!(
+            matches!(refused, Err(StoreError::Code(CodeRefusal::Unknown))),
+            "{refused:?}"
+        );
+        assert_eq!(store.digest().unwrap(), before);
+        assert_eq!(
+            store.case(case_id).unwrap().unwrap().status,
+            CaseStatus::AwaitingUpload
+        );
+        // One second before expiry the code still works; after use, it is "used", even once
+        // expired.
+        assert_eq!(
+            store
+                .accept_upload(&code(1), expires - 1, &[], &[])
+                .unwrap(),
+            case_id
+        );
+        let after = store.digest().unwrap();
+        assert_ne!(after, before);
+        let refused = store.accept_upload(&code(1), expires + 10, &[], &[]);
+        assert!(
+            matches!(refused, Err(StoreError::Code(CodeRefusal::Used))),
+            "{refused:?}"
+        );
+        assert_eq!(store.digest().unwrap(), after);
+    }
+
+    #[test]
+    fn reports_number_rows_per_case_and_refuse_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let a = uploaded_case(&store, 1);
+        let b = uploaded_case(&store, 2);
+
+        let stored = store
+            .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(b, 2, 1)])
+            .unwrap();
+        assert_eq!(
+            stored
+                .iter()
+                .map(|r| (r.case_id, r.row_no))
+                .collect::<Vec<_>>(),
+            vec![(a, 1), (b, 1)]
+        );
+        // Two rows of one case in one report get consecutive numbers.
+        let stored = store
+            .record_report(&[2; 16], NOW + 1, vec![row(a, 3, 2), row(a, 1, 2)])
+            .unwrap();
+        assert_eq!(
+            stored
+                .iter()
+                .map(|r| (r.case_id, r.row_no))
+                .collect::<Vec<_>>(),
+            vec![(a, 2), (a, 3)]
+        );
+        assert!(store.report_seen(&[2; 16]).unwrap());
+        assert!(!store.report_seen(&[3; 16]).unwrap());
+
+        let before = store.digest().unwrap();
+        let again = store.record_report(&[1; 16], NOW + 2, vec![row(b, 2, 1)]);
+        assert!(
+            matches!(again, Err(StoreError::DuplicateReport)),
+            "{again:?}"
+        );
+        assert_eq!(store.digest().unwrap(), before);
+        // A report naming an unknown case changes nothing either, not even its other rows.
+        let unknown = store.record_report(&[4; 16], NOW + 2, vec![row(b, 2, 4), row(99, 2, 4)]);
+        assert!(
+            matches!(unknown, Err(StoreError::NoSuchCase(99))),
+            "{unknown:?}"
+        );
+        assert_eq!(store.digest().unwrap(), before);
+        assert!(!store.report_seen(&[4; 16]).unwrap());
+
+        let table = store.f1_rows(a).unwrap();
+        assert_eq!(
+            table
+                .iter()
+                .map(|r| (r.row_no, r.report_id[0], r.district))
+                .collect::<Vec<_>>(),
+            vec![(1, 1, 1), (2, 2, 3), (3, 2, 1)]
+        );
+        assert_eq!(store.case(a).unwrap().unwrap().f1_rows, 3);
+        assert_eq!(store.case(b).unwrap().unwrap().f1_rows, 1);
+        assert_eq!(store.f1_row(a, 2).unwrap(), Some(table[1].clone()));
+        assert_eq!(store.f1_row(a, 4).unwrap(), None);
+
+        // By district, then case, then row; districts asked twice or covering nothing are
+        // harmless.
+        let key_of = |r: &F1RowRecord| (r.district, r.case_id, r.row_no);
+        let rows = store.f1_rows_of_districts(&[3, 1, 1, 7]).unwrap();
+        assert_eq!(
+            rows.iter().map(key_of).collect::<Vec<_>>(),
+            vec![(1, a, 1), (1, a, 3), (3, a, 2)]
+        );
+        let rows = store.f1_rows_of_districts(&[2]).unwrap();
+        assert_eq!(rows.iter().map(key_of).collect::<Vec<_>>(), vec![(2, b, 1)]);
+        assert_eq!(rows[0], store.f1_rows(b).unwrap()[0]);
+        assert!(store.f1_rows_of_districts(&[]).unwrap().is_empty());
+
+        let followed = store
+            .set_follow_up(
+                a,
+                2,
+                &FollowUp {
+                    status: FollowUpStatus::Contacted,
+                    updated_at: NOW + 5,
+                    updated_by: "unit-worker".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(followed.follow_up.status, FollowUpStatus::Contacted);
+        assert_eq!(store.f1_row(a, 2).unwrap().unwrap(), followed);
+        assert!(matches!(
+            store.set_follow_up(a, 9, &followed.follow_up),
+            Err(StoreError::NoSuchRow { row_no: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn parallel_reports_of_one_case_get_rows_one_to_eight() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let case_id = uploaded_case(&store, 1);
+        let barrier = Barrier::new(8);
+        let numbers: Vec<u32> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..=8u8)
+                .map(|i| {
+                    let (store, barrier) = (&store, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let stored = store
+                            .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)])
+                            .unwrap();
+                        assert_eq!(stored.len(), 1);
+                        (i, stored[0].row_no)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    let (i, row_no) = h.join().unwrap();
+                    let report: ReportRecord = SledStore::get(&store.reports, "report", &[i; 16])
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(report.rows, vec![(case_id, row_no)]);
+                    row_no
+                })
+                .collect()
+        });
+        let distinct: BTreeSet<u32> = numbers.iter().copied().collect();
+        assert_eq!(distinct, (1..=8).collect::<BTreeSet<u32>>(), "{numbers:?}");
+        let table = store.f1_rows(case_id).unwrap();
+        assert_eq!(
+            table.iter().map(|r| r.row_no).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<u32>>()
+        );
+        // Each row is its own report's.
+        for r in &table {
+            assert_eq!(r.sealed_contact, vec![r.report_id[0]; 176]);
+        }
+        assert_eq!(store.case(case_id).unwrap().unwrap().f1_rows, 8);
+        assert_eq!(store.f1_rows_of_districts(&[1]).unwrap(), table);
+        assert_eq!(store.counts().unwrap().reports, 8);
+    }
+
+    #[test]
+    fn record_batch_publishes_its_cases_and_only_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let a = uploaded_case(&store, 1);
+        let b = uploaded_case(&store, 2);
+        let c = uploaded_case(&store, 3);
+        let awaiting = store.open_case(&case("no upload"), &code(4)).unwrap();
+        assert!(matches!(
+            store.request_trace(awaiting, "doctor", NOW),
+            Err(StoreError::WrongCaseState { .. })
+        ));
+        assert!(matches!(
+            store.request_trace(77, "doctor", NOW),
+            Err(StoreError::NoSuchCase(77))
+        ));
+        for id in [a, b] {
+            let traced = store.request_trace(id, "doctor", NOW + 100).unwrap();
+            assert_eq!(
+                traced.status,
+                CaseStatus::TraceRequested {
+                    at: NOW + 100,
+                    by: "doctor".into()
+                }
+            );
+        }
+        // Asking again changes nothing.
+        let again = store.request_trace(a, "someone else", NOW + 200).unwrap();
+        assert_eq!(
+            again.status,
+            CaseStatus::TraceRequested {
+                at: NOW + 100,
+                by: "doctor".into()
+            }
+        );
+        let waiting: Vec<u64> = store
+            .uploads_to_publish()
+            .unwrap()
+            .iter()
+            .map(|u| u.case_id)
+            .collect();
+        assert_eq!(waiting, vec![a, b]);
+        assert!(store.published_uploads().unwrap().is_empty());
+        assert_eq!(store.next_batch_id().unwrap(), 1);
+
+        let batch = |batch_id: u64, cases: Vec<u64>| BatchRecord {
+            batch_id,
+            region: 0,
+            created_at: NOW + 300,
+            first_interval: 100,
+            last_interval: 243,
+            entry_count: 1024,
+            published_rpis: 288,
+            byte_len: 4096,
+            sha256: [batch_id as u8; 32],
+            cases,
+        };
+        let before = store.digest().unwrap();
+        for wrong in [0, 2] {
+            assert!(store.record_batch(&batch(wrong, vec![a, b])).is_err());
+            assert_eq!(store.digest().unwrap(), before);
+        }
+        // A batch naming an unknown case is refused whole.
+        assert!(matches!(
+            store.record_batch(&batch(1, vec![a, 99])),
+            Err(StoreError::NoSuchCase(99))
+        ));
+        assert_eq!(store.digest().unwrap(), before);
+        assert_eq!(store.next_batch_id().unwrap(), 1);
+
+        store.record_batch(&batch(1, vec![a, b])).unwrap();
+        assert_eq!(store.next_batch_id().unwrap(), 2);
+        assert_eq!(store.batches().unwrap(), vec![batch(1, vec![a, b])]);
+        for id in [a, b] {
+            assert_eq!(
+                store.case(id).unwrap().unwrap().status,
+                CaseStatus::Published {
+                    batch_id: 1,
+                    at: NOW + 300
+                }
+            );
+        }
+        assert_eq!(
+            store.case(c).unwrap().unwrap().status,
+            CaseStatus::UploadReceived { at: NOW + 60 }
+        );
+        assert!(store.uploads_to_publish().unwrap().is_empty());
+        let published: Vec<(u64, Seconds)> = store
+            .published_uploads()
+            .unwrap()
+            .iter()
+            .map(|(u, at)| (u.case_id, *at))
+            .collect();
+        assert_eq!(published, vec![(a, NOW + 300), (b, NOW + 300)]);
+        // A published case stays published when traced again.
+        assert!(matches!(
+            store.request_trace(a, "doctor", NOW + 400).unwrap().status,
+            CaseStatus::Published { batch_id: 1, .. }
+        ));
+        // Batch 1 again is refused.
+        let before = store.digest().unwrap();
+        assert!(store.record_batch(&batch(1, vec![c])).is_err());
+        assert_eq!(store.digest().unwrap(), before);
+
+        store.request_trace(c, "doctor", NOW + 500).unwrap();
+        assert_eq!(
+            store
+                .uploads_to_publish()
+                .unwrap()
+                .iter()
+                .map(|u| u.case_id)
+                .collect::<Vec<_>>(),
+            vec![c]
+        );
+        store.record_batch(&batch(2, vec![c])).unwrap();
+        assert_eq!(store.batches().unwrap().len(), 2);
+        assert_eq!(store.published_uploads().unwrap().len(), 3);
+        assert!(store.uploads_to_publish().unwrap().is_empty());
+    }
+
+    #[test]
+    fn everything_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (digest, counts, secret, accounts, cases, hashes, batches, rows) = {
+            let store = open(&dir);
+            let secret = store.secret("codes", &mut || [7; 32]).unwrap();
+            assert_eq!(secret, [7; 32]);
+            // A second call keeps the first secret.
+            assert_eq!(store.secret("codes", &mut || [8; 32]).unwrap(), [7; 32]);
+            store.insert_account(&account("admin")).unwrap();
+            store.insert_account(&account("doctor")).unwrap();
+            assert!(matches!(
+                store.insert_account(&account("doctor")),
+                Err(StoreError::AccountExists)
+            ));
+            let mut disabled = account("doctor");
+            disabled.disabled = true;
+            store.update_account(&disabled).unwrap();
+            assert!(matches!(
+                store.update_account(&account("nobody")),
+                Err(StoreError::NoSuchAccount)
+            ));
+            store
+                .insert_session(&SessionRecord {
+                    token_hash: [5; 32],
+                    username: "admin".into(),
+                    created_at: NOW,
+                    expires_at: NOW + 3600,
+                })
+                .unwrap();
+            let a = uploaded_case(&store, 1);
+            let b = uploaded_case(&store, 2);
+            store.open_case(&case("waiting"), &code(3)).unwrap();
+            store.request_trace(a, "doctor", NOW).unwrap();
+            store
+                .record_batch(&BatchRecord {
+                    batch_id: 1,
+                    region: 0,
+                    created_at: NOW + 10,
+                    first_interval: 100,
+                    last_interval: 243,
+                    entry_count: 8,
+                    published_rpis: 8,
+                    byte_len: 100,
+                    sha256: [1; 32],
+                    cases: vec![a],
+                })
+                .unwrap();
+            store
+                .record_report(&[1; 16], NOW + 20, vec![row(a, 1, 1)])
+                .unwrap();
+            assert_eq!(b, 2);
+            (
+                store.digest().unwrap(),
+                store.counts().unwrap(),
+                secret,
+                store.accounts().unwrap(),
+                store.cases().unwrap(),
+                store.contact_hashes().unwrap(),
+                store.batches().unwrap(),
+                store.f1_rows(a).unwrap(),
+            )
+        };
+        assert_eq!(
+            counts,
+            StoreCounts {
+                accounts: 2,
+                sessions: 1,
+                cases: 3,
+                uploads: 2,
+                batches: 1,
+                reports: 1,
+                f1_rows: 1,
+            }
+        );
+        let store = open(&dir);
+        assert_eq!(store.digest().unwrap(), digest);
+        assert_eq!(store.counts().unwrap(), counts);
+        assert_eq!(store.secret("codes", &mut || [9; 32]).unwrap(), secret);
+        assert_eq!(store.accounts().unwrap(), accounts);
+        assert!(store.account("doctor").unwrap().unwrap().disabled);
+        assert!(
+            store
+                .account("admin")
+                .unwrap()
+                .unwrap()
+                .password
+                .verify("correct horse battery staple")
+        );
+        assert_eq!(store.session(&[5; 32]).unwrap().unwrap().username, "admin");
+        assert_eq!(store.cases().unwrap(), cases);
+        assert_eq!(store.contact_hashes().unwrap(), hashes);
+        assert_eq!(
+            hashes,
+            vec![(1, vec![([1; 16], NOW)]), (2, vec![([2; 16], NOW)])]
+        );
+        assert_eq!(store.batches().unwrap(), batches);
+        assert!(store.report_seen(&[1; 16]).unwrap());
+        assert_eq!(store.f1_rows(1).unwrap(), rows);
+        assert_eq!(store.f1_rows_of_districts(&[1]).unwrap(), rows);
+        assert_eq!(store.published_uploads().unwrap().len(), 1);
+        // The counters go on where they were.
+        assert_eq!(store.next_batch_id().unwrap(), 2);
+        assert_eq!(store.open_case(&case("next"), &code(4)).unwrap(), 4);
+        // The code used before the restart stays used; the one not used still works.
+        assert!(matches!(
+            store.accept_upload(&code(1), NOW + 100, &[], &[]),
+            Err(StoreError::Code(CodeRefusal::Used))
+        ));
+        assert_eq!(
+            store.accept_upload(&code(3), NOW + 100, &[], &[]).unwrap(),
+            3
+        );
+    }
+
+    #[test]
+    fn purge_erases_what_retention_no_longer_allows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let now: Seconds = 1_700_006_400; // a multiple of 600
+        let session = |n: u8, expires_at| SessionRecord {
+            token_hash: [n; 32],
+            username: "admin".into(),
+            created_at: now - 7200,
+            expires_at,
+        };
+        store.insert_session(&session(1, now - 1)).unwrap();
+        store.insert_session(&session(2, now)).unwrap();
+        store.insert_session(&session(3, now + 1)).unwrap();
+
+        let cutoff = now - CONTACT_RETENTION_SECONDS;
+        let oldest = u32::try_from(now / 600 - KEY_RETENTION_INTERVALS).unwrap();
+        // Case 1: one key past retention (its last interval is `oldest - 1`), one not (its
+        // last interval is `oldest`), and one hash each side of the cutoff.
+        store.open_case(&case("one"), &code(1)).unwrap();
+        store
+            .accept_upload(
+                &code(1),
+                now - 60,
+                &[key(1, oldest - 144, 144), key(2, oldest - 143, 144)],
+                &[([1; 16], cutoff), ([2; 16], cutoff + 1)],
+            )
+            .unwrap();
+        // Case 2: every hash is old; its keys are fresh.
+        store.open_case(&case("two"), &code(2)).unwrap();
+        store
+            .accept_upload(
+                &code(2),
+                now - 60,
+                &[key(3, oldest + 144, 144)],
+                &[([3; 16], cutoff - 86_400)],
+            )
+            .unwrap();
+
+        // Two sessions, two hashes, one key.
+        assert_eq!(store.purge(now).unwrap(), 5);
+        assert_eq!(store.session(&[1; 32]).unwrap(), None);
+        assert_eq!(store.session(&[2; 32]).unwrap(), None);
+        assert!(store.session(&[3; 32]).unwrap().is_some());
+        assert_eq!(
+            store.contact_hashes().unwrap(),
+            vec![(1, vec![([2; 16], cutoff + 1)])]
+        );
+        let keys = |case_id: u64| {
+            SledStore::get::<UploadRecord>(&store.uploads, "upload", &case_id.to_be_bytes())
+                .unwrap()
+                .unwrap()
+                .keys
+        };
+        assert_eq!(keys(1), vec![key(2, oldest - 143, 144)]);
+        assert_eq!(keys(2), vec![key(3, oldest + 144, 144)]);
+        // The uploads themselves stay: the cases still have them.
+        assert_eq!(store.counts().unwrap().uploads, 2);
+
+        // Purging again at the same time removes nothing and changes nothing.
+        let digest = store.digest().unwrap();
+        assert_eq!(store.purge(now).unwrap(), 0);
+        assert_eq!(store.digest().unwrap(), digest);
+        // One second later, the last session and the last hash go; the keys stay until the
+        // next interval.
+        assert_eq!(store.purge(now + 1).unwrap(), 2);
+        assert_eq!(store.counts().unwrap().sessions, 0);
+        assert!(store.contact_hashes().unwrap().is_empty());
+        assert_eq!(keys(1), vec![key(2, oldest - 143, 144)]);
+        assert_eq!(store.purge(now + 600).unwrap(), 1);
+        assert!(keys(1).is_empty());
+    }
+
+    #[test]
+    fn the_largest_records_still_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let long = "x".repeat(4096);
+        let mut record = case(&long);
+        record.opened_by = long.clone();
+        let case_id = store.open_case(&record, &code(1)).unwrap();
+        let keys: Vec<StoredKey> = (0..15u8)
+            .map(|i| key(i, 100 + 144 * u32::from(i), 144))
+            .collect();
+        let count = bluezone_protocol::MAX_UPLOAD_SIGHTINGS;
+        let hashes: Vec<ContactHash> = (0..count)
+            .map(|i| {
+                let mut h = [0u8; 16];
+                h[..4].copy_from_slice(&i.to_be_bytes());
+                (h, NOW - u64::from(i))
+            })
+            .collect();
+        store.accept_upload(&code(1), NOW, &keys, &hashes).unwrap();
+        assert_eq!(store.case(case_id).unwrap().unwrap().reference, long);
+        assert_eq!(store.contact_hashes().unwrap(), vec![(case_id, hashes)]);
+        store.request_trace(case_id, &long, NOW).unwrap();
+        assert_eq!(store.uploads_to_publish().unwrap()[0].keys, keys);
+    }
+
+    /// A length prefix of `len` as bincode's standard configuration writes it (a u64 varint).
+    fn huge_length(len: u64) -> Vec<u8> {
+        let mut bytes = vec![253];
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes
+    }
+
+    fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+        assert!(
+            matches!(result, Err(StoreError::Corrupt(_))),
+            "expected StoreError::Corrupt, got {result:?}"
+        );
+    }
+
+    #[test]
+    fn damaged_records_read_as_corrupt_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let a = uploaded_case(&store, 1);
+        store.open_case(&case("two"), &code(2)).unwrap();
+        let c = store.open_case(&case("three"), &code(3)).unwrap();
+        store.insert_account(&account("admin")).unwrap();
+        // A case record replaced by garbage, by a truncated record, by one with bytes
+        // appended, and by one whose string length is absurd.
+        let good = store.cases.get(a.to_be_bytes()).unwrap().unwrap().to_vec();
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let mut absurd = vec![1]; // case_id 1
+        absurd.extend(huge_length(u64::MAX));
+        let mut large = vec![1];
+        large.extend(huge_length(1 << 40));
+        for bad in [
+            vec![0xff; 7],
+            good[..good.len() - 1].to_vec(),
+            trailing,
+            absurd,
+            large,
+        ] {
+            store.cases.insert(a.to_be_bytes(), bad.clone()).unwrap();
+            store.cases.insert(c.to_be_bytes(), bad).unwrap();
+            assert_corrupt(store.case(a));
+            assert_corrupt(store.cases());
+            // Inside transactions too, which then change nothing.
+            let digest = store.digest().unwrap();
+            assert_corrupt(store.request_trace(a, "doctor", NOW));
+            assert_corrupt(store.record_report(&[1; 16], NOW, vec![row(a, 1, 1)]));
+            assert_corrupt(store.accept_upload(&code(3), NOW, &[], &[]));
+            assert_eq!(store.digest().unwrap(), digest);
+        }
+        // Repaired, the case works again: the refusals left nothing half-written.
+        store.cases.insert(a.to_be_bytes(), good).unwrap();
+        store.request_trace(a, "doctor", NOW).unwrap();
+        assert!(!store.report_seen(&[1; 16]).unwrap());
+
+        store.codes.insert(code(2), vec![0xff; 3]).unwrap();
+        assert_corrupt(store.accept_upload(&code(2), NOW, &[], &[]));
+
+        let mut absurd_name = huge_length(u64::MAX);
+        absurd_name.extend_from_slice(b"admin");
+        store.accounts.insert("admin", absurd_name).unwrap();
+        assert_corrupt(store.account("admin"));
+        assert_corrupt(store.accounts());
+
+        store
+            .sessions
+            .insert([1; 32], huge_length(1 << 33))
+            .unwrap();
+        assert_corrupt(store.session(&[1; 32]));
+        assert_corrupt(store.purge(NOW));
+
+        store.contacts.insert([1, 2, 3], vec![0]).unwrap();
+        assert_corrupt(store.contact_hashes());
+
+        store.meta.insert("next_batch_id", vec![1, 2, 3]).unwrap();
+        assert_corrupt(store.next_batch_id());
+        store.meta.insert("secret/codes", vec![1; 31]).unwrap();
+        assert_corrupt(store.secret("codes", &mut || [0; 32]));
+
+        store
+            .f1_by_district
+            .insert(district_key(5, 9, 9), &[])
+            .unwrap();
+        assert_corrupt(store.f1_rows_of_districts(&[5]));
     }
 }

@@ -1,0 +1,334 @@
+//! Load benchmark of the reference server: F0 uploads/s and F1 reports/s, with p50 and p99
+//! latency, over real HTTP on loopback.
+//!
+//! `cargo bench --bench server_load [-- --uploads N --reports N --clients C]`
+//!
+//! The server (library, sled store in a temporary directory, every write flushed before the
+//! answer) runs in this process on a 2-thread tokio runtime; `C` client threads send
+//! pre-built requests as fast as answers come. Before the measured phases, a baseline phase
+//! times `GET /healthz` the same way, so the figures can be read as ratios against bare HTTP
+//! on this machine. Bounded: at most N requests per phase.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bluezone_protocol::hpke::derive_keypair;
+use bluezone_protocol::{
+    ContactDetails, DeclarationCode, Phone, PhoneConfig, PublisherKeyPair, RiskRule, UnixTime,
+};
+use bluezone_server::config::{ThrottleConfig, Unit};
+use bluezone_server::http::{AppState, Limits, serve};
+use bluezone_server::store::Role;
+use bluezone_server::workflow::{Principal, Settings, Workflow};
+use bluezone_server::{SledStore, Store};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+struct Args {
+    uploads: usize,
+    reports: usize,
+    clients: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        uploads: 2000,
+        reports: 4000,
+        clients: 8,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < argv.len() {
+        let value = argv.get(i + 1).and_then(|v| v.parse().ok());
+        match (argv[i].as_str(), value) {
+            ("--uploads", Some(v)) => a.uploads = v,
+            ("--reports", Some(v)) => a.reports = v,
+            ("--clients", Some(v)) => a.clients = v,
+            _ => {}
+        }
+        i += 1;
+    }
+    a
+}
+
+/// One phase's figures.
+struct Phase {
+    name: &'static str,
+    requests: usize,
+    seconds: f64,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1]
+    }
+}
+
+/// Send every body of `bodies` with `clients` threads (POST, or GET when `post` is false);
+/// every answer must have status `expect`.
+fn run_phase(
+    name: &'static str,
+    address: SocketAddr,
+    path: &str,
+    bodies: Vec<Vec<u8>>,
+    post: bool,
+    expect: u16,
+    clients: usize,
+) -> Phase {
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("http://{address}{path}");
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (bodies, next, url) = (Arc::clone(&bodies), Arc::clone(&next), url.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut latencies = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let t = Instant::now();
+                    let mut response = if post {
+                        agent
+                            .post(&url)
+                            .header("Content-Type", "application/octet-stream")
+                            .send(&body[..])
+                    } else {
+                        agent.get(&url).call()
+                    }
+                    .expect("HTTP exchange");
+                    let status = response.status().as_u16();
+                    let text = response.body_mut().read_to_string().unwrap_or_default();
+                    assert_eq!(status, expect, "{name}: {text}");
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let latencies: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("client thread"))
+        .collect();
+    Phase {
+        name,
+        requests: latencies.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        latencies,
+    }
+}
+
+fn main() {
+    let args = args();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (_, unit_key) = derive_keypair(b"load bench unit");
+    let settings = Settings {
+        code_ttl_seconds: 86_400,
+        session_ttl_seconds: 3600,
+        filter_target_fp_rate: bluezone_protocol::DEFAULT_TARGET_FP_RATE,
+        dummy_quantum: 1024,
+        publication_dir: dir.path().join("publication"),
+        throttle: ThrottleConfig::default(),
+        units: vec![Unit {
+            name: "unit".into(),
+            districts: vec![1],
+            public_key: unit_key,
+        }],
+        risk_rule: RiskRule::default(),
+    };
+    let store: Box<dyn Store> =
+        Box::new(SledStore::open(&dir.path().join("store")).expect("open store"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (workflow, _) = Workflow::open(
+        store,
+        settings,
+        PublisherKeyPair::from_seed([9; 32]).unwrap(),
+        Box::new(ChaCha20Rng::seed_from_u64(1)),
+        now,
+    )
+    .expect("open workflow");
+    let doctor = Principal {
+        username: "doctor".into(),
+        role: Role::TreatmentFacility,
+    };
+
+    // F0 phone i and F1 phones 2i, 2i+1 spend 30 minutes together; each F0 also heard 200
+    // other phones over its last five days (its contact history).
+    eprintln!(
+        "preparing {} uploads and {} reports...",
+        args.uploads, args.reports
+    );
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let f1_per_f0 = args.reports.div_ceil(args.uploads.max(1));
+    let mut uploads = Vec::with_capacity(args.uploads);
+    let mut f1_phones = Vec::new();
+    let mut cases = Vec::new();
+    for i in 0..args.uploads {
+        let mut f0 = Phone::new(PhoneConfig::default());
+        for h in 0..200u64 {
+            let t = UnixTime(now - 5 * 86_400 + h * 2100);
+            f0.broadcast(t, &mut rng);
+            let mut stranger = Phone::new(PhoneConfig::default());
+            let adv = stranger.broadcast(t, &mut rng).advertisement.to_bytes();
+            f0.hear(&adv, -70, t).unwrap();
+        }
+        let start = now - 3 * 3600 - (i as u64 % 36) * 300;
+        let mut group: Vec<Phone> = (0..f1_per_f0)
+            .map(|_| Phone::new(PhoneConfig::default()))
+            .collect();
+        for t in (start..start + 1800).step_by(300) {
+            let adv = f0.broadcast(UnixTime(t), &mut rng).advertisement.to_bytes();
+            for f1 in &mut group {
+                let own = f1.broadcast(UnixTime(t), &mut rng).advertisement.to_bytes();
+                f1.hear(&adv, -55, UnixTime(t)).unwrap();
+                f0.hear(&own, -55, UnixTime(t)).unwrap();
+            }
+        }
+        f1_phones.extend(group);
+        let opened = workflow.open_case(&doctor, "", now).expect("open case");
+        cases.push(opened.case.case_id);
+        let upload = f0
+            .prepare_f0_upload(
+                DeclarationCode::new(&opened.code).unwrap(),
+                UnixTime(now - 5 * 86_400),
+                &[],
+                UnixTime(now),
+                &mut rng,
+            )
+            .unwrap();
+        uploads.push(upload.to_bytes().unwrap());
+    }
+    let upload_bytes: usize = uploads.iter().map(Vec::len).sum();
+
+    let state = Arc::new(AppState {
+        workflow,
+        limits: Limits {
+            upload_bytes: 4 << 20,
+            report_bytes: 64 << 10,
+            json_bytes: 64 << 10,
+            request_timeout: Duration::from_secs(30),
+        },
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let server_state = Arc::clone(&state);
+    runtime.spawn(async move { serve(listener, server_state, std::future::pending()).await });
+
+    let baseline = run_phase(
+        "GET /healthz (baseline)",
+        address,
+        "/healthz",
+        vec![Vec::new(); args.uploads.max(args.reports)],
+        false,
+        200,
+        args.clients,
+    );
+    let upload_phase = run_phase(
+        "POST /phone/v1/uploads",
+        address,
+        "/phone/v1/uploads",
+        uploads,
+        true,
+        201,
+        args.clients,
+    );
+
+    // Trace every case, publish, and let the F1 phones match and prepare their reports.
+    for case in &cases {
+        state
+            .workflow
+            .request_trace(&doctor, *case, now)
+            .expect("trace");
+    }
+    let t = Instant::now();
+    let batch = state
+        .workflow
+        .publish(now + 1)
+        .expect("publish")
+        .expect("a batch");
+    let publish_seconds = t.elapsed().as_secs_f64();
+    let batch_bytes = std::fs::read(state.workflow.batch_path(batch.batch_id)).unwrap();
+    let publisher = state.workflow.publisher_key();
+    let mut reports = Vec::new();
+    for phone in &mut f1_phones {
+        let outcome = phone
+            .match_batch(&batch_bytes, &publisher, UnixTime(now + 2))
+            .unwrap();
+        for exposure in outcome.passing() {
+            let contact = ContactDetails {
+                phone_number: "84900000000".into(),
+                name: String::new(),
+                district: 1,
+                consent_time: UnixTime(now + 2),
+            };
+            let report = phone
+                .prepare_f1_report(exposure, &contact, &unit_key, &mut rng)
+                .unwrap();
+            reports.push(report.to_bytes().unwrap());
+        }
+        if reports.len() == args.reports {
+            break;
+        }
+    }
+    let report_phase = run_phase(
+        "POST /phone/v1/reports",
+        address,
+        "/phone/v1/reports",
+        reports,
+        true,
+        200,
+        args.clients,
+    );
+
+    println!(
+        "server_load: {} client threads, server on a 2-thread runtime, sled flushed per write",
+        args.clients
+    );
+    println!(
+        "{:<26} {:>8} {:>10} {:>9} {:>9} {:>9}",
+        "phase", "requests", "per s", "p50 ms", "p99 ms", "vs base"
+    );
+    for phase in [&baseline, &upload_phase, &report_phase] {
+        println!(
+            "{:<26} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>8.3}x",
+            phase.name,
+            phase.requests,
+            phase.rate(),
+            phase.percentile(0.50).as_secs_f64() * 1e3,
+            phase.percentile(0.99).as_secs_f64() * 1e3,
+            phase.rate() / baseline.rate(),
+        );
+    }
+    println!(
+        "uploads: {:.1} KiB each on average; publication of {} cases ({} RPIs, {} KiB batch) took {:.2} s",
+        upload_bytes as f64 / upload_phase.requests.max(1) as f64 / 1024.0,
+        batch.cases.len(),
+        batch.published_rpis,
+        batch.byte_len / 1024,
+        publish_seconds
+    );
+}
