@@ -225,6 +225,7 @@ fn main() {
             json_bytes: 64 << 10,
             request_timeout: Duration::from_secs(30),
         },
+        trusted_proxies: Vec::new(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -129,3 +129,127 @@ fn derive_refuses_bad_arguments() {
         assert!(!out.stderr.is_empty(), "{args:?} gave no error message");
     }
 }
+
+/// A fresh directory under the system's temporary directory.
+fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("bluezone-cli-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn unit_keygen_and_open_round_trip_an_export() {
+    use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
+    use bluezone_protocol::{ContactDetails, ReportId, SealedContactDetails, UnixTime};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    let dir = scratch_dir("unit");
+    let key_path = dir.join("north.key");
+    let key = key_path.to_str().unwrap();
+    let made = bluezone(&[
+        "unit",
+        "keygen",
+        "--out",
+        key,
+        "--name",
+        "north",
+        "--districts",
+        "1,2",
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let entry = String::from_utf8(made.stdout).unwrap();
+    assert!(
+        entry.starts_with("[[units]]\nname = \"north\"\ndistricts = [1, 2]\n"),
+        "{entry}"
+    );
+    let public_hex = entry
+        .lines()
+        .find_map(|l| l.strip_prefix("public_key = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap();
+    let public = HpkePublicKey::from_bytes(&hex::decode(public_hex).unwrap()).unwrap();
+    let private_text = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(private_text.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An existing key is never overwritten.
+    let again = bluezone(&["unit", "keygen", "--out", key]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), private_text);
+
+    // Two rows: one sealed to this unit, one to another unit.
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let (_, other) = derive_keypair(b"another unit");
+    let mut csv = String::from("case_id,no,f1_id,district,sealed_contact\r\n");
+    for (no, (name, unit)) in [("Nguyen, Van \"A\"", public), ("Tran B", other)]
+        .into_iter()
+        .enumerate()
+    {
+        let id = ReportId([no as u8 + 1; 16]);
+        let details = ContactDetails {
+            phone_number: format!("8490000000{no}"),
+            name: name.into(),
+            district: 1,
+            consent_time: UnixTime(1_700_000_000),
+        };
+        let sealed = SealedContactDetails::seal(&details, &id, &unit, &mut rng).unwrap();
+        csv.push_str(&format!(
+            "7,{},{},1,{}\r\n",
+            no + 1,
+            hex::encode(id.0),
+            hex::encode(sealed.0)
+        ));
+    }
+    let csv_path = dir.join("export.csv");
+    std::fs::write(&csv_path, &csv).unwrap();
+    let opened = bluezone(&[
+        "unit",
+        "open",
+        "--key",
+        key,
+        "--csv",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert_eq!(opened.status.code(), Some(1), "one row is not this unit's");
+    let out = String::from_utf8(opened.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "case_id,no,f1_id,district,sealed_contact,phone_number,name"
+    );
+    assert!(
+        lines[1].ends_with(",84900000000,\"Nguyen, Van \"\"A\"\"\""),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].ends_with(",,"), "{}", lines[2]);
+    let err = String::from_utf8(opened.stderr).unwrap();
+    assert!(err.contains("line 3: does not open with this key"), "{err}");
+
+    // A key file that is not a key.
+    std::fs::write(dir.join("bad.key"), "not hex").unwrap();
+    let bad = bluezone(&[
+        "unit",
+        "open",
+        "--key",
+        dir.join("bad.key").to_str().unwrap(),
+        "--csv",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

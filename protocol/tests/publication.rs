@@ -249,7 +249,8 @@ proptest! {
 }
 
 /// The measured false-positive rate over 10^7 random RPIs is within 1.5x of the target, at
-/// targets where 10^7 queries see enough false positives to measure (2^-10 to 2^-17; at the
+/// targets where 10^7 queries see enough false positives to measure (2^-10 to 2^-17, on
+/// filters of 300 to 200,000 entries; at the
 /// default 2^-24 they would see 0.6 on average: see the closing note of the publication issue).
 #[test]
 fn measured_false_positive_rate_is_within_one_and_a_half_times_the_target() {
@@ -257,7 +258,15 @@ fn measured_false_positive_rate_is_within_one_and_a_half_times_the_target() {
     let mut rng = ChaCha20Rng::from_seed([5; 32]);
     let publisher = PublisherKeyPair::generate(&mut rng);
     let rpi_key = RpiKey::new(&[3; 16]);
-    for (log2, n) in [(10u32, 50_000u32), (14, 100_000), (17, 200_000)] {
+    // Small filters too: a position scheme that is linear in the hash has a false-positive
+    // floor of about n / (s·m), which only small filters reach (SPEC.md §8.1, "the mixer").
+    for (log2, n) in [
+        (10u32, 50_000u32),
+        (14, 100_000),
+        (17, 200_000),
+        (14, 300),
+        (17, 2_000),
+    ] {
         let entries: Vec<PublishedEntry> = (0..n)
             .map(|i| PublishedEntry {
                 rpi: rpi_key.rpi(IntervalNumber(i)),

@@ -8,6 +8,7 @@
 //! dummy_quantum = 1024
 //! # signing_key = "/etc/bluezone/publisher.key"  # 64 hex characters (Ed25519 seed)
 //! code_ttl_seconds = 86400
+//! trusted_proxies = ["10.0.0.1"]   # whose X-Forwarded-For names the client
 //!
 //! [[units]]
 //! name = "hanoi-cdc"
@@ -94,6 +95,9 @@ pub struct Config {
     pub max_json_bytes: usize,
     /// Seconds a request may take, body included.
     pub request_timeout_seconds: u64,
+    /// Reverse proxies (load balancer, CDN edge) whose `X-Forwarded-For` header names the
+    /// client that throttles count against. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The preventive-medicine units.
     pub units: Vec<UnitConfig>,
     /// Throttle figures.
@@ -115,6 +119,7 @@ impl Default for Config {
             max_report_bytes: bluezone_protocol::REPORT_SIZE_CLASSES[3],
             max_json_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            trusted_proxies: Vec::new(),
             units: Vec::new(),
             throttle: ThrottleConfig::default(),
         }

@@ -68,6 +68,37 @@ pub struct AppState {
     pub workflow: Workflow,
     /// The limits.
     pub limits: Limits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`client_address`]).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// The address a request is throttled by: the TCP peer, or, when the peer is one of
+/// `trusted_proxies`, the right-most address of `X-Forwarded-For` that is not itself a trusted
+/// proxy (addresses further left were written by the client and prove nothing). Behind a proxy
+/// that is not listed, every client has the proxy's address and shares its throttle.
+pub fn client_address(
+    headers: &header::HeaderMap,
+    peer: IpAddr,
+    trusted_proxies: &[IpAddr],
+) -> IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<&str> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        hops.extend(text.split(',').map(str::trim));
+    }
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(address) if trusted_proxies.contains(&address) => continue,
+            Ok(address) => return address,
+            Err(_) => return peer,
+        }
+    }
+    peer
 }
 
 type HttpResponse = Response<Full<Bytes>>;
@@ -138,7 +169,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) 
     let path = req.uri().path().to_owned();
     let endpoint = endpoint_of(&path);
     let timeout = state.limits.request_timeout;
-    let response = match tokio::time::timeout(timeout, route(&state, req, peer.ip())).await {
+    let client = client_address(req.headers(), peer.ip(), &state.trusted_proxies);
+    let response = match tokio::time::timeout(timeout, route(&state, req, client)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => error_response(&e),
         Err(_) => error_response(&ApiError::new(
@@ -779,6 +811,34 @@ async fn api(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let inner: IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = [proxy, inner];
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.7, 10.0.0.2"),
+        );
+        let stranger: IpAddr = "198.51.100.9".parse().unwrap();
+        // Not from a proxy: the header is ignored.
+        assert_eq!(client_address(&headers, stranger, &trusted), stranger);
+        // From a proxy: the right-most untrusted hop (the client wrote 1.2.3.4 itself).
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(client_address(&headers, proxy, &trusted), client);
+        // A garbled hop, or no header: the proxy's own address.
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("nonsense, 10.0.0.2"),
+        );
+        assert_eq!(client_address(&headers, proxy, &trusted), proxy);
+        assert_eq!(
+            client_address(&header::HeaderMap::new(), proxy, &trusted),
+            proxy
+        );
+    }
 
     #[test]
     fn utc_formats_known_instants() {

@@ -1,8 +1,8 @@
 //! `bluezone-server`: the reference server binary.
 //!
-//! `bluezone-server [--config FILE] [--listen ADDR] [--data-dir DIR] ...` serves the workflow;
-//! `bluezone-server unit-keygen --name N --districts 1,2 --out FILE` makes a unit's HPKE key
-//! pair and prints the `[[units]]` entry for the configuration.
+//! `bluezone-server [--config FILE] [--listen ADDR] [--data-dir DIR] ...` serves the workflow.
+//! A unit's key pair and its `[[units]]` entry come from `bluezone unit keygen` (the protocol's
+//! tool), so that the unit's private key is never made on the server.
 
 #![forbid(unsafe_code)]
 
@@ -15,7 +15,7 @@ use bluezone_server::config::{Config, ConfigError};
 use bluezone_server::http::{self, AppState, Limits, unix_now};
 use bluezone_server::workflow::{Settings, Workflow, write_atomically};
 use bluezone_server::{SledStore, Store};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use rand_core::UnwrapErr;
 
 /// The reference server of the Bluezone contact-tracing protocol.
@@ -43,25 +43,6 @@ struct Cli {
     /// Lifetime of declaration codes, seconds (overrides the file).
     #[arg(long)]
     code_ttl: Option<u64>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Make a preventive-medicine unit's HPKE key pair: the private key goes to `--out`
-    /// (keep it with the unit, never on the server), the `[[units]]` entry to standard output.
-    UnitKeygen {
-        /// The unit's name.
-        #[arg(long)]
-        name: String,
-        /// Districts it covers, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        districts: Vec<u32>,
-        /// Where to write the private key (64 hex characters).
-        #[arg(long)]
-        out: PathBuf,
-    },
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -99,23 +80,6 @@ fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
     }
 }
 
-fn unit_keygen(name: &str, districts: &[u32], out: &Path) {
-    if out.exists() {
-        fail(format!("{} exists; not overwriting a key", out.display()));
-    }
-    let (private, public) =
-        bluezone_protocol::hpke::generate_keypair(&mut UnwrapErr(getrandom::SysRng));
-    if let Err(e) = write_secret_file(out, &format!("{}\n", hex::encode(private.to_bytes()))) {
-        fail(format!("cannot write {}: {e}", out.display()));
-    }
-    let list: Vec<String> = districts.iter().map(u32::to_string).collect();
-    println!(
-        "[[units]]\nname = \"{name}\"\ndistricts = [{}]\npublic_key = \"{}\"",
-        list.join(", "),
-        hex::encode(public.as_bytes())
-    );
-}
-
 fn configure(cli: &Cli) -> Result<Config, ConfigError> {
     let mut config = match &cli.config {
         Some(path) => Config::from_file(path)?,
@@ -151,21 +115,12 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Some(Command::UnitKeygen {
-        name,
-        districts,
-        out,
-    }) = &cli.command
-    {
-        unit_keygen(name, districts, out);
-        return;
-    }
     let config = configure(&cli).unwrap_or_else(|e| fail(e));
     let units = config.validate().unwrap_or_else(|e| fail(e));
     if units.is_empty() {
         tracing::warn!(
             "no preventive-medicine unit configured: F1 reports will be refused until one is \
-             (see `bluezone-server unit-keygen`)"
+             (see `bluezone unit keygen`)"
         );
     }
     if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
@@ -200,7 +155,11 @@ fn main() {
         json_bytes: config.max_json_bytes,
         request_timeout: Duration::from_secs(config.request_timeout_seconds),
     };
-    let state = Arc::new(AppState { workflow, limits });
+    let state = Arc::new(AppState {
+        workflow,
+        limits,
+        trusted_proxies: config.trusted_proxies.clone(),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -13,9 +13,21 @@ h = enc.update(ident) + enc.finalize()
 a = int.from_bytes(h[:8], "little")
 b = int.from_bytes(h[8:], "little")
 positions = []
+M = 2**64
+
+
+def mix(z):
+    """SplitMix64's finalizer."""
+    z ^= z >> 30
+    z = (z * 0xBF58476D1CE4E5B9) % M
+    z ^= z >> 27
+    z = (z * 0x94D049BB133111EB) % M
+    return z ^ (z >> 31)
+
+
 for i in range(k):
-    x = (a + i * b + (i**3 - i) // 6) % 2**64
-    q = ((x >> 32) * s) >> 32
+    z = mix((a + i * b) % M)
+    q = ((z >> 32) * s) >> 32
     positions.append(i * s + q)
 filt = bytearray(m // 8)
 for p in positions:

@@ -6,7 +6,11 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use bluezone_protocol::bandwidth::{self, BandwidthLoad};
-use bluezone_protocol::{AemKey, DAILY_KEY_LEN, IntervalNumber, RollingProximityId, RpiKey};
+use bluezone_protocol::hpke::{self, HpkePrivateKey};
+use bluezone_protocol::{
+    AemKey, DAILY_KEY_LEN, IntervalNumber, ReportId, RollingProximityId, RpiKey,
+    SEALED_CONTACT_DETAILS_LEN, SealedContactDetails,
+};
 use clap::{Parser, Subcommand};
 
 /// The Bluezone contact-tracing protocol's command-line tool.
@@ -56,6 +60,39 @@ enum Command {
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=1440))]
         batches_per_day: u32,
     },
+    /// A preventive-medicine unit's key pair, and opening the contact details sealed to it.
+    Unit {
+        #[command(subcommand)]
+        command: UnitCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UnitCommand {
+    /// Make a unit's HPKE key pair (X25519). The private key goes to --out, readable by its
+    /// owner only; keep it with the unit, never on the server. Prints the `[[units]]` entry
+    /// for the server's configuration.
+    Keygen {
+        /// Where to write the private key (64 hex digits). Never overwritten.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The unit's name in the server configuration.
+        #[arg(long, default_value = "unit")]
+        name: String,
+        /// Districts the unit covers, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        districts: Vec<u32>,
+    },
+    /// Open the sealed contact details of an F1 export (the server's CSV, `?format=csv`) with
+    /// the unit's private key. Prints the same CSV with `phone_number` and `name` appended.
+    Open {
+        /// The unit's private key file (64 hex digits).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// The CSV export.
+        #[arg(long)]
+        csv: std::path::PathBuf,
+    },
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -82,9 +119,152 @@ fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
         .map_err(|b: Vec<u8>| format!("{} bytes, expected {N} ({} hex digits)", b.len(), 2 * N))
 }
 
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn unit_keygen(out: &std::path::Path, name: &str, districts: &[u32]) -> Result<(), String> {
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let (private, public) = hpke::generate_keypair(&mut rng);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(out).map_err(|e| {
+        format!(
+            "cannot create {} (an existing key is never overwritten): {e}",
+            out.display()
+        )
+    })?;
+    std::io::Write::write_all(
+        &mut file,
+        format!("{}\n", hex::encode(private.to_bytes())).as_bytes(),
+    )
+    .and_then(|()| file.sync_all())
+    .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let list: Vec<String> = districts.iter().map(u32::to_string).collect();
+    println!(
+        "[[units]]\nname = \"{name}\"\ndistricts = [{}]\npublic_key = \"{}\"",
+        list.join(", "),
+        hex::encode(public.as_bytes())
+    );
+    Ok(())
+}
+
+/// Open every row of a CSV export. Returns the output and the number of rows that did not open.
+fn unit_open(key_file: &str, csv: &str) -> Result<(String, usize), String> {
+    let key_bytes =
+        hex::decode(key_file.trim()).map_err(|e| format!("key file is not hex: {e}"))?;
+    let key = HpkePrivateKey::from_bytes(&key_bytes)
+        .map_err(|_| "key file must hold 64 hex digits".to_owned())?;
+    let mut lines = csv.lines();
+    let header = lines.next().ok_or("the CSV is empty")?;
+    let columns: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .ok_or(format!("the CSV has no {name} column"))
+    };
+    let (id_at, district_at, sealed_at) = (
+        column("f1_id")?,
+        column("district")?,
+        column("sealed_contact")?,
+    );
+    let mut out = format!("{header},phone_number,name\n");
+    let mut failures = 0;
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
+        let row = n + 2;
+        if line.contains('"') {
+            return Err(format!(
+                "line {row}: quoted fields are not part of the export format"
+            ));
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != columns.len() {
+            return Err(format!(
+                "line {row}: {} fields, expected {}",
+                fields.len(),
+                columns.len()
+            ));
+        }
+        let opened = (|| {
+            let id: [u8; 16] = hex::decode(fields[id_at])
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or("f1_id is not 32 hex digits")?;
+            let district: u32 = fields[district_at].parse().map_err(|_| "bad district")?;
+            let sealed: [u8; SEALED_CONTACT_DETAILS_LEN] = hex::decode(fields[sealed_at])
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or("sealed_contact is not 352 hex digits")?;
+            SealedContactDetails(sealed)
+                .open(&ReportId(id), district, &key)
+                .map_err(|_| "does not open with this key")
+        })();
+        match opened {
+            Ok(details) => {
+                let _ = writeln!(
+                    out,
+                    "{line},{},{}",
+                    details.phone_number,
+                    csv_field(&details.name)
+                );
+            }
+            Err(why) => {
+                eprintln!("line {row}: {why}");
+                failures += 1;
+                let _ = writeln!(out, "{line},,");
+            }
+        }
+    }
+    Ok((out, failures))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Unit {
+            command:
+                UnitCommand::Keygen {
+                    out,
+                    name,
+                    districts,
+                },
+        } => match unit_keygen(&out, &name, &districts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Unit {
+            command: UnitCommand::Open { key, csv },
+        } => {
+            let read = |p: &std::path::Path| {
+                std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            };
+            match read(&key).and_then(|k| read(&csv).and_then(|c| unit_open(&k, &c))) {
+                Ok((out, failures)) => {
+                    print!("{out}");
+                    if failures == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("error: {failures} row(s) did not open");
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Derive {
             tek,
             interval,
