@@ -1,0 +1,304 @@
+//! The contacts of one day, generated on the fly.
+//!
+//! Contacts are never stored by the simulator: [`DayContacts`] produces them again whenever they
+//! are asked for, and always identically. Each contact is produced by exactly one of its two
+//! agents (its *owner*), from a random stream keyed by (seed, day, owner), so the contacts of any
+//! range of agents can be generated independently, in any order or on any thread, and the union
+//! over all agents is the same.
+//!
+//! Ownership: a household pair or an occupation edge belongs to its lower-indexed agent; a random
+//! contact belongs to the agent that started it.
+//!
+//! Per owner, in this order: one contact with every later member of its household; one contact
+//! with each later occupation neighbour, each with the network's daily probability; then a
+//! negative binomial number of random contacts, whose partner is drawn uniformly from the
+//! owner's district with probability `same_district_share` and from the whole population
+//! otherwise (never the owner itself). Each contact's duration and distance are drawn from its
+//! setting's [`ContactShape`]; its start is uniform over the part of the day where it fits.
+
+use std::ops::Range;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::population::Population;
+use crate::sample::{below, bernoulli, log_normal, negative_binomial, stream_rng};
+use crate::scenario::{
+    ContactShape, MAX_DISTANCE_CM, MAX_DURATION_S, MIN_DISTANCE_CM, MIN_DURATION_S, Scenario,
+};
+
+/// Stream domain of the daily contact generator (see [`stream_rng`]).
+const DOMAIN_CONTACTS: u64 = 0x636f_6e74_6163_7473; // "contacts"
+
+/// Seconds in a simulated day.
+pub const DAY_S: u32 = 86_400;
+
+/// Where a contact happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Setting {
+    /// Between members of one household.
+    Household = 0,
+    /// Between neighbours in a school, workplace or elderly-group network.
+    Occupation = 1,
+    /// Between random agents (transport, markets, shops).
+    Random = 2,
+}
+
+/// One contact between two agents on one day. 20 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contact {
+    /// The agent that owns (generated) the contact.
+    pub a: u32,
+    /// The other agent; never equal to `a`.
+    pub b: u32,
+    /// Where it happened.
+    pub setting: Setting,
+    /// Start, in seconds since the beginning of the day.
+    pub start_offset_s: u32,
+    /// Duration in seconds; `start_offset_s + duration_s` ≤ [`DAY_S`].
+    pub duration_s: u32,
+    /// Distance between the two people, in centimetres.
+    pub distance_cm: u16,
+}
+
+/// Generator of the contacts of one day of one population.
+#[derive(Debug, Clone, Copy)]
+pub struct DayContacts<'a> {
+    population: &'a Population,
+    scenario: &'a Scenario,
+    seed: u64,
+    day: u32,
+}
+
+fn draw_contact(
+    rng: &mut ChaCha8Rng,
+    shape: &ContactShape,
+    a: u32,
+    b: u32,
+    setting: Setting,
+) -> Contact {
+    let minutes = log_normal(rng, shape.duration_median_min, shape.duration_sigma);
+    let duration_s = (minutes * 60.0)
+        .round()
+        .clamp(f64::from(MIN_DURATION_S), f64::from(MAX_DURATION_S)) as u32;
+    let metres = log_normal(rng, shape.distance_median_m, shape.distance_sigma);
+    let distance_cm = (metres * 100.0)
+        .round()
+        .clamp(f64::from(MIN_DISTANCE_CM), f64::from(MAX_DISTANCE_CM)) as u16;
+    let start_offset_s = below(rng, DAY_S - duration_s + 1);
+    Contact {
+        a,
+        b,
+        setting,
+        start_offset_s,
+        duration_s,
+        distance_cm,
+    }
+}
+
+/// Uniform agent in `range` other than `me` (`range` must hold at least two agents, `me` among
+/// them).
+fn other_in(rng: &mut ChaCha8Rng, range: Range<u32>, me: u32) -> u32 {
+    let x = range.start + below(rng, range.end - range.start - 1);
+    if x >= me { x + 1 } else { x }
+}
+
+impl<'a> DayContacts<'a> {
+    /// The generator for `day` of `population`, which must have been generated from `scenario`.
+    #[must_use]
+    pub fn new(population: &'a Population, scenario: &'a Scenario, seed: u64, day: u32) -> Self {
+        Self {
+            population,
+            scenario,
+            seed,
+            day,
+        }
+    }
+
+    /// Calls `f` with every contact owned by agent `owner` on this day.
+    ///
+    /// # Panics
+    /// If `owner` is not an agent of the population.
+    pub fn for_each_of_agent(&self, owner: u32, mut f: impl FnMut(Contact)) {
+        let p = self.population;
+        let s = self.scenario;
+        let agent = p.agents()[owner as usize];
+        let mut rng = stream_rng(
+            self.seed,
+            DOMAIN_CONTACTS,
+            u64::from(self.day),
+            u64::from(owner),
+        );
+
+        for other in owner + 1..p.household_members(agent.household).end {
+            f(draw_contact(
+                &mut rng,
+                &s.household_contact,
+                owner,
+                other,
+                Setting::Household,
+            ));
+        }
+
+        let daily = agent.age_group.network(s).daily_probability;
+        let neighbours = p.occupation_neighbours(owner);
+        let later = neighbours.partition_point(|&j| j < owner);
+        for &other in &neighbours[later..] {
+            if bernoulli(&mut rng, daily) {
+                f(draw_contact(
+                    &mut rng,
+                    &s.occupation_contact,
+                    owner,
+                    other,
+                    Setting::Occupation,
+                ));
+            }
+        }
+
+        let count = negative_binomial(&mut rng, s.random.mean_initiated, s.random.dispersion);
+        let district = p.district_members(u32::from(agent.district));
+        for _ in 0..count {
+            let local = bernoulli(&mut rng, s.random.same_district_share) && district.len() >= 2;
+            let other = if local {
+                other_in(&mut rng, district.clone(), owner)
+            } else {
+                other_in(&mut rng, 0..p.len(), owner)
+            };
+            f(draw_contact(
+                &mut rng,
+                &s.random_contact,
+                owner,
+                other,
+                Setting::Random,
+            ));
+        }
+    }
+
+    /// Calls `f` with every contact owned by the agents in `owners`, in agent order.
+    pub fn for_each(&self, owners: Range<u32>, mut f: impl FnMut(Contact)) {
+        for owner in owners {
+            self.for_each_of_agent(owner, &mut f);
+        }
+    }
+
+    /// All contacts of the day in a vector: for tests and small populations only (the simulator
+    /// itself streams them with [`DayContacts::for_each`]).
+    #[must_use]
+    pub fn collect(&self) -> Vec<Contact> {
+        let mut out = Vec::new();
+        self.for_each(0..self.population.len(), |c| out.push(c));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(population: u32) -> (Scenario, Population) {
+        let s = Scenario {
+            population,
+            districts: 4,
+            ..Scenario::default()
+        };
+        let p = Population::generate(&s, 11).unwrap();
+        (s, p)
+    }
+
+    #[test]
+    fn contact_is_20_bytes() {
+        assert_eq!(std::mem::size_of::<Contact>(), 20);
+    }
+
+    #[test]
+    fn same_seed_and_day_identical_otherwise_different() {
+        let (s, p) = setup(3_000);
+        let day3 = DayContacts::new(&p, &s, 7, 3).collect();
+        assert_eq!(day3, DayContacts::new(&p, &s, 7, 3).collect());
+        assert_ne!(day3, DayContacts::new(&p, &s, 7, 4).collect());
+        assert_ne!(day3, DayContacts::new(&p, &s, 8, 3).collect());
+        // Any split of the owners, in any order, gives the same contacts.
+        let gen_ = DayContacts::new(&p, &s, 7, 3);
+        let mut parts = Vec::new();
+        gen_.for_each(1_500..3_000, |c| parts.push(c));
+        gen_.for_each(0..1_500, |c| parts.push(c));
+        let mut sorted = day3.clone();
+        let key = |c: &Contact| (c.a, c.b, c.setting as u8, c.start_offset_s);
+        sorted.sort_by_key(key);
+        parts.sort_by_key(key);
+        assert_eq!(sorted, parts);
+    }
+
+    #[test]
+    fn contacts_are_valid_and_follow_the_scenario() {
+        let (s, p) = setup(10_000);
+        let contacts = DayContacts::new(&p, &s, 1, 0).collect();
+        let n = p.len();
+        let mut per_setting = [0u64; 3];
+        let mut random_same_district = 0u64;
+        let mut dur_sum = [0f64; 3];
+        for c in &contacts {
+            assert!(c.a < n && c.b < n && c.a != c.b, "{c:?}");
+            assert!(c.start_offset_s + c.duration_s <= DAY_S);
+            assert!((MIN_DURATION_S..=MAX_DURATION_S).contains(&c.duration_s));
+            assert!((MIN_DISTANCE_CM..=MAX_DISTANCE_CM).contains(&c.distance_cm));
+            let (aa, ab) = (p.agents()[c.a as usize], p.agents()[c.b as usize]);
+            match c.setting {
+                Setting::Household => {
+                    assert_eq!(aa.household, ab.household);
+                    assert!(c.a < c.b);
+                }
+                Setting::Occupation => {
+                    assert!(p.occupation_neighbours(c.a).binary_search(&c.b).is_ok());
+                    assert!(c.a < c.b);
+                }
+                Setting::Random => random_same_district += u64::from(aa.district == ab.district),
+            }
+            per_setting[c.setting as usize] += 1;
+            dur_sum[c.setting as usize] += f64::from(c.duration_s);
+        }
+        let nf = f64::from(n);
+        // Every household pair meets once a day.
+        let pairs: u64 = (0..p.household_count())
+            .map(|h| {
+                let k = p.household_members(h).len() as u64;
+                k * (k - 1) / 2
+            })
+            .sum();
+        assert_eq!(per_setting[Setting::Household as usize], pairs);
+        // Occupation: each agent takes part in about degree × daily probability contacts
+        // (≈ 0.24 × 9.6 + 0.68 × 5 + 0.08 × 3 ≈ 6.0); each contact has two ends.
+        let occ_per_agent = 2.0 * per_setting[Setting::Occupation as usize] as f64 / nf;
+        assert!(
+            (occ_per_agent - 6.0).abs() < 0.3,
+            "occupation per agent {occ_per_agent}"
+        );
+        // Random: mean_initiated started per agent.
+        let started = per_setting[Setting::Random as usize] as f64 / nf;
+        assert!(
+            (started - 2.0).abs() < 0.15,
+            "random started per agent {started}"
+        );
+        // 90 % same district, plus a quarter of the rest by chance (4 districts).
+        let same = random_same_district as f64 / per_setting[Setting::Random as usize] as f64;
+        assert!((same - 0.925).abs() < 0.02, "same-district share {same}");
+        // Household contacts last longer than occupation ones, which last longer than random.
+        let mean = |i: usize| dur_sum[i] / per_setting[i] as f64;
+        assert!(mean(0) > mean(1) && mean(1) > mean(2));
+    }
+
+    #[test]
+    fn single_agent_districts_still_give_valid_partners() {
+        let s = Scenario {
+            population: 6,
+            districts: 6,
+            ..Scenario::default()
+        };
+        let p = Population::generate(&s, 1).unwrap();
+        for day in 0..50 {
+            DayContacts::new(&p, &s, 1, day).for_each(0..6, |c| {
+                assert!(c.a != c.b && c.b < 6);
+            });
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! The scenario: every parameter of the synthetic population and its daily contacts, read from a
+//! TOML file.
+//!
+//! Every field has a default, documented with its source. A file only needs the fields it
+//! changes; unknown fields are refused. A nested table (for example `[work]`) that is given must
+//! give all its fields, so that a partial table never silently mixes in another setting's values.
+//!
+//! ```toml
+//! population = 50000
+//! districts = 5
+//! household_size_weights = [0.10, 0.18, 0.21, 0.26, 0.14, 0.07, 0.04]
+//!
+//! [age_shares]
+//! children = 0.24
+//! adults = 0.68
+//! elderly = 0.08
+//!
+//! [random]
+//! mean_initiated = 2.0
+//! dispersion = 0.5
+//! same_district_share = 0.9
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest number of districts: the district index is stored as a `u16` in each agent.
+pub const MAX_DISTRICTS: u32 = u16::MAX as u32 + 1;
+/// Largest population: agent indices are `u32` and `u32::MAX` is kept free.
+pub const MAX_POPULATION: u32 = u32::MAX - 1;
+/// Shortest contact duration after clamping, in seconds (1 minute).
+pub const MIN_DURATION_S: u32 = 60;
+/// Longest contact duration after clamping, in seconds (16 hours).
+pub const MAX_DURATION_S: u32 = 16 * 3600;
+/// Shortest contact distance after clamping, in centimetres (10 cm).
+pub const MIN_DISTANCE_CM: u16 = 10;
+/// Longest contact distance after clamping, in centimetres (10 m).
+pub const MAX_DISTANCE_CM: u16 = 1000;
+
+/// A complete scenario. See the module documentation for the file format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    /// Number of agents. Default 100 000 (a size that runs in seconds; the issue's national-scale
+    /// target is 1 000 000 and more).
+    pub population: u32,
+    /// Number of districts; the population is split evenly between them and most random contacts
+    /// stay inside a district. Default 10 (a modelling choice, not a statistic; Vietnam has about
+    /// 700 district-level units).
+    pub districts: u32,
+    /// Relative frequency of household sizes 1, 2, 3, …, in that order (they need not sum to 1).
+    /// Default `[0.10, 0.18, 0.21, 0.26, 0.14, 0.07, 0.04]`, mean 3.53: Vietnam's 2019 Population
+    /// and Housing Census gives an average household of 3.5 persons. Only that mean is from the
+    /// census; the shape of the distribution is an illustrative assumption.
+    pub household_size_weights: Vec<f64>,
+    /// Shares of the three age groups.
+    pub age_shares: AgeShares,
+    /// School network of children (0–17).
+    pub school: OccupationNetwork,
+    /// Workplace network of working-age adults (18–64).
+    pub work: OccupationNetwork,
+    /// Daily-activity network of the elderly (65+).
+    pub elderly: OccupationNetwork,
+    /// Random daily contacts (transport, markets, shops).
+    pub random: RandomContacts,
+    /// Duration and distance of household contacts: long and close.
+    pub household_contact: ContactShape,
+    /// Duration and distance of school, workplace and elderly-network contacts: medium.
+    pub occupation_contact: ContactShape,
+    /// Duration and distance of random contacts: short and farther.
+    pub random_contact: ContactShape,
+}
+
+/// Shares of the age groups 0–17, 18–64 and 65+; they must sum to 1 (±0.001).
+///
+/// Default 0.24 / 0.68 / 0.08: approximate shares from Vietnam's 2019 Population and Housing
+/// Census (rounded; the census reports finer age bands).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeShares {
+    /// Share aged 0–17. Default 0.24 (approximate, 2019 census).
+    pub children: f64,
+    /// Share aged 18–64. Default 0.68 (approximate, 2019 census).
+    pub adults: f64,
+    /// Share aged 65 and over. Default 0.08 (approximate, 2019 census).
+    pub elderly: f64,
+}
+
+/// A Watts–Strogatz small-world network built separately inside each group (a school, a
+/// workplace, an elderly activity group) of one age group in one district.
+///
+/// Each member is joined to its `mean_degree / 2` nearest neighbours on each side of a ring, then
+/// each edge is rewired to a random member of the group with probability `rewire_probability`.
+/// Each edge is an actual contact on a given day with probability `daily_probability`, so the
+/// mean number of daily contacts is about `mean_degree × daily_probability`.
+///
+/// Defaults are in the spirit of OpenABM-Covid19 (Hinch et al. 2021), which uses small-world
+/// occupation networks with rewiring 0.1 and more daily contacts for children at school than for
+/// adults at work: about 10 a day at school, 5 at work, 3 for the elderly. They are not copied
+/// numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OccupationNetwork {
+    /// Number of network neighbours of each member (must be even: the ring lattice joins
+    /// `mean_degree / 2` neighbours on each side). Groups smaller than `mean_degree + 1` become
+    /// complete graphs.
+    pub mean_degree: u32,
+    /// Probability of rewiring each lattice edge to a random member of the group.
+    pub rewire_probability: f64,
+    /// Members per group (school, workplace); each district's members of the age group are split
+    /// into groups of about this size.
+    pub group_size: u32,
+    /// Probability that a network edge is a contact on a given day.
+    pub daily_probability: f64,
+}
+
+/// Random daily contacts: each agent starts a negative-binomial number of contacts with uniformly
+/// random partners.
+///
+/// Each contact has two ends, so the mean number of random contacts an agent takes part in is
+/// about `2 × mean_initiated`. Defaults (2 started, so about 4 per person; dispersion 0.5) are in
+/// the spirit of OpenABM-Covid19's over-dispersed random network, not copied numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomContacts {
+    /// Mean number of random contacts each agent starts per day. Default 2.0.
+    pub mean_initiated: f64,
+    /// Negative binomial dispersion `k` (variance = mean + mean² / k; small k means a few agents
+    /// have many contacts). Default 0.5.
+    pub dispersion: f64,
+    /// Probability that a random partner is drawn from the agent's own district rather than the
+    /// whole population. Default 0.9 (a modelling choice).
+    pub same_district_share: f64,
+}
+
+/// Log-normal distributions of the duration and distance of contacts in one setting.
+///
+/// Durations are clamped to [`MIN_DURATION_S`]..=[`MAX_DURATION_S`] and distances to
+/// [`MIN_DISTANCE_CM`]..=[`MAX_DISTANCE_CM`]. Defaults are modelling assumptions chosen for
+/// their order of magnitude (household: hours within a metre; work and school: tens of minutes
+/// at one to two metres; random: minutes at two to three metres), not measured values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactShape {
+    /// Median duration in minutes.
+    pub duration_median_min: f64,
+    /// Standard deviation of the log of the duration.
+    pub duration_sigma: f64,
+    /// Median distance in metres.
+    pub distance_median_m: f64,
+    /// Standard deviation of the log of the distance.
+    pub distance_sigma: f64,
+}
+
+impl Default for AgeShares {
+    fn default() -> Self {
+        Self {
+            children: 0.24,
+            adults: 0.68,
+            elderly: 0.08,
+        }
+    }
+}
+
+impl Default for RandomContacts {
+    fn default() -> Self {
+        Self {
+            mean_initiated: 2.0,
+            dispersion: 0.5,
+            same_district_share: 0.9,
+        }
+    }
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            population: 100_000,
+            districts: 10,
+            household_size_weights: vec![0.10, 0.18, 0.21, 0.26, 0.14, 0.07, 0.04],
+            age_shares: AgeShares::default(),
+            // 12 × 0.8 ≈ 10 contacts a day at school.
+            school: OccupationNetwork {
+                mean_degree: 12,
+                rewire_probability: 0.1,
+                group_size: 200,
+                daily_probability: 0.8,
+            },
+            // 10 × 0.5 = 5 contacts a day at work.
+            work: OccupationNetwork {
+                mean_degree: 10,
+                rewire_probability: 0.1,
+                group_size: 50,
+                daily_probability: 0.5,
+            },
+            // 4 × 0.75 = 3 contacts a day in elderly activity groups.
+            elderly: OccupationNetwork {
+                mean_degree: 4,
+                rewire_probability: 0.1,
+                group_size: 30,
+                daily_probability: 0.75,
+            },
+            random: RandomContacts::default(),
+            household_contact: ContactShape {
+                duration_median_min: 180.0,
+                duration_sigma: 0.7,
+                distance_median_m: 1.0,
+                distance_sigma: 0.5,
+            },
+            occupation_contact: ContactShape {
+                duration_median_min: 30.0,
+                duration_sigma: 1.0,
+                distance_median_m: 1.5,
+                distance_sigma: 0.5,
+            },
+            random_contact: ContactShape {
+                duration_median_min: 5.0,
+                duration_sigma: 1.0,
+                distance_median_m: 2.5,
+                distance_sigma: 0.6,
+            },
+        }
+    }
+}
+
+/// Why a scenario was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScenarioError {
+    /// The text is not valid TOML for a scenario (syntax, wrong type, unknown field).
+    Parse(String),
+    /// A field has a value outside its allowed range.
+    Invalid {
+        /// Dotted path of the field, for example `work.mean_degree`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Parse(msg) => write!(f, "invalid scenario file: {msg}"),
+            Self::Invalid { field, reason } => {
+                write!(f, "invalid scenario field `{field}`: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+fn invalid(field: &str, reason: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn probability(field: &str, p: f64) -> Result<(), ScenarioError> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be a probability in [0, 1], got {p}"),
+        ))
+    }
+}
+
+fn positive(field: &str, x: f64) -> Result<(), ScenarioError> {
+    if x.is_finite() && x > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be finite and positive, got {x}"),
+        ))
+    }
+}
+
+fn non_negative(field: &str, x: f64) -> Result<(), ScenarioError> {
+    if x.is_finite() && x >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("must be finite and non-negative, got {x}"),
+        ))
+    }
+}
+
+impl OccupationNetwork {
+    fn validate(&self, name: &str) -> Result<(), ScenarioError> {
+        if !self.mean_degree.is_multiple_of(2) {
+            return Err(invalid(
+                &format!("{name}.mean_degree"),
+                format!("must be even (ring lattice), got {}", self.mean_degree),
+            ));
+        }
+        if self.mean_degree > 1000 {
+            return Err(invalid(
+                &format!("{name}.mean_degree"),
+                "must be at most 1000",
+            ));
+        }
+        if self.group_size < 2 {
+            return Err(invalid(&format!("{name}.group_size"), "must be at least 2"));
+        }
+        probability(
+            &format!("{name}.rewire_probability"),
+            self.rewire_probability,
+        )?;
+        probability(&format!("{name}.daily_probability"), self.daily_probability)
+    }
+}
+
+impl ContactShape {
+    fn validate(&self, name: &str) -> Result<(), ScenarioError> {
+        positive(
+            &format!("{name}.duration_median_min"),
+            self.duration_median_min,
+        )?;
+        non_negative(&format!("{name}.duration_sigma"), self.duration_sigma)?;
+        positive(&format!("{name}.distance_median_m"), self.distance_median_m)?;
+        non_negative(&format!("{name}.distance_sigma"), self.distance_sigma)
+    }
+}
+
+impl Scenario {
+    /// Parses a scenario from TOML text and validates it.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Parse`] for bad TOML, wrong types or unknown fields;
+    /// [`ScenarioError::Invalid`] for out-of-range values.
+    pub fn from_toml_str(text: &str) -> Result<Self, ScenarioError> {
+        let scenario: Self =
+            toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Checks every field's range.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Invalid`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        if self.population < 2 || self.population > MAX_POPULATION {
+            return Err(invalid(
+                "population",
+                format!("must be in 2..={MAX_POPULATION}"),
+            ));
+        }
+        if self.districts == 0 || self.districts > MAX_DISTRICTS {
+            return Err(invalid(
+                "districts",
+                format!("must be in 1..={MAX_DISTRICTS}"),
+            ));
+        }
+        if self.districts > self.population {
+            return Err(invalid("districts", "must not exceed the population"));
+        }
+        let w = &self.household_size_weights;
+        if w.is_empty() || w.len() > 100 {
+            return Err(invalid(
+                "household_size_weights",
+                "must list 1 to 100 sizes",
+            ));
+        }
+        if w.iter().any(|x| !x.is_finite() || *x < 0.0) {
+            return Err(invalid(
+                "household_size_weights",
+                "weights must be finite and non-negative",
+            ));
+        }
+        if w.iter().sum::<f64>() <= 0.0 {
+            return Err(invalid(
+                "household_size_weights",
+                "weights must not all be zero",
+            ));
+        }
+        let a = &self.age_shares;
+        non_negative("age_shares.children", a.children)?;
+        non_negative("age_shares.adults", a.adults)?;
+        non_negative("age_shares.elderly", a.elderly)?;
+        let sum = a.children + a.adults + a.elderly;
+        if (sum - 1.0).abs() > 1e-3 {
+            return Err(invalid("age_shares", format!("must sum to 1, got {sum}")));
+        }
+        self.school.validate("school")?;
+        self.work.validate("work")?;
+        self.elderly.validate("elderly")?;
+        non_negative("random.mean_initiated", self.random.mean_initiated)?;
+        positive("random.dispersion", self.random.dispersion)?;
+        probability(
+            "random.same_district_share",
+            self.random.same_district_share,
+        )?;
+        self.household_contact.validate("household_contact")?;
+        self.occupation_contact.validate("occupation_contact")?;
+        self.random_contact.validate("random_contact")
+    }
+
+    /// Mean household size implied by [`Scenario::household_size_weights`].
+    #[must_use]
+    pub fn mean_household_size(&self) -> f64 {
+        let w = &self.household_size_weights;
+        let total: f64 = w.iter().sum();
+        w.iter()
+            .enumerate()
+            .map(|(i, x)| (i + 1) as f64 * x)
+            .sum::<f64>()
+            / total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(err: ScenarioError) -> String {
+        match err {
+            ScenarioError::Invalid { field, .. } => field,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_validate_and_match_sources() {
+        let s = Scenario::default();
+        s.validate().unwrap();
+        assert!((s.mean_household_size() - 3.5).abs() < 0.05);
+        let daily = |n: &OccupationNetwork| f64::from(n.mean_degree) * n.daily_probability;
+        assert!((daily(&s.school) - 10.0).abs() < 0.5);
+        assert!((daily(&s.work) - 5.0).abs() < 0.5);
+        assert_eq!(s.work.rewire_probability, 0.1);
+        assert_eq!(s.random.dispersion, 0.5);
+    }
+
+    #[test]
+    fn empty_file_is_the_default_and_round_trips() {
+        assert_eq!(Scenario::from_toml_str("").unwrap(), Scenario::default());
+        let text = toml::to_string(&Scenario::default()).unwrap();
+        assert_eq!(Scenario::from_toml_str(&text).unwrap(), Scenario::default());
+    }
+
+    #[test]
+    fn partial_file_overrides_only_its_fields() {
+        let s = Scenario::from_toml_str(
+            "population = 5000\n[work]\nmean_degree = 6\nrewire_probability = 0.2\n\
+             group_size = 20\ndaily_probability = 1.0\n",
+        )
+        .unwrap();
+        assert_eq!(s.population, 5000);
+        assert_eq!(s.work.mean_degree, 6);
+        assert_eq!(s.school, Scenario::default().school);
+    }
+
+    #[test]
+    fn parse_errors() {
+        for text in [
+            "populaton = 5",             // unknown field
+            "population = \"many\"",     // wrong type
+            "[work]\nmean_degree = 6\n", // incomplete nested table
+            "[random]\nmean_initiated = 1.0\ndispersion = 0.5\nsame_district_share = 0.9\nx = 1\n",
+            "population = ", // syntax
+        ] {
+            assert!(
+                matches!(Scenario::from_toml_str(text), Err(ScenarioError::Parse(_))),
+                "{text:?}"
+            );
+        }
+    }
+
+    type Mutation = Box<dyn Fn(&mut Scenario)>;
+
+    #[test]
+    fn invalid_values_name_their_field() {
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("population", Box::new(|s| s.population = 1)),
+            ("districts", Box::new(|s| s.districts = 0)),
+            ("districts", Box::new(|s| s.districts = 70_000)),
+            (
+                "household_size_weights",
+                Box::new(|s| s.household_size_weights.clear()),
+            ),
+            (
+                "household_size_weights",
+                Box::new(|s| s.household_size_weights = vec![0.0, 0.0]),
+            ),
+            (
+                "household_size_weights",
+                Box::new(|s| s.household_size_weights[0] = -1.0),
+            ),
+            ("age_shares", Box::new(|s| s.age_shares.adults = 0.5)),
+            (
+                "age_shares.elderly",
+                Box::new(|s| s.age_shares.elderly = f64::NAN),
+            ),
+            ("work.mean_degree", Box::new(|s| s.work.mean_degree = 5)),
+            ("school.group_size", Box::new(|s| s.school.group_size = 1)),
+            (
+                "elderly.rewire_probability",
+                Box::new(|s| s.elderly.rewire_probability = 1.5),
+            ),
+            (
+                "work.daily_probability",
+                Box::new(|s| s.work.daily_probability = -0.1),
+            ),
+            ("random.dispersion", Box::new(|s| s.random.dispersion = 0.0)),
+            (
+                "random.mean_initiated",
+                Box::new(|s| s.random.mean_initiated = -1.0),
+            ),
+            (
+                "random.same_district_share",
+                Box::new(|s| s.random.same_district_share = 2.0),
+            ),
+            (
+                "household_contact.duration_median_min",
+                Box::new(|s| {
+                    s.household_contact.duration_median_min = 0.0;
+                }),
+            ),
+            (
+                "random_contact.distance_sigma",
+                Box::new(|s| s.random_contact.distance_sigma = -1.0),
+            ),
+        ];
+        for (field, mutate) in cases {
+            let mut s = Scenario::default();
+            mutate(&mut s);
+            assert_eq!(field_of(s.validate().unwrap_err()), field);
+        }
+        let err = Scenario::from_toml_str("population = 1").unwrap_err();
+        assert!(err.to_string().contains("`population`"), "{err}");
+    }
+}
