@@ -218,6 +218,7 @@ fn main() {
     let upload_bytes: usize = uploads.iter().map(Vec::len).sum();
 
     let state = Arc::new(AppState {
+        console: Default::default(),
         workflow,
         limits: Limits {
             upload_bytes: 4 << 20,

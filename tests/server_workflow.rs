@@ -12,10 +12,9 @@
 mod harness;
 
 use bluezone_protocol::{
-    ContactDetails, DeclarationCode, Phone, PhoneConfig, ReportId, SEALED_CONTACT_DETAILS_LEN,
-    SealedContactDetails, UnixTime,
+    ContactDetails, Phone, PhoneConfig, ReportId, SEALED_CONTACT_DETAILS_LEN, SealedContactDetails,
 };
-use harness::{Server, TestUnit, config, scan, sync_and_report, unix_now};
+use harness::{Server, TestUnit, config, scan, share_history, sync_and_report, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
@@ -78,17 +77,7 @@ fn seven_steps_over_http() {
     assert_eq!(opened["status"], json!("awaiting_upload"));
 
     // Step 3: the F0's phone shares its IDs and contact history with the code.
-    let upload = phones[0]
-        .prepare_f0_upload(
-            DeclarationCode::new(&code).unwrap(),
-            UnixTime(now - 2 * 86_400),
-            &[],
-            UnixTime(now),
-            &mut rng,
-        )
-        .unwrap();
-    let reply = server.post_bytes("/phone/v1/uploads", &upload.to_bytes().unwrap());
-    assert_eq!(reply.status, 201, "upload: {}", reply.text());
+    let upload = share_history(&server, &mut phones[0], &code, &mut rng, now);
     let case = server.get(&format!("/api/v1/cases/{case_id}"), Some(&doctor), &[]);
     assert_eq!(case.json()["status"], json!("upload_received"));
 

@@ -10,6 +10,11 @@
 //! code_ttl_seconds = 86400
 //! trusted_proxies = ["10.0.0.1"]   # whose X-Forwarded-For names the client
 //!
+//!
+//! [console]
+//! utc_offset_minutes = 420     # times shown in Indochina Time
+//! # secure_cookies = true      # default: Secure when a trusted proxy says X-Forwarded-Proto: https
+//!
 //! [[units]]
 //! name = "hanoi-cdc"
 //! districts = [1, 2, 3]
@@ -102,6 +107,8 @@ pub struct Config {
     pub units: Vec<UnitConfig>,
     /// Throttle figures.
     pub throttle: ThrottleConfig,
+    /// The web console.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -122,6 +129,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             units: Vec::new(),
             throttle: ThrottleConfig::default(),
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 }

@@ -41,6 +41,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::console::{self, ConsoleConfig};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::{Endpoint, Metrics};
 use crate::store::{
@@ -70,6 +71,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see [`client_address`]).
     pub trusted_proxies: Vec<IpAddr>,
+    /// The web console's settings.
+    pub console: ConsoleConfig,
 }
 
 /// The address a request is throttled by: the TCP peer, or, when the peer is one of
@@ -170,7 +173,8 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) 
     let endpoint = endpoint_of(&path);
     let timeout = state.limits.request_timeout;
     let client = client_address(req.headers(), peer.ip(), &state.trusted_proxies);
-    let response = match tokio::time::timeout(timeout, route(&state, req, client)).await {
+    let response = match tokio::time::timeout(timeout, route(&state, req, peer.ip(), client)).await
+    {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => error_response(&e),
         Err(_) => error_response(&ApiError::new(
@@ -221,7 +225,7 @@ fn ok_json(value: Value) -> Result<HttpResponse, ApiError> {
 
 /// Run blocking work (PBKDF2, store writes with their flush, verification) off the reactor.
 /// A panic inside becomes an `internal` error, never a dropped connection.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
@@ -236,7 +240,7 @@ async fn blocking<T: Send + 'static>(
 /// Read a body of at most `limit` bytes. A longer one is refused with `body_too_large`; when
 /// its declared length is at most twice the limit the rest is read and discarded first, so
 /// that a client still sending gets the error instead of a reset connection.
-async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorCode::BodyTooLarge,
@@ -326,6 +330,7 @@ fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
 async fn route(
     state: &Arc<AppState>,
     req: Request<Incoming>,
+    peer: IpAddr,
     client: IpAddr,
 ) -> Result<HttpResponse, ApiError> {
     let path = req.uri().path().to_owned();
@@ -333,6 +338,14 @@ async fn route(
     let method = req.method().clone();
     match (segments.as_slice(), &method) {
         (["healthz"], &Method::GET) => Ok(plain(StatusCode::OK, "ok\n")),
+        ([""], &Method::GET) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            r.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/console/"));
+            Ok(r)
+        }
+        (["console", rest @ ..], _) => Ok(console::route(state, req, rest, peer, client).await),
         (["metrics"], &Method::GET) => {
             let s = Arc::clone(state);
             let text = blocking(move || {
@@ -539,14 +552,14 @@ pub fn case_json(c: &CaseRecord) -> Value {
     })
 }
 
-fn confirmation_str(c: ConfirmationRecord) -> &'static str {
+pub(crate) fn confirmation_str(c: ConfirmationRecord) -> &'static str {
     match c {
         ConfirmationRecord::ConfirmedBothWays => "confirmed_both_ways",
         ConfirmationRecord::OneSided => "one_sided",
     }
 }
 
-fn follow_up_str(s: FollowUpStatus) -> &'static str {
+pub(crate) fn follow_up_str(s: FollowUpStatus) -> &'static str {
     match s {
         FollowUpStatus::New => "new",
         FollowUpStatus::Contacted => "contacted",
@@ -556,7 +569,7 @@ fn follow_up_str(s: FollowUpStatus) -> &'static str {
     }
 }
 
-fn parse_follow_up(s: &str) -> Result<FollowUpStatus, ApiError> {
+pub(crate) fn parse_follow_up(s: &str) -> Result<FollowUpStatus, ApiError> {
     Ok(match s {
         "new" => FollowUpStatus::New,
         "contacted" => FollowUpStatus::Contacted,

@@ -6,6 +6,7 @@
 //!   preventive-medicine units), over a [`store::Store`] and with time as a parameter.
 //! - [`store`]: the storage trait and its embedded default, [`store::SledStore`].
 //! - [`http`]: the thin hyper 1 layer, and [`config`]: the TOML configuration.
+//! - [`console`]: the health workers' web console (server-rendered HTML, Vietnamese and English).
 //! - [`code`], [`password`], [`throttle`]: declaration codes, password hashing, throttling.
 //!
 //! Every protocol decision is a call into [`bluezone_protocol`]; none is written here a second
@@ -15,6 +16,7 @@
 
 pub mod code;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod http;
 pub mod metrics;

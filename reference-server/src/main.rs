@@ -159,6 +159,7 @@ fn main() {
         workflow,
         limits,
         trusted_proxies: config.trusted_proxies.clone(),
+        console: config.console,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

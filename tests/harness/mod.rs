@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bluezone_protocol::hpke::{HpkePrivateKey, HpkePublicKey, derive_keypair};
-use bluezone_protocol::{ContactDetails, Phone, PublisherPublicKey, ReportId, UnixTime};
+use bluezone_protocol::{
+    ContactDetails, DeclarationCode, F0Upload, Phone, PublisherPublicKey, ReportId, UnixTime,
+};
 use rand_chacha::ChaCha20Rng;
 use serde_json::{Value, json};
 
@@ -320,6 +322,29 @@ pub fn scan(
     }
 }
 
+/// Step 3 on the F0's phone: "Send ID and contact history" with the declaration code, keys of
+/// the last two days; panics unless the server accepts it (201).
+pub fn share_history(
+    server: &Server,
+    phone: &mut Phone,
+    code: &str,
+    rng: &mut ChaCha20Rng,
+    now: u64,
+) -> F0Upload {
+    let upload = phone
+        .prepare_f0_upload(
+            DeclarationCode::new(code).expect("a well-formed declaration code"),
+            UnixTime(now - 2 * 86_400),
+            &[],
+            UnixTime(now),
+            rng,
+        )
+        .expect("upload prepared");
+    let reply = server.post_bytes("/phone/v1/uploads", &upload.to_bytes().unwrap());
+    assert_eq!(reply.status, 201, "upload: {}", reply.text());
+    upload
+}
+
 pub fn publisher_key(server: &Server) -> (PublisherPublicKey, Vec<(Vec<u32>, HpkePublicKey)>) {
     let config = server.get("/phone/v1/config", None, &[]).json();
     let key: [u8; 32] = hex::decode(config["publisher_key"].as_str().unwrap())
@@ -354,6 +379,19 @@ pub fn sync_and_report(
     rng: &mut ChaCha20Rng,
     now: u64,
 ) -> Vec<ReportId> {
+    sync_and_report_named(server, phone, phone_number, "", district, rng, now)
+}
+
+/// [`sync_and_report`] with the F1's name in the sealed contact details.
+pub fn sync_and_report_named(
+    server: &Server,
+    phone: &mut Phone,
+    phone_number: &str,
+    name: &str,
+    district: u32,
+    rng: &mut ChaCha20Rng,
+    now: u64,
+) -> Vec<ReportId> {
     let (publisher, units) = publisher_key(server);
     let index = server.get("/publication/v1/index.bin", None, &[]);
     assert_eq!(index.status, 200);
@@ -380,7 +418,7 @@ pub fn sync_and_report(
         for exposure in outcome.passing() {
             let contact = ContactDetails {
                 phone_number: phone_number.into(),
-                name: String::new(),
+                name: name.into(),
                 district,
                 consent_time: UnixTime(now),
             };

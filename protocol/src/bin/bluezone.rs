@@ -120,11 +120,19 @@ fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+/// A CSV field (RFC 4180 quoting). A name comes from the F1's phone and is not trusted: one
+/// that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading
+/// apostrophe, as the console's in-browser export does.
 fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
     if text.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text
     }
 }
 
@@ -327,5 +335,20 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("Lan"), "Lan");
+        assert_eq!(csv_field("Lan, Thị"), "\"Lan, Thị\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+84"), "'+84");
+        assert_eq!(csv_field("@sum"), "'@sum");
     }
 }

@@ -1,0 +1,564 @@
+//! The console's pages, built with `maud`: every interpolated value is HTML-escaped, and no
+//! page contains inline script or style (the Content-Security-Policy forbids both).
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::{CSRF_FIELD, Ctx};
+use crate::config::Unit;
+use crate::http::{confirmation_str, follow_up_str, utc};
+use crate::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
+
+/// What the "open a case" form holds after a failed submit.
+#[derive(Default)]
+pub struct OpenCaseForm {
+    pub reference: String,
+    pub error: Option<&'static str>,
+}
+
+/// What the "new account" form holds after a failed submit (never the password).
+#[derive(Default)]
+pub struct AccountForm {
+    pub username: String,
+    pub role: String,
+    pub unit: String,
+}
+
+/// A time as the console shows it: in the configured zone, `dd/mm/yyyy HH:MM` in Vietnamese
+/// and `yyyy-mm-dd HH:MM` in English, with the offset.
+pub fn when(ctx: &Ctx, seconds: u64) -> String {
+    let offset = i64::from(ctx.offset_minutes) * 60;
+    let local = (seconds as i64).saturating_add(offset).max(0) as u64;
+    // `utc` gives YYYY-MM-DDTHH:MM:SSZ.
+    let iso = utc(local);
+    let (date, time) = (&iso[..10], &iso[11..16]);
+    let sign = if ctx.offset_minutes < 0 { '-' } else { '+' };
+    let m = ctx.offset_minutes.unsigned_abs();
+    let zone = if m.is_multiple_of(60) {
+        format!("UTC{sign}{}", m / 60)
+    } else {
+        format!("UTC{sign}{}:{:02}", m / 60, m % 60)
+    };
+    match ctx.lang {
+        super::Lang::Vi => format!(
+            "{}/{}/{} {time} ({zone})",
+            &date[8..10],
+            &date[5..7],
+            &date[..4]
+        ),
+        super::Lang::En => format!("{date} {time} ({zone})"),
+    }
+}
+
+/// A table's header row.
+fn header_row(columns: &[&str]) -> Markup {
+    html! { tr { @for c in columns { th scope="col" { (c) } } } }
+}
+
+fn csrf(ctx: &Ctx) -> Markup {
+    let token = ctx.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("");
+    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
+}
+
+fn layout(ctx: &Ctx, title: &str, main: Markup) -> String {
+    let t = ctx.t();
+    let other = ctx.lang.other();
+    let switch = format!("/console/lang/{}?next={}", other.code(), ctx.path);
+    html! {
+        (DOCTYPE)
+        html lang=(ctx.lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (t.app_title) }
+                link rel="stylesheet" href="/console/static/console.css";
+                script src="/console/static/console.js" defer {}
+            }
+            body {
+                a.skip href="#main" { (t.skip_to_content) }
+                header.top {
+                    p.brand { (t.app_title) }
+                    nav aria-label=(t.app_title) {
+                        @if let Some(s) = &ctx.session {
+                            ul {
+                                @match &s.principal.role {
+                                    Role::Admin => {
+                                        li { a href="/console/admin" { (t.nav_admin) } }
+                                        li { a href="/console/cases" { (t.nav_cases) } }
+                                    }
+                                    Role::TreatmentFacility => {
+                                        li { a href="/console/cases" { (t.nav_cases) } }
+                                    }
+                                    Role::PreventiveUnit { .. } => {
+                                        li { a href="/console/unit" { (t.nav_inbox) } }
+                                    }
+                                }
+                                li { a href="/console/password" { (t.nav_password) } }
+                            }
+                        }
+                    }
+                    div.who {
+                        a.lang href=(switch) lang=(other.code()) title=(t.switch_language) {
+                            (other.texts().language_name)
+                        }
+                        @if let Some(s) = &ctx.session {
+                            span { (t.signed_in_as) " " strong #username { (s.principal.username) } }
+                            form.inline method="post" action="/console/logout" {
+                                (csrf(ctx))
+                                button type="submit" { (t.logout) }
+                            }
+                        }
+                    }
+                }
+                main #main tabindex="-1" { (main) }
+            }
+        }
+    }
+    .into_string()
+}
+
+fn alert(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message {
+            p.alert.error role="alert" { (m) }
+        }
+    }
+}
+
+fn notice(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(m) = message {
+            p.alert.ok role="status" { (m) }
+        }
+    }
+}
+
+/// The login page; `username` is what was typed before a failed attempt.
+pub fn login(ctx: &Ctx, csrf_token: &str, username: &str, error: Option<&str>) -> String {
+    let t = ctx.t();
+    layout(
+        ctx,
+        t.login_title,
+        html! {
+            section.card.narrow {
+                h1 { (t.login_title) }
+                (alert(error))
+                form method="post" action="/console/login" {
+                    input type="hidden" name=(CSRF_FIELD) value=(csrf_token);
+                    label for="username" { (t.username) }
+                    input #username type="text" name="username" value=(username)
+                        autocomplete="username" autocapitalize="none" spellcheck="false" required;
+                    label for="password" { (t.password) }
+                    input #password type="password" name="password"
+                        autocomplete="current-password" required;
+                    button.primary type="submit" { (t.login_button) }
+                }
+            }
+        },
+    )
+}
+
+fn status_key(case: &CaseRecord) -> &'static str {
+    match case.status {
+        CaseStatus::AwaitingUpload => "awaiting_upload",
+        CaseStatus::UploadReceived { .. } => "upload_received",
+        CaseStatus::TraceRequested { .. } => "trace_requested",
+        CaseStatus::Published { .. } => "published",
+    }
+}
+
+/// The treatment facility's case list with the "open a case" form.
+pub fn cases(ctx: &Ctx, cases: &[CaseRecord], form: &OpenCaseForm) -> String {
+    let t = ctx.t();
+    let mut sorted: Vec<&CaseRecord> = cases.iter().collect();
+    sorted.sort_by_key(|c| std::cmp::Reverse(c.case_id));
+    layout(
+        ctx,
+        t.cases_title,
+        html! {
+            section.card {
+                h1 { (t.open_case_title) }
+                (alert(form.error))
+                form #open-case method="post" action="/console/cases" {
+                    (csrf(ctx))
+                    label for="reference" { (t.reference_label) }
+                    input #reference type="text" name="reference" value=(form.reference)
+                        maxlength="64" aria-describedby="reference-help";
+                    p #reference-help.help { (t.reference_help) }
+                    button.primary type="submit" { (t.open_case_button) }
+                }
+            }
+            section.card {
+                h2 { (t.cases_title) }
+                @if sorted.is_empty() {
+                    p { (t.no_cases) }
+                } @else {
+                    div.scroll {
+                        table #cases {
+                            thead { (header_row(&[t.case_col, t.reference_col, t.opened_col, t.status_col, t.f1_count_col])) }
+                            tbody {
+                                @for c in sorted {
+                                    tr data-case=(c.case_id) data-status=(status_key(c)) {
+                                        td { a href={"/console/cases/" (c.case_id)} { "#" (c.case_id) } }
+                                        td { (c.reference) }
+                                        td { (when(ctx, c.opened_at)) }
+                                        td { (t.case_status(status_key(c))) }
+                                        td.num { (c.f1_rows) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The page right after opening a case: its declaration code, large and copyable.
+pub fn code(ctx: &Ctx, case: &CaseRecord, code: &str) -> String {
+    let t = ctx.t();
+    layout(
+        ctx,
+        t.declaration_code,
+        html! {
+            section.card {
+                h1 { (t.declaration_code) }
+                p.meta { (t.case_title) " #" (case.case_id) @if !case.reference.is_empty() { " · " (case.reference) } }
+                p.code-box {
+                    output #declaration-code.code aria-label=(t.declaration_code) { (code) }
+                    button.copy type="button" data-copy="declaration-code" data-copied=(t.copied) { (t.copy) }
+                }
+                p { (t.code_help) }
+                p.help { (t.code_once) " " (t.code_expires) " " (when(ctx, case.code_expires_at)) "." }
+                p { a #case-link href={"/console/cases/" (case.case_id)} { (t.case_title) " #" (case.case_id) } }
+            }
+        },
+    )
+}
+
+fn unit_of(units: &[Unit], district: u32) -> Option<&Unit> {
+    units.iter().find(|u| u.districts.contains(&district))
+}
+
+/// One case: its status, "Truy vết F1", and the step-6 F1 analysis table.
+pub fn case(
+    ctx: &Ctx,
+    case: &CaseRecord,
+    rows: &[F1RowRecord],
+    units: &[Unit],
+    traced: bool,
+    error: Option<&str>,
+) -> String {
+    let t = ctx.t();
+    let ready = matches!(case.status, CaseStatus::UploadReceived { .. });
+    let title = format!("{} #{}", t.case_title, case.case_id);
+    layout(
+        ctx,
+        &title,
+        html! {
+            p { a href="/console/cases" { "← " (t.back_to_cases) } }
+            section.card {
+                h1 { (title) }
+                (alert(error))
+                (notice(traced.then_some(t.trace_done)))
+                dl.facts {
+                    dt { (t.reference_col) } dd { (case.reference) }
+                    dt { (t.opened_col) } dd { (when(ctx, case.opened_at)) }
+                    dt { (t.status_col) } dd #case-status data-status=(status_key(case)) { (t.case_status(status_key(case))) }
+                }
+                form #trace method="post" action={"/console/cases/" (case.case_id) "/trace"} {
+                    (csrf(ctx))
+                    button #trace-button.primary type="submit" disabled[!ready] aria-describedby="trace-help" {
+                        (t.trace_button)
+                    }
+                    p #trace-help.help {
+                        @match case.status {
+                            CaseStatus::AwaitingUpload => { (t.trace_not_ready) }
+                            CaseStatus::UploadReceived { .. } => { (t.trace_help) }
+                            _ => { (t.trace_already) }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { (t.f1_table_title) }
+                @if rows.is_empty() {
+                    p #no-f1 { (t.no_f1) }
+                } @else {
+                    div.scroll {
+                        table #f1-table {
+                            thead { (header_row(&[t.no_col, t.f1_id_col, t.phone_col, t.contact_time_col, t.duration_col, t.confirmation_col])) }
+                            tbody {
+                                @for r in rows {
+                                    tr data-f1-id=(hex::encode(r.report_id)) {
+                                        td.num { (r.row_no) }
+                                        td { code.id { (hex::encode(r.report_id)) } }
+                                        td.sealed {
+                                            @match unit_of(units, r.district) {
+                                                Some(u) => { (t.sealed_for_unit) " " strong { (u.name) } }
+                                                None => { (t.no_unit_for_district) " (" (r.district) ")" }
+                                            }
+                                        }
+                                        td { (when(ctx, r.first_contact)) }
+                                        td.num { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
+                                        td data-confirmation=(confirmation_str(r.confirmation)) { (t.confirmation(r.confirmation)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+const FOLLOW_UPS: [FollowUpStatus; 5] = [
+    FollowUpStatus::New,
+    FollowUpStatus::Contacted,
+    FollowUpStatus::Quarantined,
+    FollowUpStatus::Tested,
+    FollowUpStatus::Closed,
+];
+
+/// The unit's F1 inbox. Phone numbers arrive sealed; the page's script opens them with the key
+/// file the worker chooses.
+pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
+    let t = ctx.t();
+    let title = format!("{} — {}", t.inbox_title, unit.name);
+    let districts: Vec<String> = unit.districts.iter().map(u32::to_string).collect();
+    layout(
+        ctx,
+        &title,
+        html! {
+            section #inbox.card
+                data-unit-public-key=(hex::encode(unit.public_key.as_bytes()))
+                data-msg-opened=(t.key_opened)
+                data-msg-wrong-unit=(t.key_wrong_unit)
+                data-msg-bad-format=(t.key_bad_format)
+                data-msg-no-webcrypto=(t.key_no_webcrypto)
+                data-msg-open-failed=(t.open_failed)
+                data-unit=(unit.name)
+            {
+                h1 { (title) }
+                p.meta { (t.district_col) ": " (districts.join(", ")) }
+                p { (t.inbox_help) }
+                div.key-loader {
+                    label for="unit-key" { (t.key_label) }
+                    input #unit-key type="file" accept=".key,.txt,text/plain" aria-describedby="unit-key-help";
+                    p #unit-key-help.help { (t.key_help) }
+                    p #key-status role="status" aria-live="polite" {}
+                }
+                p.actions {
+                    a.button href="/console/unit/f1.csv" download { (t.export_sealed_csv) }
+                    " "
+                    button #export-opened type="button" hidden { (t.export_opened_csv) }
+                }
+            }
+            section.card {
+                @if rows.is_empty() {
+                    p { (t.no_rows) }
+                } @else {
+                    div.scroll {
+                        table #unit-rows {
+                            thead { (header_row(&[t.case_col, t.no_col, t.f1_id_col, t.phone_col, t.district_col, t.contact_time_col, t.duration_col, t.confirmation_col, t.follow_up_col])) }
+                            tbody {
+                                @for r in rows {
+                                    @let id = hex::encode(r.report_id);
+                                    tr id={"row-" (r.case_id) "-" (r.row_no)}
+                                        data-case=(r.case_id) data-no=(r.row_no) data-f1-id=(id)
+                                        data-district=(r.district) data-contact-utc=(utc(r.first_contact))
+                                        data-duration=(r.duration_seconds)
+                                        data-confirmation=(confirmation_str(r.confirmation))
+                                        data-follow-up=(follow_up_str(r.follow_up.status))
+                                    {
+                                        td { "#" (r.case_id) }
+                                        td.num { (r.row_no) }
+                                        td { code.id { (id) } }
+                                        td.phone data-sealed=(hex::encode(&r.sealed_contact)) {
+                                            span.sealed { (t.sealed_placeholder) }
+                                        }
+                                        td.num { (r.district) }
+                                        td { (when(ctx, r.first_contact)) }
+                                        td.num { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
+                                        td { (t.confirmation(r.confirmation)) }
+                                        td {
+                                            form.inline method="post"
+                                                action={"/console/unit/f1/" (r.case_id) "/" (r.row_no) "/follow-up"} {
+                                                (csrf(ctx))
+                                                label.visually-hidden for={"status-" (r.case_id) "-" (r.row_no)} { (t.follow_up_col) }
+                                                select id={"status-" (r.case_id) "-" (r.row_no)} name="status" {
+                                                    @for s in FOLLOW_UPS {
+                                                        option value=(follow_up_str(s)) selected[s == r.follow_up.status] { (t.follow_up(s)) }
+                                                    }
+                                                }
+                                                " "
+                                                button type="submit" { (t.save) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn role_text(ctx: &Ctx, role: &Role) -> String {
+    let t = ctx.t();
+    match role {
+        Role::Admin => t.role_admin.to_owned(),
+        Role::TreatmentFacility => t.role_facility.to_owned(),
+        Role::PreventiveUnit { unit } => format!("{} ({unit})", t.role_unit),
+    }
+}
+
+/// The admin page: accounts, the new-account form, the units, "publish now".
+pub fn admin(
+    ctx: &Ctx,
+    accounts: &[Account],
+    units: &[Unit],
+    form: &AccountForm,
+    done: Option<&str>,
+    error: Option<&str>,
+) -> String {
+    let t = ctx.t();
+    let done_text = match done {
+        Some("account") => Some(t.account_created.to_owned()),
+        Some("nothing") => Some(t.published_nothing.to_owned()),
+        Some(d) => d
+            .strip_prefix("batch-")
+            .and_then(|n| n.parse::<u64>().ok())
+            .map(|n| format!("{} #{n}", t.published_batch)),
+        None => None,
+    };
+    let role = if form.role.is_empty() {
+        "treatment_facility"
+    } else {
+        form.role.as_str()
+    };
+    layout(
+        ctx,
+        t.admin_title,
+        html! {
+            h1 { (t.admin_title) }
+            (notice(done_text.as_deref()))
+            section.card {
+                h2 { (t.new_account_title) }
+                (alert(error))
+                form #new-account method="post" action="/console/admin/accounts" {
+                    (csrf(ctx))
+                    label for="new-username" { (t.username) }
+                    input #new-username type="text" name="username" value=(form.username)
+                        autocomplete="off" autocapitalize="none" spellcheck="false" required;
+                    label for="new-password" { (t.password) }
+                    input #new-password type="password" name="password" autocomplete="new-password"
+                        minlength="12" aria-describedby="new-password-help" required;
+                    p #new-password-help.help { (t.new_password_help) }
+                    label for="new-role" { (t.role_col) }
+                    select #new-role name="role" {
+                        option value="treatment_facility" selected[role == "treatment_facility"] { (t.role_facility) }
+                        option value="preventive_unit" selected[role == "preventive_unit"] { (t.role_unit) }
+                        option value="admin" selected[role == "admin"] { (t.role_admin) }
+                    }
+                    label for="new-unit" { (t.unit_label) }
+                    select #new-unit name="unit" {
+                        option value="" selected[form.unit.is_empty()] { (t.unit_none) }
+                        @for u in units {
+                            option value=(u.name) selected[form.unit == u.name] { (u.name) }
+                        }
+                    }
+                    button.primary type="submit" { (t.create_account_button) }
+                }
+            }
+            section.card {
+                h2 { (t.accounts_title) }
+                div.scroll {
+                    table #accounts {
+                        thead { (header_row(&[t.username, t.role_col, t.created_col])) }
+                        tbody {
+                            @for a in accounts {
+                                tr {
+                                    td { (a.username) @if a.disabled { " (" (t.disabled) ")" } }
+                                    td { (role_text(ctx, &a.role)) }
+                                    td { (when(ctx, a.created_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { (t.units_title) }
+                div.scroll {
+                    table #units {
+                        thead { (header_row(&[t.username, t.district_col, t.public_key_col])) }
+                        tbody {
+                            @for u in units {
+                                @let ds: Vec<String> = u.districts.iter().map(u32::to_string).collect();
+                                tr {
+                                    td { (u.name) }
+                                    td { (ds.join(", ")) }
+                                    td { code.id { (hex::encode(u.public_key.as_bytes())) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { (t.publish_title) }
+                p { (t.publish_help) }
+                form #publish method="post" action="/console/admin/publish" {
+                    (csrf(ctx))
+                    button type="submit" { (t.publish_button) }
+                }
+            }
+        },
+    )
+}
+
+/// The change-password page.
+pub fn password(ctx: &Ctx, error: Option<&str>, changed: bool) -> String {
+    let t = ctx.t();
+    layout(
+        ctx,
+        t.password_title,
+        html! {
+            section.card.narrow {
+                h1 { (t.password_title) }
+                (alert(error))
+                (notice(changed.then_some(t.password_changed)))
+                form method="post" action="/console/password" {
+                    (csrf(ctx))
+                    label for="current" { (t.current_password) }
+                    input #current type="password" name="current" autocomplete="current-password" required;
+                    label for="new" { (t.new_password) }
+                    input #new type="password" name="new" autocomplete="new-password" minlength="12"
+                        aria-describedby="new-help" required;
+                    p #new-help.help { (t.new_password_help) }
+                    button.primary type="submit" { (t.change_password_button) }
+                }
+            }
+        },
+    )
+}
+
+/// An error page.
+pub fn error(ctx: &Ctx, message: &str) -> String {
+    let t = ctx.t();
+    layout(
+        ctx,
+        t.error_title,
+        html! {
+            section.card.narrow {
+                h1 { (t.error_title) }
+                p.alert.error role="alert" { (message) }
+                p { a href="/console/" { (t.back_home) } }
+            }
+        },
+    )
+}

@@ -1,0 +1,480 @@
+//! The web console in a real browser: Debian's headless `chromium`, driven through
+//! `chromedriver` (WebDriver) against the real `bluezone-server` binary on loopback.
+//!
+//! The admin creates a treatment-facility account and a unit account in the console; the
+//! facility worker opens a case and reads its "Mã khai báo F0"; an emulated phone uploads with
+//! it; the worker clicks "Truy vết F1"; after publication an emulated F1 phone reports; the
+//! worker sees the F1 row; the unit worker loads the unit key file (a wrong key first) and sees
+//! the real phone number, opened in the page by WebCrypto. A screenshot of each page is saved
+//! under `<target>/tmp/console-screenshots/`.
+//!
+//! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the test
+//! fails under CI (`CI` set) and is skipped with a message elsewhere.
+
+mod harness;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bluezone_protocol::{DeclarationCode, Phone, PhoneConfig};
+use fantoccini::{Client, ClientBuilder, Locator};
+use harness::{Server, TestUnit, config, scan, share_history, sync_and_report_named, unix_now};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const F1_PHONE: &str = "84912345678";
+const F1_NAME: &str = "Nguyễn Thị Lan";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Start chromedriver on a free loopback port and wait (at most 30 s) until it says it runs.
+fn start_chromedriver() -> Chromedriver {
+    let port = free_port();
+    let mut child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start chromedriver");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("chromedriver started within 30 s");
+        if line.contains("started successfully") {
+            break;
+        }
+    }
+    Chromedriver { child, port }
+}
+
+struct Browser {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+    shot_no: u32,
+}
+
+impl Browser {
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("navigate");
+    }
+
+    async fn path(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .to_owned()
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("element {css}: {e}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.expect("text")
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let input = self.find(css).await;
+        input.clear().await.expect("clear");
+        input.send_keys(value).await.expect("type");
+    }
+
+    async fn click(&self, css: &str) {
+        self.find(css).await.click().await.expect("click");
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.find(css)
+            .await
+            .select_by_value(value)
+            .await
+            .expect("select");
+    }
+
+    /// Save a PNG of the page as `<n>-<name>.png`.
+    async fn screenshot(&mut self, name: &str) {
+        self.shot_no += 1;
+        let png = self.client.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        let path = self.shots.join(format!("{:02}-{name}.png", self.shot_no));
+        std::fs::write(&path, png).expect("write screenshot");
+    }
+
+    async fn login(&self, username: &str, password: &str) {
+        self.goto("/console/login").await;
+        self.fill("#username", username).await;
+        self.fill("#password", password).await;
+        self.click("form button[type=submit]").await;
+        // Each login runs PBKDF2 (600 000 iterations); wait for the landing page.
+        self.wait_for_path_not("/console/login").await;
+    }
+
+    async fn logout(&self) {
+        self.click("header form button[type=submit]").await;
+        self.wait_for_path("/console/login").await;
+    }
+
+    async fn wait_for_path(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.path().await != want {
+            assert!(Instant::now() < deadline, "never reached {want}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_for_path_not(&self, not: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.path().await == not {
+            assert!(Instant::now() < deadline, "still on {not}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait (at most 10 s) until the element's text satisfies `ok`; return it.
+    async fn wait_for_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css).await;
+            if ok(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css} still reads {text:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        },
+    });
+    match caps {
+        Value::Object(map) => map,
+        _ => unreachable!(),
+    }
+}
+
+fn browser_available() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium and chromium-driver (see .ci/run)"
+        );
+        eprintln!(
+            "SKIPPED console_browser: install Debian's chromium and chromium-driver to run it \
+             (apt-get install chromium chromium-driver)"
+        );
+    }
+    present
+}
+
+#[test]
+fn seven_steps_in_the_console_with_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![
+        TestUnit::new("north", vec![1]),
+        TestUnit::new("south", vec![2]),
+    ];
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &units, ""));
+    let admin_password = server.admin_password.clone().expect("admin password");
+    // The unit keeps its key in a file, as `bluezone unit keygen` writes it.
+    let key_file = dir.path().join("north.key");
+    std::fs::write(
+        &key_file,
+        format!("{}\n", hex::encode(units[0].private_key.to_bytes())),
+    )
+    .unwrap();
+    let wrong_key_file = dir.path().join("south.key");
+    std::fs::write(
+        &wrong_key_file,
+        hex::encode(units[1].private_key.to_bytes()),
+    )
+    .unwrap();
+
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let driver = start_chromedriver();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let client = runtime.block_on(async {
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities(profile.path()))
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .expect("a WebDriver session with chromium")
+    });
+    let mut b = Browser {
+        client,
+        base: server.base.clone(),
+        shots: shots.clone(),
+        shot_no: 0,
+    };
+
+    // Step 1 (set-up): the admin creates the health workers' accounts in the console.
+    runtime.block_on(async {
+        b.goto("/console/").await;
+        b.wait_for_path("/console/login").await;
+        assert_eq!(b.text("h1").await, "Đăng nhập", "Vietnamese by default");
+        b.screenshot("login").await;
+        b.login("admin", &admin_password).await;
+        assert_eq!(b.path().await, "/console/admin");
+        for (name, role, unit) in [
+            ("doctor", "treatment_facility", ""),
+            ("north-worker", "preventive_unit", "north"),
+        ] {
+            b.fill("#new-username", name).await;
+            b.fill("#new-password", PASSWORD).await;
+            b.select("#new-role", role).await;
+            b.select("#new-unit", unit).await;
+            b.click("#new-account button[type=submit]").await;
+            let notice = b.wait_for_text("p.alert", |t| !t.is_empty()).await;
+            assert_eq!(notice, "Đã tạo tài khoản", "account {name}");
+        }
+        let accounts = b.text("#accounts").await;
+        assert!(accounts.contains("doctor") && accounts.contains("north-worker"));
+        b.screenshot("admin-accounts").await;
+        b.logout().await;
+    });
+
+    // Step 2: the facility worker opens a case and reads its F0 declaration code.
+    let code = runtime.block_on(async {
+        b.login("doctor", PASSWORD).await;
+        assert_eq!(b.path().await, "/console/cases");
+        b.screenshot("cases-empty").await;
+        b.fill("#reference", "HN-0001 <b>bold?</b>").await;
+        b.click("#open-case button[type=submit]").await;
+        let code = b.text("#declaration-code").await;
+        assert_eq!(b.text("h1").await, "Mã khai báo F0");
+        b.screenshot("declaration-code").await;
+        code
+    });
+    assert!(
+        DeclarationCode::new(&code).is_ok(),
+        "the page shows a valid declaration code, not {code:?}"
+    );
+
+    // Step 3: the F0's phone (A) sends its ID and contact history with the code. A and B spent
+    // half an hour together three hours ago.
+    let mut rng = ChaCha20Rng::seed_from_u64(84);
+    let mut phones: Vec<Phone> = (0..2).map(|_| Phone::new(PhoneConfig::default())).collect();
+    let now = unix_now();
+    let start = now - 3 * 3600;
+    scan(
+        &mut rng,
+        &mut phones,
+        start,
+        start + 1800,
+        &[(0, 1, -55), (1, 0, -55)],
+    );
+    share_history(&server, &mut phones[0], &code, &mut rng, now);
+
+    // Step 4: "Truy vết F1".
+    runtime.block_on(async {
+        b.click("#case-link").await;
+        let status = b.find("#case-status").await;
+        assert_eq!(
+            status.attr("data-status").await.unwrap().as_deref(),
+            Some("upload_received")
+        );
+        // The reference was typed with markup; the page shows it as text.
+        assert!(b.text("dl.facts").await.contains("HN-0001 <b>bold?</b>"));
+        assert_eq!(b.text("#trace-button").await, "Truy vết F1");
+        b.screenshot("case-upload-received").await;
+        b.click("#trace-button").await;
+        b.wait_for_text("p.alert", |t| t == "Đã yêu cầu truy vết.")
+            .await;
+        b.screenshot("case-traced").await;
+    });
+
+    // Publication, then step 5 on the F1's phone (B): match, report.
+    let admin = server.login("admin", &admin_password);
+    let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
+    assert_eq!(run.status, 200, "{}", run.text());
+    let reports =
+        sync_and_report_named(&server, &mut phones[1], F1_PHONE, F1_NAME, 1, &mut rng, now);
+    assert_eq!(reports.len(), 1, "B reports one exposure");
+    let f1_id = reports[0].to_string();
+
+    // Step 6: the F1 analysis table.
+    runtime.block_on(async {
+        b.client.refresh().await.unwrap();
+        let row = b.find(&format!("#f1-table tr[data-f1-id='{f1_id}']")).await;
+        let text = row.text().await.unwrap();
+        assert!(text.contains("Hai chiều"), "confirmed both ways: {text}");
+        assert!(text.contains("north"), "sealed for unit north: {text}");
+        let source = b.client.source().await.unwrap();
+        assert!(
+            !source.contains(F1_PHONE),
+            "the facility never sees the number"
+        );
+        b.screenshot("f1-table").await;
+        // The English switch keeps the page and changes the words.
+        b.click("a.lang").await;
+        b.wait_for_text("#trace-button", |t| t == "Trace F1").await;
+        assert!(b.text("h2").await.contains("F1 analysis table"));
+        b.screenshot("f1-table-english").await;
+        b.click("a.lang").await;
+        b.wait_for_text("#trace-button", |t| t == "Truy vết F1")
+            .await;
+        b.logout().await;
+    });
+
+    // Step 7: the unit worker opens the phone number in the browser with the unit's key file.
+    runtime.block_on(async {
+        b.login("north-worker", PASSWORD).await;
+        assert_eq!(b.path().await, "/console/unit");
+        let cell = format!("#unit-rows tr[data-f1-id='{f1_id}'] td.phone");
+        assert_eq!(b.text(&cell).await, "Đã mã hóa");
+        b.screenshot("unit-inbox-sealed").await;
+        // Another unit's key is refused, and nothing is opened.
+        b.find("#unit-key")
+            .await
+            .send_keys(wrong_key_file.to_str().unwrap())
+            .await
+            .unwrap();
+        b.wait_for_text("#key-status", |t| {
+            t == "Tệp khóa này không phải khóa của đơn vị."
+        })
+        .await;
+        assert_eq!(b.text(&cell).await, "Đã mã hóa");
+        b.find("#unit-key")
+            .await
+            .send_keys(key_file.to_str().unwrap())
+            .await
+            .unwrap();
+        b.wait_for_text("#key-status", |t| t == "Đã mở số điện thoại: 1")
+            .await;
+        let number = b.text(&format!("{cell} .number")).await;
+        assert_eq!(
+            number, F1_PHONE,
+            "the real phone number, opened in the page"
+        );
+        assert_eq!(b.text(&format!("{cell} .name")).await, F1_NAME);
+        b.screenshot("unit-inbox-opened").await;
+        // Follow-up: the form keeps working after the numbers were opened.
+        b.select(
+            &format!("#unit-rows tr[data-f1-id='{f1_id}'] select"),
+            "contacted",
+        )
+        .await;
+        b.click(&format!(
+            "#unit-rows tr[data-f1-id='{f1_id}'] button[type=submit]"
+        ))
+        .await;
+        let row = b
+            .find(&format!(
+                "#unit-rows tr[data-f1-id='{f1_id}'][data-follow-up='contacted']"
+            ))
+            .await;
+        assert!(row.text().await.unwrap().contains("Đã mã hóa"));
+        b.screenshot("unit-follow-up").await;
+        // A phone-sized screen: the page reflows, the table scrolls inside its card.
+        b.client.set_window_size(390, 844).await.unwrap();
+        b.client.refresh().await.unwrap();
+        b.find("#unit-key").await;
+        // Nothing but the table's own scroller is wider than the screen.
+        let overflow = b
+            .client
+            .execute(
+                "const w = document.documentElement.clientWidth; \
+                 return [...document.querySelectorAll('body *')] \
+                   .filter(e => !e.closest('.scroll') && e.getBoundingClientRect().right > w + 1) \
+                   .map(e => e.tagName + '.' + e.className + '#' + e.id);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(overflow, json!([]), "wider than a phone screen");
+        let widths = b
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, \
+                         document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            widths[0].as_u64() <= widths[1].as_u64(),
+            "the page scrolls sideways: {widths}"
+        );
+        assert!(
+            !b.find("#export-opened").await.is_displayed().await.unwrap(),
+            "no export before a key is loaded"
+        );
+        b.screenshot("unit-inbox-phone-size").await;
+        b.client.clone().close().await.unwrap();
+    });
+    let saved = std::fs::read_dir(&shots).unwrap().count();
+    assert_eq!(saved, b.shot_no as usize);
+    eprintln!("{saved} screenshots in {}", shots.display());
+}

@@ -1,0 +1,544 @@
+//! The web console's safety rules, each checked over real HTTP against the real binary so that
+//! removing the rule fails a test: CSRF tokens, output escaping, cookie attributes and security
+//! headers. And the privacy rule of the whole server: a phone number never appears in clear in
+//! its store, its answers (API, console pages, exports) or its logs.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use bluezone_protocol::{Phone, PhoneConfig};
+use harness::{Server, TestUnit, config, scan, share_history, sync_and_report_named, unix_now};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A cookie-keeping HTTP client that does not follow redirects, as a browser's view of one
+/// site.
+struct ConsoleClient {
+    agent: ureq::Agent,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Answer {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The value of the first hidden CSRF field of the page.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body));
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl ConsoleClient {
+    fn new(server: &Server) -> ConsoleClient {
+        ConsoleClient {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+            base: server.base.clone(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn keep(&mut self, answer: &Answer) {
+        for c in answer.set_cookies() {
+            let pair = c.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn finish(
+        &mut self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Answer {
+        let mut response = response.expect("HTTP exchange");
+        let answer = Answer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.body_mut().read_to_string().unwrap_or_default(),
+        };
+        self.keep(&answer);
+        answer
+    }
+
+    fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            request = request.header("Cookie", self.cookie_header());
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.call();
+        self.finish(response)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Answer {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if !self.cookies.is_empty() {
+            request = request.header("Cookie", self.cookie_header());
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send(body);
+        self.finish(response)
+    }
+
+    /// Log in through the console's form; returns the login answer.
+    fn login(&mut self, username: &str, password: &str, headers: &[(&str, &str)]) -> Answer {
+        let page = self.get("/console/login", headers);
+        assert_eq!(page.status, 200);
+        let csrf = page.csrf();
+        self.post(
+            "/console/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+            headers,
+        )
+    }
+
+    fn session(&self) -> String {
+        self.cookies
+            .get("bz_session")
+            .cloned()
+            .expect("a session cookie")
+    }
+}
+
+/// application/x-www-form-urlencoded escaping.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn start(dir: &Path, units: &[TestUnit], extra: &str) -> (Server, String) {
+    let server = Server::start(dir, &config(&dir.join("data"), units, extra));
+    let (admin, _, _) = server.set_up_accounts(units);
+    (server, admin)
+}
+
+fn case_count(server: &Server, token: &str) -> usize {
+    let cases = server.get("/api/v1/cases", Some(token), &[]);
+    assert_eq!(cases.status, 200, "{}", cases.text());
+    cases.json().as_array().unwrap().len()
+}
+
+#[test]
+fn every_console_form_needs_its_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    let (server, _) = start(dir.path(), &units, "");
+
+    // Login: the token is bound to the pre-login cookie.
+    let mut attacker = ConsoleClient::new(&server);
+    let forged = attacker.post(
+        "/console/login",
+        &[("username", "doctor"), ("password", PASSWORD)],
+        &[],
+    );
+    assert_eq!(forged.status, 403, "login without a token");
+    assert!(
+        forged
+            .set_cookies()
+            .iter()
+            .all(|c| !c.starts_with("bz_session="))
+    );
+    // A token taken from another browser's login page does not fit this browser's cookie.
+    let mut other = ConsoleClient::new(&server);
+    let other_token = other.get("/console/login", &[]).csrf();
+    let _ = attacker.get("/console/login", &[]);
+    let forged = attacker.post(
+        "/console/login",
+        &[
+            ("csrf", &other_token),
+            ("username", "doctor"),
+            ("password", PASSWORD),
+        ],
+        &[],
+    );
+    assert_eq!(forged.status, 403, "login with another browser's token");
+    // The refused form keeps the user name that was typed.
+    assert!(forged.body.contains("value=\"doctor\""));
+
+    let mut doctor = ConsoleClient::new(&server);
+    let login = doctor.login("doctor", PASSWORD, &[]);
+    assert_eq!(login.status, 303, "{}", login.body);
+    let token = doctor.session();
+    assert_eq!(case_count(&server, &token), 0);
+
+    // Opening a case: no token, a wrong token, another session's token: 403 and no case.
+    let page = doctor.get("/console/cases", &[]);
+    let csrf = page.csrf();
+    let other_login = other.login("doctor", PASSWORD, &[]);
+    assert_eq!(other_login.status, 303);
+    let other_csrf = other.get("/console/cases", &[]).csrf();
+    assert_ne!(csrf, other_csrf, "each session has its own token");
+    for form in [
+        vec![("reference", "no token")],
+        vec![("reference", "bad token"), ("csrf", "00")],
+        vec![
+            ("reference", "other session"),
+            ("csrf", other_csrf.as_str()),
+        ],
+    ] {
+        let refused = doctor.post("/console/cases", &form, &[]);
+        assert_eq!(refused.status, 403, "{form:?}");
+        assert!(
+            refused.body.contains("Biểu mẫu đã hết hạn"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(
+        case_count(&server, &token),
+        0,
+        "no refused form opened a case"
+    );
+
+    // With the page's own token it works, and the code is on the page.
+    let opened = doctor.post(
+        "/console/cases",
+        &[("reference", "HN-7"), ("csrf", &csrf)],
+        &[],
+    );
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    assert!(opened.body.contains("id=\"declaration-code\""));
+    assert_eq!(case_count(&server, &token), 1);
+
+    // Logging out is a form too: without the token the session survives.
+    let refused = doctor.post("/console/logout", &[], &[]);
+    assert_eq!(refused.status, 403);
+    assert_eq!(case_count(&server, &token), 1, "the session still works");
+    let out = doctor.post("/console/logout", &[("csrf", &csrf)], &[]);
+    assert_eq!(out.status, 303);
+    let gone = server.get("/api/v1/cases", Some(&token), &[]);
+    assert_eq!(gone.status, 401, "the session ended");
+}
+
+#[test]
+fn console_pages_escape_what_they_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    let (server, _) = start(dir.path(), &units, "");
+    let mut doctor = ConsoleClient::new(&server);
+    assert_eq!(doctor.login("doctor", PASSWORD, &[]).status, 303);
+    let hostile = "<script>alert(\"x\")</script>&<img src=x onerror=alert(1)>'";
+    let csrf = doctor.get("/console/cases", &[]).csrf();
+    let opened = doctor.post(
+        "/console/cases",
+        &[("reference", hostile), ("csrf", &csrf)],
+        &[],
+    );
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;img src=x \
+                   onerror=alert(1)&gt;'";
+    for page in [
+        opened,
+        doctor.get("/console/cases", &[]),
+        doctor.get("/console/cases/1", &[]),
+    ] {
+        assert_eq!(page.status / 100, 2);
+        assert!(page.body.contains(escaped), "escaped: {}", page.body);
+        assert!(!page.body.contains("<script>alert"), "raw: {}", page.body);
+        assert!(!page.body.contains("<img src=x"), "raw: {}", page.body);
+    }
+    // A failed submit shows what was typed, escaped, in the field.
+    let too_long = format!("{hostile}{}", "x".repeat(80));
+    let failed = doctor.post(
+        "/console/cases",
+        &[("reference", &too_long), ("csrf", &csrf)],
+        &[],
+    );
+    assert_eq!(failed.status, 400);
+    assert!(
+        failed.body.contains(&format!("value=\"{escaped}")),
+        "{}",
+        failed.body
+    );
+
+    // A user name with markup is refused by the workflow; the login page echoes it escaped.
+    let mut stranger = ConsoleClient::new(&server);
+    let failed = stranger.login("<b>x</b>", "wrong password here", &[]);
+    assert_eq!(failed.status, 401);
+    assert!(failed.body.contains("value=\"&lt;b&gt;x&lt;/b&gt;\""));
+}
+
+#[test]
+fn console_cookies_and_headers_follow_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    // The test client is its own TLS-terminating proxy.
+    let (server, _) = start(dir.path(), &units, "trusted_proxies = [\"127.0.0.1\"]");
+
+    let mut plain = ConsoleClient::new(&server);
+    let login_page = plain.get("/console/login", &[]);
+    let login = plain.login("doctor", PASSWORD, &[]);
+    assert_eq!(login.status, 303);
+    let session_cookie = login
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("bz_session="))
+        .expect("a session cookie");
+    let attributes: Vec<&str> = session_cookie.split("; ").skip(1).collect();
+    for required in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attributes.contains(&required), "{session_cookie}");
+    }
+    assert!(
+        !attributes.contains(&"Secure"),
+        "plain HTTP: a Secure cookie would never come back: {session_cookie}"
+    );
+    for c in login_page.set_cookies() {
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+            "{c}"
+        );
+    }
+
+    // Behind TLS (a trusted proxy says so), every cookie is Secure.
+    let tls = [("X-Forwarded-Proto", "https")];
+    let mut secure = ConsoleClient::new(&server);
+    let login = secure.login("doctor", PASSWORD, &tls);
+    assert_eq!(login.status, 303);
+    let cookies = login.set_cookies();
+    assert!(!cookies.is_empty());
+    for c in &cookies {
+        assert!(
+            c.split("; ").any(|a| a == "Secure") && c.contains("HttpOnly"),
+            "{c}"
+        );
+    }
+    let page = secure.get("/console/cases", &tls);
+    assert!(page.header("strict-transport-security").is_some());
+
+    // Every page, including errors and redirects, carries the security headers.
+    let pages = [
+        plain.get("/console/cases", &[]),
+        plain.get("/console/nope", &[]),
+        plain.get("/console/", &[]),
+        ConsoleClient::new(&server).get("/console/cases", &[]),
+    ];
+    for p in &pages {
+        let csp = p.header("content-security-policy").expect("CSP");
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(p.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(p.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(pages[1].status, 404);
+    // No inline script or style on a page: everything comes from /console/static/.
+    assert!(!pages[0].body.contains("<script>"));
+    assert!(!pages[0].body.contains("style="));
+    assert!(
+        pages[0]
+            .body
+            .contains("<script src=\"/console/static/console.js\"")
+    );
+    // Without a session, a page sends to the login page.
+    assert_eq!(pages[3].status, 303);
+    assert_eq!(pages[3].header("location"), Some("/console/login"));
+
+    // The language switch returns to console pages only.
+    let switched = plain.get("/console/lang/en?next=https://evil.example/", &[]);
+    assert_eq!(switched.status, 303);
+    assert_eq!(switched.header("location"), Some("/console/"));
+    let english = plain.get("/console/cases", &[]);
+    assert!(english.body.contains("lang=\"en\""));
+    assert!(english.body.contains("F0 cases"));
+}
+
+/// Where `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn phone_numbers_never_appear_in_clear_in_the_store_or_any_answer() {
+    let number = "84987654321";
+    let name = "Trần Văn Bình";
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    let (server, admin) = start(dir.path(), &units, "");
+    let doctor = server.login("doctor", PASSWORD);
+    let worker = server.login("north-worker", PASSWORD);
+
+    // The seven steps with one F0 (phone 0) and one F1 (phone 1).
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut phones: Vec<Phone> = (0..2).map(|_| Phone::new(PhoneConfig::default())).collect();
+    let now = unix_now();
+    scan(
+        &mut rng,
+        &mut phones,
+        now - 7200,
+        now - 5400,
+        &[(0, 1, -50), (1, 0, -50)],
+    );
+    let opened = server.post_json("/api/v1/cases", Some(&doctor), &json!({"reference": "P-1"}));
+    let code = opened.json()["declaration_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    share_history(&server, &mut phones[0], &code, &mut rng, now);
+    server.post_json("/api/v1/cases/1/trace", Some(&doctor), &json!({}));
+    server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
+    let reports = sync_and_report_named(&server, &mut phones[1], number, name, 1, &mut rng, now);
+    assert_eq!(reports.len(), 1);
+
+    // Every answer a health worker or the public can get.
+    let mut answers: Vec<(String, Vec<u8>)> = Vec::new();
+    for (path, token) in [
+        ("/api/v1/cases", &doctor),
+        ("/api/v1/cases/1", &doctor),
+        ("/api/v1/cases/1/f1", &doctor),
+        ("/api/v1/units/north/f1", &worker),
+        ("/api/v1/units/north/f1?format=csv", &worker),
+        ("/api/v1/admin/store", &admin),
+        ("/api/v1/accounts", &admin),
+    ] {
+        let reply = server.get(path, Some(token), &[]);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        answers.push((path.to_owned(), reply.body));
+    }
+    for path in [
+        "/metrics",
+        "/phone/v1/config",
+        "/publication/v1/index.bin",
+        "/publication/v1/batches/1.bin",
+    ] {
+        let reply = server.get(path, None, &[]);
+        assert_eq!(reply.status, 200, "{path}");
+        answers.push((path.to_owned(), reply.body));
+    }
+    let mut facility = ConsoleClient::new(&server);
+    assert_eq!(facility.login("doctor", PASSWORD, &[]).status, 303);
+    let mut unit = ConsoleClient::new(&server);
+    assert_eq!(unit.login("north-worker", PASSWORD, &[]).status, 303);
+    for (is_unit, path) in [
+        (false, "/console/cases"),
+        (false, "/console/cases/1"),
+        (true, "/console/unit"),
+        (true, "/console/unit/f1.csv"),
+    ] {
+        let client = if is_unit { &mut unit } else { &mut facility };
+        let page = client.get(path, &[]);
+        assert_eq!(page.status, 200, "{path}");
+        answers.push((path.to_owned(), page.body.into_bytes()));
+    }
+    // The row is there (sealed) in what the unit gets.
+    let unit_page = String::from_utf8_lossy(&answers[answers.len() - 2].1).into_owned();
+    assert!(unit_page.contains(&reports[0].to_string()));
+
+    // The search itself works: the sealed row does hold the number, for the unit's key.
+    let rows = server
+        .get("/api/v1/units/north/f1", Some(&worker), &[])
+        .json();
+    let sealed = hex::decode(rows[0]["sealed_contact"].as_str().unwrap()).unwrap();
+    let opened = bluezone_protocol::SealedContactDetails(sealed.try_into().unwrap())
+        .open(&reports[0], 1, &units[0].private_key)
+        .unwrap();
+    assert_eq!(opened.phone_number, number);
+    assert!(contains(
+        opened.to_bytes().unwrap().as_slice(),
+        number.as_bytes()
+    ));
+
+    let needles: [&[u8]; 2] = [number.as_bytes(), name.as_bytes()];
+    for (path, body) in &answers {
+        for needle in needles {
+            assert!(!contains(body, needle), "{path} shows contact details");
+        }
+    }
+
+    // The store on disk, after a flush and a kill, and the publication files.
+    let data = server.data_dir.join("data");
+    server.kill();
+    let mut files = Vec::new();
+    files_under(&data, &mut files);
+    assert!(files.len() > 3, "{files:?}");
+    let mut bytes_scanned = 0;
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        bytes_scanned += bytes.len();
+        for needle in needles {
+            assert!(
+                !contains(&bytes, needle),
+                "{} holds contact details",
+                file.display()
+            );
+        }
+    }
+    assert!(bytes_scanned > 1000);
+}
