@@ -20,7 +20,10 @@
 //! | `GET /api/v1/units/<unit>/f1[?format=csv]` | that unit's workers | the unit's F1 rows |
 //! | `POST /api/v1/units/<unit>/f1/<case>/<row>/follow-up` | that unit's workers | `{"status"}` |
 //!
-//! Health workers send `Authorization: Bearer <token>`. Errors are
+//! | `GET /`, `/console/...` | health workers in a browser | the web console ([`crate::console`]) |
+//!
+//! Health workers send `Authorization: Bearer <token>` (the console: the same token in a
+//! cookie). Errors are
 //! `{"error": {"code", "message"}}` with the codes of [`ErrorCode`].
 
 use std::convert::Infallible;

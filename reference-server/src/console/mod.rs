@@ -1,5 +1,6 @@
 //! The health workers' web console: server-rendered HTML under `/console/`, in Vietnamese by
-//! default and English on a switch, over the same [`Workflow`] calls as the JSON API.
+//! default and English on a switch, over the same [`Workflow`](crate::Workflow) calls as the JSON
+//! API.
 //!
 //! | page | who | seed step |
 //! |---|---|---|
