@@ -28,10 +28,14 @@
 #![forbid(unsafe_code)]
 
 pub mod contacts;
+pub mod model;
+pub mod output;
 pub mod population;
 pub mod sample;
 pub mod scenario;
+pub mod sim;
 
 pub use contacts::{Contact, DayContacts, Setting};
 pub use population::{AgeGroup, Agent, Population};
 pub use scenario::{Scenario, ScenarioError};
+pub use sim::{DayRow, Options, Outcome, Summary, run};
