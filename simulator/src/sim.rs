@@ -596,21 +596,31 @@ impl Sim<'_> {
         self.scratch = found;
     }
 
-    fn relay(&mut self, day: u32) {
+    /// The relay attacker: each victim hears, for the configured minutes, the advertisements of
+    /// a source recorded where the source met somebody that day (at the start of one of its
+    /// contacts, so that the relayed RPIs are ones its upload will publish). The source never
+    /// hears the victim.
+    fn relay(&mut self, day: u32, journal: &[Contact]) {
         let r = self.s.relay;
-        let live: Vec<u32> = self
-            .sources
-            .iter()
-            .copied()
-            .filter(|&a| self.is_source(a, day))
-            .collect();
-        if r.victims_per_day == 0 || live.is_empty() {
+        if r.victims_per_day == 0 {
+            return;
+        }
+        // (source, contact start) for every source's contact of the day.
+        let mut met: Vec<(u32, u32)> = Vec::new();
+        for c in journal {
+            for x in [c.a, c.b] {
+                if self.is_source(x, day) {
+                    met.push((x, c.start_offset_s));
+                }
+            }
+        }
+        if met.is_empty() {
             return;
         }
         let n = self.pop.len();
         let mut rng = stream_rng(self.seed, DOMAIN_RELAY, u64::from(day), 0);
         for _ in 0..r.victims_per_day {
-            let source = live[below(&mut rng, live.len() as u32) as usize];
+            let (source, start) = met[below(&mut rng, met.len() as u32) as usize];
             let mut victim = below(&mut rng, n);
             let mut tries = 0;
             while (!self.app(victim) || victim == source) && tries < 100 {
@@ -623,14 +633,14 @@ impl Sim<'_> {
             self.ensure_phone(source, day);
             self.ensure_phone(victim, day);
             self.relayed.insert((source, victim));
-            let start = u64::from(day) * 86_400 + 8 * 3600 + u64::from(below(&mut rng, 12 * 3600));
+            let day_start = u64::from(day) * 86_400;
             let period = u64::from(self.s.ble.scan_period_s);
             let scans = (u64::from(r.duration_minutes) * 60).div_ceil(period);
             let rssi = (i16::from(DECLARED_TX_POWER_DBM) - i16::from(r.attenuation_db))
                 .clamp(-127, 0) as i8;
             let found: Vec<Detection> = (0..scans)
                 .map(|k| Detection {
-                    time_s: (start + k * period).min(u64::from(day) * 86_400 + 86_399),
+                    time_s: (day_start + u64::from(start) + k * period).min(day_start + 86_399),
                     rssi_dbm: rssi,
                 })
                 .collect();
@@ -917,7 +927,7 @@ impl Sim<'_> {
         }
         if protocol {
             self.bluetooth(day, &journal);
-            self.relay(day);
+            self.relay(day, &journal);
             let now = UnixTime(EPOCH + (u64::from(day) + 1) * 86_400);
             self.index.expire(now);
             self.history.purge(now);
