@@ -37,6 +37,9 @@ struct Cli {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Print the effective scenario (defaults, file and flags) as TOML and exit.
+    #[arg(long)]
+    print_scenario: bool,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,18 @@ fn main() -> ExitCode {
     if let Err(e) = scenario.validate() {
         eprintln!("{e}");
         return ExitCode::FAILURE;
+    }
+    if cli.print_scenario {
+        match toml::to_string(&scenario) {
+            Ok(text) => {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     if let Some(t) = cli.threads {
         let _ = rayon::ThreadPoolBuilder::new()

@@ -792,6 +792,12 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_scenario_file_is_the_default() {
+        let text = include_str!("../docs/scenario.toml");
+        assert_eq!(Scenario::from_toml_str(text).unwrap(), Scenario::default());
+    }
+
+    #[test]
     fn partial_file_overrides_only_its_fields() {
         let s = Scenario::from_toml_str(
             "population = 5000\n[work]\nmean_degree = 6\nrewire_probability = 0.2\n\
