@@ -41,8 +41,8 @@
 //!
 //! # Not done
 //!
-//! The server side runs on the protocol crate's server functions ([`bluezone_protocol::
-//! PublicationIndex`], [`bluezone_protocol::ContactHistoryStore`],
+//! The server side runs on the protocol crate's server functions
+//! ([`bluezone_protocol::PublicationIndex`], [`bluezone_protocol::ContactHistoryStore`],
 //! [`bluezone_protocol::verify_report`], batch building), not on `bluezone_server::Workflow`
 //! (accounts, declaration codes and the store are not exercised). Tests of F1s (F1s becoming
 //! F0s through testing) and regional batches are not modelled.
