@@ -18,8 +18,9 @@
 //! - [`model`]: each agent's [`model::Traits`] (natural history if infected, app, consents,
 //!   platform and calibration error), the transmission model and the BLE detection model.
 //! - [`sim`]: the run: both epidemics (with and without the app) over the same contacts, and the
-//!   protocol layer with real [`bluezone_protocol::Phone`]s, real uploads, Bloom-filter batches,
-//!   matching, HPKE-sealed F1 reports and server-side verification, on a virtual clock; metrics
+//!   protocol layer with real [`bluezone_protocol::Phone`]s and the reference server's
+//!   `Workflow` (declaration codes, uploads, Bloom-filter batches, matching, HPKE-sealed F1
+//!   reports, verification), on a virtual clock; metrics
 //!   against ground truth in [`Summary`] and [`DayRow`]. The module documentation describes the
 //!   day, the memory scheme (real phones only where an F1 can come from) and determinism.
 //! - [`output`]: `summary.json`, `daily.csv` and two SVG plots, byte-identical for the same
@@ -41,11 +42,9 @@
 //!
 //! # Not done
 //!
-//! The server side runs on the protocol crate's server functions
-//! ([`bluezone_protocol::PublicationIndex`], [`bluezone_protocol::ContactHistoryStore`],
-//! [`bluezone_protocol::verify_report`], batch building), not on `bluezone_server::Workflow`
-//! (accounts, declaration codes and the store are not exercised). Tests of F1s (F1s becoming
-//! F0s through testing) and regional batches are not modelled.
+//! The workflow uses `bluezone_server::Workflow` over the in-memory store, without accounts or
+//! HTTP (the health workers act as a `Principal` built in process). F1s are not tested and do
+//! not become F0s through testing; batches are national, not regional.
 
 #![forbid(unsafe_code)]
 

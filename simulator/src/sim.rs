@@ -20,14 +20,19 @@
 //!    [`Phone`]s: the transmitter's [`Phone::broadcast`] at the scan time, the receiver's
 //!    [`Phone::hear`] with the modelled RSSI, in both directions independently.
 //!
-//! The workflow: confirmations, uploads (seed step 3: [`Phone::prepare_f0_upload`], encoded
-//! and parsed as on the wire, validated, contact history into the [`ContactHistoryStore`]),
-//! "Trace F1" (step 4: [`PublicationIndex::publish`]), publication batches every
-//! `publication_interval_hours` ([`PublicationBatch::build`]: a signed Bloom filter, and a
-//! signed [`BatchIndex`]), matching on every phone ([`match_sightings`] on the opened batch),
-//! F1 reports with consent ([`Phone::prepare_f1_report`], sealed to the unit's HPKE key,
-//! encoded and parsed), and server verification ([`verify_report`]), in time order.
-//! Verified F1s are asked to quarantine.
+//! The workflow runs on the reference server's library, [`Workflow`] over a [`MemoryStore`],
+//! in process, in time order: at confirmation plus `declaration_hours` the treatment facility
+//! opens the case and gets its declaration code ([`Workflow::open_case`], seed step 2); after
+//! `upload_hours` the phone uploads with that code ([`Phone::prepare_f0_upload`], the bytes to
+//! [`Workflow::accept_upload`], step 3); after `trace_hours` the facility asks to trace
+//! ([`Workflow::request_trace`], step 4); every `publication_interval_hours` the server
+//! publishes ([`Workflow::publish`]: a signed Bloom-filter batch and a signed index, written as
+//! static files to a scratch directory); every phone matches the batch file's bytes
+//! ([`match_sightings`] on the batch opened under the publisher key); after `report_hours` the
+//! phones whose users consent send their F1 reports ([`Phone::prepare_f1_report`], contact
+//! details sealed to the unit's HPKE key) to [`Workflow::accept_report`], which verifies them
+//! (step 5 and 6); the rows it stores are read back to score them against ground truth, and
+//! verified F1s are asked to quarantine. The server purges daily ([`Workflow::purge`]).
 //!
 //! # Which phones exist (the memory scheme)
 //!
@@ -52,14 +57,20 @@
 //! order, and maps iterate in key order.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
 use bluezone_protocol::{
-    BatchIndex, BatchIndexEntry, BatchSpec, CandidateExposure, CaseId, Confirmation,
-    ContactDetails, ContactHistoryStore, DEFAULT_TARGET_FP_RATE, DeclarationCode, F0Upload,
-    F1Report, Phone, PhoneConfig, PublicationBatch, PublicationIndex, PublishedEntry,
-    PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime, match_sightings, verify_report,
+    CandidateExposure, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, F1Report, Phone,
+    PhoneConfig, PublicationBatch, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime,
+    match_sightings,
 };
+use bluezone_server::config::{ThrottleConfig, Unit};
+use bluezone_server::store::{ConfirmationRecord, MemoryStore, Role, Store};
+use bluezone_server::workflow::Principal;
+use bluezone_server::{Settings, Workflow};
 use rayon::prelude::*;
 
 use crate::contacts::{Contact, DayContacts, Setting};
@@ -77,7 +88,6 @@ pub const EPOCH: u64 = 1_609_459_200;
 const DOMAIN_SEEDING: u64 = 0x7365_6564_696e_6721;
 const DOMAIN_KEYS: u64 = 0x6461_696c_796b_6579;
 const DOMAIN_UPLOAD: u64 = 0x7570_6c6f_6164_2121;
-const DOMAIN_BATCH: u64 = 0x6261_7463_6821_2121;
 const DOMAIN_REPORT: u64 = 0x7265_706f_7274_2121;
 const DOMAIN_RELAY: u64 = 0x7265_6c61_7921_2121;
 const DOMAIN_SERVER: u64 = 0x7365_7276_6572_2121;
@@ -219,9 +229,9 @@ pub struct Summary {
     /// Reports rejected entirely by verification, per day (filter false positives, or hits
     /// below the threshold for every case).
     pub rejected_reports_per_day: f64,
-    /// Filter hits on the simulated phones that verification found to be false positives
-    /// (sightings of RPIs no case published), per day.
-    pub filter_false_positives_per_day: f64,
+    /// Sightings in reports that the server refused, per day: filter false positives (RPIs no
+    /// case published), sightings outside the time tolerance, and hits below the threshold.
+    pub refused_sightings_per_day: f64,
     /// Expected filter false positives per day over all app users' phones, from the number of
     /// sightings between app users (most of which the lazy scheme does not materialise) and the
     /// filter's target rate.
@@ -271,14 +281,71 @@ struct ChunkOut {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    Upload(u32),
+    /// Seed step 2: the health worker opens the case of this agent.
+    Declare(u32),
+    /// Step 3: this agent's phone uploads for this case.
+    Upload(u32, u64),
+    /// Step 4: "Trace F1" on this case.
     Trace(u64),
 }
 
 struct Case {
     agent: u32,
     confirm_h: u64,
+    code: String,
     published: bool,
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// The scenario is invalid.
+    Scenario(ScenarioError),
+    /// The in-process server failed (for example, its publication directory cannot be written).
+    Server(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Scenario(e) => e.fmt(f),
+            Self::Server(e) => write!(f, "server: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<ScenarioError> for RunError {
+    fn from(e: ScenarioError) -> Self {
+        Self::Scenario(e)
+    }
+}
+
+fn server_err(e: impl std::fmt::Display) -> RunError {
+    RunError::Server(e.to_string())
+}
+
+/// A scratch publication directory for one run, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "bluezone-sim-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn fmt6(x: f64) -> f64 {
@@ -324,21 +391,19 @@ struct Sim<'a> {
     real_pairs: BTreeSet<(u32, u32)>,
     relayed: BTreeSet<(u32, u32)>,
     events: BTreeMap<(u64, Event), ()>,
-    signer: PublisherKeyPair,
     unit: HpkePublicKey,
-    index: PublicationIndex,
-    history: ContactHistoryStore,
-    pending: Vec<PublishedEntry>,
-    uploads_waiting: BTreeMap<u64, F0Upload>,
-    batch_index: Vec<BatchIndexEntry>,
-    next_batch: u64,
+    /// The reference server's workflow over an in-memory store.
+    server: Workflow,
+    /// A handle on the server's store, to read back the rows a report created.
+    store: MemoryStore,
+    facility: Principal,
+    _publication: ScratchDir,
     cases: Vec<Case>,
     truth: BTreeSet<(u64, u32)>,
     truth_with_app: u64,
     verified: BTreeMap<(u64, u32), (bool, u64)>,
-    seen_reports: BTreeSet<[u8; 16]>,
     app_sightings: Vec<u64>,
-    fp_hits: u64,
+    refused_sightings: u64,
     peak_phones: u64,
     peak_phone_bytes: u64,
     scratch: Vec<Detection>,
@@ -353,12 +418,13 @@ fn key_rng(seed: u64, agent: u32, day: u32) -> rand_chacha::ChaCha8Rng {
 /// `progress` is called after every day with the day number.
 ///
 /// # Errors
-/// If the scenario is invalid.
+/// If the scenario is invalid, or the in-process server fails (its publication files go to a
+/// scratch directory under the system's temporary directory, removed at the end).
 pub fn run(
     scenario: &Scenario,
     opts: Options,
     mut progress: impl FnMut(u32),
-) -> Result<Outcome, ScenarioError> {
+) -> Result<Outcome, RunError> {
     scenario.validate()?;
     let seed = scenario.seed;
     let pop = Population::generate(scenario, seed)?;
@@ -369,10 +435,6 @@ pub fn run(
     rand_core::Rng::fill_bytes(&mut server_rng, &mut secret);
     let signer = PublisherKeyPair::generate(&mut server_rng);
     let (_, unit) = derive_keypair(&secret);
-    rand_core::Rng::fill_bytes(&mut server_rng, &mut secret);
-    let index = PublicationIndex::new(secret);
-    rand_core::Rng::fill_bytes(&mut server_rng, &mut secret);
-    let history = ContactHistoryStore::new(&secret);
     let r = &scenario.risk_rule;
     let rule = RiskRule {
         attenuation_bounds_db: r.attenuation_bounds_db,
@@ -381,6 +443,30 @@ pub fn run(
         scan_period_seconds: scenario.ble.scan_period_s,
         assumed_tx_power_dbm: DECLARED_TX_POWER_DBM,
     };
+    let publication = ScratchDir::new().map_err(server_err)?;
+    let settings = Settings {
+        code_ttl_seconds: 86_400,
+        session_ttl_seconds: 86_400,
+        filter_target_fp_rate: DEFAULT_TARGET_FP_RATE,
+        dummy_quantum: 0,
+        publication_dir: publication.0.clone(),
+        throttle: ThrottleConfig::default(),
+        units: vec![Unit {
+            name: "unit".into(),
+            districts: (0..scenario.districts).collect(),
+            public_key: unit,
+        }],
+        risk_rule: rule,
+    };
+    let store = MemoryStore::new();
+    let (server, _admin_password) = Workflow::open(
+        Box::new(store.clone()),
+        settings,
+        signer,
+        Box::new(stream_rng(seed, DOMAIN_SERVER, 1, 0)),
+        EPOCH,
+    )
+    .map_err(server_err)?;
     let mut sim = Sim {
         s: scenario,
         seed,
@@ -396,21 +482,20 @@ pub fn run(
         real_pairs: BTreeSet::new(),
         relayed: BTreeSet::new(),
         events: BTreeMap::new(),
-        signer,
         unit,
-        index,
-        history,
-        pending: Vec::new(),
-        uploads_waiting: BTreeMap::new(),
-        batch_index: Vec::new(),
-        next_batch: 1,
+        server,
+        store,
+        facility: Principal {
+            username: "facility".into(),
+            role: Role::TreatmentFacility,
+        },
+        _publication: publication,
         cases: Vec::new(),
         truth: BTreeSet::new(),
         truth_with_app: 0,
         verified: BTreeMap::new(),
-        seen_reports: BTreeSet::new(),
         app_sightings: Vec::new(),
-        fp_hits: 0,
+        refused_sightings: 0,
         peak_phones: 0,
         peak_phone_bytes: 0,
         scratch: Vec::new(),
@@ -418,7 +503,7 @@ pub fn run(
     sim.seed_infections();
     let mut daily = Vec::with_capacity(scenario.days as usize);
     for day in 0..scenario.days {
-        let row = sim.day(day);
+        let row = sim.day(day)?;
         daily.push(row);
         progress(day);
     }
@@ -453,12 +538,10 @@ impl Sim<'_> {
                     let t = self.traits[agent as usize];
                     if t.uploads_if_infected() {
                         self.sources.insert(agent);
-                        let upload_h = t.confirm_hour(day as u16)
-                            + u64::from(
-                                self.s.workflow.declaration_hours + self.s.workflow.upload_hours,
-                            );
+                        let declare_h = t.confirm_hour(day as u16)
+                            + u64::from(self.s.workflow.declaration_hours);
                         self.events
-                            .insert((upload_h * 3600, Event::Upload(agent)), ());
+                            .insert((declare_h * 3600, Event::Declare(agent)), ());
                     }
                 }
             }
@@ -648,8 +731,30 @@ impl Sim<'_> {
         }
     }
 
-    /// Seed step 3 for `agent` at `t`; whether the server accepted an upload.
-    fn upload(&mut self, agent: u32, t: u64) -> bool {
+    /// Seed step 2 at `t`: the treatment facility opens the case of `agent` and gets its
+    /// declaration code.
+    fn declare(&mut self, agent: u32, t: u64) -> Result<(), RunError> {
+        let opened = self
+            .server
+            .open_case(&self.facility, &format!("agent {agent}"), EPOCH + t)
+            .map_err(server_err)?;
+        let infected = self.infected[1][agent as usize];
+        let case = opened.case.case_id;
+        debug_assert_eq!(case, self.cases.len() as u64 + 1);
+        self.cases.push(Case {
+            agent,
+            confirm_h: self.traits[agent as usize].confirm_hour(infected),
+            code: opened.code,
+            published: false,
+        });
+        let upload_s = t + u64::from(self.s.workflow.upload_hours) * 3600;
+        self.events
+            .insert((upload_s, Event::Upload(agent, case)), ());
+        Ok(())
+    }
+
+    /// Seed step 3 for `agent` and `case` at `t`; whether the server accepted an upload.
+    fn upload(&mut self, agent: u32, case: u64, t: u64) -> bool {
         let day = (t / 86_400) as u32;
         self.sources.remove(&agent);
         let infected = self.infected[1][agent as usize];
@@ -659,7 +764,6 @@ impl Sim<'_> {
             .saturating_sub(u64::from(self.s.workflow.contagious_days_before_onset))
             .max(u64::from(infected) + 1);
         let from_s = from_day * 86_400;
-        let case = CaseId(self.cases.len() as u64 + 1);
         // Ground truth: close contacts in the window, before the upload.
         let mut per_day: BTreeMap<(u32, u32), u32> = BTreeMap::new();
         for c in self.close.remove(&agent).unwrap_or_default() {
@@ -668,18 +772,15 @@ impl Sim<'_> {
             }
         }
         for ((partner, _), secs) in per_day {
-            if secs >= CLOSE_CONTACT_SECONDS && self.truth.insert((case.0, partner)) {
+            if secs >= CLOSE_CONTACT_SECONDS && self.truth.insert((case, partner)) {
                 self.truth_with_app += u64::from(self.app(partner));
             }
         }
-        self.cases.push(Case {
-            agent,
-            confirm_h: tr.confirm_hour(infected),
-            published: false,
-        });
         self.ensure_phone(agent, day);
         let now = UnixTime(EPOCH + t);
-        let code = DeclarationCode::new(&format!("SIM-{}", case.0)).expect("valid code");
+        let Ok(code) = DeclarationCode::new(&self.cases[(case - 1) as usize].code) else {
+            return false;
+        };
         let mut rng = stream_rng(self.seed, DOMAIN_UPLOAD, u64::from(agent), u64::from(day));
         let phone = self.phones.get_mut(&agent).expect("phone");
         let Ok(upload) =
@@ -687,69 +788,47 @@ impl Sim<'_> {
         else {
             return false;
         };
-        let bytes = upload.to_bytes().expect("upload encodes");
-        let parsed = F0Upload::parse(&bytes).expect("upload parses");
-        if parsed.validate(now).is_err() {
+        let Ok(bytes) = upload.to_bytes() else {
             return false;
-        }
-        self.history.store(case, &parsed.contact_history, now);
-        let trace_s = t + u64::from(self.s.workflow.trace_hours) * 3600;
-        self.uploads_waiting.insert(case.0, parsed);
-        self.events.insert((trace_s, Event::Trace(case.0)), ());
-        true
-    }
-
-    fn trace(&mut self, case: u64, t: u64) {
-        if let Some(upload) = self.uploads_waiting.remove(&case)
-            && let Ok(entries) = self
-                .index
-                .publish(&upload, CaseId(case), UnixTime(EPOCH + t))
-        {
-            self.pending.extend(entries);
-        }
-    }
-
-    fn publish(&mut self, t: u64, row: &mut DayRow) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let now = UnixTime(EPOCH + t);
-        let entries = std::mem::take(&mut self.pending);
-        let batch_id = self.next_batch;
-        self.next_batch += 1;
-        let spec = BatchSpec {
-            batch_id,
-            region: 0,
-            created_at: now,
-            target_fp_rate: DEFAULT_TARGET_FP_RATE,
-            dummy_quantum: 0,
         };
-        let mut rng = stream_rng(self.seed, DOMAIN_BATCH, batch_id, 0);
-        let (batch, bytes) =
-            PublicationBatch::build(&entries, &spec, &self.signer, &mut rng).expect("batch");
-        self.batch_index
-            .push(BatchIndexEntry::describe(&batch, &bytes));
-        let oldest = now.minus_seconds(bluezone_protocol::RETENTION_SECONDS);
-        self.batch_index.retain(|e| e.created_at >= oldest);
-        let index = BatchIndex {
-            generated_at: now,
-            entries: self.batch_index.clone(),
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        match self.server.accept_upload(&bytes, client, EPOCH + t) {
+            Ok(accepted) => {
+                debug_assert_eq!(accepted, case);
+                let trace_s = t + u64::from(self.s.workflow.trace_hours) * 3600;
+                self.events.insert((trace_s, Event::Trace(case)), ());
+                true
+            }
+            Err(_) => false,
         }
-        .to_bytes(&self.signer)
-        .expect("index");
+    }
+
+    /// Seed step 4 at `t`: "Trace F1".
+    fn trace(&mut self, case: u64, t: u64) -> Result<(), RunError> {
+        self.server
+            .request_trace(&self.facility, case, EPOCH + t)
+            .map_err(server_err)?;
+        Ok(())
+    }
+
+    /// A publication run at `t`, then every phone matches the new batch and reports.
+    fn publish(&mut self, t: u64, row: &mut DayRow) -> Result<(), RunError> {
+        let Some(record) = self.server.publish(EPOCH + t).map_err(server_err)? else {
+            return Ok(());
+        };
+        // What phones download: the static batch file and the signed index.
+        let bytes = std::fs::read(self.server.batch_path(record.batch_id)).map_err(server_err)?;
+        let index = std::fs::read(self.server.index_path()).map_err(server_err)?;
+        let publisher = self.server.publisher_key();
         row.batches += 1;
-        row.rpis_published += entries.len() as u64;
+        row.rpis_published += u64::from(record.published_rpis);
         row.bytes_per_phone += (bytes.len() + index.len()) as u64;
-        let mut published_cases: BTreeSet<u64> = BTreeSet::new();
-        for e in &entries {
-            published_cases.insert(e.case.0);
-        }
-        for c in published_cases {
+        for c in &record.cases {
             self.cases[(c - 1) as usize].published = true;
         }
         // Every phone checks the same signed bytes: open (verify) once.
-        let opened =
-            PublicationBatch::open(&bytes, &self.signer.public_key()).expect("own batch opens");
+        let opened = PublicationBatch::open(&bytes, &publisher).map_err(server_err)?;
+        let batch_id = record.batch_id;
         let report_t = t + u64::from(self.s.workflow.report_hours) * 3600;
         let report_day = (report_t / 86_400) as u32;
         let rule = self.rule;
@@ -758,118 +837,125 @@ impl Sim<'_> {
         let seed = self.seed;
         let pop = self.pop;
         // Matching and report preparation on every phone, in parallel.
-        let reports: Vec<(u32, usize, Vec<F1Report>)> = self
+        let reports: Vec<(u32, Vec<F1Report>)> = self
             .phones
             .par_iter()
             .filter_map(|(&agent, phone)| {
                 let outcome = match_sightings(&opened, phone.sightings().iter(), &rule, 0);
-                if outcome.hits == 0 {
+                if outcome.hits == 0 || !traits[agent as usize].has(FLAG_REPORT_CONSENT) {
                     return None;
                 }
-                let passing: Vec<&CandidateExposure> = outcome.passing().collect();
-                let mut made = Vec::new();
-                if traits[agent as usize].has(FLAG_REPORT_CONSENT) {
-                    let mut rng = stream_rng(seed, DOMAIN_REPORT, u64::from(agent), batch_id);
-                    for exposure in passing {
+                let mut rng = stream_rng(seed, DOMAIN_REPORT, u64::from(agent), batch_id);
+                let made: Vec<F1Report> = outcome
+                    .passing()
+                    .filter_map(|exposure: &CandidateExposure| {
                         let contact = ContactDetails {
                             phone_number: format!("84{agent:09}"),
                             name: String::new(),
                             district: u32::from(pop.agents()[agent as usize].district),
                             consent_time: UnixTime(EPOCH + report_t),
                         };
-                        if let Ok(r) = phone.prepare_f1_report(exposure, &contact, unit, &mut rng) {
-                            made.push(r);
-                        }
-                    }
-                }
-                Some((agent, outcome.hits, made))
+                        phone
+                            .prepare_f1_report(exposure, &contact, unit, &mut rng)
+                            .ok()
+                    })
+                    .collect();
+                Some((agent, made))
             })
             .collect();
-        for (agent, _hits, made) in reports {
+        let before = self
+            .server
+            .metrics
+            .sightings_unverified
+            .load(Ordering::Relaxed);
+        for (agent, made) in reports {
             for report in made {
-                let bytes = report.to_bytes().expect("report encodes");
-                let report = F1Report::parse(&bytes).expect("report parses");
+                let Ok(bytes) = report.to_bytes() else {
+                    continue;
+                };
                 row.reports += 1;
                 row.sightings_verified += report.sightings.len() as u64;
-                let seen = &mut self.seen_reports;
-                match verify_report(&report, &self.index, &self.history, &rule, |id| {
-                    !seen.insert(id.0)
-                }) {
-                    Ok(v) => {
-                        self.fp_hits += v
-                            .rejected
-                            .iter()
-                            .filter(|e| {
-                                matches!(e, bluezone_protocol::VerifyError::UnpublishedRpi(_))
-                            })
-                            .count() as u64;
-                        for r in v.rows {
-                            row.f1_rows += 1;
-                            let both = r.confirmation == Confirmation::ConfirmedBothWays;
-                            row.f1_rows_one_sided += u64::from(!both);
-                            let key = (r.case.0, agent);
-                            let entry = self.verified.entry(key).or_insert((both, report_t / 3600));
-                            entry.0 |= both;
-                            let t = &self.traits[agent as usize];
-                            if self.s.app.quarantine && t.has(FLAG_COMPLIES) {
-                                let until = (report_day + 1 + self.s.app.quarantine_days)
-                                    .min(u32::from(u16::MAX - 1))
-                                    as u16;
-                                if self.quarantine_until[agent as usize] < until {
-                                    if u32::from(self.quarantine_until[agent as usize])
-                                        <= report_day
-                                    {
-                                        row.quarantined += 1;
-                                    }
-                                    self.quarantine_until[agent as usize] = until;
-                                }
+                if self.server.accept_report(&bytes, EPOCH + report_t).is_err() {
+                    row.reports_rejected += 1;
+                    self.refused_sightings += report.sightings.len() as u64;
+                    continue;
+                }
+                let stored = self
+                    .store
+                    .report(&report.report_id.0)
+                    .ok_or_else(|| server_err("accepted report not stored"))?;
+                for (case, row_no) in stored.rows {
+                    let f1 = self
+                        .store
+                        .f1_row(case, row_no)
+                        .map_err(server_err)?
+                        .ok_or_else(|| server_err("stored row missing"))?;
+                    row.f1_rows += 1;
+                    let both = f1.confirmation == ConfirmationRecord::ConfirmedBothWays;
+                    row.f1_rows_one_sided += u64::from(!both);
+                    let entry = self
+                        .verified
+                        .entry((case, agent))
+                        .or_insert((both, report_t / 3600));
+                    entry.0 |= both;
+                    let t = &self.traits[agent as usize];
+                    if self.s.app.quarantine && t.has(FLAG_COMPLIES) {
+                        let until = (report_day + 1 + self.s.app.quarantine_days)
+                            .min(u32::from(u16::MAX - 1))
+                            as u16;
+                        let current = self.quarantine_until[agent as usize];
+                        if current < until {
+                            if u32::from(current) <= report_day {
+                                row.quarantined += 1;
                             }
-                        }
-                    }
-                    Err(e) => {
-                        row.reports_rejected += 1;
-                        if matches!(e, bluezone_protocol::VerifyError::UnpublishedRpi(_)) {
-                            self.fp_hits += report.sightings.len() as u64;
+                            self.quarantine_until[agent as usize] = until;
                         }
                     }
                 }
             }
         }
+        self.refused_sightings += self
+            .server
+            .metrics
+            .sightings_unverified
+            .load(Ordering::Relaxed)
+            - before;
+        Ok(())
     }
 
-    fn workflow(&mut self, day: u32, row: &mut DayRow) {
+    fn event(&mut self, t: u64, ev: Event, row: &mut DayRow) -> Result<(), RunError> {
+        match ev {
+            Event::Declare(agent) => self.declare(agent, t)?,
+            Event::Upload(agent, case) => row.uploads += u64::from(self.upload(agent, case, t)),
+            Event::Trace(case) => self.trace(case, t)?,
+        }
+        Ok(())
+    }
+
+    fn workflow(&mut self, day: u32, row: &mut DayRow) -> Result<(), RunError> {
         let day_end = (u64::from(day) + 1) * 86_400;
         let step = u64::from(self.s.workflow.publication_interval_hours) * 3600;
         let mut tick = u64::from(day) * 86_400;
-        while tick < day_end {
-            // Events strictly before the tick, then the publication at the tick.
+        loop {
+            // Events up to the tick (all of the day after the last tick), then the publication.
+            let until = tick.min(day_end - 1);
             while let Some((&(t, ev), _)) = self.events.first_key_value() {
-                if t > tick {
+                if t > until {
                     break;
                 }
                 self.events.pop_first();
-                match ev {
-                    Event::Upload(agent) => row.uploads += u64::from(self.upload(agent, t)),
-                    Event::Trace(case) => self.trace(case, t),
-                }
+                self.event(t, ev, row)?;
             }
-            self.publish(tick, row);
-            tick += step;
-        }
-        // Remaining events of the day.
-        while let Some((&(t, ev), _)) = self.events.first_key_value() {
-            if t >= day_end {
+            if tick >= day_end {
                 break;
             }
-            self.events.pop_first();
-            match ev {
-                Event::Upload(agent) => row.uploads += u64::from(self.upload(agent, t)),
-                Event::Trace(case) => self.trace(case, t),
-            }
+            self.publish(tick, row)?;
+            tick += step;
         }
+        Ok(())
     }
 
-    fn day(&mut self, day: u32) -> DayRow {
+    fn day(&mut self, day: u32) -> Result<DayRow, RunError> {
         let mut row = DayRow {
             day,
             ..DayRow::default()
@@ -894,7 +980,7 @@ impl Sim<'_> {
                 p.purge(day_start);
                 p.broadcast(day_start, &mut key_rng(seed, a, day));
             });
-            self.workflow(day, &mut row);
+            self.workflow(day, &mut row)?;
         }
         let outs = self.contact_pass(day);
         let mut infections: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
@@ -929,8 +1015,7 @@ impl Sim<'_> {
             self.bluetooth(day, &journal);
             self.relay(day, &journal);
             let now = UnixTime(EPOCH + (u64::from(day) + 1) * 86_400);
-            self.index.expire(now);
-            self.history.purge(now);
+            self.server.purge(now.0).map_err(server_err)?;
             if !self.opts.all_phones {
                 let sources = &self.sources;
                 self.phones
@@ -983,7 +1068,7 @@ impl Sim<'_> {
             .filter(|(c, _)| self.cases[(*c - 1) as usize].published)
             .count() as u64;
         row.recall_ppm = (found * 1_000_000).checked_div(truth).unwrap_or(0);
-        row
+        Ok(row)
     }
 
     fn finish(self, daily: Vec<DayRow>) -> Outcome {
@@ -1081,7 +1166,7 @@ impl Sim<'_> {
             bytes_per_phone_per_day: fmt6(total(|r| r.bytes_per_phone) as f64 / days),
             reports: total(|r| r.reports),
             rejected_reports_per_day: fmt6(total(|r| r.reports_rejected) as f64 / days),
-            filter_false_positives_per_day: fmt6(self.fp_hits as f64 / days),
+            refused_sightings_per_day: fmt6(self.refused_sightings as f64 / days),
             expected_filter_false_positives_per_day: fmt6(expected_fp / days),
             sightings_verified_per_day: fmt6(total(|r| r.sightings_verified) as f64 / days),
             reports_per_day: fmt6(total(|r| r.reports) as f64 / days),
