@@ -28,7 +28,8 @@
 //! - [`sample`]: the random samplers (negative binomial, gamma, Poisson, log-normal) and keyed
 //!   streams.
 //! - The `bluezone-sim` binary: `--scenario`, `--population`, `--days`, `--seed`, `--out`,
-//!   `--no-protocol`, `--threads`; a progress bar on a terminal, none when `CI` is set.
+//!   `--no-protocol`, `--threads`, `--print-scenario`; a progress bar with ETA on a terminal,
+//!   none when `CI` is set or standard error is not a terminal.
 //!
 //! # Memory
 //!
