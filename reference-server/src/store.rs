@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::password::PasswordHash;
 
+mod memory_store;
 mod sled_store;
 
+pub use memory_store::MemoryStore;
 pub use sled_store::SledStore;
 
 /// Seconds since the unix epoch, as the store keeps them.

@@ -7,31 +7,57 @@
 //!
 //! # What exists now
 //!
-//! Only the first building block, the population and its contacts:
-//!
 //! - [`scenario`]: the [`Scenario`] read from TOML, every parameter with a documented default
-//!   and source, validated with [`ScenarioError`].
+//!   and source, validated with [`ScenarioError`]: population and contacts, and the BLE model,
+//!   risk rule, epidemic, app uptake and consent, health-worker delays and an optional relay
+//!   attacker.
 //! - [`population`]: the [`Population`] (agents, households, districts and a Watts–Strogatz
-//!   occupation network per school or workplace), generated deterministically from a seed, about
-//!   53 bytes per agent with the defaults.
+//!   occupation network per school or workplace), generated deterministically from a seed.
 //! - [`contacts`]: the [`Contact`]s of one day, generated on the fly (not stored) and
 //!   deterministically from (seed, day, agent), with a setting, start, duration and distance.
-//! - [`sample`]: the random samplers behind them (negative binomial, gamma, Poisson, log-normal).
+//! - [`model`]: each agent's [`model::Traits`] (natural history if infected, app, consents,
+//!   platform and calibration error), the transmission model and the BLE detection model.
+//! - [`sim`]: the run: both epidemics (with and without the app) over the same contacts, and the
+//!   protocol layer with real [`bluezone_protocol::Phone`]s and the reference server's
+//!   `Workflow` (declaration codes, uploads, Bloom-filter batches, matching, HPKE-sealed F1
+//!   reports, verification), on a virtual clock; metrics
+//!   against ground truth in [`Summary`] and [`DayRow`]. The module documentation describes the
+//!   day, the memory scheme (real phones only where an F1 can come from) and determinism.
+//! - [`output`]: `summary.json`, `daily.csv` and two SVG plots, byte-identical for the same
+//!   scenario and seed.
+//! - [`sample`]: the random samplers (negative binomial, gamma, Poisson, log-normal) and keyed
+//!   streams.
+//! - The `bluezone-sim` binary: `--scenario`, `--population`, `--days`, `--seed`, `--out`,
+//!   `--no-protocol`, `--threads`, `--print-scenario`; a progress bar with ETA on a terminal,
+//!   none when `CI` is set or standard error is not a terminal.
 //!
-//! # Not written yet
+//! # Memory
 //!
-//! The BLE model (duty-cycled scanning, attenuation, calibration), the epidemic and the health
-//! workflow, the protocol layer that feeds contacts into real phones, the metrics against ground
-//! truth, the outputs (JSON, CSV, plots), the command-line program and multi-core execution.
-//! None of them exists in this crate yet.
+//! Per agent, about 67 bytes with the defaults (see [`Summary::bytes_per_agent`]): the 8-byte
+//! [`Agent`], about 45 bytes of household, district and network structure, the 8-byte
+//! [`model::Traits`], and 2 + 2 + 2 bytes of state (infection day in each run, end of
+//! quarantine). Contacts are never stored. Per phone, [`sim::phone_bytes`]: the `Phone` struct,
+//! 24 bytes per retained daily key and about 80 bytes per sighting; phones exist only for
+//! sources and the app users who met them ([`sim`]), and [`Summary::peak_phone_bytes`] reports
+//! their peak.
+//!
+//! # Not done
+//!
+//! The workflow uses `bluezone_server::Workflow` over the in-memory store, without accounts or
+//! HTTP (the health workers act as a `Principal` built in process). F1s are not tested and do
+//! not become F0s through testing; batches are national, not regional.
 
 #![forbid(unsafe_code)]
 
 pub mod contacts;
+pub mod model;
+pub mod output;
 pub mod population;
 pub mod sample;
 pub mod scenario;
+pub mod sim;
 
 pub use contacts::{Contact, DayContacts, Setting};
 pub use population::{AgeGroup, Agent, Population};
 pub use scenario::{Scenario, ScenarioError};
+pub use sim::{DayRow, Options, Outcome, Summary, run};

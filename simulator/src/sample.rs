@@ -29,6 +29,21 @@ pub fn stream_rng(seed: u64, domain: u64, a: u64, b: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(h)
 }
 
+/// A 64-bit hash of (seed, domain, a, b): the cheap counterpart of [`stream_rng`] for a single
+/// draw (no generator is set up), with the same keying.
+#[must_use]
+pub fn hash64(seed: u64, domain: u64, a: u64, b: u64) -> u64 {
+    let mut h = splitmix64(seed ^ splitmix64(domain));
+    h = splitmix64(h ^ a);
+    splitmix64(h ^ b.rotate_left(32))
+}
+
+/// Uniform `f64` in (0, 1) from [`hash64`].
+#[must_use]
+pub fn hash_uniform(seed: u64, domain: u64, a: u64, b: u64) -> f64 {
+    ((hash64(seed, domain, a, b) >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+}
+
 /// Uniform `f64` in the open interval (0, 1), with 53 random bits.
 pub fn uniform_open<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)

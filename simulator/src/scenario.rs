@@ -70,6 +70,253 @@ pub struct Scenario {
     pub occupation_contact: ContactShape,
     /// Duration and distance of random contacts: short and farther.
     pub random_contact: ContactShape,
+    /// Simulated days. Default 60.
+    pub days: u32,
+    /// Seed of every random stream of the run. Default 1.
+    pub seed: u64,
+    /// Bluetooth detection between phones.
+    pub ble: BleModel,
+    /// The phones' risk rule (matching, the intervals an F0 publishes, the server's rescoring).
+    pub risk_rule: RiskRuleParams,
+    /// Infection and natural history.
+    pub epidemic: Epidemic,
+    /// App uptake and consent.
+    pub app: AppUse,
+    /// Testing and the health workers' delays (seed steps 2 to 7).
+    pub workflow: WorkflowDelays,
+    /// An optional relay attacker.
+    pub relay: RelayAttack,
+}
+
+/// Bluetooth detection of one phone by another.
+///
+/// Each phone scans every `scan_period_s` seconds at its own phase (GAEN phones scan about every
+/// 5 minutes for about 4 seconds: Google/Apple Exposure Notification documentation, 2020). In a
+/// scan, an advertiser in range is heard with probability `detection_probability`, with
+/// `RSSI = tx_power + tx_offset − path_loss(distance) − shadowing + rx_offset`, where
+/// `path_loss(d) = loss_at_1m_db + 10 · path_loss_exponent · log10(d / 1 m)` and the shadowing is
+/// normal with the setting's standard deviation, drawn per scan. Each device has a calibration
+/// error on what it transmits and on what it measures (`tx_offset`, `rx_offset`), normal with
+/// the platform's standard deviation. A scan whose true attenuation exceeds
+/// `max_attenuation_db` hears nothing. Both directions of a pair are drawn independently, so
+/// detection is not symmetric.
+///
+/// Defaults are modelling assumptions of the right order of magnitude (Leith and Farrell 2020
+/// measured attenuations of 50 to 80 dB at 1 to 3 m indoors, with large variation between
+/// environments and handsets), not fitted values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BleModel {
+    /// Seconds between scans. Default 300.
+    pub scan_period_s: u32,
+    /// Probability that an advertiser in range is heard in one scan. Default 0.9.
+    pub detection_probability: f64,
+    /// Attenuation at 1 m, dB. Default 55.
+    pub loss_at_1m_db: f64,
+    /// Path-loss exponent. Default 3.0 (indoor, bodies between phones; free space is 2).
+    pub path_loss_exponent: f64,
+    /// Standard deviation of the per-scan shadowing at home, dB. Default 3.
+    pub household_shadowing_db: f64,
+    /// Standard deviation of the per-scan shadowing at school and work, dB. Default 5.
+    pub occupation_shadowing_db: f64,
+    /// Standard deviation of the per-scan shadowing in random places, dB. Default 7.
+    pub random_shadowing_db: f64,
+    /// Largest true attenuation still heard (receiver sensitivity), dB. Default 95.
+    pub max_attenuation_db: f64,
+    /// Share of phones running iOS. Default 0.3 (approximate share in Vietnam, 2021).
+    pub ios_share: f64,
+    /// Standard deviation of an Android device's calibration error, dB. Default 5 (many models,
+    /// coarse calibration table).
+    pub android_calibration_sd_db: f64,
+    /// Standard deviation of an iOS device's calibration error, dB. Default 2 (few models).
+    pub ios_calibration_sd_db: f64,
+}
+
+/// The risk rule phones and server use (see `bluezone_protocol::RiskRule`); its scan period is
+/// [`BleModel::scan_period_s`] and its assumed transmit power −24 dBm.
+///
+/// Defaults: the protocol's defaults (Corona-Warn-App 2021 attenuation weights, 15 weighted
+/// minutes a day).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskRuleParams {
+    /// Upper bounds of the first three attenuation buckets, dB. Default `[63, 73, 79]`.
+    pub attenuation_bounds_db: [u8; 3],
+    /// Weight of each bucket in percent. Default `[80, 100, 10, 0]`.
+    pub bucket_weights_percent: [u8; 4],
+    /// Weighted minutes in a day that make a contact reportable. Default 15.
+    pub min_weighted_minutes: u32,
+}
+
+/// Infection and natural history of each infected agent.
+///
+/// A contact between an infectious and a susceptible agent infects with probability
+/// `1 − exp(−transmission_per_hour × hours × infectiousness × proximity)`, where `proximity` is
+/// `min(1, (1 m / distance)²)` and `infectiousness` is 1 for symptomatic and
+/// `asymptomatic_infectiousness` for asymptomatic cases. An agent is infectious from
+/// `presymptomatic_days` before symptom onset (at least one day after infection) to
+/// `symptomatic_days` after it. Incubation (infection to onset) is log-normal with median 5.1 days
+/// and log-sd 0.42 by default (Lauer et al. 2020); presymptomatic spread from 2 days before onset
+/// (He et al. 2020); asymptomatic share 0.3 and relative infectiousness 0.5 are within the ranges
+/// of Buitrago-Garcia et al. 2020. The transmission rate is a modelling choice that gives a slowly
+/// growing epidemic with the default contacts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Epidemic {
+    /// Agents infected on day 0, per million agents (at least one). Default 200.
+    pub initial_infected_per_million: f64,
+    /// Transmission rate per hour of contact at 1 m. Default 0.04.
+    pub transmission_per_hour: f64,
+    /// Median incubation, days. Default 5.1.
+    pub incubation_median_days: f64,
+    /// Log-sd of the incubation. Default 0.42.
+    pub incubation_sigma: f64,
+    /// Infectious days before onset. Default 2.
+    pub presymptomatic_days: u32,
+    /// Infectious days from onset. Default 7.
+    pub symptomatic_days: u32,
+    /// Share of infections that never show symptoms. Default 0.3.
+    pub asymptomatic_share: f64,
+    /// Relative infectiousness of asymptomatic cases. Default 0.5.
+    pub asymptomatic_infectiousness: f64,
+}
+
+/// Who runs the app and what they agree to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppUse {
+    /// Uptake among children, adults and the elderly. Default `[0.3, 0.7, 0.3]`: about 57%
+    /// overall with the default ages, near the 60% the seed article names as the goal.
+    pub uptake_by_age: [f64; 3],
+    /// Probability that a confirmed F0 with the app shares their contact history. Default 0.9.
+    pub upload_consent: f64,
+    /// Probability that a phone that matched sends its F1 report. Default 0.9.
+    pub report_consent: f64,
+    /// Whether verified F1s are asked to quarantine (home only). Default true.
+    pub quarantine: bool,
+    /// Days of quarantine from verification. Default 10.
+    pub quarantine_days: u32,
+    /// Probability that a verified F1 complies. Default 0.8.
+    pub quarantine_compliance: f64,
+}
+
+/// Testing and the health workers' delays, in hours.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowDelays {
+    /// Probability that a symptomatic case is tested and confirmed. Default 0.7.
+    pub test_probability: f64,
+    /// Median hours from symptom onset to the confirmed result (log-normal, log-sd 0.5).
+    /// Default 48.
+    pub test_delay_median_hours: f64,
+    /// Step 2: hours from confirmation to the declaration code. Default 2.
+    pub declaration_hours: u32,
+    /// Step 3: hours from the code to the phone's upload. Default 4.
+    pub upload_hours: u32,
+    /// Step 4: hours from the upload to "Trace F1". Default 2.
+    pub trace_hours: u32,
+    /// Hours between publication batches. Default 6 (the reference server's default is 1).
+    pub publication_interval_hours: u32,
+    /// Hours from a batch's publication to the phones' reports (download, match, consent).
+    /// Default 2.
+    pub report_hours: u32,
+    /// Days before onset the published contagious window starts. Default 2.
+    pub contagious_days_before_onset: u32,
+}
+
+/// A relay attacker: every day, `victims_per_day` random app users hear, for
+/// `duration_minutes`, the relayed advertisements of a random future F0 at attenuation
+/// `attenuation_db`. The F0 never hears them. Default: no attacker.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayAttack {
+    /// Victims per day. Default 0.
+    pub victims_per_day: u32,
+    /// Minutes each victim hears the relay. Default 30.
+    pub duration_minutes: u32,
+    /// Attenuation of the relayed signal, dB. Default 50.
+    pub attenuation_db: u8,
+}
+
+impl Default for BleModel {
+    fn default() -> Self {
+        Self {
+            scan_period_s: 300,
+            detection_probability: 0.9,
+            loss_at_1m_db: 55.0,
+            path_loss_exponent: 3.0,
+            household_shadowing_db: 3.0,
+            occupation_shadowing_db: 5.0,
+            random_shadowing_db: 7.0,
+            max_attenuation_db: 95.0,
+            ios_share: 0.3,
+            android_calibration_sd_db: 5.0,
+            ios_calibration_sd_db: 2.0,
+        }
+    }
+}
+
+impl Default for RiskRuleParams {
+    fn default() -> Self {
+        Self {
+            attenuation_bounds_db: [63, 73, 79],
+            bucket_weights_percent: [80, 100, 10, 0],
+            min_weighted_minutes: 15,
+        }
+    }
+}
+
+impl Default for Epidemic {
+    fn default() -> Self {
+        Self {
+            initial_infected_per_million: 200.0,
+            transmission_per_hour: 0.04,
+            incubation_median_days: 5.1,
+            incubation_sigma: 0.42,
+            presymptomatic_days: 2,
+            symptomatic_days: 7,
+            asymptomatic_share: 0.3,
+            asymptomatic_infectiousness: 0.5,
+        }
+    }
+}
+
+impl Default for AppUse {
+    fn default() -> Self {
+        Self {
+            uptake_by_age: [0.3, 0.7, 0.3],
+            upload_consent: 0.9,
+            report_consent: 0.9,
+            quarantine: true,
+            quarantine_days: 10,
+            quarantine_compliance: 0.8,
+        }
+    }
+}
+
+impl Default for WorkflowDelays {
+    fn default() -> Self {
+        Self {
+            test_probability: 0.7,
+            test_delay_median_hours: 48.0,
+            declaration_hours: 2,
+            upload_hours: 4,
+            trace_hours: 2,
+            publication_interval_hours: 6,
+            report_hours: 2,
+            contagious_days_before_onset: 2,
+        }
+    }
+}
+
+impl Default for RelayAttack {
+    fn default() -> Self {
+        Self {
+            victims_per_day: 0,
+            duration_minutes: 30,
+            attenuation_db: 50,
+        }
+    }
 }
 
 /// Shares of the age groups 0–17, 18–64 and 65+; they must sum to 1 (±0.001).
@@ -220,6 +467,14 @@ impl Default for Scenario {
                 distance_median_m: 2.5,
                 distance_sigma: 0.6,
             },
+            days: 60,
+            seed: 1,
+            ble: BleModel::default(),
+            risk_rule: RiskRuleParams::default(),
+            epidemic: Epidemic::default(),
+            app: AppUse::default(),
+            workflow: WorkflowDelays::default(),
+            relay: RelayAttack::default(),
         }
     }
 }
@@ -399,7 +654,98 @@ impl Scenario {
         )?;
         self.household_contact.validate("household_contact")?;
         self.occupation_contact.validate("occupation_contact")?;
-        self.random_contact.validate("random_contact")
+        self.random_contact.validate("random_contact")?;
+        self.validate_model()
+    }
+
+    fn validate_model(&self) -> Result<(), ScenarioError> {
+        if self.days == 0 || self.days > 3650 {
+            return Err(invalid("days", "must be in 1..=3650"));
+        }
+        let b = &self.ble;
+        if b.scan_period_s == 0 || b.scan_period_s > 3600 {
+            return Err(invalid("ble.scan_period_s", "must be in 1..=3600"));
+        }
+        probability("ble.detection_probability", b.detection_probability)?;
+        non_negative("ble.loss_at_1m_db", b.loss_at_1m_db)?;
+        non_negative("ble.path_loss_exponent", b.path_loss_exponent)?;
+        non_negative("ble.household_shadowing_db", b.household_shadowing_db)?;
+        non_negative("ble.occupation_shadowing_db", b.occupation_shadowing_db)?;
+        non_negative("ble.random_shadowing_db", b.random_shadowing_db)?;
+        non_negative("ble.max_attenuation_db", b.max_attenuation_db)?;
+        probability("ble.ios_share", b.ios_share)?;
+        non_negative("ble.android_calibration_sd_db", b.android_calibration_sd_db)?;
+        non_negative("ble.ios_calibration_sd_db", b.ios_calibration_sd_db)?;
+        let r = &self.risk_rule;
+        if !r.attenuation_bounds_db.is_sorted() {
+            return Err(invalid(
+                "risk_rule.attenuation_bounds_db",
+                "must be ascending",
+            ));
+        }
+        if r.bucket_weights_percent.iter().any(|&w| w > 100) {
+            return Err(invalid(
+                "risk_rule.bucket_weights_percent",
+                "must be at most 100",
+            ));
+        }
+        let e = &self.epidemic;
+        non_negative(
+            "epidemic.initial_infected_per_million",
+            e.initial_infected_per_million,
+        )?;
+        non_negative("epidemic.transmission_per_hour", e.transmission_per_hour)?;
+        positive("epidemic.incubation_median_days", e.incubation_median_days)?;
+        non_negative("epidemic.incubation_sigma", e.incubation_sigma)?;
+        if e.presymptomatic_days > 14 || e.symptomatic_days == 0 || e.symptomatic_days > 30 {
+            return Err(invalid(
+                "epidemic.symptomatic_days",
+                "presymptomatic_days must be at most 14 and symptomatic_days in 1..=30",
+            ));
+        }
+        probability("epidemic.asymptomatic_share", e.asymptomatic_share)?;
+        probability(
+            "epidemic.asymptomatic_infectiousness",
+            e.asymptomatic_infectiousness,
+        )?;
+        let a = &self.app;
+        for (i, u) in a.uptake_by_age.iter().enumerate() {
+            probability(&format!("app.uptake_by_age[{i}]"), *u)?;
+        }
+        probability("app.upload_consent", a.upload_consent)?;
+        probability("app.report_consent", a.report_consent)?;
+        probability("app.quarantine_compliance", a.quarantine_compliance)?;
+        if a.quarantine_days > 60 {
+            return Err(invalid("app.quarantine_days", "must be at most 60"));
+        }
+        let w = &self.workflow;
+        probability("workflow.test_probability", w.test_probability)?;
+        positive(
+            "workflow.test_delay_median_hours",
+            w.test_delay_median_hours,
+        )?;
+        if w.publication_interval_hours == 0 || w.publication_interval_hours > 24 {
+            return Err(invalid(
+                "workflow.publication_interval_hours",
+                "must be in 1..=24",
+            ));
+        }
+        if w.declaration_hours + w.upload_hours + w.trace_hours + w.report_hours > 24 * 7 {
+            return Err(invalid(
+                "workflow.declaration_hours",
+                "the delays of steps 2 to 5 must add up to at most a week",
+            ));
+        }
+        if w.contagious_days_before_onset > 10 {
+            return Err(invalid(
+                "workflow.contagious_days_before_onset",
+                "must be at most 10",
+            ));
+        }
+        if self.relay.duration_minutes == 0 || self.relay.duration_minutes > 600 {
+            return Err(invalid("relay.duration_minutes", "must be in 1..=600"));
+        }
+        Ok(())
     }
 
     /// Mean household size implied by [`Scenario::household_size_weights`].
@@ -443,6 +789,12 @@ mod tests {
         assert_eq!(Scenario::from_toml_str("").unwrap(), Scenario::default());
         let text = toml::to_string(&Scenario::default()).unwrap();
         assert_eq!(Scenario::from_toml_str(&text).unwrap(), Scenario::default());
+    }
+
+    #[test]
+    fn the_documented_scenario_file_is_the_default() {
+        let text = include_str!("../docs/scenario.toml");
+        assert_eq!(Scenario::from_toml_str(text).unwrap(), Scenario::default());
     }
 
     #[test]

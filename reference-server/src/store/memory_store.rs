@@ -1,0 +1,614 @@
+//! A [`Store`] in memory: the same records and the same rules as [`super::SledStore`], kept in
+//! ordered maps behind one mutex and lost when the process ends.
+//!
+//! For the population simulator, which drives the [`crate::Workflow`] on a virtual clock, and
+//! for tests. A [`MemoryStore`] is a cheap handle: clones share the same records, so a caller
+//! can keep one after giving another to the workflow and look at what was stored
+//! ([`MemoryStore::report`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ring::digest;
+use serde::Serialize;
+
+use super::{
+    Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
+    F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
+    StoredKey, UploadRecord,
+};
+
+/// Stored keys are kept until every interval of theirs is this many intervals old (15 days).
+const KEY_RETENTION_INTERVALS: u64 = 15 * 144;
+/// Contact hashes are kept 14 days after they were last heard.
+const CONTACT_RETENTION_SECONDS: u64 = 14 * 86_400;
+
+#[derive(Default)]
+struct Inner {
+    secrets: BTreeMap<String, [u8; 32]>,
+    next_case_id: u64,
+    next_batch_id: u64,
+    accounts: BTreeMap<String, Account>,
+    sessions: BTreeMap<[u8; 32], SessionRecord>,
+    cases: BTreeMap<u64, CaseRecord>,
+    codes: BTreeMap<[u8; 32], CodeRecord>,
+    uploads: BTreeMap<u64, UploadRecord>,
+    contacts: BTreeMap<u64, Vec<ContactHash>>,
+    batches: BTreeMap<u64, BatchRecord>,
+    reports: BTreeMap<[u8; 16], ReportRecord>,
+    f1_rows: BTreeMap<(u64, u32), F1RowRecord>,
+    f1_by_district: BTreeMap<(u32, u64, u32), ()>,
+}
+
+/// The in-memory store. See the module documentation.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The accepted report with this identifier: which (case, row) pairs it created.
+    pub fn report(&self, report_id: &[u8; 16]) -> Option<ReportRecord> {
+        self.lock().reports.get(report_id).cloned()
+    }
+}
+
+fn hash_record<T: Serialize>(ctx: &mut digest::Context, key: &[u8], value: &T) {
+    let bytes =
+        bincode::serde::encode_to_vec(value, bincode::config::standard()).unwrap_or_default();
+    ctx.update(&(key.len() as u64).to_le_bytes());
+    ctx.update(key);
+    ctx.update(&(bytes.len() as u64).to_le_bytes());
+    ctx.update(&bytes);
+}
+
+impl Store for MemoryStore {
+    fn secret(
+        &self,
+        name: &str,
+        generate: &mut dyn FnMut() -> [u8; 32],
+    ) -> Result<[u8; 32], StoreError> {
+        let fresh = generate();
+        Ok(*self.lock().secrets.entry(name.to_owned()).or_insert(fresh))
+    }
+
+    fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.accounts.contains_key(&account.username) {
+            return Err(StoreError::AccountExists);
+        }
+        inner
+            .accounts
+            .insert(account.username.clone(), account.clone());
+        Ok(())
+    }
+
+    fn update_account(&self, account: &Account) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        match inner.accounts.get_mut(&account.username) {
+            Some(existing) => {
+                *existing = account.clone();
+                Ok(())
+            }
+            None => Err(StoreError::NoSuchAccount),
+        }
+    }
+
+    fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        Ok(self.lock().accounts.get(username).cloned())
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(self.lock().accounts.values().cloned().collect())
+    }
+
+    fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.lock()
+            .sessions
+            .insert(session.token_hash, session.clone());
+        Ok(())
+    }
+
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(token_hash).cloned())
+    }
+
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.lock().sessions.remove(token_hash);
+        Ok(())
+    }
+
+    fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        if inner.codes.contains_key(code_hash) {
+            return Err(StoreError::Backend("declaration code collision".into()));
+        }
+        inner.next_case_id = inner.next_case_id.max(1);
+        let case_id = inner.next_case_id;
+        inner.next_case_id += 1;
+        inner.cases.insert(
+            case_id,
+            CaseRecord {
+                case_id,
+                ..case.clone()
+            },
+        );
+        inner.codes.insert(
+            *code_hash,
+            CodeRecord {
+                case_id,
+                expires_at: case.code_expires_at,
+                used_at: None,
+            },
+        );
+        Ok(case_id)
+    }
+
+    fn case(&self, case_id: u64) -> Result<Option<CaseRecord>, StoreError> {
+        Ok(self.lock().cases.get(&case_id).cloned())
+    }
+
+    fn cases(&self) -> Result<Vec<CaseRecord>, StoreError> {
+        Ok(self.lock().cases.values().cloned().collect())
+    }
+
+    fn accept_upload(
+        &self,
+        code_hash: &[u8; 32],
+        now: Seconds,
+        keys: &[StoredKey],
+        contact_hashes: &[ContactHash],
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let Some(code) = inner.codes.get(code_hash).cloned() else {
+            return Err(StoreError::Code(CodeRefusal::Unknown));
+        };
+        if code.used_at.is_some() {
+            return Err(StoreError::Code(CodeRefusal::Used));
+        }
+        if now >= code.expires_at {
+            return Err(StoreError::Code(CodeRefusal::Expired));
+        }
+        let Some(case) = inner.cases.get(&code.case_id).cloned() else {
+            return Err(StoreError::NoSuchCase(code.case_id));
+        };
+        if case.status != CaseStatus::AwaitingUpload {
+            return Err(StoreError::WrongCaseState {
+                case_id: case.case_id,
+                status: case.status,
+            });
+        }
+        let case_id = case.case_id;
+        inner.codes.insert(
+            *code_hash,
+            CodeRecord {
+                used_at: Some(now),
+                ..code
+            },
+        );
+        inner.cases.insert(
+            case_id,
+            CaseRecord {
+                status: CaseStatus::UploadReceived { at: now },
+                ..case
+            },
+        );
+        inner.uploads.insert(
+            case_id,
+            UploadRecord {
+                case_id,
+                received_at: now,
+                keys: keys.to_vec(),
+            },
+        );
+        inner.contacts.insert(case_id, contact_hashes.to_vec());
+        Ok(case_id)
+    }
+
+    fn request_trace(
+        &self,
+        case_id: u64,
+        by: &str,
+        now: Seconds,
+    ) -> Result<CaseRecord, StoreError> {
+        let mut inner = self.lock();
+        let Some(case) = inner.cases.get_mut(&case_id) else {
+            return Err(StoreError::NoSuchCase(case_id));
+        };
+        match case.status {
+            CaseStatus::UploadReceived { .. } => {
+                case.status = CaseStatus::TraceRequested {
+                    at: now,
+                    by: by.to_owned(),
+                };
+                Ok(case.clone())
+            }
+            CaseStatus::TraceRequested { .. } | CaseStatus::Published { .. } => Ok(case.clone()),
+            CaseStatus::AwaitingUpload => Err(StoreError::WrongCaseState {
+                case_id,
+                status: case.status.clone(),
+            }),
+        }
+    }
+
+    fn uploads_to_publish(&self) -> Result<Vec<UploadRecord>, StoreError> {
+        let inner = self.lock();
+        inner
+            .cases
+            .values()
+            .filter(|c| matches!(c.status, CaseStatus::TraceRequested { .. }))
+            .map(|c| {
+                inner
+                    .uploads
+                    .get(&c.case_id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt(format!("case {} has no upload", c.case_id)))
+            })
+            .collect()
+    }
+
+    fn published_uploads(&self) -> Result<Vec<(UploadRecord, Seconds)>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .cases
+            .values()
+            .filter_map(|c| match c.status {
+                CaseStatus::Published { at, .. } => {
+                    inner.uploads.get(&c.case_id).map(|u| (u.clone(), at))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn contact_hashes(&self) -> Result<Vec<(u64, Vec<ContactHash>)>, StoreError> {
+        Ok(self
+            .lock()
+            .contacts
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect())
+    }
+
+    fn next_batch_id(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().next_batch_id.max(1))
+    }
+
+    fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let expected = inner.next_batch_id.max(1);
+        if batch.batch_id != expected {
+            return Err(StoreError::Backend(format!(
+                "batch {} recorded while {expected} was next",
+                batch.batch_id
+            )));
+        }
+        if let Some(missing) = batch.cases.iter().find(|c| !inner.cases.contains_key(c)) {
+            return Err(StoreError::NoSuchCase(*missing));
+        }
+        inner.next_batch_id = expected + 1;
+        inner.batches.insert(batch.batch_id, batch.clone());
+        for case_id in &batch.cases {
+            if let Some(case) = inner.cases.get_mut(case_id) {
+                case.status = CaseStatus::Published {
+                    batch_id: batch.batch_id,
+                    at: batch.created_at,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn batches(&self) -> Result<Vec<BatchRecord>, StoreError> {
+        Ok(self.lock().batches.values().cloned().collect())
+    }
+
+    fn report_seen(&self, report_id: &[u8; 16]) -> Result<bool, StoreError> {
+        Ok(self.lock().reports.contains_key(report_id))
+    }
+
+    fn record_report(
+        &self,
+        report_id: &[u8; 16],
+        received_at: Seconds,
+        rows: Vec<F1RowRecord>,
+    ) -> Result<Vec<F1RowRecord>, StoreError> {
+        let mut inner = self.lock();
+        if inner.reports.contains_key(report_id) {
+            return Err(StoreError::DuplicateReport);
+        }
+        if let Some(row) = rows.iter().find(|r| !inner.cases.contains_key(&r.case_id)) {
+            return Err(StoreError::NoSuchCase(row.case_id));
+        }
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(case) = inner.cases.get_mut(&row.case_id) else {
+                return Err(StoreError::NoSuchCase(row.case_id));
+            };
+            case.f1_rows += 1;
+            let row = F1RowRecord {
+                row_no: case.f1_rows,
+                ..row
+            };
+            inner.f1_rows.insert((row.case_id, row.row_no), row.clone());
+            inner
+                .f1_by_district
+                .insert((row.district, row.case_id, row.row_no), ());
+            stored.push(row);
+        }
+        inner.reports.insert(
+            *report_id,
+            ReportRecord {
+                report_id: *report_id,
+                received_at,
+                rows: stored.iter().map(|r| (r.case_id, r.row_no)).collect(),
+            },
+        );
+        Ok(stored)
+    }
+
+    fn f1_rows(&self, case_id: u64) -> Result<Vec<F1RowRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .f1_rows
+            .range((case_id, 0)..=(case_id, u32::MAX))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    fn f1_rows_of_districts(&self, districts: &[u32]) -> Result<Vec<F1RowRecord>, StoreError> {
+        let mut districts = districts.to_vec();
+        districts.sort_unstable();
+        districts.dedup();
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for d in districts {
+            for &(_, case_id, row_no) in inner
+                .f1_by_district
+                .range((d, 0, 0)..=(d, u64::MAX, u32::MAX))
+                .map(|(k, _)| k)
+            {
+                let row = inner
+                    .f1_rows
+                    .get(&(case_id, row_no))
+                    .ok_or_else(|| StoreError::Corrupt("district index names no row".into()))?;
+                out.push(row.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn f1_row(&self, case_id: u64, row_no: u32) -> Result<Option<F1RowRecord>, StoreError> {
+        Ok(self.lock().f1_rows.get(&(case_id, row_no)).cloned())
+    }
+
+    fn set_follow_up(
+        &self,
+        case_id: u64,
+        row_no: u32,
+        follow_up: &FollowUp,
+    ) -> Result<F1RowRecord, StoreError> {
+        let mut inner = self.lock();
+        let Some(row) = inner.f1_rows.get_mut(&(case_id, row_no)) else {
+            return Err(StoreError::NoSuchRow { case_id, row_no });
+        };
+        row.follow_up = follow_up.clone();
+        Ok(row.clone())
+    }
+
+    fn purge(&self, now: Seconds) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut removed = 0u64;
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, s| s.expires_at > now);
+        removed += (before - inner.sessions.len()) as u64;
+        let cutoff = now.saturating_sub(CONTACT_RETENTION_SECONDS);
+        for hashes in inner.contacts.values_mut() {
+            let before = hashes.len();
+            hashes.retain(|(_, last)| *last > cutoff);
+            removed += (before - hashes.len()) as u64;
+        }
+        inner.contacts.retain(|_, hashes| !hashes.is_empty());
+        let oldest_interval = (now / 600).saturating_sub(KEY_RETENTION_INTERVALS);
+        for upload in inner.uploads.values_mut() {
+            let before = upload.keys.len();
+            upload.keys.retain(|key| {
+                u64::from(key.rolling_start) + u64::from(key.rolling_period) > oldest_interval
+            });
+            removed += (before - upload.keys.len()) as u64;
+        }
+        Ok(removed)
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let inner = self.lock();
+        Ok(StoreCounts {
+            accounts: inner.accounts.len() as u64,
+            sessions: inner.sessions.len() as u64,
+            cases: inner.cases.len() as u64,
+            uploads: inner.uploads.len() as u64,
+            batches: inner.batches.len() as u64,
+            reports: inner.reports.len() as u64,
+            f1_rows: inner.f1_rows.len() as u64,
+        })
+    }
+
+    fn digest(&self) -> Result<[u8; 32], StoreError> {
+        let inner = self.lock();
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"meta");
+        hash_record(
+            &mut ctx,
+            b"counters",
+            &(inner.next_case_id, inner.next_batch_id),
+        );
+        for (k, v) in &inner.secrets {
+            hash_record(&mut ctx, k.as_bytes(), v);
+        }
+        ctx.update(b"accounts");
+        for (k, v) in &inner.accounts {
+            hash_record(&mut ctx, k.as_bytes(), v);
+        }
+        ctx.update(b"sessions");
+        for (k, v) in &inner.sessions {
+            hash_record(&mut ctx, k, v);
+        }
+        ctx.update(b"cases");
+        for (k, v) in &inner.cases {
+            hash_record(&mut ctx, &k.to_be_bytes(), v);
+        }
+        ctx.update(b"codes");
+        for (k, v) in &inner.codes {
+            hash_record(&mut ctx, k, v);
+        }
+        ctx.update(b"uploads");
+        for (k, v) in &inner.uploads {
+            hash_record(&mut ctx, &k.to_be_bytes(), v);
+        }
+        ctx.update(b"contacts");
+        for (k, v) in &inner.contacts {
+            hash_record(&mut ctx, &k.to_be_bytes(), v);
+        }
+        ctx.update(b"batches");
+        for (k, v) in &inner.batches {
+            hash_record(&mut ctx, &k.to_be_bytes(), v);
+        }
+        ctx.update(b"reports");
+        for (k, v) in &inner.reports {
+            hash_record(&mut ctx, k, v);
+        }
+        ctx.update(b"f1_rows");
+        for ((case, row), v) in &inner.f1_rows {
+            let mut key = case.to_be_bytes().to_vec();
+            key.extend_from_slice(&row.to_be_bytes());
+            hash_record(&mut ctx, &key, v);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(expires: Seconds) -> CaseRecord {
+        CaseRecord {
+            case_id: 0,
+            reference: "ref".into(),
+            opened_by: "facility".into(),
+            opened_at: 0,
+            code_expires_at: expires,
+            status: CaseStatus::AwaitingUpload,
+            f1_rows: 0,
+        }
+    }
+
+    #[test]
+    fn codes_are_single_use_and_expire() {
+        let s = MemoryStore::new();
+        let a = s.open_case(&case(100), &[1; 32]).unwrap();
+        let b = s.open_case(&case(100), &[2; 32]).unwrap();
+        assert_eq!((a, b), (1, 2));
+        assert!(s.open_case(&case(100), &[1; 32]).is_err());
+        assert!(matches!(
+            s.accept_upload(&[3; 32], 10, &[], &[]),
+            Err(StoreError::Code(CodeRefusal::Unknown))
+        ));
+        assert!(matches!(
+            s.accept_upload(&[2; 32], 100, &[], &[]),
+            Err(StoreError::Code(CodeRefusal::Expired))
+        ));
+        assert_eq!(
+            s.accept_upload(&[1; 32], 10, &[], &[([9; 16], 5)]).unwrap(),
+            1
+        );
+        assert!(matches!(
+            s.accept_upload(&[1; 32], 11, &[], &[]),
+            Err(StoreError::Code(CodeRefusal::Used))
+        ));
+        assert!(s.request_trace(2, "x", 12).is_err());
+        let traced = s.request_trace(1, "x", 12).unwrap();
+        assert!(matches!(traced.status, CaseStatus::TraceRequested { .. }));
+        assert_eq!(s.uploads_to_publish().unwrap().len(), 1);
+        assert_eq!(s.contact_hashes().unwrap(), vec![(1, vec![([9; 16], 5)])]);
+    }
+
+    #[test]
+    fn batches_publish_cases_and_reports_number_rows_per_case() {
+        let s = MemoryStore::new();
+        s.open_case(&case(100), &[1; 32]).unwrap();
+        s.accept_upload(&[1; 32], 10, &[], &[]).unwrap();
+        s.request_trace(1, "x", 11).unwrap();
+        let batch = BatchRecord {
+            batch_id: 1,
+            region: 0,
+            created_at: 20,
+            first_interval: 0,
+            last_interval: 0,
+            entry_count: 0,
+            published_rpis: 0,
+            byte_len: 0,
+            sha256: [0; 32],
+            cases: vec![1],
+        };
+        assert!(
+            s.record_batch(&BatchRecord {
+                batch_id: 2,
+                ..batch.clone()
+            })
+            .is_err()
+        );
+        s.record_batch(&batch).unwrap();
+        assert_eq!(s.next_batch_id().unwrap(), 2);
+        assert_eq!(s.published_uploads().unwrap()[0].1, 20);
+        let digest = s.digest().unwrap();
+        let row = F1RowRecord {
+            case_id: 1,
+            row_no: 0,
+            report_id: [5; 16],
+            district: 3,
+            received_at: 30,
+            first_contact: 0,
+            last_contact: 0,
+            duration_seconds: 900,
+            min_attenuation_db: 60,
+            weighted_minutes: 15,
+            confirmation: super::super::ConfirmationRecord::OneSided,
+            sealed_contact: vec![],
+            follow_up: FollowUp {
+                status: super::super::FollowUpStatus::New,
+                updated_at: 30,
+                updated_by: String::new(),
+            },
+        };
+        let stored = s.record_report(&[5; 16], 30, vec![row.clone()]).unwrap();
+        assert_eq!(stored[0].row_no, 1);
+        assert!(matches!(
+            s.record_report(&[5; 16], 31, vec![row.clone()]),
+            Err(StoreError::DuplicateReport)
+        ));
+        s.record_report(&[6; 16], 31, vec![row]).unwrap();
+        assert_eq!(s.f1_rows(1).unwrap().len(), 2);
+        assert_eq!(s.f1_rows_of_districts(&[3, 3]).unwrap().len(), 2);
+        assert_eq!(s.report(&[6; 16]).unwrap().rows, vec![(1, 2)]);
+        assert_ne!(s.digest().unwrap(), digest);
+        assert_eq!(s.counts().unwrap().f1_rows, 2);
+    }
+}

@@ -1,0 +1,369 @@
+//! Per-agent traits, the infection model and the Bluetooth detection model.
+//!
+//! Everything an agent will do if infected (incubation, symptoms, testing delay) and everything
+//! about its phone (app or not, consents, platform, calibration error, scan phase) is drawn once,
+//! before the run, from a stream keyed by (seed, agent) and kept in an 8-byte [`Traits`]. The
+//! same agent therefore has the same natural history in the run with the app and in the run
+//! without it: the two runs differ only through what the app changes (quarantine).
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::contacts::{Contact, Setting};
+use crate::population::Population;
+use crate::sample::{bernoulli, hash_uniform, log_normal, standard_normal, stream_rng};
+use crate::scenario::{BleModel, Scenario};
+
+/// Stream domain of the agents' traits.
+const DOMAIN_TRAITS: u64 = 0x7472_6169_7473_0001;
+/// Domain of the per-contact transmission draw.
+const DOMAIN_TRANSMISSION: u64 = 0x7472_616e_736d_6974;
+/// Domain of the per-contact, per-direction Bluetooth stream.
+const DOMAIN_BLE: u64 = 0x626c_7565_746f_6f74;
+
+/// No infection yet (in [`crate::sim`]'s per-agent infection day).
+pub const NOT_INFECTED: u16 = u16::MAX;
+
+/// Transmit power every simulated phone declares in its metadata, dBm (the protocol's assumed
+/// value; calibration errors are modelled as the device's deviation from it).
+pub const DECLARED_TX_POWER_DBM: i8 = -24;
+
+/// What one agent would do if infected, and its phone. 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traits {
+    /// Days from infection to symptom onset (at least 1).
+    pub onset_days: u8,
+    /// Bit flags, see the `FLAG_` constants.
+    pub flags: u8,
+    /// Hours from symptom onset to the confirmed test result, if tested.
+    pub confirm_hours: u16,
+    /// Calibration error of what the device transmits, dB.
+    pub tx_offset_db: i8,
+    /// Calibration error of what the device measures, dB.
+    pub rx_offset_db: i8,
+    /// Phase of the device's scans within the scan period, in 1/65536 of the period.
+    pub scan_phase: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<Traits>() == 8);
+
+/// Never shows symptoms.
+pub const FLAG_ASYMPTOMATIC: u8 = 1;
+/// Would be tested and confirmed after symptom onset.
+pub const FLAG_TESTED: u8 = 2;
+/// Runs the app.
+pub const FLAG_APP: u8 = 4;
+/// Would share their contact history as a confirmed F0.
+pub const FLAG_UPLOAD_CONSENT: u8 = 8;
+/// Would send an F1 report after a match.
+pub const FLAG_REPORT_CONSENT: u8 = 16;
+/// The phone runs iOS (otherwise Android).
+pub const FLAG_IOS: u8 = 32;
+/// Would comply with a quarantine request.
+pub const FLAG_COMPLIES: u8 = 64;
+
+fn clamp_i8(x: f64) -> i8 {
+    x.round().clamp(-127.0, 127.0) as i8
+}
+
+impl Traits {
+    /// The traits of agent `agent` of age group `age` (draws from its own stream).
+    #[must_use]
+    pub fn draw(scenario: &Scenario, seed: u64, agent: u32, age: usize) -> Self {
+        let mut rng = stream_rng(seed, DOMAIN_TRAITS, u64::from(agent), 0);
+        let e = &scenario.epidemic;
+        let w = &scenario.workflow;
+        let a = &scenario.app;
+        let b = &scenario.ble;
+        let incubation = log_normal(&mut rng, e.incubation_median_days, e.incubation_sigma);
+        let onset_days = incubation.round().clamp(1.0, 14.0) as u8;
+        let test_hours = log_normal(&mut rng, w.test_delay_median_hours, 0.5);
+        let confirm_hours = test_hours.round().clamp(1.0, 24.0 * 14.0) as u16;
+        let mut flags = 0;
+        let mut set = |rng: &mut ChaCha8Rng, p: f64, flag: u8| {
+            if bernoulli(rng, p) {
+                flags |= flag;
+            }
+        };
+        set(&mut rng, e.asymptomatic_share, FLAG_ASYMPTOMATIC);
+        set(&mut rng, w.test_probability, FLAG_TESTED);
+        set(&mut rng, a.uptake_by_age[age], FLAG_APP);
+        set(&mut rng, a.upload_consent, FLAG_UPLOAD_CONSENT);
+        set(&mut rng, a.report_consent, FLAG_REPORT_CONSENT);
+        set(&mut rng, b.ios_share, FLAG_IOS);
+        set(&mut rng, a.quarantine_compliance, FLAG_COMPLIES);
+        let sd = if flags & FLAG_IOS != 0 {
+            b.ios_calibration_sd_db
+        } else {
+            b.android_calibration_sd_db
+        };
+        let tx_offset_db = clamp_i8(sd * standard_normal(&mut rng));
+        let rx_offset_db = clamp_i8(sd * standard_normal(&mut rng));
+        let scan_phase = (rand_core::Rng::next_u32(&mut rng) >> 16) as u16;
+        Self {
+            onset_days,
+            flags,
+            confirm_hours,
+            tx_offset_db,
+            rx_offset_db,
+            scan_phase,
+        }
+    }
+
+    /// The traits of every agent of `population`.
+    #[must_use]
+    pub fn draw_all(scenario: &Scenario, seed: u64, population: &Population) -> Vec<Self> {
+        use rayon::prelude::*;
+        population
+            .agents()
+            .par_iter()
+            .enumerate()
+            .map(|(i, agent)| Self::draw(scenario, seed, i as u32, agent.age_group as usize))
+            .collect()
+    }
+
+    /// Whether a flag is set.
+    #[must_use]
+    pub fn has(self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Whether this agent, once infected, becomes a confirmed F0.
+    #[must_use]
+    pub fn confirmed_if_infected(self) -> bool {
+        !self.has(FLAG_ASYMPTOMATIC) && self.has(FLAG_TESTED)
+    }
+
+    /// Whether this agent, once infected, shares their contact history from the app.
+    #[must_use]
+    pub fn uploads_if_infected(self) -> bool {
+        self.confirmed_if_infected() && self.has(FLAG_APP) && self.has(FLAG_UPLOAD_CONSENT)
+    }
+
+    /// Hours from the start of the run to the confirmed result of an agent infected on
+    /// `infected_day` (symptom onset is taken at noon).
+    #[must_use]
+    pub fn confirm_hour(self, infected_day: u16) -> u64 {
+        (u64::from(infected_day) + u64::from(self.onset_days)) * 24
+            + 12
+            + u64::from(self.confirm_hours)
+    }
+
+    /// Relative infectiousness on `day` of an agent infected on `infected_day` (0 when not
+    /// infectious).
+    #[must_use]
+    pub fn infectiousness(self, scenario: &Scenario, infected_day: u16, day: u32) -> f64 {
+        if infected_day == NOT_INFECTED || day <= u32::from(infected_day) {
+            return 0.0;
+        }
+        let e = &scenario.epidemic;
+        let since = day - u32::from(infected_day);
+        let onset = u32::from(self.onset_days);
+        let from = onset.saturating_sub(e.presymptomatic_days).max(1);
+        if since < from || since >= onset + e.symptomatic_days {
+            return 0.0;
+        }
+        if self.has(FLAG_ASYMPTOMATIC) {
+            e.asymptomatic_infectiousness
+        } else {
+            1.0
+        }
+    }
+
+    /// Whether a confirmed case is isolated (home contacts only) on `day`: from the day after
+    /// the confirmed result to the end of its infectious period.
+    #[must_use]
+    pub fn isolated(self, scenario: &Scenario, infected_day: u16, day: u32) -> bool {
+        if infected_day == NOT_INFECTED || !self.confirmed_if_infected() {
+            return false;
+        }
+        let confirm_day = self.confirm_hour(infected_day) / 24;
+        let end = u64::from(infected_day)
+            + u64::from(self.onset_days)
+            + u64::from(scenario.epidemic.symptomatic_days);
+        u64::from(day) > confirm_day && u64::from(day) < end
+    }
+}
+
+/// Keys of a contact for per-contact random draws: (owner, partner) and (day, start, setting).
+#[must_use]
+pub fn contact_key(c: &Contact, day: u32) -> (u64, u64) {
+    (
+        (u64::from(c.a) << 32) | u64::from(c.b),
+        (u64::from(day) << 32) | (u64::from(c.start_offset_s) << 2) | c.setting as u64,
+    )
+}
+
+/// The uniform draw deciding transmission over a contact, shared by both runs (common random
+/// numbers, so that the run without the app differs only where the app changed something).
+#[must_use]
+pub fn transmission_draw(seed: u64, c: &Contact, day: u32) -> f64 {
+    let (k1, k2) = contact_key(c, day);
+    hash_uniform(seed, DOMAIN_TRANSMISSION, k1, k2)
+}
+
+/// Probability that a contact transmits, given the infector's relative infectiousness.
+#[must_use]
+pub fn transmission_probability(scenario: &Scenario, c: &Contact, infectiousness: f64) -> f64 {
+    let hours = f64::from(c.duration_s) / 3600.0;
+    let metres = f64::from(c.distance_cm) / 100.0;
+    let proximity = (1.0 / (metres * metres)).min(1.0);
+    1.0 - (-scenario.epidemic.transmission_per_hour * hours * infectiousness * proximity).exp()
+}
+
+/// One scan in which a receiver heard a transmitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detection {
+    /// Seconds since the start of the run.
+    pub time_s: u64,
+    /// RSSI the receiver measured, dBm.
+    pub rssi_dbm: i8,
+}
+
+fn shadowing_sd(ble: &BleModel, setting: Setting) -> f64 {
+    match setting {
+        Setting::Household => ble.household_shadowing_db,
+        Setting::Occupation => ble.occupation_shadowing_db,
+        Setting::Random => ble.random_shadowing_db,
+    }
+}
+
+/// The scans in which `rx` hears `tx` during contact `c` of `day` (seconds since the start of
+/// the run). `direction` is 0 when `tx` is the contact's owner, 1 otherwise; the two directions
+/// use independent streams.
+#[allow(clippy::too_many_arguments)]
+pub fn detections(
+    scenario: &Scenario,
+    seed: u64,
+    c: &Contact,
+    day: u32,
+    tx: Traits,
+    rx: Traits,
+    direction: u64,
+    out: &mut Vec<Detection>,
+) -> usize {
+    out.clear();
+    let ble = &scenario.ble;
+    let period = u64::from(ble.scan_period_s);
+    let day_start = u64::from(day) * 86_400;
+    let phase = u64::from(rx.scan_phase) * period / 65_536;
+    let start = day_start + u64::from(c.start_offset_s);
+    let end = start + u64::from(c.duration_s);
+    // First scan at or after the start.
+    let mut t = if start <= day_start + phase {
+        day_start + phase
+    } else {
+        day_start + phase + (start - day_start - phase).div_ceil(period) * period
+    };
+    if t >= end {
+        return 0;
+    }
+    let (k1, k2) = contact_key(c, day);
+    let mut rng = stream_rng(seed, DOMAIN_BLE, k1, k2 ^ (direction << 63));
+    let metres = (f64::from(c.distance_cm) / 100.0).max(0.01);
+    let path_loss = ble.loss_at_1m_db + 10.0 * ble.path_loss_exponent * metres.log10();
+    let sd = shadowing_sd(ble, c.setting);
+    while t < end {
+        let heard = bernoulli(&mut rng, ble.detection_probability);
+        let noise = sd * standard_normal(&mut rng);
+        let attenuation = path_loss + noise;
+        if heard && attenuation <= ble.max_attenuation_db {
+            let rssi = f64::from(DECLARED_TX_POWER_DBM) + f64::from(tx.tx_offset_db) - attenuation
+                + f64::from(rx.rx_offset_db);
+            out.push(Detection {
+                time_s: t,
+                rssi_dbm: rssi.round().clamp(-127.0, 0.0) as i8,
+            });
+        }
+        t += period;
+    }
+    out.len()
+}
+
+/// Number of 10-minute intervals a contact overlaps: the RPIs each phone of the pair can see.
+#[must_use]
+pub fn intervals_overlapped(c: &Contact) -> u64 {
+    let first = u64::from(c.start_offset_s) / 600;
+    let last = (u64::from(c.start_offset_s) + u64::from(c.duration_s).max(1) - 1) / 600;
+    last - first + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(distance_cm: u16, duration_s: u32) -> Contact {
+        Contact {
+            a: 1,
+            b: 2,
+            setting: Setting::Household,
+            start_offset_s: 3600,
+            duration_s,
+            distance_cm,
+        }
+    }
+
+    #[test]
+    fn scans_every_period_and_attenuation_grows_with_distance() {
+        let mut s = Scenario::default();
+        s.ble.detection_probability = 1.0;
+        s.ble.household_shadowing_db = 0.0;
+        let t = Traits::draw(&s, 1, 1, 1);
+        let flat = Traits {
+            tx_offset_db: 0,
+            rx_offset_db: 0,
+            scan_phase: 0,
+            ..t
+        };
+        let mut out = Vec::new();
+        // 30 minutes with a 5-minute period starting on a scan: 6 scans.
+        assert_eq!(
+            detections(&s, 1, &contact(100, 1800), 0, flat, flat, 0, &mut out),
+            6
+        );
+        assert!(out.iter().all(|d| d.rssi_dbm == -24 - 55));
+        detections(&s, 1, &contact(200, 1800), 0, flat, flat, 0, &mut out);
+        assert_eq!(out[0].rssi_dbm, -24 - 64); // 55 + 30 log10(2) ≈ 64
+        // Out of range: nothing heard.
+        s.ble.max_attenuation_db = 60.0;
+        assert_eq!(
+            detections(&s, 1, &contact(300, 1800), 0, flat, flat, 0, &mut out),
+            0
+        );
+    }
+
+    #[test]
+    fn the_two_directions_differ_with_noise() {
+        let s = Scenario::default();
+        let t = Traits::draw(&s, 1, 1, 1);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        detections(&s, 1, &contact(150, 7200), 0, t, t, 0, &mut a);
+        detections(&s, 1, &contact(150, 7200), 0, t, t, 1, &mut b);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn infectious_window_and_isolation() {
+        let s = Scenario::default();
+        let mut t = Traits::draw(&s, 1, 1, 1);
+        t.onset_days = 5;
+        t.flags = FLAG_TESTED;
+        t.confirm_hours = 36;
+        assert_eq!(t.infectiousness(&s, 10, 10), 0.0);
+        assert_eq!(t.infectiousness(&s, 10, 12), 0.0);
+        assert_eq!(t.infectiousness(&s, 10, 13), 1.0); // two days before onset
+        assert_eq!(t.infectiousness(&s, 10, 21), 1.0);
+        assert_eq!(t.infectiousness(&s, 10, 22), 0.0);
+        // Onset day 15 noon + 36 h = day 17; isolated from day 18.
+        assert!(!t.isolated(&s, 10, 17));
+        assert!(t.isolated(&s, 10, 18));
+        t.flags |= FLAG_ASYMPTOMATIC;
+        assert_eq!(t.infectiousness(&s, 10, 13), 0.5);
+        assert!(!t.isolated(&s, 10, 18));
+    }
+
+    #[test]
+    fn intervals_of_a_contact() {
+        assert_eq!(intervals_overlapped(&contact(100, 600)), 1);
+        assert_eq!(intervals_overlapped(&contact(100, 601)), 2);
+    }
+}

@@ -1,0 +1,1184 @@
+//! The simulation: the epidemic with and without the app, and the protocol layer with real
+//! phones and the server side of the protocol, on a virtual clock.
+//!
+//! # One day
+//!
+//! 1. **Workflow.** The workflow events that fall on the day (below) run first, in time order,
+//!    each at its own time: the day's contacts are played after them, so at an event a phone
+//!    holds what it heard until the day began. (The one approximation of the virtual clock:
+//!    contacts of the day are taken to come after the day's events. Ground truth follows the
+//!    same order, so it does not bias recall.)
+//! 2. **Contacts and transmission.** The day's contacts are generated on the fly, in parallel over
+//!    ranges of owners ([`DayContacts`]), and each is evaluated for both runs at once: the run
+//!    *with* the app (confirmed cases isolate, verified F1s quarantine) and the run *without* it
+//!    (confirmed cases isolate). A contact of an isolated or quarantined agent happens only at
+//!    home. Transmission uses one uniform draw per contact shared by both runs. Infections of
+//!    the day take effect at the end of the pass (an agent infected today is infectious at the
+//!    earliest tomorrow), so the result does not depend on the order of the pass.
+//! 3. **Bluetooth.** In the run with the app, every contact between two app users that involves
+//!    a *source* is played through the BLE model ([`crate::model::detections`]) into real
+//!    [`Phone`]s: the transmitter's [`Phone::broadcast`] at the scan time, the receiver's
+//!    [`Phone::hear`] with the modelled RSSI, in both directions independently.
+//!
+//! The workflow runs on the reference server's library, [`Workflow`] over a [`MemoryStore`],
+//! in process, in time order: at confirmation plus `declaration_hours` the treatment facility
+//! opens the case and gets its declaration code ([`Workflow::open_case`], seed step 2); after
+//! `upload_hours` the phone uploads with that code ([`Phone::prepare_f0_upload`], the bytes to
+//! [`Workflow::accept_upload`], step 3); after `trace_hours` the facility asks to trace
+//! ([`Workflow::request_trace`], step 4); every `publication_interval_hours` the server
+//! publishes ([`Workflow::publish`]: a signed Bloom-filter batch and a signed index, written as
+//! static files to a scratch directory); every phone matches the batch file's bytes
+//! ([`match_sightings`] on the batch opened under the publisher key); after `report_hours` the
+//! phones whose users consent send their F1 reports ([`Phone::prepare_f1_report`], contact
+//! details sealed to the unit's HPKE key) to [`Workflow::accept_report`], which verifies them
+//! (step 5 and 6); the rows it stores are read back to score them against ground truth, and
+//! verified F1s are asked to quarantine. The server purges daily ([`Workflow::purge`]).
+//!
+//! # Which phones exist (the memory scheme)
+//!
+//! A phone's state only matters for the F0 → F1 path if it heard, or was heard by, somebody who
+//! will upload. A *source* is an app user who, once infected, will be confirmed and will share
+//! their contact history; whether an agent would is drawn before the run ([`Traits`]), so it is
+//! known from the day of infection. Sources are sources from the day after their infection to
+//! their upload. Real phones exist for every source and for every app user who had a contact
+//! with a source (created at that contact); a phone that holds no sighting and is not a source
+//! is dropped at the end of the day. Daily keys are drawn from a stream keyed by (seed, agent,
+//! day), so a phone created late has exactly the keys it would have had all along.
+//!
+//! The full path, every app user with a phone from day 0 and every contact between app users
+//! played through Bluetooth, is [`Options::all_phones`]; the test `lazy_phones_equal_all_phones`
+//! checks that both give the same F1 rows, batches and reports on a small population. What the
+//! lazy scheme leaves out is only sightings between non-sources, which can produce nothing
+//! but filter false positives (which verification rejects); their expected number is reported
+//! from the count of such sightings and the filter's target rate.
+//!
+//! Everything is deterministic: every random draw comes from a stream keyed by the seed and what
+//! it is for ([`stream_rng`], [`crate::sample::hash64`]), parallel results are merged in a fixed
+//! order, and maps iterate in key order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
+use bluezone_protocol::{
+    CandidateExposure, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, F1Report, Phone,
+    PhoneConfig, PublicationBatch, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime,
+    match_sightings,
+};
+use bluezone_server::config::{ThrottleConfig, Unit};
+use bluezone_server::store::{ConfirmationRecord, MemoryStore, Role, Store};
+use bluezone_server::workflow::Principal;
+use bluezone_server::{Settings, Workflow};
+use rayon::prelude::*;
+
+use crate::contacts::{Contact, DayContacts, Setting};
+use crate::model::{
+    DECLARED_TX_POWER_DBM, Detection, FLAG_APP, FLAG_COMPLIES, FLAG_REPORT_CONSENT, NOT_INFECTED,
+    Traits, detections, intervals_overlapped, transmission_draw, transmission_probability,
+};
+use crate::population::Population;
+use crate::sample::{below, stream_rng};
+use crate::scenario::{Scenario, ScenarioError};
+
+/// The virtual clock's origin: 2021-01-01 00:00 UTC (day 0 of every run).
+pub const EPOCH: u64 = 1_609_459_200;
+
+const DOMAIN_SEEDING: u64 = 0x7365_6564_696e_6721;
+const DOMAIN_KEYS: u64 = 0x6461_696c_796b_6579;
+const DOMAIN_UPLOAD: u64 = 0x7570_6c6f_6164_2121;
+const DOMAIN_REPORT: u64 = 0x7265_706f_7274_2121;
+const DOMAIN_RELAY: u64 = 0x7265_6c61_7921_2121;
+const DOMAIN_SERVER: u64 = 0x7365_7276_6572_2121;
+
+/// Owners per parallel work item of the contact pass.
+const CHUNK: u32 = 8192;
+
+/// A true close contact: at least this many seconds in a day…
+pub const CLOSE_CONTACT_SECONDS: u32 = 15 * 60;
+/// …within this distance, in centimetres.
+pub const CLOSE_CONTACT_CM: u16 = 200;
+
+/// How to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Run the protocol layer (phones, uploads, batches, reports, verification). Without it only
+    /// the two epidemics run, and the run with the app has no quarantine: this measures the cost
+    /// of the protocol layer.
+    pub protocol: bool,
+    /// The full path: every app user has a phone from day 0 and every contact between app users
+    /// goes through Bluetooth. For tests on small populations.
+    pub all_phones: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            protocol: true,
+            all_phones: false,
+        }
+    }
+}
+
+/// One day of the time series. Counts are of that day unless named cumulative.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DayRow {
+    /// Day number, from 0.
+    pub day: u32,
+    /// New infections without the app.
+    pub new_infections_no_app: u64,
+    /// New infections with the app.
+    pub new_infections_app: u64,
+    /// Cumulative infections without the app (initial ones included).
+    pub cumulative_no_app: u64,
+    /// Cumulative infections with the app.
+    pub cumulative_app: u64,
+    /// Infectious agents without the app.
+    pub infectious_no_app: u64,
+    /// Infectious agents with the app.
+    pub infectious_app: u64,
+    /// Cases confirmed (run with the app).
+    pub confirmed: u64,
+    /// F0 uploads received and validated.
+    pub uploads: u64,
+    /// Publication batches built.
+    pub batches: u64,
+    /// RPIs published (batch entries, before dummies).
+    pub rpis_published: u64,
+    /// Bytes every phone downloads: new batches and the signed index after each publication.
+    pub bytes_per_phone: u64,
+    /// F1 reports sent.
+    pub reports: u64,
+    /// Reports verification rejected entirely (no sighting of a published RPI passed).
+    pub reports_rejected: u64,
+    /// Sightings in reports, each looked up by the server (verification work).
+    pub sightings_verified: u64,
+    /// F1 rows verified (both ways or one-sided).
+    pub f1_rows: u64,
+    /// F1 rows verified one-sided.
+    pub f1_rows_one_sided: u64,
+    /// Agents quarantined on this day after a verified F1 row.
+    pub quarantined: u64,
+    /// Phones held by the simulator at the end of the day.
+    pub phones: u64,
+    /// Recall so far: true F1s of published cases found, in millionths (see [`Summary`]).
+    pub recall_ppm: u64,
+}
+
+/// Totals and rates of a run. Ratios are rounded to 6 decimals.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Agents.
+    pub population: u32,
+    /// Days.
+    pub days: u32,
+    /// Seed.
+    pub seed: u64,
+    /// Whether the protocol layer ran.
+    pub protocol: bool,
+    /// App users.
+    pub app_users: u64,
+    /// Infections by the end, without the app.
+    pub infections_no_app: u64,
+    /// Infections by the end, with the app.
+    pub infections_app: u64,
+    /// `infections_no_app − infections_app` (negative if the app run had more).
+    pub infections_averted: i64,
+    /// Confirmed cases in the run with the app.
+    pub confirmed: u64,
+    /// Uploads validated by the server.
+    pub uploads: u64,
+    /// Cases published in a batch (the index cases F1 discovery is measured on).
+    pub cases_published: u64,
+    /// True F1s of published cases: partners with at least 15 minutes within 2 m on one day of
+    /// the contagious window, before the upload.
+    pub true_f1: u64,
+    /// True F1s that run the app (the most the app can find).
+    pub true_f1_with_app: u64,
+    /// True F1s found (a verified row for the case from their phone).
+    pub true_f1_found: u64,
+    /// `true_f1_found / true_f1`.
+    pub recall: f64,
+    /// `true_f1_found / true_f1_with_app`.
+    pub recall_app_users: f64,
+    /// Verified (case, reporter) pairs.
+    pub f1_verified: u64,
+    /// `true_f1_found / f1_verified`.
+    pub precision: f64,
+    /// Verified pairs whose reporter never had a contact with the case: false alerts.
+    pub false_alerts: u64,
+    /// False alerts confirmed both ways (a relay can never cause one).
+    pub false_alerts_confirmed_both_ways: u64,
+    /// Verified pairs confirmed one-sided.
+    pub one_sided: u64,
+    /// Relayed (source, victim) pairs.
+    pub relayed_pairs: u64,
+    /// Verified pairs from relayed contacts only.
+    pub relayed_verified: u64,
+    /// Verified pairs per published case.
+    pub notifications_per_case: f64,
+    /// Mean hours from the F0's confirmation to the F1's first verified row.
+    pub delay_hours_mean: f64,
+    /// Median of the same.
+    pub delay_hours_median: f64,
+    /// Mean bytes downloaded per phone per day.
+    pub bytes_per_phone_per_day: f64,
+    /// Reports sent.
+    pub reports: u64,
+    /// Reports rejected entirely by verification, per day (filter false positives, or hits
+    /// below the threshold for every case).
+    pub rejected_reports_per_day: f64,
+    /// Sightings in reports that the server refused, per day: filter false positives (RPIs no
+    /// case published), sightings outside the time tolerance, and hits below the threshold.
+    pub refused_sightings_per_day: f64,
+    /// Expected filter false positives per day over all app users' phones, from the number of
+    /// sightings between app users (most of which the lazy scheme does not materialise) and the
+    /// filter's target rate.
+    pub expected_filter_false_positives_per_day: f64,
+    /// Sightings the server verified per day.
+    pub sightings_verified_per_day: f64,
+    /// Reports verified per day.
+    pub reports_per_day: f64,
+    /// Most phones held at once.
+    pub peak_phones: u64,
+    /// Estimated heap bytes of those phones (keys and sighting logs).
+    pub peak_phone_bytes: u64,
+    /// Bytes per agent of the population, traits and both runs' state.
+    pub bytes_per_agent: f64,
+}
+
+/// What a run returns.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Totals.
+    pub summary: Summary,
+    /// One row per day.
+    pub daily: Vec<DayRow>,
+    /// Verified F1 rows: (case agent, reporter agent, both ways, hours since the run started).
+    pub verified: Vec<(u32, u32, bool, u64)>,
+    /// Relayed (source, victim) pairs.
+    pub relayed: Vec<(u32, u32)>,
+}
+
+/// A close contact of a source, kept until its upload for the ground truth.
+#[derive(Debug, Clone, Copy)]
+struct Close {
+    partner: u32,
+    day: u32,
+    end_s: u64,
+    start_s: u64,
+    duration_s: u32,
+}
+
+#[derive(Default)]
+struct ChunkOut {
+    infections: [Vec<(u32, u32)>; 2],
+    journal: Vec<Contact>,
+    close: Vec<(u32, Close)>,
+    app_sightings: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// Seed step 2: the health worker opens the case of this agent.
+    Declare(u32),
+    /// Step 3: this agent's phone uploads for this case.
+    Upload(u32, u64),
+    /// Step 4: "Trace F1" on this case.
+    Trace(u64),
+}
+
+struct Case {
+    agent: u32,
+    confirm_h: u64,
+    code: String,
+    published: bool,
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// The scenario is invalid.
+    Scenario(ScenarioError),
+    /// The in-process server failed (for example, its publication directory cannot be written).
+    Server(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Scenario(e) => e.fmt(f),
+            Self::Server(e) => write!(f, "server: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<ScenarioError> for RunError {
+    fn from(e: ScenarioError) -> Self {
+        Self::Scenario(e)
+    }
+}
+
+fn server_err(e: impl std::fmt::Display) -> RunError {
+    RunError::Server(e.to_string())
+}
+
+/// A scratch publication directory for one run, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "bluezone-sim-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fmt6(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1e6).round() / 1e6
+    } else {
+        0.0
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        fmt6(a as f64 / b as f64)
+    }
+}
+
+/// Estimated heap bytes of a phone: its keys, its sighting log (B-tree at about 70% fill) and the
+/// struct.
+#[must_use]
+pub fn phone_bytes(phone: &Phone) -> u64 {
+    (std::mem::size_of::<Phone>()
+        + std::mem::size_of_val(phone.daily_keys())
+        + phone.sightings().len() * SIGHTING_PAYLOAD_BYTES * 10 / 7) as u64
+}
+
+struct Sim<'a> {
+    s: &'a Scenario,
+    seed: u64,
+    pop: &'a Population,
+    traits: Vec<Traits>,
+    opts: Options,
+    /// Infection day per agent: [without the app, with the app].
+    infected: [Vec<u16>; 2],
+    /// Quarantined (home only) until this day, exclusive, in the run with the app.
+    quarantine_until: Vec<u16>,
+    rule: RiskRule,
+    // Protocol layer.
+    phones: BTreeMap<u32, Phone>,
+    sources: BTreeSet<u32>,
+    close: BTreeMap<u32, Vec<Close>>,
+    real_pairs: BTreeSet<(u32, u32)>,
+    relayed: BTreeSet<(u32, u32)>,
+    events: BTreeMap<(u64, Event), ()>,
+    unit: HpkePublicKey,
+    /// The reference server's workflow over an in-memory store.
+    server: Workflow,
+    /// A handle on the server's store, to read back the rows a report created.
+    store: MemoryStore,
+    facility: Principal,
+    _publication: ScratchDir,
+    cases: Vec<Case>,
+    truth: BTreeSet<(u64, u32)>,
+    truth_with_app: u64,
+    verified: BTreeMap<(u64, u32), (bool, u64)>,
+    app_sightings: Vec<u64>,
+    refused_sightings: u64,
+    peak_phones: u64,
+    peak_phone_bytes: u64,
+    scratch: Vec<Detection>,
+}
+
+fn key_rng(seed: u64, agent: u32, day: u32) -> rand_chacha::ChaCha8Rng {
+    stream_rng(seed, DOMAIN_KEYS, u64::from(agent), u64::from(day))
+}
+
+/// Runs a scenario.
+///
+/// `progress` is called after every day with the day number.
+///
+/// # Errors
+/// If the scenario is invalid, or the in-process server fails (its publication files go to a
+/// scratch directory under the system's temporary directory, removed at the end).
+pub fn run(
+    scenario: &Scenario,
+    opts: Options,
+    mut progress: impl FnMut(u32),
+) -> Result<Outcome, RunError> {
+    scenario.validate()?;
+    let seed = scenario.seed;
+    let pop = Population::generate(scenario, seed)?;
+    let traits = Traits::draw_all(scenario, seed, &pop);
+    let n = pop.len() as usize;
+    let mut server_rng = stream_rng(seed, DOMAIN_SERVER, 0, 0);
+    let mut secret = [0u8; 32];
+    rand_core::Rng::fill_bytes(&mut server_rng, &mut secret);
+    let signer = PublisherKeyPair::generate(&mut server_rng);
+    let (_, unit) = derive_keypair(&secret);
+    let r = &scenario.risk_rule;
+    let rule = RiskRule {
+        attenuation_bounds_db: r.attenuation_bounds_db,
+        bucket_weights_percent: r.bucket_weights_percent,
+        min_weighted_minutes: r.min_weighted_minutes,
+        scan_period_seconds: scenario.ble.scan_period_s,
+        assumed_tx_power_dbm: DECLARED_TX_POWER_DBM,
+    };
+    let publication = ScratchDir::new().map_err(server_err)?;
+    let settings = Settings {
+        code_ttl_seconds: 86_400,
+        session_ttl_seconds: 86_400,
+        filter_target_fp_rate: DEFAULT_TARGET_FP_RATE,
+        dummy_quantum: 0,
+        publication_dir: publication.0.clone(),
+        throttle: ThrottleConfig::default(),
+        units: vec![Unit {
+            name: "unit".into(),
+            districts: (0..scenario.districts).collect(),
+            public_key: unit,
+        }],
+        risk_rule: rule,
+    };
+    let store = MemoryStore::new();
+    let (server, _admin_password) = Workflow::open(
+        Box::new(store.clone()),
+        settings,
+        signer,
+        Box::new(stream_rng(seed, DOMAIN_SERVER, 1, 0)),
+        EPOCH,
+    )
+    .map_err(server_err)?;
+    let mut sim = Sim {
+        s: scenario,
+        seed,
+        pop: &pop,
+        traits,
+        opts,
+        infected: [vec![NOT_INFECTED; n], vec![NOT_INFECTED; n]],
+        quarantine_until: vec![0; n],
+        rule,
+        phones: BTreeMap::new(),
+        sources: BTreeSet::new(),
+        close: BTreeMap::new(),
+        real_pairs: BTreeSet::new(),
+        relayed: BTreeSet::new(),
+        events: BTreeMap::new(),
+        unit,
+        server,
+        store,
+        facility: Principal {
+            username: "facility".into(),
+            role: Role::TreatmentFacility,
+        },
+        _publication: publication,
+        cases: Vec::new(),
+        truth: BTreeSet::new(),
+        truth_with_app: 0,
+        verified: BTreeMap::new(),
+        app_sightings: Vec::new(),
+        refused_sightings: 0,
+        peak_phones: 0,
+        peak_phone_bytes: 0,
+        scratch: Vec::new(),
+    };
+    sim.seed_infections();
+    let mut daily = Vec::with_capacity(scenario.days as usize);
+    for day in 0..scenario.days {
+        let row = sim.day(day)?;
+        daily.push(row);
+        progress(day);
+    }
+    Ok(sim.finish(daily))
+}
+
+impl Sim<'_> {
+    fn app(&self, agent: u32) -> bool {
+        self.traits[agent as usize].has(FLAG_APP)
+    }
+
+    fn seed_infections(&mut self) {
+        let n = self.pop.len();
+        let count = ((f64::from(n) * self.s.epidemic.initial_infected_per_million / 1e6).round()
+            as u32)
+            .clamp(1, n);
+        let mut rng = stream_rng(self.seed, DOMAIN_SEEDING, 0, 0);
+        let mut chosen = BTreeSet::new();
+        while (chosen.len() as u32) < count {
+            chosen.insert(below(&mut rng, n));
+        }
+        for agent in chosen {
+            self.infect(agent, 0, [true, true]);
+        }
+    }
+
+    fn infect(&mut self, agent: u32, day: u32, arms: [bool; 2]) {
+        for (arm, on) in arms.iter().enumerate() {
+            if *on && self.infected[arm][agent as usize] == NOT_INFECTED {
+                self.infected[arm][agent as usize] = day as u16;
+                if arm == 1 && self.opts.protocol {
+                    let t = self.traits[agent as usize];
+                    if t.uploads_if_infected() {
+                        self.sources.insert(agent);
+                        let declare_h = t.confirm_hour(day as u16)
+                            + u64::from(self.s.workflow.declaration_hours);
+                        self.events
+                            .insert((declare_h * 3600, Event::Declare(agent)), ());
+                    }
+                }
+            }
+        }
+    }
+
+    fn restricted(&self, arm: usize, agent: u32, day: u32) -> bool {
+        let t = self.traits[agent as usize];
+        t.isolated(self.s, self.infected[arm][agent as usize], day)
+            || (arm == 1 && u32::from(self.quarantine_until[agent as usize]) > day)
+    }
+
+    fn is_source(&self, agent: u32, day: u32) -> bool {
+        let d = self.infected[1][agent as usize];
+        d != NOT_INFECTED && day > u32::from(d) && self.sources.contains(&agent)
+    }
+
+    fn contact_pass(&self, day: u32) -> Vec<ChunkOut> {
+        let n = self.pop.len();
+        let gen_ = DayContacts::new(self.pop, self.s, self.seed, day);
+        let chunks: Vec<u32> = (0..n.div_ceil(CHUNK)).collect();
+        let protocol = self.opts.protocol;
+        chunks
+            .par_iter()
+            .map(|&k| {
+                let mut out = ChunkOut::default();
+                let from = k * CHUNK;
+                let to = (from + CHUNK).min(n);
+                gen_.for_each(from..to, |c| self.one_contact(&c, day, protocol, &mut out));
+                out
+            })
+            .collect()
+    }
+
+    fn one_contact(&self, c: &Contact, day: u32, protocol: bool, out: &mut ChunkOut) {
+        let home = c.setting == Setting::Household;
+        let mut draw = None;
+        for arm in 0..2 {
+            if !home && (self.restricted(arm, c.a, day) || self.restricted(arm, c.b, day)) {
+                continue;
+            }
+            let (da, db) = (
+                self.infected[arm][c.a as usize],
+                self.infected[arm][c.b as usize],
+            );
+            for (src, dst, ds, dd) in [(c.a, c.b, da, db), (c.b, c.a, db, da)] {
+                if ds == NOT_INFECTED || dd != NOT_INFECTED {
+                    continue;
+                }
+                let w = self.traits[src as usize].infectiousness(self.s, ds, day);
+                if w > 0.0 {
+                    let u = *draw.get_or_insert_with(|| transmission_draw(self.seed, c, day));
+                    if u < transmission_probability(self.s, c, w) {
+                        out.infections[arm].push((dst, src));
+                    }
+                }
+            }
+            if arm == 1 && protocol {
+                let both_app = self.app(c.a) && self.app(c.b);
+                let (sa, sb) = (self.is_source(c.a, day), self.is_source(c.b, day));
+                if both_app {
+                    out.app_sightings += 2 * intervals_overlapped(c);
+                    if sa || sb || self.opts.all_phones {
+                        out.journal.push(*c);
+                    }
+                }
+                if c.distance_cm <= CLOSE_CONTACT_CM {
+                    let start_s = u64::from(day) * 86_400 + u64::from(c.start_offset_s);
+                    for (src, partner, is) in [(c.a, c.b, sa), (c.b, c.a, sb)] {
+                        if is {
+                            out.close.push((
+                                src,
+                                Close {
+                                    partner,
+                                    day,
+                                    start_s,
+                                    end_s: start_s + u64::from(c.duration_s),
+                                    duration_s: c.duration_s,
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn ensure_phone(&mut self, agent: u32, day: u32) {
+        let seed = self.seed;
+        let rule = self.rule;
+        self.phones.entry(agent).or_insert_with(|| {
+            let mut phone = Phone::new(PhoneConfig {
+                risk_rule: rule,
+                ..PhoneConfig::default()
+            });
+            phone.broadcast(
+                UnixTime(EPOCH + u64::from(day) * 86_400),
+                &mut key_rng(seed, agent, day),
+            );
+            phone
+        });
+    }
+
+    /// `rx` hears `tx` at the given detections.
+    fn play(&mut self, tx: u32, rx: u32, day: u32, found: &[Detection]) {
+        for d in found {
+            let now = UnixTime(EPOCH + d.time_s);
+            let adv = self
+                .phones
+                .get_mut(&tx)
+                .expect("transmitter phone")
+                .broadcast(now, &mut key_rng(self.seed, tx, day));
+            self.phones
+                .get_mut(&rx)
+                .expect("receiver phone")
+                .hear(&adv.advertisement.to_bytes(), d.rssi_dbm, now)
+                .expect("a 20-byte advertisement parses");
+        }
+    }
+
+    fn bluetooth(&mut self, day: u32, journal: &[Contact]) {
+        let mut found = std::mem::take(&mut self.scratch);
+        for c in journal {
+            self.ensure_phone(c.a, day);
+            self.ensure_phone(c.b, day);
+            if self.is_source(c.a, day) || self.is_source(c.b, day) {
+                self.real_pairs.insert((c.a.min(c.b), c.a.max(c.b)));
+            }
+            let (ta, tb) = (self.traits[c.a as usize], self.traits[c.b as usize]);
+            detections(self.s, self.seed, c, day, ta, tb, 0, &mut found);
+            self.play(c.a, c.b, day, &found);
+            detections(self.s, self.seed, c, day, tb, ta, 1, &mut found);
+            self.play(c.b, c.a, day, &found);
+        }
+        self.scratch = found;
+    }
+
+    /// The relay attacker: each victim hears, for the configured minutes, the advertisements of
+    /// a source recorded where the source met somebody that day (at the start of one of its
+    /// contacts, so that the relayed RPIs are ones its upload will publish). The source never
+    /// hears the victim.
+    fn relay(&mut self, day: u32, journal: &[Contact]) {
+        let r = self.s.relay;
+        if r.victims_per_day == 0 {
+            return;
+        }
+        // (source, contact start) for every source's contact of the day.
+        let mut met: Vec<(u32, u32)> = Vec::new();
+        for c in journal {
+            for x in [c.a, c.b] {
+                if self.is_source(x, day) {
+                    met.push((x, c.start_offset_s));
+                }
+            }
+        }
+        if met.is_empty() {
+            return;
+        }
+        let n = self.pop.len();
+        let mut rng = stream_rng(self.seed, DOMAIN_RELAY, u64::from(day), 0);
+        for _ in 0..r.victims_per_day {
+            let (source, start) = met[below(&mut rng, met.len() as u32) as usize];
+            let mut victim = below(&mut rng, n);
+            let mut tries = 0;
+            while (!self.app(victim) || victim == source) && tries < 100 {
+                victim = below(&mut rng, n);
+                tries += 1;
+            }
+            if !self.app(victim) || victim == source {
+                continue;
+            }
+            self.ensure_phone(source, day);
+            self.ensure_phone(victim, day);
+            self.relayed.insert((source, victim));
+            let day_start = u64::from(day) * 86_400;
+            let period = u64::from(self.s.ble.scan_period_s);
+            let scans = (u64::from(r.duration_minutes) * 60).div_ceil(period);
+            let rssi = (i16::from(DECLARED_TX_POWER_DBM) - i16::from(r.attenuation_db))
+                .clamp(-127, 0) as i8;
+            let found: Vec<Detection> = (0..scans)
+                .map(|k| Detection {
+                    time_s: (day_start + u64::from(start) + k * period).min(day_start + 86_399),
+                    rssi_dbm: rssi,
+                })
+                .collect();
+            self.play(source, victim, day, &found);
+        }
+    }
+
+    /// Seed step 2 at `t`: the treatment facility opens the case of `agent` and gets its
+    /// declaration code.
+    fn declare(&mut self, agent: u32, t: u64) -> Result<(), RunError> {
+        let opened = self
+            .server
+            .open_case(&self.facility, &format!("agent {agent}"), EPOCH + t)
+            .map_err(server_err)?;
+        let infected = self.infected[1][agent as usize];
+        let case = opened.case.case_id;
+        debug_assert_eq!(case, self.cases.len() as u64 + 1);
+        self.cases.push(Case {
+            agent,
+            confirm_h: self.traits[agent as usize].confirm_hour(infected),
+            code: opened.code,
+            published: false,
+        });
+        let upload_s = t + u64::from(self.s.workflow.upload_hours) * 3600;
+        self.events
+            .insert((upload_s, Event::Upload(agent, case)), ());
+        Ok(())
+    }
+
+    /// Seed step 3 for `agent` and `case` at `t`; whether the server accepted an upload.
+    fn upload(&mut self, agent: u32, case: u64, t: u64) -> bool {
+        let day = (t / 86_400) as u32;
+        self.sources.remove(&agent);
+        let infected = self.infected[1][agent as usize];
+        let tr = self.traits[agent as usize];
+        let onset_day = u64::from(infected) + u64::from(tr.onset_days);
+        let from_day = onset_day
+            .saturating_sub(u64::from(self.s.workflow.contagious_days_before_onset))
+            .max(u64::from(infected) + 1);
+        let from_s = from_day * 86_400;
+        // Ground truth: close contacts in the window, before the upload.
+        let mut per_day: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+        for c in self.close.remove(&agent).unwrap_or_default() {
+            if c.start_s >= from_s && c.end_s <= t {
+                *per_day.entry((c.partner, c.day)).or_default() += c.duration_s;
+            }
+        }
+        for ((partner, _), secs) in per_day {
+            if secs >= CLOSE_CONTACT_SECONDS && self.truth.insert((case, partner)) {
+                self.truth_with_app += u64::from(self.app(partner));
+            }
+        }
+        self.ensure_phone(agent, day);
+        let now = UnixTime(EPOCH + t);
+        let Ok(code) = DeclarationCode::new(&self.cases[(case - 1) as usize].code) else {
+            return false;
+        };
+        let mut rng = stream_rng(self.seed, DOMAIN_UPLOAD, u64::from(agent), u64::from(day));
+        let phone = self.phones.get_mut(&agent).expect("phone");
+        let Ok(upload) =
+            phone.prepare_f0_upload(code, UnixTime(EPOCH + from_s), &[], now, &mut rng)
+        else {
+            return false;
+        };
+        let Ok(bytes) = upload.to_bytes() else {
+            return false;
+        };
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        match self.server.accept_upload(&bytes, client, EPOCH + t) {
+            Ok(accepted) => {
+                debug_assert_eq!(accepted, case);
+                let trace_s = t + u64::from(self.s.workflow.trace_hours) * 3600;
+                self.events.insert((trace_s, Event::Trace(case)), ());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Seed step 4 at `t`: "Trace F1".
+    fn trace(&mut self, case: u64, t: u64) -> Result<(), RunError> {
+        self.server
+            .request_trace(&self.facility, case, EPOCH + t)
+            .map_err(server_err)?;
+        Ok(())
+    }
+
+    /// A publication run at `t`, then every phone matches the new batch and reports.
+    fn publish(&mut self, t: u64, row: &mut DayRow) -> Result<(), RunError> {
+        let Some(record) = self.server.publish(EPOCH + t).map_err(server_err)? else {
+            return Ok(());
+        };
+        // What phones download: the static batch file and the signed index.
+        let bytes = std::fs::read(self.server.batch_path(record.batch_id)).map_err(server_err)?;
+        let index = std::fs::read(self.server.index_path()).map_err(server_err)?;
+        let publisher = self.server.publisher_key();
+        row.batches += 1;
+        row.rpis_published += u64::from(record.published_rpis);
+        row.bytes_per_phone += (bytes.len() + index.len()) as u64;
+        for c in &record.cases {
+            self.cases[(c - 1) as usize].published = true;
+        }
+        // Every phone checks the same signed bytes: open (verify) once.
+        let opened = PublicationBatch::open(&bytes, &publisher).map_err(server_err)?;
+        let batch_id = record.batch_id;
+        let report_t = t + u64::from(self.s.workflow.report_hours) * 3600;
+        let report_day = (report_t / 86_400) as u32;
+        let rule = self.rule;
+        let traits = &self.traits;
+        let unit = &self.unit;
+        let seed = self.seed;
+        let pop = self.pop;
+        // Matching and report preparation on every phone, in parallel.
+        let reports: Vec<(u32, Vec<F1Report>)> = self
+            .phones
+            .par_iter()
+            .filter_map(|(&agent, phone)| {
+                let outcome = match_sightings(&opened, phone.sightings().iter(), &rule, 0);
+                if outcome.hits == 0 || !traits[agent as usize].has(FLAG_REPORT_CONSENT) {
+                    return None;
+                }
+                let mut rng = stream_rng(seed, DOMAIN_REPORT, u64::from(agent), batch_id);
+                let made: Vec<F1Report> = outcome
+                    .passing()
+                    .filter_map(|exposure: &CandidateExposure| {
+                        let contact = ContactDetails {
+                            phone_number: format!("84{agent:09}"),
+                            name: String::new(),
+                            district: u32::from(pop.agents()[agent as usize].district),
+                            consent_time: UnixTime(EPOCH + report_t),
+                        };
+                        phone
+                            .prepare_f1_report(exposure, &contact, unit, &mut rng)
+                            .ok()
+                    })
+                    .collect();
+                Some((agent, made))
+            })
+            .collect();
+        let before = self
+            .server
+            .metrics
+            .sightings_unverified
+            .load(Ordering::Relaxed);
+        for (agent, made) in reports {
+            for report in made {
+                let Ok(bytes) = report.to_bytes() else {
+                    continue;
+                };
+                row.reports += 1;
+                row.sightings_verified += report.sightings.len() as u64;
+                if self.server.accept_report(&bytes, EPOCH + report_t).is_err() {
+                    row.reports_rejected += 1;
+                    self.refused_sightings += report.sightings.len() as u64;
+                    continue;
+                }
+                let stored = self
+                    .store
+                    .report(&report.report_id.0)
+                    .ok_or_else(|| server_err("accepted report not stored"))?;
+                for (case, row_no) in stored.rows {
+                    let f1 = self
+                        .store
+                        .f1_row(case, row_no)
+                        .map_err(server_err)?
+                        .ok_or_else(|| server_err("stored row missing"))?;
+                    row.f1_rows += 1;
+                    let both = f1.confirmation == ConfirmationRecord::ConfirmedBothWays;
+                    row.f1_rows_one_sided += u64::from(!both);
+                    let entry = self
+                        .verified
+                        .entry((case, agent))
+                        .or_insert((both, report_t / 3600));
+                    entry.0 |= both;
+                    let t = &self.traits[agent as usize];
+                    if self.s.app.quarantine && t.has(FLAG_COMPLIES) {
+                        let until = (report_day + 1 + self.s.app.quarantine_days)
+                            .min(u32::from(u16::MAX - 1))
+                            as u16;
+                        let current = self.quarantine_until[agent as usize];
+                        if current < until {
+                            if u32::from(current) <= report_day {
+                                row.quarantined += 1;
+                            }
+                            self.quarantine_until[agent as usize] = until;
+                        }
+                    }
+                }
+            }
+        }
+        self.refused_sightings += self
+            .server
+            .metrics
+            .sightings_unverified
+            .load(Ordering::Relaxed)
+            - before;
+        Ok(())
+    }
+
+    fn event(&mut self, t: u64, ev: Event, row: &mut DayRow) -> Result<(), RunError> {
+        match ev {
+            Event::Declare(agent) => self.declare(agent, t)?,
+            Event::Upload(agent, case) => row.uploads += u64::from(self.upload(agent, case, t)),
+            Event::Trace(case) => self.trace(case, t)?,
+        }
+        Ok(())
+    }
+
+    fn workflow(&mut self, day: u32, row: &mut DayRow) -> Result<(), RunError> {
+        let day_end = (u64::from(day) + 1) * 86_400;
+        let step = u64::from(self.s.workflow.publication_interval_hours) * 3600;
+        let mut tick = u64::from(day) * 86_400;
+        loop {
+            // Events up to the tick (all of the day after the last tick), then the publication.
+            let until = tick.min(day_end - 1);
+            while let Some((&(t, ev), _)) = self.events.first_key_value() {
+                if t > until {
+                    break;
+                }
+                self.events.pop_first();
+                self.event(t, ev, row)?;
+            }
+            if tick >= day_end {
+                break;
+            }
+            self.publish(tick, row)?;
+            tick += step;
+        }
+        Ok(())
+    }
+
+    fn day(&mut self, day: u32) -> Result<DayRow, RunError> {
+        let mut row = DayRow {
+            day,
+            ..DayRow::default()
+        };
+        let protocol = self.opts.protocol;
+        if protocol {
+            let mut ensure: Vec<u32> = self
+                .sources
+                .iter()
+                .copied()
+                .filter(|&a| self.is_source(a, day))
+                .collect();
+            if self.opts.all_phones {
+                ensure = (0..self.pop.len()).filter(|&a| self.app(a)).collect();
+            }
+            for a in ensure {
+                self.ensure_phone(a, day);
+            }
+            let day_start = UnixTime(EPOCH + u64::from(day) * 86_400);
+            let seed = self.seed;
+            self.phones.par_iter_mut().for_each(|(&a, p)| {
+                p.purge(day_start);
+                p.broadcast(day_start, &mut key_rng(seed, a, day));
+            });
+            self.workflow(day, &mut row)?;
+        }
+        let outs = self.contact_pass(day);
+        let mut infections: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
+        let mut journal = Vec::new();
+        let mut app_sightings = 0;
+        for mut o in outs {
+            for (all, part) in infections.iter_mut().zip(o.infections.iter_mut()) {
+                all.append(part);
+            }
+            journal.append(&mut o.journal);
+            for (src, c) in o.close {
+                self.close.entry(src).or_default().push(c);
+            }
+            app_sightings += o.app_sightings;
+        }
+        self.app_sightings.push(app_sightings);
+        for (arm, list) in infections.iter_mut().enumerate() {
+            list.sort_unstable();
+            list.dedup_by_key(|x| x.0);
+            for &(target, _) in list.iter() {
+                let mut arms = [false, false];
+                arms[arm] = true;
+                self.infect(target, day, arms);
+            }
+            if arm == 0 {
+                row.new_infections_no_app = list.len() as u64;
+            } else {
+                row.new_infections_app = list.len() as u64;
+            }
+        }
+        if protocol {
+            self.bluetooth(day, &journal);
+            self.relay(day, &journal);
+            let now = UnixTime(EPOCH + (u64::from(day) + 1) * 86_400);
+            self.server.purge(now.0).map_err(server_err)?;
+            if !self.opts.all_phones {
+                let sources = &self.sources;
+                self.phones
+                    .retain(|a, p| !p.sightings().is_empty() || sources.contains(a));
+            }
+            let bytes: u64 = self.phones.values().map(phone_bytes).sum();
+            self.peak_phones = self.peak_phones.max(self.phones.len() as u64);
+            self.peak_phone_bytes = self.peak_phone_bytes.max(bytes);
+            row.phones = self.phones.len() as u64;
+        }
+        let s = self.s;
+        for arm in 0..2 {
+            let (cum, inf) = self.infected[arm]
+                .par_iter()
+                .enumerate()
+                .map(|(i, &d)| {
+                    if d == NOT_INFECTED {
+                        (0u64, 0u64)
+                    } else {
+                        let w = self.traits[i].infectiousness(s, d, day + 1);
+                        (1, u64::from(w > 0.0))
+                    }
+                })
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            if arm == 0 {
+                row.cumulative_no_app = cum;
+                row.infectious_no_app = inf;
+            } else {
+                row.cumulative_app = cum;
+                row.infectious_app = inf;
+            }
+        }
+        row.confirmed = self.infected[1]
+            .par_iter()
+            .enumerate()
+            .filter(|&(i, &d)| {
+                d != NOT_INFECTED
+                    && self.traits[i].confirmed_if_infected()
+                    && self.traits[i].confirm_hour(d) / 24 == u64::from(day)
+            })
+            .count() as u64;
+        let found = self
+            .verified
+            .keys()
+            .filter(|k| self.truth.contains(k))
+            .count() as u64;
+        let truth = self
+            .truth
+            .iter()
+            .filter(|(c, _)| self.cases[(*c - 1) as usize].published)
+            .count() as u64;
+        row.recall_ppm = (found * 1_000_000).checked_div(truth).unwrap_or(0);
+        Ok(row)
+    }
+
+    fn finish(self, daily: Vec<DayRow>) -> Outcome {
+        let s = self.s;
+        let days = f64::from(s.days);
+        let published: BTreeSet<u64> = self
+            .cases
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.published)
+            .map(|(i, _)| i as u64 + 1)
+            .collect();
+        let truth: Vec<(u64, u32)> = self
+            .truth
+            .iter()
+            .copied()
+            .filter(|(c, _)| published.contains(c))
+            .collect();
+        let true_f1 = truth.len() as u64;
+        let true_f1_with_app = truth.iter().filter(|(_, p)| self.app(*p)).count() as u64;
+        let found = truth
+            .iter()
+            .filter(|k| self.verified.contains_key(k))
+            .count() as u64;
+        let mut false_alerts = 0;
+        let mut false_both = 0;
+        let mut one_sided = 0;
+        let mut relayed_verified = 0;
+        let mut delays = Vec::new();
+        let mut verified = Vec::new();
+        for (&(case, reporter), &(both, hour)) in &self.verified {
+            let f0 = self.cases[(case - 1) as usize].agent;
+            let pair = (f0.min(reporter), f0.max(reporter));
+            if !self.real_pairs.contains(&pair) {
+                false_alerts += 1;
+                false_both += u64::from(both);
+                if self.relayed.contains(&(f0, reporter)) {
+                    relayed_verified += 1;
+                }
+            }
+            one_sided += u64::from(!both);
+            if self.truth.contains(&(case, reporter)) {
+                delays.push(hour.saturating_sub(self.cases[(case - 1) as usize].confirm_h));
+            }
+            verified.push((f0, reporter, both, hour));
+        }
+        delays.sort_unstable();
+        let delay_mean = if delays.is_empty() {
+            0.0
+        } else {
+            delays.iter().sum::<u64>() as f64 / delays.len() as f64
+        };
+        let delay_median = delays.get(delays.len() / 2).copied().unwrap_or(0) as f64;
+        let total = |f: fn(&DayRow) -> u64| daily.iter().map(f).sum::<u64>();
+        // Sightings retained over 14 days, each tested against every batch of the day.
+        let mut expected_fp = 0.0;
+        for (d, row) in daily.iter().enumerate() {
+            let from = d.saturating_sub(13);
+            let retained: u64 = self.app_sightings[from..=d].iter().sum();
+            expected_fp += retained as f64 * row.batches as f64 * DEFAULT_TARGET_FP_RATE;
+        }
+        let n = self.pop.len();
+        let agent_bytes = self.pop.heap_bytes()
+            + self.traits.len() * std::mem::size_of::<Traits>()
+            + 2 * 2 * n as usize
+            + 2 * n as usize;
+        let last = daily.last().cloned().unwrap_or_default();
+        let summary = Summary {
+            population: n,
+            days: s.days,
+            seed: s.seed,
+            protocol: self.opts.protocol,
+            app_users: self.traits.iter().filter(|t| t.has(FLAG_APP)).count() as u64,
+            infections_no_app: last.cumulative_no_app,
+            infections_app: last.cumulative_app,
+            infections_averted: last.cumulative_no_app as i64 - last.cumulative_app as i64,
+            confirmed: total(|r| r.confirmed),
+            uploads: total(|r| r.uploads),
+            cases_published: published.len() as u64,
+            true_f1,
+            true_f1_with_app,
+            true_f1_found: found,
+            recall: ratio(found, true_f1),
+            recall_app_users: ratio(found, true_f1_with_app),
+            f1_verified: self.verified.len() as u64,
+            precision: ratio(found, self.verified.len() as u64),
+            false_alerts,
+            false_alerts_confirmed_both_ways: false_both,
+            one_sided,
+            relayed_pairs: self.relayed.len() as u64,
+            relayed_verified,
+            notifications_per_case: ratio(self.verified.len() as u64, published.len() as u64),
+            delay_hours_mean: fmt6(delay_mean),
+            delay_hours_median: delay_median,
+            bytes_per_phone_per_day: fmt6(total(|r| r.bytes_per_phone) as f64 / days),
+            reports: total(|r| r.reports),
+            rejected_reports_per_day: fmt6(total(|r| r.reports_rejected) as f64 / days),
+            refused_sightings_per_day: fmt6(self.refused_sightings as f64 / days),
+            expected_filter_false_positives_per_day: fmt6(expected_fp / days),
+            sightings_verified_per_day: fmt6(total(|r| r.sightings_verified) as f64 / days),
+            reports_per_day: fmt6(total(|r| r.reports) as f64 / days),
+            peak_phones: self.peak_phones,
+            peak_phone_bytes: self.peak_phone_bytes,
+            bytes_per_agent: fmt6(agent_bytes as f64 / f64::from(n)),
+        };
+        Outcome {
+            summary,
+            daily,
+            verified,
+            relayed: self.relayed.iter().copied().collect(),
+        }
+    }
+}
