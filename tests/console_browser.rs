@@ -13,6 +13,7 @@
 
 mod harness;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -218,6 +219,50 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
     }
 }
 
+/// The first setup and encryption (sequence number 0) of RFC 9180 A.1.1, the suite SPEC.md
+/// §10.1 uses, from `tests/vectors/rfc9180-a1-base.txt`.
+fn rfc9180_base_vector() -> BTreeMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/rfc9180-a1-base.txt");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut fields = BTreeMap::new();
+    let mut records = 0;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            records += 1;
+            if records > 2 {
+                break;
+            }
+        } else if !line.is_empty() && !line.starts_with('#') {
+            let (name, value) = line.split_once(' ').unwrap_or((line, ""));
+            fields.insert(name.to_owned(), value.trim().to_owned());
+        }
+    }
+    assert_eq!(fields["seq"], "0");
+    fields
+}
+
+/// The page's HPKE open (WebCrypto) against the RFC's known answer: the recipient's public key
+/// derived from its private key, and the plaintext of the sequence-0 ciphertext.
+async fn rfc9180_vector_opens_in_the_page(b: &Browser) {
+    let v = rfc9180_base_vector();
+    let out = b
+        .client
+        .execute_async(
+            "const [v, done] = arguments; const h = window.BluezoneHpke; \
+             h.importUnitKey(h.fromHex(v.skRm)) \
+               .then(k => h.openBase(k, h.fromHex(v.enc), h.fromHex(v.info), h.fromHex(v.aad), \
+                                     h.fromHex(v.ct)) \
+                 .then(pt => done({pk: h.toHex(k.publicKey), pt: h.toHex(pt)}))) \
+               .catch(e => done({error: String(e)}));",
+            vec![json!(v)],
+        )
+        .await
+        .expect("script ran");
+    assert_eq!(out["error"], Value::Null, "{out}");
+    assert_eq!(out["pk"], json!(v["pkRm"]), "public key of skRm");
+    assert_eq!(out["pt"], json!(v["pt"]), "RFC 9180 A.1.1 sequence 0 opens");
+}
+
 fn browser_available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !present {
@@ -284,6 +329,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.goto("/console/").await;
         b.wait_for_path("/console/login").await;
         assert_eq!(b.text("h1").await, "Đăng nhập", "Vietnamese by default");
+        rfc9180_vector_opens_in_the_page(&b).await;
         b.screenshot("login").await;
         b.login("admin", &admin_password).await;
         assert_eq!(b.path().await, "/console/admin");

@@ -127,6 +127,10 @@
     return parseContactDetails(plaintext, district);
   }
 
+  // The HPKE open, for checking it against RFC 9180's test vectors from the browser test. It
+  // holds no key: a key exists only inside the key-file handler below.
+  window.BluezoneHpke = Object.freeze({ importUnitKey, openBase, fromHex, toHex });
+
   // ---- the page ----
 
   function setUpCopyButtons() {
