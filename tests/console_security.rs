@@ -542,3 +542,66 @@ fn phone_numbers_never_appear_in_clear_in_the_store_or_any_answer() {
     }
     assert!(bytes_scanned > 1000);
 }
+
+#[test]
+fn a_failed_form_comes_back_with_what_was_typed_and_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    let (server, admin_token) = start(dir.path(), &units, "");
+    let mut admin = ConsoleClient::new(&server);
+    let password = server.admin_password.clone().unwrap();
+    assert_eq!(admin.login("admin", &password, &[]).status, 303);
+    let csrf = admin.get("/console/admin", &[]).csrf();
+    let accounts_before = server
+        .get("/api/v1/accounts", Some(&admin_token), &[])
+        .json();
+
+    // A unit account without a unit.
+    let refused = admin.post(
+        "/console/admin/accounts",
+        &[
+            ("csrf", &csrf),
+            ("username", "nurse-lan"),
+            ("password", PASSWORD),
+            ("role", "preventive_unit"),
+            ("unit", ""),
+        ],
+        &[],
+    );
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.body.contains("cần chọn một đơn vị"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"nurse-lan\""));
+    assert!(refused.body.contains("value=\"preventive_unit\" selected"));
+    assert!(
+        !refused.body.contains(PASSWORD),
+        "a password is never sent back"
+    );
+
+    // A name that exists already, in English this time.
+    admin.get("/console/lang/en", &[]);
+    let refused = admin.post(
+        "/console/admin/accounts",
+        &[
+            ("csrf", &csrf),
+            ("username", "doctor"),
+            ("password", PASSWORD),
+            ("role", "preventive_unit"),
+            ("unit", "north"),
+        ],
+        &[],
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("That user name is taken"));
+    assert!(refused.body.contains("value=\"north\" selected"));
+    assert_eq!(
+        server
+            .get("/api/v1/accounts", Some(&admin_token), &[])
+            .json(),
+        accounts_before,
+        "nothing was created"
+    );
+}

@@ -589,7 +589,7 @@ async fn admin_page(
     ctx: &Ctx,
     done: Option<&str>,
     form: &pages::AccountForm,
-    error: Option<&ApiError>,
+    error: Option<(StatusCode, &'static str)>,
 ) -> HttpResponse {
     let Some(session) = &ctx.session else {
         return redirect(ctx, "/console/login");
@@ -599,8 +599,8 @@ async fn admin_page(
     match blocking(move || s.workflow.accounts(&who)).await {
         Ok(accounts) => {
             let units = &state.workflow.settings().units;
-            let message = error.map(|e| ctx.t().error(e.code));
-            let status = error.map_or(StatusCode::OK, status_of);
+            let message = error.map(|(_, m)| m);
+            let status = error.map_or(StatusCode::OK, |(s, _)| s);
             let body = pages::admin(ctx, &accounts, units, form, done, message);
             html(status, ctx, body)
         }
@@ -697,8 +697,8 @@ async fn post(
                 _ => None,
             };
             let Some(role) = role else {
-                let e = ApiError::new(ErrorCode::UnknownUnit, "a unit worker needs a unit");
-                return admin_page(state, &ctx, None, &f, Some(&e)).await;
+                let refused = (StatusCode::BAD_REQUEST, ctx.t().unit_required);
+                return admin_page(state, &ctx, None, &f, Some(refused)).await;
             };
             let name = f.username.clone();
             let created = blocking(move || {
@@ -708,7 +708,10 @@ async fn post(
             .await;
             match created {
                 Ok(_) => redirect(&ctx, "/console/admin?done=account"),
-                Err(e) => admin_page(state, &ctx, None, &f, Some(&e)).await,
+                Err(e) => {
+                    let refused = (status_of(&e), ctx.t().error(e.code));
+                    admin_page(state, &ctx, None, &f, Some(refused)).await
+                }
             }
         }
         ["admin", "publish"] => {
