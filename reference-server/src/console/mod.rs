@@ -412,7 +412,10 @@ fn login_get(mut ctx: Ctx, prelogin: Option<String>) -> HttpResponse {
     }
     let prelogin = match prelogin {
         Some(p) if p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()) => p,
-        _ => fresh_secret(),
+        _ => match fresh_secret() {
+            Some(fresh) => fresh,
+            None => return no_randomness(&ctx),
+        },
     };
     ctx.cookies
         .push(set_cookie(PRELOGIN_COOKIE, &prelogin, 3600, ctx.secure));
@@ -420,14 +423,25 @@ fn login_get(mut ctx: Ctx, prelogin: Option<String>) -> HttpResponse {
     html(StatusCode::OK, &ctx, body)
 }
 
-/// 32 random bytes, hex: a pre-login secret.
-fn fresh_secret() -> String {
+/// 32 random bytes from the operating system, hex: a pre-login secret. `None` if the
+/// generator fails: then no form is offered rather than one with a guessable token.
+fn fresh_secret() -> Option<String> {
     let mut bytes = [0u8; 32];
-    // The OS generator; a failure here means the machine cannot serve securely at all.
-    if getrandom::fill(&mut bytes).is_err() {
-        tracing::error!("the operating system's random generator failed");
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => Some(hex::encode(bytes)),
+        Err(e) => {
+            tracing::error!(error = %e, "the operating system's random generator failed");
+            None
+        }
     }
-    hex::encode(bytes)
+}
+
+fn no_randomness(ctx: &Ctx) -> HttpResponse {
+    error_page(
+        ctx,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ctx.t().error(ErrorCode::Internal),
+    )
 }
 
 async fn login_post(
@@ -449,7 +463,9 @@ async fn login_post(
         .is_some_and(|p| csrf_valid(p, field(&form, CSRF_FIELD)));
     if !csrf_ok {
         // Keep what was typed (but the password) and offer a fresh form.
-        let fresh = fresh_secret();
+        let Some(fresh) = fresh_secret() else {
+            return no_randomness(&ctx);
+        };
         ctx.cookies
             .push(set_cookie(PRELOGIN_COOKIE, &fresh, 3600, ctx.secure));
         let message = ctx.t().csrf_failed;
