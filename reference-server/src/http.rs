@@ -198,8 +198,13 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) 
     response
 }
 
+/// The HTTP status of an error.
+pub(crate) fn status_of(e: &ApiError) -> StatusCode {
+    StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
 fn error_response(e: &ApiError) -> HttpResponse {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = status_of(e);
     let mut response = json_response(status, e.to_json());
     if let Some(seconds) = e.retry_after
         && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
@@ -321,7 +326,7 @@ fn method_not_allowed() -> ApiError {
     )
 }
 
-fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
     text.parse().map_err(|_| {
         ApiError::new(
             ErrorCode::NotFound,

@@ -325,6 +325,91 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+// ---- The record rules every backend applies (a backend only adds storage and atomicity) ----
+
+/// Intervals of 10 minutes in 15 days: uploaded keys are kept one day past the phones' 14-day
+/// retention.
+pub const KEY_RETENTION_INTERVALS: u64 =
+    bluezone_protocol::RETENTION_INTERVALS as u64 + bluezone_protocol::INTERVALS_PER_DAY as u64;
+/// Contact hashes are kept 14 days after the sighting was last heard.
+pub const CONTACT_RETENTION_SECONDS: u64 = bluezone_protocol::RETENTION_SECONDS;
+
+impl CodeRecord {
+    /// The code after an upload used it at `now`, if it is unused and not expired.
+    pub fn used(&self, now: Seconds) -> Result<CodeRecord, StoreError> {
+        if self.used_at.is_some() {
+            return Err(StoreError::Code(CodeRefusal::Used));
+        }
+        if now >= self.expires_at {
+            return Err(StoreError::Code(CodeRefusal::Expired));
+        }
+        Ok(CodeRecord {
+            used_at: Some(now),
+            ..self.clone()
+        })
+    }
+}
+
+impl CaseRecord {
+    /// The case after its upload arrived at `now`; only a case awaiting its upload takes one.
+    pub fn upload_received(&self, now: Seconds) -> Result<CaseRecord, StoreError> {
+        if self.status != CaseStatus::AwaitingUpload {
+            return Err(StoreError::WrongCaseState {
+                case_id: self.case_id,
+                status: self.status.clone(),
+            });
+        }
+        Ok(CaseRecord {
+            status: CaseStatus::UploadReceived { at: now },
+            ..self.clone()
+        })
+    }
+
+    /// The case after "Trace F1" by `by` at `now`: `Some` when that changes it, `None` when it
+    /// was already requested or published; refused before its upload.
+    pub fn trace_requested(
+        &self,
+        by: &str,
+        now: Seconds,
+    ) -> Result<Option<CaseRecord>, StoreError> {
+        match self.status {
+            CaseStatus::UploadReceived { .. } => Ok(Some(CaseRecord {
+                status: CaseStatus::TraceRequested {
+                    at: now,
+                    by: by.to_owned(),
+                },
+                ..self.clone()
+            })),
+            CaseStatus::TraceRequested { .. } | CaseStatus::Published { .. } => Ok(None),
+            CaseStatus::AwaitingUpload => Err(StoreError::WrongCaseState {
+                case_id: self.case_id,
+                status: self.status.clone(),
+            }),
+        }
+    }
+
+    /// Number `row` as this case's next F1 row (counting it in `f1_rows`).
+    pub fn add_f1_row(&mut self, row: &F1RowRecord) -> F1RowRecord {
+        self.f1_rows += 1;
+        F1RowRecord {
+            row_no: self.f1_rows,
+            ..row.clone()
+        }
+    }
+}
+
+/// Whether a stored key still has an interval within [`KEY_RETENTION_INTERVALS`] at `now`.
+pub fn key_retained(key: &StoredKey, now: Seconds) -> bool {
+    let oldest_interval =
+        (now / bluezone_protocol::INTERVAL_SECONDS).saturating_sub(KEY_RETENTION_INTERVALS);
+    u64::from(key.rolling_start) + u64::from(key.rolling_period) > oldest_interval
+}
+
+/// Whether a contact hash was last heard within [`CONTACT_RETENTION_SECONDS`] of `now`.
+pub fn contact_retained(hash: &ContactHash, now: Seconds) -> bool {
+    hash.1 > now.saturating_sub(CONTACT_RETENTION_SECONDS)
+}
+
 /// Counts of what the store holds (for `/metrics` and tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {

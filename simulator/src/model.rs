@@ -282,8 +282,9 @@ pub fn detections(
 /// Number of 10-minute intervals a contact overlaps: the RPIs each phone of the pair can see.
 #[must_use]
 pub fn intervals_overlapped(c: &Contact) -> u64 {
-    let first = u64::from(c.start_offset_s) / 600;
-    let last = (u64::from(c.start_offset_s) + u64::from(c.duration_s).max(1) - 1) / 600;
+    let interval = bluezone_protocol::INTERVAL_SECONDS;
+    let first = u64::from(c.start_offset_s) / interval;
+    let last = (u64::from(c.start_offset_s) + u64::from(c.duration_s).max(1) - 1) / interval;
     last - first + 1
 }
 

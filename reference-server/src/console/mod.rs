@@ -47,7 +47,9 @@ use serde::Deserialize;
 pub use i18n::{Lang, Texts};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::http::{AppState, blocking, parse_follow_up, read_body, rows_csv, unix_now};
+use crate::http::{
+    AppState, blocking, parse_follow_up, parse_id, read_body, rows_csv, status_of, unix_now,
+};
 use crate::store::Role;
 use crate::workflow::Principal;
 
@@ -260,10 +262,6 @@ fn asset(ctx: &Ctx, content_type: &'static str, text: &'static str) -> HttpRespo
         HeaderValue::from_static("public, max-age=3600"),
     );
     finish(r, ctx)
-}
-
-fn status_of(e: &ApiError) -> StatusCode {
-    StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// An error page in the chosen language.
@@ -494,11 +492,6 @@ async fn login_post(
             html(status_of(&e), &ctx, body)
         }
     }
-}
-
-fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::new(ErrorCode::NotFound, "no such item"))
 }
 
 async fn get(state: &Arc<AppState>, ctx: Ctx, rest: &[&str], done: Option<&str>) -> HttpResponse {

@@ -15,13 +15,8 @@ use serde::Serialize;
 use super::{
     Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
     F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey, UploadRecord,
+    StoredKey, UploadRecord, contact_retained, key_retained,
 };
-
-/// Stored keys are kept until every interval of theirs is this many intervals old (15 days).
-const KEY_RETENTION_INTERVALS: u64 = 15 * 144;
-/// Contact hashes are kept 14 days after they were last heard.
-const CONTACT_RETENTION_SECONDS: u64 = 14 * 86_400;
 
 #[derive(Default)]
 struct Inner {
@@ -175,39 +170,17 @@ impl Store for MemoryStore {
         contact_hashes: &[ContactHash],
     ) -> Result<u64, StoreError> {
         let mut inner = self.lock();
-        let Some(code) = inner.codes.get(code_hash).cloned() else {
+        let Some(code) = inner.codes.get(code_hash) else {
             return Err(StoreError::Code(CodeRefusal::Unknown));
         };
-        if code.used_at.is_some() {
-            return Err(StoreError::Code(CodeRefusal::Used));
-        }
-        if now >= code.expires_at {
-            return Err(StoreError::Code(CodeRefusal::Expired));
-        }
-        let Some(case) = inner.cases.get(&code.case_id).cloned() else {
+        let code = code.used(now)?;
+        let Some(case) = inner.cases.get(&code.case_id) else {
             return Err(StoreError::NoSuchCase(code.case_id));
         };
-        if case.status != CaseStatus::AwaitingUpload {
-            return Err(StoreError::WrongCaseState {
-                case_id: case.case_id,
-                status: case.status,
-            });
-        }
+        let case = case.upload_received(now)?;
         let case_id = case.case_id;
-        inner.codes.insert(
-            *code_hash,
-            CodeRecord {
-                used_at: Some(now),
-                ..code
-            },
-        );
-        inner.cases.insert(
-            case_id,
-            CaseRecord {
-                status: CaseStatus::UploadReceived { at: now },
-                ..case
-            },
-        );
+        inner.codes.insert(*code_hash, code);
+        inner.cases.insert(case_id, case);
         inner.uploads.insert(
             case_id,
             UploadRecord {
@@ -230,20 +203,10 @@ impl Store for MemoryStore {
         let Some(case) = inner.cases.get_mut(&case_id) else {
             return Err(StoreError::NoSuchCase(case_id));
         };
-        match case.status {
-            CaseStatus::UploadReceived { .. } => {
-                case.status = CaseStatus::TraceRequested {
-                    at: now,
-                    by: by.to_owned(),
-                };
-                Ok(case.clone())
-            }
-            CaseStatus::TraceRequested { .. } | CaseStatus::Published { .. } => Ok(case.clone()),
-            CaseStatus::AwaitingUpload => Err(StoreError::WrongCaseState {
-                case_id,
-                status: case.status.clone(),
-            }),
+        if let Some(traced) = case.trace_requested(by, now)? {
+            *case = traced;
         }
+        Ok(case.clone())
     }
 
     fn uploads_to_publish(&self) -> Result<Vec<UploadRecord>, StoreError> {
@@ -340,11 +303,7 @@ impl Store for MemoryStore {
             let Some(case) = inner.cases.get_mut(&row.case_id) else {
                 return Err(StoreError::NoSuchCase(row.case_id));
             };
-            case.f1_rows += 1;
-            let row = F1RowRecord {
-                row_no: case.f1_rows,
-                ..row
-            };
+            let row = case.add_f1_row(&row);
             inner.f1_rows.insert((row.case_id, row.row_no), row.clone());
             inner
                 .f1_by_district
@@ -417,19 +376,15 @@ impl Store for MemoryStore {
         let before = inner.sessions.len();
         inner.sessions.retain(|_, s| s.expires_at > now);
         removed += (before - inner.sessions.len()) as u64;
-        let cutoff = now.saturating_sub(CONTACT_RETENTION_SECONDS);
         for hashes in inner.contacts.values_mut() {
             let before = hashes.len();
-            hashes.retain(|(_, last)| *last > cutoff);
+            hashes.retain(|h| contact_retained(h, now));
             removed += (before - hashes.len()) as u64;
         }
         inner.contacts.retain(|_, hashes| !hashes.is_empty());
-        let oldest_interval = (now / 600).saturating_sub(KEY_RETENTION_INTERVALS);
         for upload in inner.uploads.values_mut() {
             let before = upload.keys.len();
-            upload.keys.retain(|key| {
-                u64::from(key.rolling_start) + u64::from(key.rolling_period) > oldest_interval
-            });
+            upload.keys.retain(|key| key_retained(key, now));
             removed += (before - upload.keys.len()) as u64;
         }
         Ok(removed)

@@ -29,7 +29,7 @@ use sled::transaction::{
 use super::{
     Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
     F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey, UploadRecord,
+    StoredKey, UploadRecord, contact_retained, key_retained,
 };
 
 const TREES: [&str; 11] = [
@@ -45,12 +45,6 @@ const TREES: [&str; 11] = [
     "f1_rows",
     "f1_by_district",
 ];
-
-/// Intervals of 10 minutes in 15 days: uploaded keys are kept one day past the phones' 14-day
-/// retention.
-const KEY_RETENTION_INTERVALS: u64 = 15 * 144;
-/// Contact hashes are kept 14 days after the sighting was last heard.
-const CONTACT_RETENTION_SECONDS: u64 = 14 * 86_400;
 
 /// A [`Store`] in a sled database.
 pub struct SledStore {
@@ -365,27 +359,21 @@ impl Store for SledStore {
         let hashes = encode(&contact_hashes)?;
         let result = (&self.codes, &self.cases, &self.uploads, &self.contacts).transaction(
             |(codes, cases, uploads, contacts)| {
-                let Some(mut code) = tx_get::<CodeRecord>(codes, "code", code_hash)? else {
+                let Some(code) = tx_get::<CodeRecord>(codes, "code", code_hash)? else {
                     return abort(StoreError::Code(CodeRefusal::Unknown));
                 };
-                if code.used_at.is_some() {
-                    return abort(StoreError::Code(CodeRefusal::Used));
-                }
-                if now >= code.expires_at {
-                    return abort(StoreError::Code(CodeRefusal::Expired));
-                }
+                let code = match code.used(now) {
+                    Ok(code) => code,
+                    Err(e) => return abort(e),
+                };
                 let key = code.case_id.to_be_bytes();
-                let Some(mut case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
+                let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
                     return abort(StoreError::NoSuchCase(code.case_id));
                 };
-                if case.status != CaseStatus::AwaitingUpload {
-                    return abort(StoreError::WrongCaseState {
-                        case_id: case.case_id,
-                        status: case.status,
-                    });
-                }
-                code.used_at = Some(now);
-                case.status = CaseStatus::UploadReceived { at: now };
+                let case = match case.upload_received(now) {
+                    Ok(case) => case,
+                    Err(e) => return abort(e),
+                };
                 tx_put(codes, code_hash, &code)?;
                 tx_put(cases, &key, &case)?;
                 tx_put(
@@ -414,25 +402,16 @@ impl Store for SledStore {
     ) -> Result<CaseRecord, StoreError> {
         let key = case_id.to_be_bytes();
         let result = self.cases.transaction(|cases| {
-            let Some(mut case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
+            let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
                 return abort(StoreError::NoSuchCase(case_id));
             };
-            match case.status {
-                CaseStatus::UploadReceived { .. } => {
-                    case.status = CaseStatus::TraceRequested {
-                        at: now,
-                        by: by.to_owned(),
-                    };
-                    tx_put(cases, &key, &case)?;
-                    Ok((case, true))
+            match case.trace_requested(by, now) {
+                Ok(Some(traced)) => {
+                    tx_put(cases, &key, &traced)?;
+                    Ok((traced, true))
                 }
-                CaseStatus::TraceRequested { .. } | CaseStatus::Published { .. } => {
-                    Ok((case, false))
-                }
-                CaseStatus::AwaitingUpload => abort(StoreError::WrongCaseState {
-                    case_id,
-                    status: case.status,
-                }),
+                Ok(None) => Ok((case, false)),
+                Err(e) => abort(e),
             }
         });
         let (case, changed) = finish(result)?;
@@ -551,11 +530,7 @@ impl Store for SledStore {
                     let Some(mut case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
                         return abort(StoreError::NoSuchCase(row.case_id));
                     };
-                    case.f1_rows += 1;
-                    let row = F1RowRecord {
-                        row_no: case.f1_rows,
-                        ..row.clone()
-                    };
+                    let row = case.add_f1_row(row);
                     tx_put(cases, &key, &case)?;
                     tx_put(f1_rows, &row_key(row.case_id, row.row_no), &row)?;
                     by_district.insert(
@@ -642,14 +617,13 @@ impl Store for SledStore {
                 removed += 1;
             }
         }
-        let contact_cutoff = now.saturating_sub(CONTACT_RETENTION_SECONDS);
         for kv in self.contacts.iter() {
             let (k, v) = kv.map_err(backend)?;
             let hashes: Vec<ContactHash> = decode("contact hashes", &v)?;
             let kept: Vec<ContactHash> = hashes
                 .iter()
                 .copied()
-                .filter(|(_, last)| *last > contact_cutoff)
+                .filter(|h| contact_retained(h, now))
                 .collect();
             if kept.len() != hashes.len() {
                 removed += (hashes.len() - kept.len()) as u64;
@@ -660,14 +634,11 @@ impl Store for SledStore {
                 }
             }
         }
-        let oldest_interval = (now / 600).saturating_sub(KEY_RETENTION_INTERVALS);
         for kv in self.uploads.iter() {
             let (k, v) = kv.map_err(backend)?;
             let mut upload: UploadRecord = decode("upload", &v)?;
             let before = upload.keys.len();
-            upload.keys.retain(|key| {
-                u64::from(key.rolling_start) + u64::from(key.rolling_period) > oldest_interval
-            });
+            upload.keys.retain(|key| key_retained(key, now));
             if upload.keys.len() != before {
                 removed += (before - upload.keys.len()) as u64;
                 self.uploads.insert(k, encode(&upload)?).map_err(backend)?;
@@ -714,6 +685,7 @@ mod tests {
     use std::num::NonZeroU32;
     use std::sync::Barrier;
 
+    use crate::store::{CONTACT_RETENTION_SECONDS, KEY_RETENTION_INTERVALS};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
