@@ -18,10 +18,11 @@ use bluezone_protocol::hpke::derive_keypair;
 use bluezone_protocol::{
     ContactDetails, DeclarationCode, Phone, PhoneConfig, PublisherKeyPair, RiskRule, UnixTime,
 };
-use bluezone_server::config::{ThrottleConfig, Unit};
-use bluezone_server::http::{AppState, Limits, serve};
-use bluezone_server::store::Role;
-use bluezone_server::workflow::{Principal, Settings, Workflow};
+use bluezone_server::domain::settings::{Settings, ThrottleConfig, Unit};
+use bluezone_server::domain::store::Role;
+use bluezone_server::domain::workflow::{Principal, Workflow};
+use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
+use bluezone_server::web::{AppState, Limits, serve};
 use bluezone_server::{SledStore, Store};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -141,7 +142,6 @@ fn main() {
         session_ttl_seconds: 3600,
         filter_target_fp_rate: bluezone_protocol::DEFAULT_TARGET_FP_RATE,
         dummy_quantum: 1024,
-        publication_dir: dir.path().join("publication"),
         throttle: ThrottleConfig::default(),
         units: vec![Unit {
             name: "unit".into(),
@@ -160,6 +160,7 @@ fn main() {
         store,
         settings,
         PublisherKeyPair::from_seed([9; 32]).unwrap(),
+        Arc::new(FileSink::new(dir.path().join(PUBLICATION_DIR))),
         Box::new(ChaCha20Rng::seed_from_u64(1)),
         now,
     )
@@ -273,7 +274,12 @@ fn main() {
         .expect("publish")
         .expect("a batch");
     let publish_seconds = t.elapsed().as_secs_f64();
-    let batch_bytes = std::fs::read(state.workflow.batch_path(batch.batch_id)).unwrap();
+    let batch_bytes = state
+        .workflow
+        .publication()
+        .batch(batch.batch_id)
+        .unwrap()
+        .expect("the batch was kept");
     let publisher = state.workflow.publisher_key();
     let mut reports = Vec::new();
     for phone in &mut f1_phones {

@@ -4,7 +4,7 @@
 mod harness;
 
 use bluezone_protocol::{DeclarationCode, F0Upload, Phone, PhoneConfig, UnixTime};
-use bluezone_server::code::IssuedCode;
+use bluezone_server::domain::code::IssuedCode;
 use harness::{Server, TestUnit, config, scan, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

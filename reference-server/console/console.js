@@ -155,7 +155,8 @@
   }
 
   // A CSV field: quoted when needed, and with a leading apostrophe when a spreadsheet would
-  // otherwise read it as a formula (names come from F1 phones and are not trusted).
+  // otherwise read it as a formula (names come from F1 phones and are not trusted): the rule
+  // of `spreadsheet_safe` in the `bluezone-export` crate.
   function csvField(value) {
     let v = String(value);
     if (/^[=+\-@\t\r]/.test(v)) v = "'" + v;
@@ -224,13 +225,11 @@
 
     if (exportButton) {
       exportButton.addEventListener('click', () => {
-        const header = ['case_id', 'no', 'f1_id', 'district', 'contact_time_utc', 'duration_seconds',
-          'confirmation', 'follow_up', 'phone_number', 'name'];
-        const lines = [header.join(',')];
+        // The columns and each row's fields come from the server (the `bluezone-export`
+        // crate, the schema of every F1 export); the page adds the two opened columns.
+        const lines = [inbox.dataset.csvHeader];
         for (const [row, details] of opened) {
-          const d = row.dataset;
-          lines.push([d.case, d.no, d.f1Id, d.district, d.contactUtc, d.duration, d.confirmation,
-            d.followUp, details.phone, details.name].map(csvField).join(','));
+          lines.push(row.dataset.csv + ',' + [details.phone, details.name].map(csvField).join(','));
         }
         const blob = new Blob([lines.join('\r\n') + '\r\n'], { type: 'text/csv;charset=utf-8' });
         const link = document.createElement('a');

@@ -1,4 +1,6 @@
-//! Server configuration: a TOML file, every field optional, overridden by command-line flags.
+//! The deployment's configuration: a TOML file, every field optional, overridden by
+//! command-line flags. It configures both layers: [`Config::settings`] for the domain,
+//! [`Config::limits`] and `[console]` for the web layer.
 //!
 //! ```toml
 //! listen = "127.0.0.1:8080"
@@ -24,52 +26,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use bluezone_protocol::hpke::HpkePublicKey;
 use serde::Deserialize;
 
-/// A preventive-medicine unit: the districts it covers and the key F1 contact details are
-/// sealed to.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnitConfig {
-    /// Short name, used in accounts (`PreventiveUnit { unit }`) and URLs.
-    pub name: String,
-    /// District numbers it covers (the `district` field of F1 reports).
-    pub districts: Vec<u32>,
-    /// Its HPKE public key (X25519), 64 hex characters. The private key stays with the unit.
-    pub public_key: String,
-}
-
-/// Throttle figures (see [`crate::throttle`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ThrottleConfig {
-    /// Failed logins allowed per account per window.
-    pub login_failures_per_account: u32,
-    /// Failed logins allowed per client address per window.
-    pub login_failures_per_client: u32,
-    /// The login window, seconds.
-    pub login_window_seconds: u64,
-    /// Wrong declaration codes allowed per client address per window.
-    pub code_failures_per_client: u32,
-    /// Wrong declaration codes allowed from all clients together per window.
-    pub code_failures_global: u32,
-    /// The declaration-code window, seconds.
-    pub code_window_seconds: u64,
-}
-
-impl Default for ThrottleConfig {
-    fn default() -> Self {
-        ThrottleConfig {
-            login_failures_per_account: 5,
-            login_failures_per_client: 20,
-            login_window_seconds: 15 * 60,
-            code_failures_per_client: 10,
-            code_failures_global: 100_000,
-            code_window_seconds: 3600,
-        }
-    }
-}
+use crate::domain::settings::{Settings, ThrottleConfig, Unit, UnitConfig, validate_units};
+use crate::web::Limits;
+use crate::web::console::ConsoleConfig;
 
 /// Everything the server is configured with.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -108,7 +69,7 @@ pub struct Config {
     /// Throttle figures.
     pub throttle: ThrottleConfig,
     /// The web console.
-    pub console: crate::console::ConsoleConfig,
+    pub console: ConsoleConfig,
 }
 
 impl Default for Config {
@@ -129,7 +90,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             units: Vec::new(),
             throttle: ThrottleConfig::default(),
-            console: crate::console::ConsoleConfig::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -145,17 +106,6 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// A unit as the server uses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unit {
-    /// Its name.
-    pub name: String,
-    /// Its districts.
-    pub districts: Vec<u32>,
-    /// Its HPKE public key.
-    pub public_key: HpkePublicKey,
-}
 
 impl Config {
     /// Read a TOML file.
@@ -186,47 +136,30 @@ impl Config {
                 "request_timeout_seconds must be positive".into(),
             ));
         }
-        let mut units: Vec<Unit> = Vec::new();
-        for u in &self.units {
-            if u.name.is_empty()
-                || u.name.len() > 64
-                || !u
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
-                return Err(ConfigError(format!(
-                    "unit name {:?}: 1 to 64 characters of a-z 0-9 -",
-                    u.name
-                )));
-            }
-            let key = hex::decode(&u.public_key)
-                .ok()
-                .and_then(|b| HpkePublicKey::from_bytes(&b).ok())
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "unit {}: public_key must be 64 hex characters",
-                        u.name
-                    ))
-                })?;
-            for other in &units {
-                if other.name == u.name {
-                    return Err(ConfigError(format!("unit {} twice", u.name)));
-                }
-                if let Some(d) = u.districts.iter().find(|d| other.districts.contains(d)) {
-                    return Err(ConfigError(format!(
-                        "district {d} covered by both {} and {}",
-                        other.name, u.name
-                    )));
-                }
-            }
-            units.push(Unit {
-                name: u.name.clone(),
-                districts: u.districts.clone(),
-                public_key: key,
-            });
+        validate_units(&self.units).map_err(|e| ConfigError(e.0))
+    }
+
+    /// What the workflow is configured with, given the validated `units`.
+    pub fn settings(&self, units: Vec<Unit>) -> Settings {
+        Settings {
+            code_ttl_seconds: self.code_ttl_seconds,
+            session_ttl_seconds: self.session_ttl_seconds,
+            filter_target_fp_rate: self.filter_target_fp_rate,
+            dummy_quantum: self.dummy_quantum,
+            throttle: self.throttle,
+            units,
+            risk_rule: bluezone_protocol::RiskRule::default(),
         }
-        Ok(units)
+    }
+
+    /// The web layer's body and time limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            upload_bytes: self.max_upload_bytes,
+            report_bytes: self.max_report_bytes,
+            json_bytes: self.max_json_bytes,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_seconds),
+        }
     }
 }
 

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use bluezone_protocol::PublisherKeyPair;
 use bluezone_server::config::{Config, ConfigError};
-use bluezone_server::http::{self, AppState, Limits, unix_now};
-use bluezone_server::workflow::{Settings, Workflow, write_atomically};
-use bluezone_server::{SledStore, Store};
+use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR, write_atomically};
+use bluezone_server::web::{self, AppState, unix_now};
+use bluezone_server::{SledStore, Store, Workflow};
 use clap::Parser;
 use rand_core::UnwrapErr;
 
@@ -133,11 +133,13 @@ fn main() {
     let publisher = load_or_create_signing_key(&key_path).unwrap_or_else(|e| fail(e));
     let store = SledStore::open(&config.data_dir.join("store")).unwrap_or_else(|e| fail(e));
     let store: Box<dyn Store> = Box::new(store);
-    let settings = Settings::from_config(&config, units);
+    let settings = config.settings(units);
+    let sink = Arc::new(FileSink::new(config.data_dir.join(PUBLICATION_DIR)));
     let (workflow, admin_password) = Workflow::open(
         store,
         settings,
         publisher,
+        sink,
         Box::new(UnwrapErr(getrandom::SysRng)),
         unix_now(),
     )
@@ -149,15 +151,9 @@ fn main() {
              (shown once; log in and change it)"
         );
     }
-    let limits = Limits {
-        upload_bytes: config.max_upload_bytes,
-        report_bytes: config.max_report_bytes,
-        json_bytes: config.max_json_bytes,
-        request_timeout: Duration::from_secs(config.request_timeout_seconds),
-    };
     let state = Arc::new(AppState {
         workflow,
-        limits,
+        limits: config.limits(),
         trusted_proxies: config.trusted_proxies.clone(),
         console: config.console,
     });
@@ -182,7 +178,7 @@ fn main() {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         };
-        if let Err(e) = http::serve(listener, state, shutdown).await {
+        if let Err(e) = web::serve(listener, state, shutdown).await {
             fail(format!("server failed: {e}"));
         }
     });

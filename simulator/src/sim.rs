@@ -26,8 +26,8 @@
 //! `upload_hours` the phone uploads with that code ([`Phone::prepare_f0_upload`], the bytes to
 //! [`Workflow::accept_upload`], step 3); after `trace_hours` the facility asks to trace
 //! ([`Workflow::request_trace`], step 4); every `publication_interval_hours` the server
-//! publishes ([`Workflow::publish`]: a signed Bloom-filter batch and a signed index, written as
-//! static files to a scratch directory); every phone matches the batch file's bytes
+//! publishes ([`Workflow::publish`]: a signed Bloom-filter batch and a signed index, handed to
+//! a [`MemorySink`]); every phone matches the batch file's bytes
 //! ([`match_sightings`] on the batch opened under the publisher key); after `report_hours` the
 //! phones whose users consent send their F1 reports ([`Phone::prepare_f1_report`], contact
 //! details sealed to the unit's HPKE key) to [`Workflow::accept_report`], which verifies them
@@ -58,8 +58,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
 use bluezone_protocol::{
@@ -67,10 +67,9 @@ use bluezone_protocol::{
     PhoneConfig, PublicationBatch, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime,
     match_sightings,
 };
-use bluezone_server::config::{ThrottleConfig, Unit};
-use bluezone_server::store::{ConfirmationRecord, MemoryStore, Role, Store};
-use bluezone_server::workflow::Principal;
-use bluezone_server::{Settings, Workflow};
+use bluezone_server::domain::settings::{Settings, ThrottleConfig, Unit};
+use bluezone_server::domain::store::{ConfirmationRecord, MemoryStore, Role, Store};
+use bluezone_server::domain::workflow::{MemorySink, Principal, PublicationSink, Workflow};
 use rayon::prelude::*;
 
 use crate::contacts::{Contact, DayContacts, Setting};
@@ -326,28 +325,6 @@ fn server_err(e: impl std::fmt::Display) -> RunError {
     RunError::Server(e.to_string())
 }
 
-/// A scratch publication directory for one run, removed when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new() -> std::io::Result<Self> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "bluezone-sim-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn fmt6(x: f64) -> f64 {
     if x.is_finite() {
         (x * 1e6).round() / 1e6
@@ -397,7 +374,8 @@ struct Sim<'a> {
     /// A handle on the server's store, to read back the rows a report created.
     store: MemoryStore,
     facility: Principal,
-    _publication: ScratchDir,
+    /// Where the server's publication bytes go: memory, read back as every phone downloads them.
+    publication: Arc<MemorySink>,
     cases: Vec<Case>,
     truth: BTreeSet<(u64, u32)>,
     truth_with_app: u64,
@@ -418,8 +396,7 @@ fn key_rng(seed: u64, agent: u32, day: u32) -> rand_chacha::ChaCha8Rng {
 /// `progress` is called after every day with the day number.
 ///
 /// # Errors
-/// If the scenario is invalid, or the in-process server fails (its publication files go to a
-/// scratch directory under the system's temporary directory, removed at the end).
+/// If the scenario is invalid, or the in-process server fails.
 pub fn run(
     scenario: &Scenario,
     opts: Options,
@@ -443,13 +420,12 @@ pub fn run(
         scan_period_seconds: scenario.ble.scan_period_s,
         assumed_tx_power_dbm: DECLARED_TX_POWER_DBM,
     };
-    let publication = ScratchDir::new().map_err(server_err)?;
+    let publication = Arc::new(MemorySink::new());
     let settings = Settings {
         code_ttl_seconds: 86_400,
         session_ttl_seconds: 86_400,
         filter_target_fp_rate: DEFAULT_TARGET_FP_RATE,
         dummy_quantum: 0,
-        publication_dir: publication.0.clone(),
         throttle: ThrottleConfig::default(),
         units: vec![Unit {
             name: "unit".into(),
@@ -463,6 +439,7 @@ pub fn run(
         Box::new(store.clone()),
         settings,
         signer,
+        Arc::clone(&publication) as Arc<dyn PublicationSink>,
         Box::new(stream_rng(seed, DOMAIN_SERVER, 1, 0)),
         EPOCH,
     )
@@ -489,7 +466,7 @@ pub fn run(
             username: "facility".into(),
             role: Role::TreatmentFacility,
         },
-        _publication: publication,
+        publication,
         cases: Vec::new(),
         truth: BTreeSet::new(),
         truth_with_app: 0,
@@ -817,8 +794,13 @@ impl Sim<'_> {
             return Ok(());
         };
         // What phones download: the static batch file and the signed index.
-        let bytes = std::fs::read(self.server.batch_path(record.batch_id)).map_err(server_err)?;
-        let index = std::fs::read(self.server.index_path()).map_err(server_err)?;
+        let missing = || server_err("the server kept no publication file");
+        let bytes = (self
+            .publication
+            .batch(record.batch_id)
+            .map_err(server_err)?)
+        .ok_or_else(missing)?;
+        let index = (self.publication.index().map_err(server_err)?).ok_or_else(missing)?;
         let publisher = self.server.publisher_key();
         row.batches += 1;
         row.rpis_published += u64::from(record.published_rpis);

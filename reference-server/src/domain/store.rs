@@ -1,6 +1,6 @@
 //! What the server keeps, and the storage trait it keeps it behind.
 //!
-//! The workflow ([`crate::workflow`]) talks to a [`Store`] only. Each method is one unit of
+//! The workflow ([`crate::domain::workflow`]) talks to a [`Store`] only. Each method is one unit of
 //! work that a relational backend would run as one transaction: the conditional ones
 //! ([`Store::accept_upload`], [`Store::record_report`], [`Store::request_trace`],
 //! [`Store::record_batch`]) check and write atomically, so two server instances sharing a
@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::password::PasswordHash;
+use crate::domain::password::PasswordHash;
 
 mod memory_store;
 mod sled_store;
@@ -40,6 +40,61 @@ pub enum Role {
         unit: String,
     },
 }
+
+impl Role {
+    /// The kind of [`Role::Admin`], as the JSON API and the console's forms spell it.
+    pub const ADMIN: &'static str = "admin";
+    /// The kind of [`Role::TreatmentFacility`].
+    pub const TREATMENT_FACILITY: &'static str = "treatment_facility";
+    /// The kind of [`Role::PreventiveUnit`].
+    pub const PREVENTIVE_UNIT: &'static str = "preventive_unit";
+
+    /// The name of the role's kind: [`Role::ADMIN`], [`Role::TREATMENT_FACILITY`] or
+    /// [`Role::PREVENTIVE_UNIT`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Role::Admin => Role::ADMIN,
+            Role::TreatmentFacility => Role::TREATMENT_FACILITY,
+            Role::PreventiveUnit { .. } => Role::PREVENTIVE_UNIT,
+        }
+    }
+
+    /// The role of kind `kind` (as [`Role::kind`] names it); `unit` is required with
+    /// `preventive_unit` and refused with the others.
+    pub fn from_kind(kind: &str, unit: Option<String>) -> Result<Role, ParseNameError> {
+        match (kind, unit) {
+            (Role::ADMIN, None) => Ok(Role::Admin),
+            (Role::TREATMENT_FACILITY, None) => Ok(Role::TreatmentFacility),
+            (Role::PREVENTIVE_UNIT, Some(unit)) if !unit.is_empty() => {
+                Ok(Role::PreventiveUnit { unit })
+            }
+            (kind, _) => Err(ParseNameError {
+                what: "role",
+                name: kind.to_owned(),
+                expected: "admin, treatment_facility, or preventive_unit with a unit",
+            }),
+        }
+    }
+}
+
+/// A name that is not one of a closed set's (a role, a follow-up status, a confirmation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseNameError {
+    /// What was named.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names that are accepted.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ParseNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}: one of {}", self.what, self.name, self.expected)
+    }
+}
+
+impl std::error::Error for ParseNameError {}
 
 /// A health worker's account (seed step 1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +243,34 @@ pub enum ConfirmationRecord {
     OneSided,
 }
 
+impl ConfirmationRecord {
+    /// Its name in the JSON API and the CSV export.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfirmationRecord::ConfirmedBothWays => "confirmed_both_ways",
+            ConfirmationRecord::OneSided => "one_sided",
+        }
+    }
+}
+
+impl std::str::FromStr for ConfirmationRecord {
+    type Err = ParseNameError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [
+            ConfirmationRecord::ConfirmedBothWays,
+            ConfirmationRecord::OneSided,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+        .ok_or_else(|| ParseNameError {
+            what: "confirmation",
+            name: name.to_owned(),
+            expected: "confirmed_both_ways, one_sided",
+        })
+    }
+}
+
 /// Where a preventive-medicine unit is with one F1 (seed step 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FollowUpStatus {
@@ -201,6 +284,43 @@ pub enum FollowUpStatus {
     Tested,
     /// Follow-up is over.
     Closed,
+}
+
+impl FollowUpStatus {
+    /// Every status, in the order a unit moves through them.
+    pub const ALL: [FollowUpStatus; 5] = [
+        FollowUpStatus::New,
+        FollowUpStatus::Contacted,
+        FollowUpStatus::Quarantined,
+        FollowUpStatus::Tested,
+        FollowUpStatus::Closed,
+    ];
+
+    /// Its name in the JSON API, the console's forms and the CSV export.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpStatus::New => "new",
+            FollowUpStatus::Contacted => "contacted",
+            FollowUpStatus::Quarantined => "quarantined",
+            FollowUpStatus::Tested => "tested",
+            FollowUpStatus::Closed => "closed",
+        }
+    }
+}
+
+impl std::str::FromStr for FollowUpStatus {
+    type Err = ParseNameError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        FollowUpStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| ParseNameError {
+                what: "status",
+                name: name.to_owned(),
+                expected: "new, contacted, quarantined, tested, closed",
+            })
+    }
 }
 
 /// The latest follow-up of an F1 row.

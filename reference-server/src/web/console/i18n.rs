@@ -6,8 +6,8 @@
 //! phone side "Chia sẻ lịch sử tiếp xúc" (Share contact history) and "Gửi ID và lịch sử tiếp xúc"
 //! (Send ID and contact history).
 
-use crate::error::ErrorCode;
-use crate::store::{ConfirmationRecord, FollowUpStatus};
+use crate::domain::error::ErrorCode;
+use crate::domain::store::{ConfirmationRecord, FollowUpStatus};
 
 /// A console language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -40,18 +40,19 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use ring::hmac;
 use serde::Deserialize;
 
 pub use i18n::{Lang, Texts};
 
-use crate::error::{ApiError, ErrorCode};
-use crate::http::{
-    AppState, blocking, parse_follow_up, parse_id, read_body, rows_csv, status_of, unix_now,
-};
-use crate::store::Role;
-use crate::workflow::Principal;
+use super::api::rows_csv;
+use super::respond::{HttpResponse, blocking, parse_id, read_body, status_of};
+use super::router::Call;
+use super::{AppState, unix_now};
+use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::store::{FollowUpStatus, Role};
+use crate::domain::workflow::Principal;
 
 /// The console's settings (the `[console]` table of the configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -95,10 +96,8 @@ const CSRF_LABEL: &[u8] = b"bluezone console csrf v1";
 /// Largest form body.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-const STYLESHEET: &str = include_str!("../../console/console.css");
-const SCRIPT: &str = include_str!("../../console/console.js");
-
-type HttpResponse = Response<Full<Bytes>>;
+const STYLESHEET: &str = include_str!("../../../console/console.css");
+const SCRIPT: &str = include_str!("../../../console/console.js");
 
 /// The CSRF token of a session (or pre-login) secret: hex HMAC-SHA256(secret, label).
 pub fn csrf_token(secret: &str) -> String {
@@ -304,26 +303,23 @@ fn safe_next(next: Option<String>) -> String {
     }
 }
 
-/// Route one request under `/console/`.
-pub(crate) async fn route(
-    state: &Arc<AppState>,
-    req: Request<Incoming>,
-    rest: &[&str],
-    peer: IpAddr,
-    client: IpAddr,
-) -> HttpResponse {
-    let headers = req.headers();
+/// What every console page knows about its request: the language, whether it came over TLS,
+/// and the worker's session, if the session cookie names a live one (one that does not is
+/// deleted).
+async fn context(call: &Call) -> Ctx {
+    let headers = call.req.headers();
+    let state = &call.state;
     let lang = cookie(headers, LANG_COOKIE)
         .and_then(|c| Lang::from_code(&c))
         .unwrap_or(Lang::Vi);
-    let secure = behind_tls(headers, peer, &state.trusted_proxies, &state.console);
+    let secure = behind_tls(headers, call.peer, &state.trusted_proxies, &state.console);
     let mut ctx = Ctx {
         lang,
         secure,
         session: None,
         offset_minutes: state.console.utc_offset_minutes,
         cookies: Vec::new(),
-        path: req.uri().path().to_owned(),
+        path: call.req.uri().path().to_owned(),
     };
     if let Some(token) = cookie(headers, SESSION_COOKIE) {
         let s = Arc::clone(state);
@@ -343,72 +339,110 @@ pub(crate) async fn route(
             }
         }
     }
-    let method = req.method().clone();
-    match (rest, &method) {
-        ([] | [""], &Method::GET) => match &ctx.session {
-            Some(s) => {
-                let home = home_of(&s.principal.role);
-                redirect(&ctx, home)
-            }
-            None => redirect(&ctx, "/console/login"),
-        },
-        (["static", "console.css"], &Method::GET) => {
-            asset(&ctx, "text/css; charset=utf-8", STYLESHEET)
+    ctx
+}
+
+/// The context of a page for signed-in workers, and who is signed in; without a session, the
+/// redirect to the login page.
+async fn signed_in(call: &Call) -> Result<(Ctx, Principal), HttpResponse> {
+    let ctx = context(call).await;
+    match &ctx.session {
+        Some(s) => {
+            let who = s.principal.clone();
+            Ok((ctx, who))
         }
-        (["static", "console.js"], &Method::GET) => {
-            asset(&ctx, "text/javascript; charset=utf-8", SCRIPT)
-        }
-        (["lang", code], &Method::GET) => {
-            let next = safe_next(query_param(&req, "next"));
-            if let Some(l) = Lang::from_code(code) {
-                ctx.lang = l;
-                ctx.cookies
-                    .push(set_cookie(LANG_COOKIE, l.code(), 365 * 86_400, ctx.secure));
-            }
-            redirect(&ctx, &next)
-        }
-        (["login"], &Method::GET) => {
-            let prelogin = cookie(req.headers(), PRELOGIN_COOKIE);
-            login_get(ctx, prelogin)
-        }
-        (["login"], &Method::POST) => login_post(state, req, ctx, client).await,
-        _ => {
-            if ctx.session.is_none() {
-                return redirect(&ctx, "/console/login");
-            }
-            if method == Method::POST {
-                let body = match read_body(req, MAX_FORM_BYTES).await {
-                    Ok(b) => b,
-                    Err(e) => return api_error_page(&ctx, &e),
-                };
-                let form = parse_form(&body);
-                let token_ok = ctx
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| csrf_valid(&s.token, field(&form, CSRF_FIELD)));
-                if !token_ok {
-                    tracing::warn!("console form refused: CSRF token missing or wrong");
-                    return error_page(&ctx, StatusCode::FORBIDDEN, ctx.t().csrf_failed);
-                }
-                post(state, ctx, rest, form).await
-            } else if method == Method::GET {
-                let done = query_param(&req, "done");
-                get(state, ctx, rest, done.as_deref()).await
-            } else {
-                let message = ctx.t().error(ErrorCode::MethodNotAllowed);
-                error_page(&ctx, StatusCode::METHOD_NOT_ALLOWED, message)
-            }
-        }
+        None => Err(redirect(&ctx, "/console/login")),
     }
 }
 
-/// The login page. An existing pre-login secret is kept, so that two login tabs both work.
-fn login_get(mut ctx: Ctx, prelogin: Option<String>) -> HttpResponse {
+/// A signed-in worker's form: the context, who sent it, and its fields, once its CSRF token
+/// is the session's. A form without the right token changes nothing and gets 403.
+async fn signed_in_form(
+    call: Call,
+) -> Result<(Ctx, Principal, Vec<(String, String)>), HttpResponse> {
+    let (ctx, who) = signed_in(&call).await?;
+    let body = read_body(call.req, MAX_FORM_BYTES)
+        .await
+        .map_err(|e| api_error_page(&ctx, &e))?;
+    let form = parse_form(&body);
+    let token_ok = ctx
+        .session
+        .as_ref()
+        .is_some_and(|s| csrf_valid(&s.token, field(&form, CSRF_FIELD)));
+    if !token_ok {
+        tracing::warn!("console form refused: CSRF token missing or wrong");
+        return Err(error_page(&ctx, StatusCode::FORBIDDEN, ctx.t().csrf_failed));
+    }
+    Ok((ctx, who, form))
+}
+
+/// Unwrap a page's `Result`: both sides are answers.
+macro_rules! answer {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
+
+/// A path under `/console/` that no route has (404), or a method its route does not take
+/// (405). Without a session, an unknown page sends the worker to the login page, as every
+/// other page does.
+pub async fn refused(call: Call, status: StatusCode) -> HttpResponse {
+    let ctx = context(&call).await;
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        let message = ctx.t().error(ErrorCode::MethodNotAllowed);
+        return error_page(&ctx, status, message);
+    }
+    if ctx.session.is_none() {
+        return redirect(&ctx, "/console/login");
+    }
+    error_page(&ctx, StatusCode::NOT_FOUND, ctx.t().page_not_found)
+}
+
+/// `GET /console/`: the worker's home page, or the login page.
+pub async fn home(call: Call) -> HttpResponse {
+    let ctx = context(&call).await;
+    match &ctx.session {
+        Some(s) => redirect(&ctx, home_of(&s.principal.role)),
+        None => redirect(&ctx, "/console/login"),
+    }
+}
+
+/// `GET /console/static/console.css`.
+pub async fn stylesheet(call: Call) -> HttpResponse {
+    let ctx = context(&call).await;
+    asset(&ctx, "text/css; charset=utf-8", STYLESHEET)
+}
+
+/// `GET /console/static/console.js`.
+pub async fn script(call: Call) -> HttpResponse {
+    let ctx = context(&call).await;
+    asset(&ctx, "text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// `GET /console/lang/{code}?next=…`: switch language and go back.
+pub async fn language(call: Call) -> HttpResponse {
+    let mut ctx = context(&call).await;
+    let next = safe_next(query_param(&call.req, "next"));
+    if let Some(l) = Lang::from_code(call.param("code")) {
+        ctx.lang = l;
+        ctx.cookies
+            .push(set_cookie(LANG_COOKIE, l.code(), 365 * 86_400, ctx.secure));
+    }
+    redirect(&ctx, &next)
+}
+
+/// `GET /console/login`. An existing pre-login secret is kept, so that two login tabs both
+/// work.
+pub async fn login_form(call: Call) -> HttpResponse {
+    let mut ctx = context(&call).await;
     if let Some(s) = &ctx.session {
         let home = home_of(&s.principal.role);
         return redirect(&ctx, home);
     }
-    let prelogin = match prelogin {
+    let prelogin = match cookie(call.req.headers(), PRELOGIN_COOKIE) {
         Some(p) if p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()) => p,
         _ => match fresh_secret() {
             Some(fresh) => fresh,
@@ -442,14 +476,12 @@ fn no_randomness(ctx: &Ctx) -> HttpResponse {
     )
 }
 
-async fn login_post(
-    state: &Arc<AppState>,
-    req: Request<Incoming>,
-    mut ctx: Ctx,
-    client: IpAddr,
-) -> HttpResponse {
-    let prelogin = cookie(req.headers(), PRELOGIN_COOKIE);
-    let body = match read_body(req, MAX_FORM_BYTES).await {
+/// `POST /console/login`: its CSRF token is keyed by the pre-login cookie.
+pub async fn login(call: Call) -> HttpResponse {
+    let mut ctx = context(&call).await;
+    let prelogin = cookie(call.req.headers(), PRELOGIN_COOKIE);
+    let (state, client) = (Arc::clone(&call.state), call.client);
+    let body = match read_body(call.req, MAX_FORM_BYTES).await {
         Ok(b) => b,
         Err(e) => return api_error_page(&ctx, &e),
     };
@@ -470,9 +502,9 @@ async fn login_post(
         let body = pages::login(&ctx, &csrf_token(&fresh), &username, Some(message));
         return html(StatusCode::FORBIDDEN, &ctx, body);
     }
-    let s = Arc::clone(state);
     let name = username.clone();
-    let outcome = blocking(move || s.workflow.login(&name, &password, client, unix_now())).await;
+    let outcome =
+        blocking(move || state.workflow.login(&name, &password, client, unix_now())).await;
     match outcome {
         Ok(login) => {
             ctx.cookies.push(set_cookie(
@@ -494,72 +526,81 @@ async fn login_post(
     }
 }
 
-async fn get(state: &Arc<AppState>, ctx: Ctx, rest: &[&str], done: Option<&str>) -> HttpResponse {
-    let Some(session) = &ctx.session else {
-        return redirect(&ctx, "/console/login");
-    };
-    let who = session.principal.clone();
-    let s = Arc::clone(state);
-    match rest {
-        ["cases"] => match blocking(move || s.workflow.cases(&who)).await {
-            Ok(cases) => {
-                let body = pages::cases(&ctx, &cases, &pages::OpenCaseForm::default());
-                html(StatusCode::OK, &ctx, body)
-            }
-            Err(e) => api_error_page(&ctx, &e),
-        },
-        ["cases", id] => {
-            let id: u64 = match parse_id(id) {
-                Ok(id) => id,
-                Err(e) => return api_error_page(&ctx, &e),
-            };
-            case_page(state, &ctx, id, done.filter(|d| *d == "trace"), None).await
-        }
-        ["unit"] | ["unit", "f1.csv"] => {
-            let Role::PreventiveUnit { unit } = who.role.clone() else {
-                return api_error_page(
-                    &ctx,
-                    &ApiError::new(ErrorCode::ForbiddenRole, "unit workers only"),
-                );
-            };
-            let name = unit.clone();
-            let rows = match blocking(move || s.workflow.unit_rows(&who, &name)).await {
-                Ok(rows) => rows,
-                Err(e) => return api_error_page(&ctx, &e),
-            };
-            if rest.len() == 2 {
-                let mut r = Response::new(Full::new(Bytes::from(rows_csv(&rows))));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/csv; charset=utf-8"),
-                );
-                if let Ok(v) =
-                    HeaderValue::from_str(&format!("attachment; filename=\"f1-{unit}-sealed.csv\""))
-                {
-                    r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-                }
-                return finish(r, &ctx);
-            }
-            match state
-                .workflow
-                .settings()
-                .units
-                .iter()
-                .find(|u| u.name == unit)
-            {
-                Some(u) => html(StatusCode::OK, &ctx, pages::unit_inbox(&ctx, u, &rows)),
-                None => api_error_page(
-                    &ctx,
-                    &ApiError::new(ErrorCode::UnknownUnit, "unit not configured"),
-                ),
-            }
-        }
-        ["admin"] => admin_page(state, &ctx, done, &pages::AccountForm::default(), None).await,
-        ["password"] => {
-            let body = pages::password(&ctx, None, done == Some("password"));
+/// `POST /console/logout`.
+pub async fn logout(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let (mut ctx, _, _) = answer!(signed_in_form(call).await);
+    if let Some(session) = &ctx.session {
+        let token = session.token.clone();
+        let _ = blocking(move || state.workflow.logout(&token)).await;
+    }
+    ctx.cookies
+        .push(set_cookie(SESSION_COOKIE, "", 0, ctx.secure));
+    redirect(&ctx, "/console/login")
+}
+
+/// `GET /console/cases`: the facility's cases and the "open a case" form (seed step 2).
+pub async fn cases(call: Call) -> HttpResponse {
+    let (ctx, who) = answer!(signed_in(&call).await);
+    let state = Arc::clone(&call.state);
+    match blocking(move || state.workflow.cases(&who)).await {
+        Ok(cases) => {
+            let body = pages::cases(&ctx, &cases, &pages::OpenCaseForm::default());
             html(StatusCode::OK, &ctx, body)
         }
-        _ => error_page(&ctx, StatusCode::NOT_FOUND, ctx.t().page_not_found),
+        Err(e) => api_error_page(&ctx, &e),
+    }
+}
+
+/// `POST /console/cases`: open a case; the answer shows its "Mã khai báo F0".
+pub async fn open_case(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
+    let reference = field(&form, "reference").trim().to_owned();
+    let (r, w, s) = (reference.clone(), who.clone(), Arc::clone(&state));
+    match blocking(move || s.workflow.open_case(&w, &r, unix_now())).await {
+        Ok(opened) => {
+            let body = pages::code(&ctx, &opened.case, &opened.code);
+            html(StatusCode::CREATED, &ctx, body)
+        }
+        Err(e) => {
+            let cases = blocking(move || state.workflow.cases(&who))
+                .await
+                .unwrap_or_default();
+            let f = pages::OpenCaseForm {
+                reference,
+                error: Some(ctx.t().error(e.code)),
+            };
+            html(status_of(&e), &ctx, pages::cases(&ctx, &cases, &f))
+        }
+    }
+}
+
+/// `GET /console/cases/{id}`: "Truy vết F1" and the F1 analysis table (seed steps 4, 6).
+pub async fn case(call: Call) -> HttpResponse {
+    let (ctx, _) = answer!(signed_in(&call).await);
+    let id: u64 = match parse_id(call.param("id")) {
+        Ok(id) => id,
+        Err(e) => return api_error_page(&ctx, &e),
+    };
+    let done = query_param(&call.req, "done");
+    let traced = done.as_deref() == Some("trace");
+    case_page(&call.state, &ctx, id, traced, None).await
+}
+
+/// `POST /console/cases/{id}/trace`: "Truy vết F1".
+pub async fn trace(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let id = parse_id::<u64>(call.param("id"));
+    let (ctx, who, _) = answer!(signed_in_form(call).await);
+    let id = match id {
+        Ok(id) => id,
+        Err(e) => return api_error_page(&ctx, &e),
+    };
+    let s = Arc::clone(&state);
+    match blocking(move || s.workflow.request_trace(&who, id, unix_now())).await {
+        Ok(_) => redirect(&ctx, &format!("/console/cases/{id}?done=trace")),
+        Err(e) => case_page(&state, &ctx, id, false, Some(&e)).await,
     }
 }
 
@@ -567,7 +608,7 @@ async fn case_page(
     state: &Arc<AppState>,
     ctx: &Ctx,
     id: u64,
-    done: Option<&str>,
+    traced: bool,
     error: Option<&ApiError>,
 ) -> HttpResponse {
     let Some(session) = &ctx.session else {
@@ -586,11 +627,91 @@ async fn case_page(
             let units = &state.workflow.settings().units;
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
-            let body = pages::case(ctx, &case, &rows, units, done.is_some(), message);
+            let body = pages::case(ctx, &case, &rows, units, traced, message);
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
     }
+}
+
+/// The signed-in unit worker's unit and its F1 rows, or the page saying why not.
+async fn unit_rows(
+    call: &Call,
+) -> Result<(Ctx, String, Vec<crate::domain::store::F1RowRecord>), HttpResponse> {
+    let (ctx, who) = signed_in(call).await?;
+    let Role::PreventiveUnit { unit } = who.role.clone() else {
+        let refused = ApiError::new(ErrorCode::ForbiddenRole, "unit workers only");
+        return Err(api_error_page(&ctx, &refused));
+    };
+    let (state, name) = (Arc::clone(&call.state), unit.clone());
+    match blocking(move || state.workflow.unit_rows(&who, &name)).await {
+        Ok(rows) => Ok((ctx, unit, rows)),
+        Err(e) => Err(api_error_page(&ctx, &e)),
+    }
+}
+
+/// `GET /console/unit`: the unit's F1 inbox, opened in the browser with the unit's key
+/// (seed step 7).
+pub async fn unit_inbox(call: Call) -> HttpResponse {
+    let (ctx, unit, rows) = answer!(unit_rows(&call).await);
+    let units = &call.state.workflow.settings().units;
+    match units.iter().find(|u| u.name == unit) {
+        Some(u) => html(StatusCode::OK, &ctx, pages::unit_inbox(&ctx, u, &rows)),
+        None => api_error_page(
+            &ctx,
+            &ApiError::new(ErrorCode::UnknownUnit, "unit not configured"),
+        ),
+    }
+}
+
+/// `GET /console/unit/f1.csv`: the unit's rows as the server's CSV export, sealed.
+pub async fn unit_csv(call: Call) -> HttpResponse {
+    let (ctx, unit, rows) = answer!(unit_rows(&call).await);
+    let mut r = super::respond::csv(rows_csv(&rows));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"f1-{unit}-sealed.csv\""))
+    {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    finish(r, &ctx)
+}
+
+/// `POST /console/unit/f1/{case}/{row}/follow-up`.
+pub async fn follow_up(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let ids = (
+        parse_id::<u64>(call.param("case")),
+        parse_id::<u32>(call.param("row")),
+    );
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
+    let (case, row) = match ids {
+        (Ok(c), Ok(r)) => (c, r),
+        _ => return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t().page_not_found),
+    };
+    let Ok(status) = field(&form, "status").parse::<FollowUpStatus>() else {
+        return error_page(
+            &ctx,
+            StatusCode::BAD_REQUEST,
+            ctx.t().error(ErrorCode::BadRequest),
+        );
+    };
+    match blocking(move || {
+        state
+            .workflow
+            .set_follow_up(&who, case, row, status, unix_now())
+    })
+    .await
+    {
+        Ok(_) => redirect(&ctx, &format!("/console/unit#row-{case}-{row}")),
+        Err(e) => api_error_page(&ctx, &e),
+    }
+}
+
+/// `GET /console/admin`: accounts, units, "publish now".
+pub async fn admin(call: Call) -> HttpResponse {
+    let (ctx, _) = answer!(signed_in(&call).await);
+    let done = query_param(&call.req, "done");
+    let form = pages::AccountForm::default();
+    admin_page(&call.state, &ctx, done.as_deref(), &form, None).await
 }
 
 async fn admin_page(
@@ -617,142 +738,78 @@ async fn admin_page(
     }
 }
 
-async fn post(
-    state: &Arc<AppState>,
-    mut ctx: Ctx,
-    rest: &[&str],
-    form: Vec<(String, String)>,
-) -> HttpResponse {
-    let Some(session) = &ctx.session else {
-        return redirect(&ctx, "/console/login");
+/// `POST /console/admin/accounts`: create an account.
+pub async fn create_account(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
+    let f = pages::AccountForm {
+        username: field(&form, "username").trim().to_owned(),
+        role: field(&form, "role").to_owned(),
+        unit: field(&form, "unit").to_owned(),
     };
-    let who = session.principal.clone();
-    let token = session.token.clone();
-    let s = Arc::clone(state);
-    match rest {
-        ["logout"] => {
-            let _ = blocking(move || s.workflow.logout(&token)).await;
-            ctx.cookies
-                .push(set_cookie(SESSION_COOKIE, "", 0, ctx.secure));
-            redirect(&ctx, "/console/login")
+    let password = field(&form, "password").to_owned();
+    let unit = Some(f.unit.clone()).filter(|u| !u.is_empty() && f.role == Role::PREVENTIVE_UNIT);
+    let Ok(role) = Role::from_kind(&f.role, unit) else {
+        let refused = (StatusCode::BAD_REQUEST, ctx.t().unit_required);
+        return admin_page(&state, &ctx, None, &f, Some(refused)).await;
+    };
+    let (name, s) = (f.username.clone(), Arc::clone(&state));
+    let created = blocking(move || {
+        s.workflow
+            .create_account(&who, &name, &password, role, unix_now())
+    })
+    .await;
+    match created {
+        Ok(_) => redirect(&ctx, "/console/admin?done=account"),
+        Err(e) => {
+            let refused = (status_of(&e), ctx.t().error(e.code));
+            admin_page(&state, &ctx, None, &f, Some(refused)).await
         }
-        ["cases"] => {
-            let reference = field(&form, "reference").trim().to_owned();
-            let r = reference.clone();
-            let w = who.clone();
-            match blocking(move || s.workflow.open_case(&w, &r, unix_now())).await {
-                Ok(opened) => {
-                    let body = pages::code(&ctx, &opened.case, &opened.code);
-                    html(StatusCode::CREATED, &ctx, body)
-                }
-                Err(e) => {
-                    let s = Arc::clone(state);
-                    let cases = blocking(move || s.workflow.cases(&who))
-                        .await
-                        .unwrap_or_default();
-                    let f = pages::OpenCaseForm {
-                        reference,
-                        error: Some(ctx.t().error(e.code)),
-                    };
-                    html(status_of(&e), &ctx, pages::cases(&ctx, &cases, &f))
-                }
-            }
-        }
-        ["cases", id, "trace"] => {
-            let id: u64 = match parse_id(id) {
-                Ok(id) => id,
-                Err(e) => return api_error_page(&ctx, &e),
+    }
+}
+
+/// `POST /console/admin/publish`: run publication now.
+pub async fn publish(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let (ctx, who, _) = answer!(signed_in_form(call).await);
+    match blocking(move || state.workflow.publish_on_demand(&who, unix_now())).await {
+        Ok(Some(batch)) => redirect(
+            &ctx,
+            &format!("/console/admin?done=batch-{}", batch.batch_id),
+        ),
+        Ok(None) => redirect(&ctx, "/console/admin?done=nothing"),
+        Err(e) => api_error_page(&ctx, &e),
+    }
+}
+
+/// `GET /console/password`.
+pub async fn password_form(call: Call) -> HttpResponse {
+    let (ctx, _) = answer!(signed_in(&call).await);
+    let done = query_param(&call.req, "done");
+    let body = pages::password(&ctx, None, done.as_deref() == Some("password"));
+    html(StatusCode::OK, &ctx, body)
+}
+
+/// `POST /console/password`: change one's own password.
+pub async fn change_password(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
+    let current = field(&form, "current").to_owned();
+    let new = field(&form, "new").to_owned();
+    match blocking(move || state.workflow.change_password(&who, &current, &new)).await {
+        Ok(()) => redirect(&ctx, "/console/password?done=password"),
+        Err(e) => {
+            let message = if e.code == ErrorCode::LoginFailed {
+                ctx.t().current_password_wrong
+            } else {
+                ctx.t().error(e.code)
             };
-            match blocking(move || s.workflow.request_trace(&who, id, unix_now())).await {
-                Ok(_) => redirect(&ctx, &format!("/console/cases/{id}?done=trace")),
-                Err(e) => case_page(state, &ctx, id, None, Some(&e)).await,
-            }
+            html(
+                status_of(&e),
+                &ctx,
+                pages::password(&ctx, Some(message), false),
+            )
         }
-        ["unit", "f1", case, row, "follow-up"] => {
-            let (case, row): (u64, u32) = match (parse_id(case), parse_id(row)) {
-                (Ok(c), Ok(r)) => (c, r),
-                _ => return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t().page_not_found),
-            };
-            let Ok(status) = parse_follow_up(field(&form, "status")) else {
-                return error_page(
-                    &ctx,
-                    StatusCode::BAD_REQUEST,
-                    ctx.t().error(ErrorCode::BadRequest),
-                );
-            };
-            match blocking(move || {
-                s.workflow
-                    .set_follow_up(&who, case, row, status, unix_now())
-            })
-            .await
-            {
-                Ok(_) => redirect(&ctx, &format!("/console/unit#row-{case}-{row}")),
-                Err(e) => api_error_page(&ctx, &e),
-            }
-        }
-        ["admin", "accounts"] => {
-            let f = pages::AccountForm {
-                username: field(&form, "username").trim().to_owned(),
-                role: field(&form, "role").to_owned(),
-                unit: field(&form, "unit").to_owned(),
-            };
-            let password = field(&form, "password").to_owned();
-            let role = match f.role.as_str() {
-                "admin" => Some(Role::Admin),
-                "treatment_facility" => Some(Role::TreatmentFacility),
-                "preventive_unit" if !f.unit.is_empty() => Some(Role::PreventiveUnit {
-                    unit: f.unit.clone(),
-                }),
-                _ => None,
-            };
-            let Some(role) = role else {
-                let refused = (StatusCode::BAD_REQUEST, ctx.t().unit_required);
-                return admin_page(state, &ctx, None, &f, Some(refused)).await;
-            };
-            let name = f.username.clone();
-            let created = blocking(move || {
-                s.workflow
-                    .create_account(&who, &name, &password, role, unix_now())
-            })
-            .await;
-            match created {
-                Ok(_) => redirect(&ctx, "/console/admin?done=account"),
-                Err(e) => {
-                    let refused = (status_of(&e), ctx.t().error(e.code));
-                    admin_page(state, &ctx, None, &f, Some(refused)).await
-                }
-            }
-        }
-        ["admin", "publish"] => {
-            match blocking(move || s.workflow.publish_on_demand(&who, unix_now())).await {
-                Ok(Some(batch)) => redirect(
-                    &ctx,
-                    &format!("/console/admin?done=batch-{}", batch.batch_id),
-                ),
-                Ok(None) => redirect(&ctx, "/console/admin?done=nothing"),
-                Err(e) => api_error_page(&ctx, &e),
-            }
-        }
-        ["password"] => {
-            let current = field(&form, "current").to_owned();
-            let new = field(&form, "new").to_owned();
-            match blocking(move || s.workflow.change_password(&who, &current, &new)).await {
-                Ok(()) => redirect(&ctx, "/console/password?done=password"),
-                Err(e) => {
-                    let message = if e.code == ErrorCode::LoginFailed {
-                        ctx.t().current_password_wrong
-                    } else {
-                        ctx.t().error(e.code)
-                    };
-                    html(
-                        status_of(&e),
-                        &ctx,
-                        pages::password(&ctx, Some(message), false),
-                    )
-                }
-            }
-        }
-        _ => error_page(&ctx, StatusCode::NOT_FOUND, ctx.t().page_not_found),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::store::{CodeRefusal, StoreError};
+use crate::domain::store::{CodeRefusal, StoreError};
 
 /// Every error the API can return. The string of each is stable across versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,33 +100,6 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
         }
     }
-
-    /// The HTTP status it is sent with.
-    pub fn http_status(self) -> u16 {
-        match self {
-            ErrorCode::BadRequest
-            | ErrorCode::MalformedUpload
-            | ErrorCode::MalformedReport
-            | ErrorCode::PasswordRejected
-            | ErrorCode::UnknownUnit => 400,
-            ErrorCode::Unauthenticated | ErrorCode::SessionInvalid | ErrorCode::LoginFailed => 401,
-            ErrorCode::ForbiddenRole | ErrorCode::ForbiddenDistrict => 403,
-            ErrorCode::DeclarationCodeInvalid | ErrorCode::RouteNotFound | ErrorCode::NotFound => {
-                404
-            }
-            ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Timeout => 408,
-            ErrorCode::AccountExists
-            | ErrorCode::CaseNotReady
-            | ErrorCode::DeclarationCodeUsed
-            | ErrorCode::ReportDuplicate => 409,
-            ErrorCode::DeclarationCodeExpired => 410,
-            ErrorCode::BodyTooLarge => 413,
-            ErrorCode::UploadRejected | ErrorCode::ReportRejected => 422,
-            ErrorCode::LoginThrottled | ErrorCode::DeclarationCodeThrottled => 429,
-            ErrorCode::StorageFailure | ErrorCode::Internal => 500,
-        }
-    }
 }
 
 impl fmt::Display for ErrorCode {
@@ -154,14 +127,6 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
         }
-    }
-
-    /// The JSON body: `{"error": {"code": ..., "message": ...}}`.
-    pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "error": { "code": self.code.as_str(), "message": self.message }
-        })
-        .to_string()
     }
 }
 

@@ -4,9 +4,11 @@
 use maud::{DOCTYPE, Markup, html};
 
 use super::{CSRF_FIELD, Ctx};
-use crate::config::Unit;
-use crate::http::{confirmation_str, follow_up_str, utc};
-use crate::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
+use bluezone_export::{opened_header, row_fields, utc};
+
+use crate::domain::settings::Unit;
+use crate::domain::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
+use crate::web::api::export_row;
 
 /// What the "open a case" form holds after a failed submit.
 #[derive(Default)]
@@ -301,7 +303,7 @@ pub fn case(
                                         }
                                         td { (when(ctx, r.first_contact)) }
                                         td.num { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
-                                        td data-confirmation=(confirmation_str(r.confirmation)) { (t.confirmation(r.confirmation)) }
+                                        td data-confirmation=(r.confirmation.as_str()) { (t.confirmation(r.confirmation)) }
                                     }
                                 }
                             }
@@ -312,14 +314,6 @@ pub fn case(
         },
     )
 }
-
-const FOLLOW_UPS: [FollowUpStatus; 5] = [
-    FollowUpStatus::New,
-    FollowUpStatus::Contacted,
-    FollowUpStatus::Quarantined,
-    FollowUpStatus::Tested,
-    FollowUpStatus::Closed,
-];
 
 /// The unit's F1 inbox. Phone numbers arrive sealed; the page's script opens them with the key
 /// file the worker chooses.
@@ -339,6 +333,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                 data-msg-no-webcrypto=(t.key_no_webcrypto)
                 data-msg-open-failed=(t.open_failed)
                 data-unit=(unit.name)
+                data-csv-header=(opened_header())
             {
                 h1 { (title) }
                 p.meta { (t.district_col) ": " (districts.join(", ")) }
@@ -366,11 +361,9 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                                 @for r in rows {
                                     @let id = hex::encode(r.report_id);
                                     tr id={"row-" (r.case_id) "-" (r.row_no)}
-                                        data-case=(r.case_id) data-no=(r.row_no) data-f1-id=(id)
-                                        data-district=(r.district) data-contact-utc=(utc(r.first_contact))
-                                        data-duration=(r.duration_seconds)
-                                        data-confirmation=(confirmation_str(r.confirmation))
-                                        data-follow-up=(follow_up_str(r.follow_up.status))
+                                        data-f1-id=(id) data-district=(r.district)
+                                        data-follow-up=(r.follow_up.status.as_str())
+                                        data-csv=(row_fields(&export_row(r)))
                                     {
                                         td { "#" (r.case_id) }
                                         td.num { (r.row_no) }
@@ -388,8 +381,8 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                                                 (csrf(ctx))
                                                 label.visually-hidden for={"status-" (r.case_id) "-" (r.row_no)} { (t.follow_up_col) }
                                                 select id={"status-" (r.case_id) "-" (r.row_no)} name="status" {
-                                                    @for s in FOLLOW_UPS {
-                                                        option value=(follow_up_str(s)) selected[s == r.follow_up.status] { (t.follow_up(s)) }
+                                                    @for s in FollowUpStatus::ALL {
+                                                        option value=(s.as_str()) selected[s == r.follow_up.status] { (t.follow_up(s)) }
                                                     }
                                                 }
                                                 " "
@@ -436,7 +429,7 @@ pub fn admin(
         None => None,
     };
     let role = if form.role.is_empty() {
-        "treatment_facility"
+        Role::TREATMENT_FACILITY
     } else {
         form.role.as_str()
     };
@@ -460,9 +453,9 @@ pub fn admin(
                     p #new-password-help.help { (t.new_password_help) }
                     label for="new-role" { (t.role_col) }
                     select #new-role name="role" {
-                        option value="treatment_facility" selected[role == "treatment_facility"] { (t.role_facility) }
-                        option value="preventive_unit" selected[role == "preventive_unit"] { (t.role_unit) }
-                        option value="admin" selected[role == "admin"] { (t.role_admin) }
+                        option value=(Role::TREATMENT_FACILITY) selected[role == Role::TREATMENT_FACILITY] { (t.role_facility) }
+                        option value=(Role::PREVENTIVE_UNIT) selected[role == Role::PREVENTIVE_UNIT] { (t.role_unit) }
+                        option value=(Role::ADMIN) selected[role == Role::ADMIN] { (t.role_admin) }
                     }
                     label for="new-unit" { (t.unit_label) }
                     select #new-unit name="unit" {

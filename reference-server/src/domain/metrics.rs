@@ -115,7 +115,11 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the store's record counts.
-    pub fn render(&self, counts: Option<crate::store::StoreCounts>, index_rpis: usize) -> String {
+    pub fn render(
+        &self,
+        counts: Option<crate::domain::store::StoreCounts>,
+        index_rpis: usize,
+    ) -> String {
         let mut out = String::new();
         let counters: [(&str, &str, &AtomicU64); 15] = [
             (

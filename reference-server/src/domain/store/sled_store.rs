@@ -685,13 +685,13 @@ mod tests {
     use std::num::NonZeroU32;
     use std::sync::Barrier;
 
-    use crate::store::{CONTACT_RETENTION_SECONDS, KEY_RETENTION_INTERVALS};
+    use crate::domain::store::{CONTACT_RETENTION_SECONDS, KEY_RETENTION_INTERVALS};
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
     use super::*;
-    use crate::password::PasswordHash;
-    use crate::store::{ConfirmationRecord, FollowUpStatus, Role};
+    use crate::domain::password::PasswordHash;
+    use crate::domain::store::{ConfirmationRecord, FollowUpStatus, Role};
 
     const NOW: Seconds = 1_700_000_000;
 

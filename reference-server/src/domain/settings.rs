@@ -1,0 +1,141 @@
+//! What the workflow is configured with: the preventive-medicine units, the throttle figures,
+//! lifetimes and the publication's filter parameters.
+//!
+//! The deployment's TOML file ([`crate::config`]) deserialises into these types; nothing here
+//! reads a file.
+
+use bluezone_protocol::RiskRule;
+use bluezone_protocol::hpke::HpkePublicKey;
+use serde::Deserialize;
+
+/// A preventive-medicine unit as configured: the districts it covers and the key F1 contact
+/// details are sealed to.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitConfig {
+    /// Short name, used in accounts (`PreventiveUnit { unit }`) and URLs.
+    pub name: String,
+    /// District numbers it covers (the `district` field of F1 reports).
+    pub districts: Vec<u32>,
+    /// Its HPKE public key (X25519), 64 hex characters. The private key stays with the unit.
+    pub public_key: String,
+}
+
+/// A unit as the workflow uses it: validated, its key decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit {
+    /// Its name.
+    pub name: String,
+    /// Its districts.
+    pub districts: Vec<u32>,
+    /// Its HPKE public key.
+    pub public_key: HpkePublicKey,
+}
+
+/// Why a list of units cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitError(pub String);
+
+impl std::fmt::Display for UnitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnitError {}
+
+/// Check the configured units (names of 1 to 64 characters of `a-z 0-9 -`, unique; keys of 64
+/// hex characters; no district covered twice) and decode their keys.
+pub fn validate_units(configured: &[UnitConfig]) -> Result<Vec<Unit>, UnitError> {
+    let mut units: Vec<Unit> = Vec::new();
+    for u in configured {
+        if u.name.is_empty()
+            || u.name.len() > 64
+            || !u
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(UnitError(format!(
+                "unit name {:?}: 1 to 64 characters of a-z 0-9 -",
+                u.name
+            )));
+        }
+        let key = hex::decode(&u.public_key)
+            .ok()
+            .and_then(|b| HpkePublicKey::from_bytes(&b).ok())
+            .ok_or_else(|| {
+                UnitError(format!(
+                    "unit {}: public_key must be 64 hex characters",
+                    u.name
+                ))
+            })?;
+        for other in &units {
+            if other.name == u.name {
+                return Err(UnitError(format!("unit {} twice", u.name)));
+            }
+            if let Some(d) = u.districts.iter().find(|d| other.districts.contains(d)) {
+                return Err(UnitError(format!(
+                    "district {d} covered by both {} and {}",
+                    other.name, u.name
+                )));
+            }
+        }
+        units.push(Unit {
+            name: u.name.clone(),
+            districts: u.districts.clone(),
+            public_key: key,
+        });
+    }
+    Ok(units)
+}
+
+/// Throttle figures (see [`crate::domain::throttle`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failed logins allowed per account per window.
+    pub login_failures_per_account: u32,
+    /// Failed logins allowed per client address per window.
+    pub login_failures_per_client: u32,
+    /// The login window, seconds.
+    pub login_window_seconds: u64,
+    /// Wrong declaration codes allowed per client address per window.
+    pub code_failures_per_client: u32,
+    /// Wrong declaration codes allowed from all clients together per window.
+    pub code_failures_global: u32,
+    /// The declaration-code window, seconds.
+    pub code_window_seconds: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            login_failures_per_account: 5,
+            login_failures_per_client: 20,
+            login_window_seconds: 15 * 60,
+            code_failures_per_client: 10,
+            code_failures_global: 100_000,
+            code_window_seconds: 3600,
+        }
+    }
+}
+
+/// What the workflow is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Lifetime of a declaration code, seconds.
+    pub code_ttl_seconds: u64,
+    /// Lifetime of a session, seconds.
+    pub session_ttl_seconds: u64,
+    /// Target false-positive rate of the batch filters.
+    pub filter_target_fp_rate: f64,
+    /// Dummy entries round batch sizes up to a multiple of this.
+    pub dummy_quantum: u32,
+    /// Throttle figures.
+    pub throttle: ThrottleConfig,
+    /// The units.
+    pub units: Vec<Unit>,
+    /// The risk rule reports are rescored with.
+    pub risk_rule: RiskRule,
+}

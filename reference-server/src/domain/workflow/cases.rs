@@ -1,0 +1,85 @@
+//! Seed step 2: a treatment facility opens an F0 case and gets its declaration code.
+
+use ring::hmac;
+
+use super::{Principal, Workflow, lock};
+use crate::domain::code::IssuedCode;
+use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::store::{CaseRecord, CaseStatus, Role, Seconds};
+
+/// Most characters of a case's facility reference.
+pub const MAX_REFERENCE_LEN: usize = 64;
+
+/// A newly opened case and its declaration code, shown once to the health worker.
+#[derive(Clone, Debug)]
+pub struct OpenedCase {
+    /// The case.
+    pub case: CaseRecord,
+    /// The code to give the patient (`XXXX-XXXX-XXXX-C`).
+    pub code: String,
+}
+
+impl Workflow {
+    pub(super) fn code_hash(&self, canonical: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hmac::sign(&self.code_key, canonical.as_bytes()).as_ref());
+        out
+    }
+
+    /// Open an F0 case and issue its declaration code (treatment facilities only).
+    ///
+    /// The store keeps only HMAC-SHA256(server secret, code). An upload's code is looked up by
+    /// that keyed hash, so the lookup's timing depends on hash values an attacker cannot
+    /// relate to the code typed, never on how many characters of a real code were right.
+    pub fn open_case(
+        &self,
+        principal: &Principal,
+        reference: &str,
+        now: Seconds,
+    ) -> Result<OpenedCase, ApiError> {
+        Self::require_facility(principal)?;
+        if reference.chars().count() > MAX_REFERENCE_LEN || reference.chars().any(char::is_control)
+        {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("reference: at most {MAX_REFERENCE_LEN} characters, no control characters"),
+            ));
+        }
+        let issued = IssuedCode::generate(&mut *lock(&self.rng));
+        let code_expires_at = now + self.settings.code_ttl_seconds;
+        let mut case = CaseRecord {
+            case_id: 0,
+            reference: reference.to_owned(),
+            opened_by: principal.username.clone(),
+            opened_at: now,
+            code_expires_at,
+            status: CaseStatus::AwaitingUpload,
+            f1_rows: 0,
+        };
+        case.case_id = self
+            .store
+            .open_case(&case, &self.code_hash(&issued.canonical()))?;
+        Ok(OpenedCase {
+            case,
+            code: issued.display().to_owned(),
+        })
+    }
+
+    /// Every case (treatment facilities and admins).
+    pub fn cases(&self, principal: &Principal) -> Result<Vec<CaseRecord>, ApiError> {
+        if principal.role != Role::Admin {
+            Self::require_facility(principal)?;
+        }
+        Ok(self.store.cases()?)
+    }
+
+    /// One case (treatment facilities and admins).
+    pub fn case(&self, principal: &Principal, case_id: u64) -> Result<CaseRecord, ApiError> {
+        if principal.role != Role::Admin {
+            Self::require_facility(principal)?;
+        }
+        self.store
+            .case(case_id)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no case {case_id}")))
+    }
+}

@@ -1,0 +1,72 @@
+//! Seed step 7: F1 rows are routed to the preventive-medicine unit of their district, which
+//! records its follow-up.
+
+use super::{Principal, Workflow};
+use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::settings::Unit;
+use crate::domain::store::{F1RowRecord, FollowUp, FollowUpStatus, Seconds};
+
+impl Workflow {
+    /// The unit of `principal`, if it is `unit_name`: a unit's worker acts for that unit only.
+    pub fn unit_rows_guard(
+        &self,
+        principal: &Principal,
+        unit_name: &str,
+    ) -> Result<&Unit, ApiError> {
+        let unit = self.require_unit(principal)?;
+        if unit.name != unit_name {
+            return Err(ApiError::new(
+                ErrorCode::ForbiddenDistrict,
+                format!("unit {unit_name} is not yours"),
+            ));
+        }
+        Ok(unit)
+    }
+
+    /// The F1 rows of unit `unit_name`'s districts: only that unit's own workers may list them.
+    pub fn unit_rows(
+        &self,
+        principal: &Principal,
+        unit_name: &str,
+    ) -> Result<Vec<F1RowRecord>, ApiError> {
+        let unit = self.unit_rows_guard(principal, unit_name)?;
+        Ok(self.store.f1_rows_of_districts(&unit.districts)?)
+    }
+
+    /// Record the follow-up of a row in one of the unit's districts.
+    pub fn set_follow_up(
+        &self,
+        principal: &Principal,
+        case_id: u64,
+        row_no: u32,
+        status: FollowUpStatus,
+        now: Seconds,
+    ) -> Result<F1RowRecord, ApiError> {
+        let unit = self.require_unit(principal)?;
+        let not_found = || {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("case {case_id} has no F1 row {row_no}"),
+            )
+        };
+        let row = self.store.f1_row(case_id, row_no)?.ok_or_else(not_found)?;
+        if !unit.districts.contains(&row.district) {
+            return Err(ApiError::new(
+                ErrorCode::ForbiddenDistrict,
+                format!(
+                    "district {} is not covered by unit {}",
+                    row.district, unit.name
+                ),
+            ));
+        }
+        Ok(self.store.set_follow_up(
+            case_id,
+            row_no,
+            &FollowUp {
+                status,
+                updated_at: now,
+                updated_by: principal.username.clone(),
+            },
+        )?)
+    }
+}

@@ -1,0 +1,237 @@
+//! The seven-step workflow over a [`Store`]: what each API call does, with no HTTP in it.
+//!
+//! Time is a parameter of every call (`now`, seconds since the unix epoch), so the simulator
+//! can drive the workflow on a virtual clock. Every protocol decision is a call into
+//! `bluezone-protocol`: parsing and validating uploads and reports, expanding keys,
+//! building and signing batches, verifying reports.
+//!
+//! What stays in memory, rebuilt from the store at start: the verification index of published
+//! RPIs ([`PublicationIndex`]), the keyed hashes of the F0s' contact histories
+//! ([`ContactHistoryStore`]), and the throttles (a restart forgets them).
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bluezone_protocol::{
+    CaseId, ContactHistoryStore, PublicationIndex, PublisherKeyPair, PublisherPublicKey, UnixTime,
+};
+use rand_core::CryptoRng;
+use ring::{digest, hmac};
+
+use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::metrics::Metrics;
+use crate::domain::password::PasswordHash;
+use crate::domain::settings::Settings;
+use crate::domain::store::{Account, Role, Seconds, Store};
+use crate::domain::throttle::Throttle;
+
+mod accounts;
+mod cases;
+mod follow_up;
+mod publication;
+mod reports;
+mod uploads;
+
+pub use accounts::{LoginOutcome, valid_username};
+pub use cases::{MAX_REFERENCE_LEN, OpenedCase};
+pub use publication::{MemorySink, PublicationSink};
+pub use reports::ReportOutcome;
+
+/// The randomness the workflow draws from: the OS generator in the server, a seeded one in the
+/// simulator and tests.
+pub type WorkflowRng = Box<dyn CryptoRng + Send>;
+
+/// Who is calling: an authenticated health worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The account.
+    pub username: String,
+    /// Its role.
+    pub role: Role,
+}
+
+struct Throttles {
+    login_account: Throttle<String>,
+    login_client: Throttle<IpAddr>,
+    code_client: Throttle<IpAddr>,
+    code_global: Throttle<()>,
+}
+
+const THROTTLE_MAX_KEYS: usize = 100_000;
+
+/// The workflow: the store, the in-memory indexes, the publisher key and the throttles.
+pub struct Workflow {
+    store: Box<dyn Store>,
+    settings: Settings,
+    publisher: PublisherKeyPair,
+    sink: Arc<dyn PublicationSink>,
+    code_key: hmac::Key,
+    index: RwLock<PublicationIndex>,
+    index_key: [u8; 32],
+    history: RwLock<ContactHistoryStore>,
+    throttles: Mutex<Throttles>,
+    publication: Mutex<()>,
+    /// Held while the batch index is rebuilt and handed to the sink: the hourly purge writes
+    /// it outside the publication lock, and the last index written must be built from the
+    /// latest batches.
+    index_file: Mutex<()>,
+    rng: Mutex<WorkflowRng>,
+    dummy_password: PasswordHash,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
+    out
+}
+
+impl Workflow {
+    /// Open the workflow on `store`: load or create the server secrets, rebuild the
+    /// verification index and the contact-history store, hand a fresh batch index to `sink`,
+    /// and, if there is no account yet, create `admin` with a random password, returned here
+    /// to be shown once.
+    pub fn open(
+        store: Box<dyn Store>,
+        settings: Settings,
+        publisher: PublisherKeyPair,
+        sink: Arc<dyn PublicationSink>,
+        mut rng: WorkflowRng,
+        now: Seconds,
+    ) -> Result<(Workflow, Option<String>), ApiError> {
+        let mut draw = || {
+            let mut b = [0u8; 32];
+            rng.fill_bytes(&mut b);
+            b
+        };
+        let code_secret = store.secret("declaration-codes", &mut draw)?;
+        let history_secret = store.secret("contact-history", &mut draw)?;
+        let index_key = draw();
+        let dummy_password = PasswordHash::new("not a password of anyone", &mut rng)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        let t = settings.throttle;
+        let throttles = Throttles {
+            login_account: Throttle::new(
+                t.login_failures_per_account,
+                t.login_window_seconds,
+                THROTTLE_MAX_KEYS,
+            ),
+            login_client: Throttle::new(
+                t.login_failures_per_client,
+                t.login_window_seconds,
+                THROTTLE_MAX_KEYS,
+            ),
+            code_client: Throttle::new(
+                t.code_failures_per_client,
+                t.code_window_seconds,
+                THROTTLE_MAX_KEYS,
+            ),
+            code_global: Throttle::new(t.code_failures_global, t.code_window_seconds, 1),
+        };
+        let workflow = Workflow {
+            store,
+            settings,
+            publisher,
+            sink,
+            code_key: hmac::Key::new(hmac::HMAC_SHA256, &code_secret),
+            index: RwLock::new(PublicationIndex::new(index_key)),
+            index_key,
+            history: RwLock::new(ContactHistoryStore::new(&history_secret)),
+            throttles: Mutex::new(throttles),
+            publication: Mutex::new(()),
+            index_file: Mutex::new(()),
+            rng: Mutex::new(rng),
+            dummy_password,
+            metrics: Metrics::default(),
+        };
+        workflow.rebuild_index()?;
+        {
+            let mut history = write(&workflow.history);
+            for (case, hashes) in workflow.store.contact_hashes()? {
+                history.store_hashes(
+                    CaseId(case),
+                    hashes.into_iter().map(|(h, t)| (h, UnixTime(t))),
+                );
+            }
+        }
+        let admin_password = if workflow.store.accounts()?.is_empty() {
+            let password = workflow.random_password();
+            let hash = PasswordHash::new(&password, &mut *lock(&workflow.rng))
+                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            workflow.store.insert_account(&Account {
+                username: "admin".into(),
+                role: Role::Admin,
+                password: hash,
+                created_at: now,
+                disabled: false,
+            })?;
+            Some(password)
+        } else {
+            None
+        };
+        workflow.write_publication_index(now)?;
+        Ok((workflow, admin_password))
+    }
+
+    fn random_password(&self) -> String {
+        // 20 characters of Crockford base32: 100 bits.
+        const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+        let mut bytes = [0u8; 20];
+        lock(&self.rng).fill_bytes(&mut bytes);
+        bytes
+            .iter()
+            .map(|b| ALPHABET[usize::from(b & 31)] as char)
+            .collect()
+    }
+
+    /// The store (for tests and tools).
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The publisher's public key, which phones pin.
+    pub fn publisher_key(&self) -> PublisherPublicKey {
+        self.publisher.public_key()
+    }
+
+    /// RPIs in the verification index.
+    pub fn index_len(&self) -> usize {
+        read(&self.index).len()
+    }
+
+    /// Erase what retention no longer allows: expired sessions, contact hashes older than 14
+    /// days, index entries and stored keys past their use.
+    pub fn purge(&self, now: Seconds) -> Result<u64, ApiError> {
+        let removed = self.store.purge(now)?;
+        write(&self.history).purge(UnixTime(now));
+        write(&self.index).expire(UnixTime(now));
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests;

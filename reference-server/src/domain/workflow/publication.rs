@@ -1,0 +1,283 @@
+//! Seed step 4: "Trace F1" puts a case into the next signed publication batch, which every
+//! phone downloads.
+//!
+//! The workflow builds and signs the bytes (SPEC.md §8) and hands them to a
+//! [`PublicationSink`]; where they go is the sink's business: files under the data directory
+//! for the server (the web layer's `FileSink`), memory for the simulator
+//! ([`MemorySink`]), an object store or a CDN origin for a deployment that wants one.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use bluezone_protocol::{
+    BatchIndex, BatchIndexEntry, BatchSpec, CaseId, DailyKey, IntervalNumber, PublicationBatch,
+    PublicationIndex, PublishedEntry, PublishedIntervals, RETENTION_SECONDS, UnixTime, UploadedKey,
+};
+
+use super::{Principal, Workflow, lock, write};
+use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::metrics::Metrics;
+use crate::domain::store::{BatchRecord, CaseRecord, Seconds, StoreError, UploadRecord};
+
+/// Where the signed publication bytes go: the batch index (SPEC.md §8.3) and the batches
+/// (§8.2), which phones download as static files.
+///
+/// A batch id is written at most once with bytes that never change afterwards (the workflow
+/// hands a batch to the sink before it records the batch in the store, and the next run takes
+/// the next id); the index is replaced whole at every run and hourly. Both calls must be
+/// durable when they return, and a reader must see the old index or the new one, never a part.
+pub trait PublicationSink: Send + Sync + std::fmt::Debug {
+    /// Keep batch `batch_id`.
+    fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()>;
+    /// Replace the batch index.
+    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Batch `batch_id`, if it was kept.
+    fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>>;
+    /// The latest batch index, if one was kept.
+    fn index(&self) -> std::io::Result<Option<Vec<u8>>>;
+}
+
+/// A [`PublicationSink`] in memory: the simulator's, and the tests'.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    files: Mutex<MemoryFiles>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryFiles {
+    index: Option<Vec<u8>>,
+    batches: BTreeMap<u64, Vec<u8>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> MemorySink {
+        MemorySink::default()
+    }
+
+    /// The ids of the batches kept, in order.
+    pub fn batch_ids(&self) -> Vec<u64> {
+        lock(&self.files).batches.keys().copied().collect()
+    }
+}
+
+impl PublicationSink for MemorySink {
+    fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()> {
+        lock(&self.files).batches.insert(batch_id, bytes.to_vec());
+        Ok(())
+    }
+
+    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
+        lock(&self.files).index = Some(bytes.to_vec());
+        Ok(())
+    }
+
+    fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(lock(&self.files).batches.get(&batch_id).cloned())
+    }
+
+    fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(lock(&self.files).index.clone())
+    }
+}
+
+/// The daily keys of a stored upload, with the intervals the F0 chose to publish.
+fn uploaded_keys(upload: &UploadRecord) -> Result<Vec<UploadedKey>, ApiError> {
+    upload
+        .keys
+        .iter()
+        .map(|k| {
+            let key = DailyKey::new(k.key, IntervalNumber(k.rolling_start), k.rolling_period)
+                .map_err(|e| {
+                    ApiError::from(StoreError::Corrupt(format!(
+                        "case {}: stored key: {e}",
+                        upload.case_id
+                    )))
+                })?;
+            Ok(UploadedKey {
+                key,
+                published: PublishedIntervals::from_bytes(k.published),
+            })
+        })
+        .collect()
+}
+
+fn sink_error(what: &str, e: std::io::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::StorageFailure,
+        format!("cannot keep {what}: {e}"),
+    )
+}
+
+impl Workflow {
+    /// Where the publication bytes go, and where the web layer serves them from.
+    pub fn publication(&self) -> &dyn PublicationSink {
+        &*self.sink
+    }
+
+    /// Rebuild the verification index from what the store says is published.
+    pub(super) fn rebuild_index(&self) -> Result<(), ApiError> {
+        let mut fresh = PublicationIndex::new(self.index_key);
+        for (upload, published_at) in self.store.published_uploads()? {
+            let keys = uploaded_keys(&upload)?;
+            fresh
+                .publish_keys(&keys, CaseId(upload.case_id), UnixTime(published_at))
+                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        }
+        *write(&self.index) = fresh;
+        Ok(())
+    }
+
+    /// "Trace F1": put a case whose upload was received into the next batch.
+    pub fn request_trace(
+        &self,
+        principal: &Principal,
+        case_id: u64,
+        now: Seconds,
+    ) -> Result<CaseRecord, ApiError> {
+        Self::require_facility(principal)?;
+        Ok(self
+            .store
+            .request_trace(case_id, &principal.username, now)?)
+    }
+
+    /// Build a batch of every case waiting for publication, hand it and a new index to the
+    /// sink, and record it. Returns `None` when no case is waiting. One runs at a time.
+    pub fn publish(&self, now: Seconds) -> Result<Option<BatchRecord>, ApiError> {
+        let _one_at_a_time = lock(&self.publication);
+        let uploads = self.store.uploads_to_publish()?;
+        if uploads.is_empty() {
+            return Ok(None);
+        }
+        let batch_id = self.store.next_batch_id()?;
+        let mut entries = Vec::new();
+        {
+            let mut index = write(&self.index);
+            for upload in &uploads {
+                let keys = uploaded_keys(upload)?;
+                let published = index
+                    .publish_keys(&keys, CaseId(upload.case_id), UnixTime(now))
+                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()));
+                match published {
+                    Ok(mut e) => entries.append(&mut e),
+                    Err(e) => {
+                        drop(index);
+                        self.rebuild_index()?;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let result = self.build_batch(batch_id, &entries, &uploads, now);
+        if result.is_err() {
+            // The index holds RPIs of a batch that was never recorded: start it again from
+            // what the store says is published.
+            self.rebuild_index()?;
+        }
+        let record = result?;
+        Metrics::inc(&self.metrics.batches);
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        self.metrics
+            .published_rpis
+            .fetch_add(u64::from(record.published_rpis), relaxed);
+        self.metrics
+            .last_batch_bytes
+            .store(u64::from(record.byte_len), relaxed);
+        self.metrics
+            .last_batch_entries
+            .store(u64::from(record.entry_count), relaxed);
+        if let Err(e) = self.write_publication_index(now) {
+            tracing::error!(error = %e, "batch recorded but index not written; retried at the next run");
+        }
+        tracing::info!(
+            batch_id,
+            cases = record.cases.len(),
+            rpis = record.published_rpis,
+            bytes = record.byte_len,
+            "publication batch built"
+        );
+        Ok(Some(record))
+    }
+
+    /// Build and sign batch `batch_id`, hand it to the sink, then record it in the store.
+    fn build_batch(
+        &self,
+        batch_id: u64,
+        entries: &[PublishedEntry],
+        uploads: &[UploadRecord],
+        now: Seconds,
+    ) -> Result<BatchRecord, ApiError> {
+        let spec = BatchSpec {
+            batch_id,
+            region: 0,
+            created_at: UnixTime(now),
+            target_fp_rate: self.settings.filter_target_fp_rate,
+            dummy_quantum: self.settings.dummy_quantum,
+        };
+        let (batch, bytes) =
+            PublicationBatch::build(entries, &spec, &self.publisher, &mut *lock(&self.rng))
+                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        self.sink
+            .put_batch(batch_id, &bytes)
+            .map_err(|e| sink_error(&format!("batch {batch_id}"), e))?;
+        let described = BatchIndexEntry::describe(&batch, &bytes);
+        let record = BatchRecord {
+            batch_id,
+            region: batch.region,
+            created_at: now,
+            first_interval: batch.first_interval.0,
+            last_interval: batch.last_interval.0,
+            entry_count: batch.entry_count,
+            published_rpis: entries.len() as u32,
+            byte_len: described.byte_len,
+            sha256: described.sha256,
+            cases: uploads.iter().map(|u| u.case_id).collect(),
+        };
+        self.store.record_batch(&record)?;
+        Ok(record)
+    }
+
+    /// Sign the index of the batches of the last 14 days and hand it to the sink.
+    pub fn write_publication_index(&self, now: Seconds) -> Result<(), ApiError> {
+        // One writer at a time, from reading the batches to the sink: the last index written
+        // is then built from the latest batches.
+        let _one_at_a_time = lock(&self.index_file);
+        let oldest = now.saturating_sub(RETENTION_SECONDS);
+        let entries = self
+            .store
+            .batches()?
+            .into_iter()
+            .filter(|b| b.created_at >= oldest)
+            .map(|b| BatchIndexEntry {
+                batch_id: b.batch_id,
+                region: b.region,
+                created_at: UnixTime(b.created_at),
+                first_interval: IntervalNumber(b.first_interval),
+                last_interval: IntervalNumber(b.last_interval),
+                byte_len: b.byte_len,
+                entry_count: b.entry_count,
+                sha256: b.sha256,
+            })
+            .collect();
+        let index = BatchIndex {
+            generated_at: UnixTime(now),
+            entries,
+        };
+        let bytes = index
+            .to_bytes(&self.publisher)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        self.sink
+            .put_index(&bytes)
+            .map_err(|e| sink_error("the batch index", e))
+    }
+
+    /// Admin: run publication now.
+    pub fn publish_on_demand(
+        &self,
+        principal: &Principal,
+        now: Seconds,
+    ) -> Result<Option<BatchRecord>, ApiError> {
+        Self::require_admin(principal)?;
+        self.publish(now)
+    }
+}

@@ -1,0 +1,355 @@
+//! The health workers' JSON API under `/api/v1/` (the routes are in
+//! [`ROUTES`](super::router::ROUTES)), and the views it answers with: JSON and the F1 CSV
+//! export.
+//!
+//! Health workers send `Authorization: Bearer <token>` (the console: the same token in a
+//! cookie). Errors are `{"error": {"code", "message"}}` with the codes of
+//! [`ErrorCode`](crate::domain::error::ErrorCode).
+
+use std::sync::Arc;
+
+use bluezone_export::{F1Row, SealedRow, utc};
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::respond::{HttpResponse, blocking, csv, json_response, ok_json, parse_id, read_json};
+use super::router::Call;
+use super::{AppState, unix_now};
+use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
+use crate::domain::workflow::Principal;
+
+fn bearer(req: &Request<Incoming>) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "Authorization header missing"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+        .ok_or_else(|| ApiError::new(ErrorCode::SessionInvalid, "expected `Bearer <token>`"))
+}
+
+/// The caller, from its bearer token.
+async fn principal(call: &Call) -> Result<Principal, ApiError> {
+    let token = bearer(&call.req)?;
+    let state = Arc::clone(&call.state);
+    blocking(move || state.workflow.authenticate(&token, unix_now())).await
+}
+
+/// The caller and a handle on the shared state, for the blocking work of a handler.
+async fn caller(call: &Call) -> Result<(Principal, Arc<AppState>), ApiError> {
+    Ok((principal(call).await?, Arc::clone(&call.state)))
+}
+
+// ---- views ----
+
+fn role_json(role: &Role) -> Value {
+    match role {
+        Role::PreventiveUnit { unit } => json!({"kind": role.kind(), "unit": unit}),
+        _ => json!({"kind": role.kind()}),
+    }
+}
+
+fn account_json(a: &Account) -> Value {
+    json!({
+        "username": a.username,
+        "role": role_json(&a.role),
+        "created_at": a.created_at,
+        "disabled": a.disabled,
+    })
+}
+
+/// The JSON view of a case.
+pub fn case_json(c: &CaseRecord) -> Value {
+    let (status, at, batch) = match &c.status {
+        CaseStatus::AwaitingUpload => ("awaiting_upload", c.opened_at, None),
+        CaseStatus::UploadReceived { at } => ("upload_received", *at, None),
+        CaseStatus::TraceRequested { at, .. } => ("trace_requested", *at, None),
+        CaseStatus::Published { batch_id, at } => ("published", *at, Some(*batch_id)),
+    };
+    json!({
+        "case_id": c.case_id,
+        "reference": c.reference,
+        "opened_by": c.opened_by,
+        "opened_at": c.opened_at,
+        "code_expires_at": c.code_expires_at,
+        "status": status,
+        "status_at": at,
+        "batch_id": batch,
+        "f1_rows": c.f1_rows,
+    })
+}
+
+/// The JSON view of an F1 row: the columns of the seed's F1 table and the follow-up.
+pub fn row_json(r: &F1RowRecord) -> Value {
+    json!({
+        "case_id": r.case_id,
+        "no": r.row_no,
+        "f1_id": hex::encode(r.report_id),
+        "district": r.district,
+        "sealed_contact": hex::encode(&r.sealed_contact),
+        "contact_time": r.first_contact,
+        "contact_time_utc": utc(r.first_contact),
+        "last_contact": r.last_contact,
+        "duration_seconds": r.duration_seconds,
+        "min_attenuation_db": r.min_attenuation_db,
+        "weighted_minutes": r.weighted_minutes,
+        "confirmation": r.confirmation.as_str(),
+        "received_at": r.received_at,
+        "follow_up": {
+            "status": r.follow_up.status.as_str(),
+            "updated_at": r.follow_up.updated_at,
+            "updated_by": r.follow_up.updated_by,
+        },
+    })
+}
+
+/// An F1 row as the CSV export writes it ([`bluezone_export`]).
+pub fn export_row(r: &F1RowRecord) -> F1Row {
+    F1Row {
+        case_id: r.case_id,
+        no: r.row_no,
+        f1_id: hex::encode(r.report_id),
+        district: r.district,
+        contact_time_utc: utc(r.first_contact),
+        last_contact_utc: utc(r.last_contact),
+        duration_seconds: r.duration_seconds,
+        min_attenuation_db: r.min_attenuation_db,
+        weighted_minutes: r.weighted_minutes,
+        confirmation: r.confirmation.as_str().to_owned(),
+        follow_up: r.follow_up.status.as_str().to_owned(),
+        follow_up_at_utc: utc(r.follow_up.updated_at),
+        follow_up_by: r.follow_up.updated_by.clone(),
+    }
+}
+
+/// The CSV export of F1 rows, sealed contact details included ([`bluezone_export`]).
+pub fn rows_csv(rows: &[F1RowRecord]) -> String {
+    let rows: Vec<SealedRow> = rows
+        .iter()
+        .map(|r| SealedRow {
+            row: export_row(r),
+            sealed_contact: hex::encode(&r.sealed_contact),
+        })
+        .collect();
+    bluezone_export::write_sealed(&rows)
+}
+
+// ---- step 1: accounts and sessions ----
+
+/// `POST /api/v1/login`: `{"username", "password"}` → `{"token", "expires_at"}`.
+pub async fn login(call: Call) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Login {
+        username: String,
+        password: String,
+    }
+    let (state, client) = (Arc::clone(&call.state), call.client);
+    let login: Login = read_json(call.req, state.limits.json_bytes).await?;
+    let outcome = blocking(move || {
+        state
+            .workflow
+            .login(&login.username, &login.password, client, unix_now())
+    })
+    .await?;
+    ok_json(json!(outcome))
+}
+
+/// `POST /api/v1/logout`: end this session.
+pub async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
+    principal(&call).await?;
+    let token = bearer(&call.req)?;
+    let state = call.state;
+    blocking(move || state.workflow.logout(&token)).await?;
+    ok_json(json!({"logged_out": true}))
+}
+
+/// `GET /api/v1/me`: who the token belongs to.
+pub async fn me(call: Call) -> Result<HttpResponse, ApiError> {
+    let who = principal(&call).await?;
+    ok_json(json!({"username": who.username, "role": role_json(&who.role)}))
+}
+
+/// `POST /api/v1/me/password`: `{"current", "new"}`.
+pub async fn change_password(call: Call) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Change {
+        current: String,
+        new: String,
+    }
+    let (who, state) = caller(&call).await?;
+    let c: Change = read_json(call.req, state.limits.json_bytes).await?;
+    blocking(move || state.workflow.change_password(&who, &c.current, &c.new)).await?;
+    ok_json(json!({"changed": true}))
+}
+
+/// `GET /api/v1/accounts` (admin).
+pub async fn accounts(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let accounts = blocking(move || state.workflow.accounts(&who)).await?;
+    ok_json(Value::Array(accounts.iter().map(account_json).collect()))
+}
+
+/// `POST /api/v1/accounts` (admin): `{"username", "password", "role", "unit"?}`.
+pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NewAccount {
+        username: String,
+        password: String,
+        role: String,
+        unit: Option<String>,
+    }
+    let (who, state) = caller(&call).await?;
+    let a: NewAccount = read_json(call.req, state.limits.json_bytes).await?;
+    let role = Role::from_kind(&a.role, a.unit)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let account = blocking(move || {
+        state
+            .workflow
+            .create_account(&who, &a.username, &a.password, role, unix_now())
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        account_json(&account).to_string(),
+    ))
+}
+
+/// `POST /api/v1/publication/run` (admin): build a batch now.
+pub async fn publish(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let batch = blocking(move || state.workflow.publish_on_demand(&who, unix_now())).await?;
+    ok_json(match batch {
+        None => json!({"batch": null}),
+        Some(b) => json!({"batch": {
+            "batch_id": b.batch_id,
+            "created_at": b.created_at,
+            "entry_count": b.entry_count,
+            "published_rpis": b.published_rpis,
+            "byte_len": b.byte_len,
+            "sha256": hex::encode(b.sha256),
+            "cases": b.cases,
+        }}),
+    })
+}
+
+/// `GET /api/v1/admin/store` (admin): record counts and the store's digest.
+pub async fn store_digest(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let (counts, digest) = blocking(move || {
+        if who.role != Role::Admin {
+            return Err(ApiError::new(ErrorCode::ForbiddenRole, "admins only"));
+        }
+        let store = state.workflow.store();
+        Ok((store.counts()?, store.digest()?))
+    })
+    .await?;
+    ok_json(json!({"counts": counts, "digest": hex::encode(digest)}))
+}
+
+// ---- steps 2, 4 and 6: cases, "Trace F1", the F1 table ----
+
+/// `GET /api/v1/cases` (treatment facility).
+pub async fn cases(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let cases = blocking(move || state.workflow.cases(&who)).await?;
+    ok_json(Value::Array(cases.iter().map(case_json).collect()))
+}
+
+/// `POST /api/v1/cases` (treatment facility): `{"reference"?}` → the case and its
+/// declaration code.
+pub async fn open_case(call: Call) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Open {
+        #[serde(default)]
+        reference: String,
+    }
+    let (who, state) = caller(&call).await?;
+    let o: Open = read_json(call.req, state.limits.json_bytes).await?;
+    let opened = blocking(move || state.workflow.open_case(&who, &o.reference, unix_now())).await?;
+    let mut view = case_json(&opened.case);
+    view["declaration_code"] = json!(opened.code);
+    Ok(json_response(StatusCode::CREATED, view.to_string()))
+}
+
+/// `GET /api/v1/cases/{id}`.
+pub async fn case(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let id: u64 = parse_id(call.param("id"))?;
+    let case = blocking(move || state.workflow.case(&who, id)).await?;
+    ok_json(case_json(&case))
+}
+
+/// `POST /api/v1/cases/{id}/trace`: "Trace F1".
+pub async fn trace(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let id: u64 = parse_id(call.param("id"))?;
+    let case = blocking(move || state.workflow.request_trace(&who, id, unix_now())).await?;
+    ok_json(case_json(&case))
+}
+
+/// `GET /api/v1/cases/{id}/f1`: the case's F1 table.
+pub async fn f1_table(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let id: u64 = parse_id(call.param("id"))?;
+    let rows = blocking(move || state.workflow.f1_table(&who, id)).await?;
+    ok_json(Value::Array(rows.iter().map(row_json).collect()))
+}
+
+// ---- step 7: the unit's rows and their follow-up ----
+
+/// `GET /api/v1/units/{unit}/f1[?format=csv]`: the unit's F1 rows, to its own workers.
+pub async fn unit_rows(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let as_csv = call
+        .req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "format=csv"));
+    let unit = call.param("unit").to_owned();
+    let rows = blocking(move || state.workflow.unit_rows(&who, &unit)).await?;
+    if as_csv {
+        Ok(csv(rows_csv(&rows)))
+    } else {
+        ok_json(Value::Array(rows.iter().map(row_json).collect()))
+    }
+}
+
+/// `POST /api/v1/units/{unit}/f1/{case}/{row}/follow-up`: `{"status"}`.
+pub async fn follow_up(call: Call) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Status {
+        status: String,
+    }
+    let (who, state) = caller(&call).await?;
+    let case: u64 = parse_id(call.param("case"))?;
+    let row: u32 = parse_id(call.param("row"))?;
+    let unit = call.param("unit").to_owned();
+    let st: Status = read_json(call.req, state.limits.json_bytes).await?;
+    let status: FollowUpStatus =
+        st.status
+            .parse()
+            .map_err(|e: crate::domain::store::ParseNameError| {
+                ApiError::new(ErrorCode::BadRequest, e.to_string())
+            })?;
+    let updated = blocking(move || {
+        // The unit in the path must be the caller's own.
+        state.workflow.unit_rows_guard(&who, &unit)?;
+        state
+            .workflow
+            .set_follow_up(&who, case, row, status, unix_now())
+    })
+    .await?;
+    ok_json(row_json(&updated))
+}

@@ -1,0 +1,226 @@
+//! The web layer: the HTTP binding of the domain ([`crate::domain`]) on hyper 1.
+//!
+//! The one rule of this layer: it decides nothing. Every decision is a call into the
+//! [`Workflow`]; this layer routes requests, enforces body and time limits, moves bytes, maps
+//! errors to their HTTP status, and renders views (JSON, CSV, HTML).
+//!
+//! - [`router`]: the one table of every route, and the dispatch.
+//! - [`api`]: the health workers' JSON API; [`phone`]: what phones call;
+//!   [`publication`]: the publication files (a [`FileSink`](publication::FileSink) and the
+//!   routes that serve it); [`ops`]: health, metrics.
+//! - [`console`]: the health workers' web console.
+//! - [`respond`]: what every handler shares.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::metrics::{Endpoint, Metrics};
+use crate::domain::workflow::Workflow;
+
+pub mod api;
+pub mod console;
+pub mod ops;
+pub mod phone;
+pub mod publication;
+pub mod respond;
+pub mod router;
+
+use respond::{HttpResponse, error_response};
+
+/// Body and time limits of the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest upload body.
+    pub upload_bytes: usize,
+    /// Largest report body.
+    pub report_bytes: usize,
+    /// Largest JSON body.
+    pub json_bytes: usize,
+    /// Longest a request may take, body included.
+    pub request_timeout: Duration,
+}
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The workflow.
+    pub workflow: Workflow,
+    /// The limits.
+    pub limits: Limits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`client_address`]).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The web console's settings.
+    pub console: console::ConsoleConfig,
+}
+
+/// The address a request is throttled by: the TCP peer, or, when the peer is one of
+/// `trusted_proxies`, the right-most address of `X-Forwarded-For` that is not itself a trusted
+/// proxy (addresses further left were written by the client and prove nothing). Behind a proxy
+/// that is not listed, every client has the proxy's address and shares its throttle.
+pub fn client_address(
+    headers: &header::HeaderMap,
+    peer: IpAddr,
+    trusted_proxies: &[IpAddr],
+) -> IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<&str> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        hops.extend(text.split(',').map(str::trim));
+    }
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(address) if trusted_proxies.contains(&address) => continue,
+            Ok(address) => return address,
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+/// Seconds since the unix epoch, from the system clock: the one place the web layer reads the
+/// time it passes to the domain.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Serve `listener` until `shutdown` completes. Connections in progress are left to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let state = Arc::clone(&state);
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let state = Arc::clone(&state);
+                        async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
+                    });
+                    let served = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .max_buf_size(64 * 1024)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Which latency histogram a request counts in.
+fn endpoint_of(path: &str) -> Endpoint {
+    if path.starts_with("/phone/v1/uploads") {
+        Endpoint::Upload
+    } else if path.starts_with("/phone/v1/reports") {
+        Endpoint::Report
+    } else if path.starts_with("/publication/") {
+        Endpoint::Publication
+    } else {
+        Endpoint::Api
+    }
+}
+
+async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let endpoint = endpoint_of(&path);
+    let timeout = state.limits.request_timeout;
+    let client = client_address(req.headers(), peer.ip(), &state.trusted_proxies);
+    let call = router::Call {
+        state: Arc::clone(&state),
+        req,
+        params: Vec::new(),
+        peer: peer.ip(),
+        client,
+    };
+    let response = match tokio::time::timeout(timeout, router::dispatch(call)).await {
+        Ok(response) => response,
+        Err(_) => error_response(&ApiError::new(
+            ErrorCode::Timeout,
+            format!("request took longer than {} s", timeout.as_secs()),
+        )),
+    };
+    let status = response.status();
+    if status.is_server_error() {
+        Metrics::inc(&state.workflow.metrics.server_errors);
+    }
+    let elapsed = started.elapsed();
+    state
+        .workflow
+        .metrics
+        .observe(endpoint, elapsed.as_secs_f64());
+    tracing::debug!(%method, %path, status = status.as_u16(), micros = elapsed.as_micros() as u64, "request");
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use hyper::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_are_believed_from_trusted_proxies_only() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let inner: IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = [proxy, inner];
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 203.0.113.7, 10.0.0.2"),
+        );
+        let stranger: IpAddr = "198.51.100.9".parse().unwrap();
+        // Not from a proxy: the header is ignored.
+        assert_eq!(client_address(&headers, stranger, &trusted), stranger);
+        // From a proxy: the right-most untrusted hop (the client wrote 1.2.3.4 itself).
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(client_address(&headers, proxy, &trusted), client);
+        // A garbled hop, or no header: the proxy's own address.
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("nonsense, 10.0.0.2"),
+        );
+        assert_eq!(client_address(&headers, proxy, &trusted), proxy);
+        assert_eq!(
+            client_address(&header::HeaderMap::new(), proxy, &trusted),
+            proxy
+        );
+    }
+}
