@@ -376,12 +376,14 @@ impl Store for MemoryStore {
         let before = inner.sessions.len();
         inner.sessions.retain(|_, s| s.expires_at > now);
         removed += (before - inner.sessions.len()) as u64;
-        for hashes in inner.contacts.values_mut() {
+        // Only the histories this purge empties go: one uploaded without contact hashes is
+        // no record past retention, and a purge that erases nothing changes nothing.
+        inner.contacts.retain(|_, hashes| {
             let before = hashes.len();
             hashes.retain(|h| contact_retained(h, now));
             removed += (before - hashes.len()) as u64;
-        }
-        inner.contacts.retain(|_, hashes| !hashes.is_empty());
+            before == 0 || !hashes.is_empty()
+        });
         for upload in inner.uploads.values_mut() {
             let before = upload.keys.len();
             upload.keys.retain(|key| key_retained(key, now));
