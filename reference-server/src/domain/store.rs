@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::password::PasswordHash;
 
+#[cfg(test)]
+mod conformance;
 mod memory_store;
 mod sled_store;
 

@@ -376,12 +376,14 @@ impl Store for MemoryStore {
         let before = inner.sessions.len();
         inner.sessions.retain(|_, s| s.expires_at > now);
         removed += (before - inner.sessions.len()) as u64;
-        for hashes in inner.contacts.values_mut() {
+        // Only the histories this purge empties go: one uploaded without contact hashes is
+        // no record past retention, and a purge that erases nothing changes nothing.
+        inner.contacts.retain(|_, hashes| {
             let before = hashes.len();
             hashes.retain(|h| contact_retained(h, now));
             removed += (before - hashes.len()) as u64;
-        }
-        inner.contacts.retain(|_, hashes| !hashes.is_empty());
+            before == 0 || !hashes.is_empty()
+        });
         for upload in inner.uploads.values_mut() {
             let before = upload.keys.len();
             upload.keys.retain(|key| key_retained(key, now));
@@ -462,108 +464,31 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::store::conformance::{
+        Harness, NOW, row, store_conformance_tests, uploaded_case,
+    };
 
-    fn case(expires: Seconds) -> CaseRecord {
-        CaseRecord {
-            case_id: 0,
-            reference: "ref".into(),
-            opened_by: "facility".into(),
-            opened_at: 0,
-            code_expires_at: expires,
-            status: CaseStatus::AwaitingUpload,
-            f1_rows: 0,
-        }
-    }
+    // Clones share the records: reopening hands back another handle on the same ones.
+    store_conformance_tests!(
+        conformance,
+        Harness::new(MemoryStore::new(), MemoryStore::clone)
+    );
 
+    /// [`MemoryStore::report`] is this backend's own (the simulator reads it).
     #[test]
-    fn codes_are_single_use_and_expire() {
+    fn report_names_the_rows_a_report_created() {
         let s = MemoryStore::new();
-        let a = s.open_case(&case(100), &[1; 32]).unwrap();
-        let b = s.open_case(&case(100), &[2; 32]).unwrap();
-        assert_eq!((a, b), (1, 2));
-        assert!(s.open_case(&case(100), &[1; 32]).is_err());
-        assert!(matches!(
-            s.accept_upload(&[3; 32], 10, &[], &[]),
-            Err(StoreError::Code(CodeRefusal::Unknown))
-        ));
-        assert!(matches!(
-            s.accept_upload(&[2; 32], 100, &[], &[]),
-            Err(StoreError::Code(CodeRefusal::Expired))
-        ));
+        let a = uploaded_case(&s, 1);
+        let b = uploaded_case(&s, 2);
+        s.record_report(&[5; 16], NOW, vec![row(a, 3, 5)]).unwrap();
+        s.record_report(&[6; 16], NOW, vec![row(b, 3, 6), row(a, 3, 6)])
+            .unwrap();
+        assert_eq!(s.report(&[5; 16]).unwrap().rows, vec![(a, 1)]);
+        let report = s.report(&[6; 16]).unwrap();
         assert_eq!(
-            s.accept_upload(&[1; 32], 10, &[], &[([9; 16], 5)]).unwrap(),
-            1
+            (report.report_id, report.received_at, report.rows),
+            ([6; 16], NOW, vec![(b, 1), (a, 2)])
         );
-        assert!(matches!(
-            s.accept_upload(&[1; 32], 11, &[], &[]),
-            Err(StoreError::Code(CodeRefusal::Used))
-        ));
-        assert!(s.request_trace(2, "x", 12).is_err());
-        let traced = s.request_trace(1, "x", 12).unwrap();
-        assert!(matches!(traced.status, CaseStatus::TraceRequested { .. }));
-        assert_eq!(s.uploads_to_publish().unwrap().len(), 1);
-        assert_eq!(s.contact_hashes().unwrap(), vec![(1, vec![([9; 16], 5)])]);
-    }
-
-    #[test]
-    fn batches_publish_cases_and_reports_number_rows_per_case() {
-        let s = MemoryStore::new();
-        s.open_case(&case(100), &[1; 32]).unwrap();
-        s.accept_upload(&[1; 32], 10, &[], &[]).unwrap();
-        s.request_trace(1, "x", 11).unwrap();
-        let batch = BatchRecord {
-            batch_id: 1,
-            region: 0,
-            created_at: 20,
-            first_interval: 0,
-            last_interval: 0,
-            entry_count: 0,
-            published_rpis: 0,
-            byte_len: 0,
-            sha256: [0; 32],
-            cases: vec![1],
-        };
-        assert!(
-            s.record_batch(&BatchRecord {
-                batch_id: 2,
-                ..batch.clone()
-            })
-            .is_err()
-        );
-        s.record_batch(&batch).unwrap();
-        assert_eq!(s.next_batch_id().unwrap(), 2);
-        assert_eq!(s.published_uploads().unwrap()[0].1, 20);
-        let digest = s.digest().unwrap();
-        let row = F1RowRecord {
-            case_id: 1,
-            row_no: 0,
-            report_id: [5; 16],
-            district: 3,
-            received_at: 30,
-            first_contact: 0,
-            last_contact: 0,
-            duration_seconds: 900,
-            min_attenuation_db: 60,
-            weighted_minutes: 15,
-            confirmation: super::super::ConfirmationRecord::OneSided,
-            sealed_contact: vec![],
-            follow_up: FollowUp {
-                status: super::super::FollowUpStatus::New,
-                updated_at: 30,
-                updated_by: String::new(),
-            },
-        };
-        let stored = s.record_report(&[5; 16], 30, vec![row.clone()]).unwrap();
-        assert_eq!(stored[0].row_no, 1);
-        assert!(matches!(
-            s.record_report(&[5; 16], 31, vec![row.clone()]),
-            Err(StoreError::DuplicateReport)
-        ));
-        s.record_report(&[6; 16], 31, vec![row]).unwrap();
-        assert_eq!(s.f1_rows(1).unwrap().len(), 2);
-        assert_eq!(s.f1_rows_of_districts(&[3, 3]).unwrap().len(), 2);
-        assert_eq!(s.report(&[6; 16]).unwrap().rows, vec![(1, 2)]);
-        assert_ne!(s.digest().unwrap(), digest);
-        assert_eq!(s.counts().unwrap().f1_rows, 2);
+        assert_eq!(s.report(&[7; 16]), None);
     }
 }
