@@ -16,8 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::respond::{HttpResponse, blocking, csv, json_response, ok_json, parse_id, read_json};
-use super::router::Call;
-use super::{AppState, unix_now};
+use super::{AppState, Call, unix_now};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
 use crate::domain::workflow::Principal;

@@ -65,6 +65,30 @@ pub struct AppState {
     pub console: console::ConsoleConfig,
 }
 
+/// A request, with what routing learnt about it.
+pub struct Call {
+    /// What every handler shares.
+    pub state: Arc<AppState>,
+    /// The request.
+    pub req: Request<Incoming>,
+    /// The path's parameters (`{id}` in the route), in order.
+    pub params: Vec<(String, String)>,
+    /// The TCP peer.
+    pub peer: IpAddr,
+    /// The client the throttles count against (see [`client_address`]).
+    pub client: IpAddr,
+}
+
+impl Call {
+    /// The path parameter `name` (always present: the route declares it).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
 /// The address a request is throttled by: the TCP peer, or, when the peer is one of
 /// `trusted_proxies`, the right-most address of `X-Forwarded-For` that is not itself a trusted
 /// proxy (addresses further left were written by the client and prove nothing). Behind a proxy
@@ -163,7 +187,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) 
     let endpoint = endpoint_of(&path);
     let timeout = state.limits.request_timeout;
     let client = client_address(req.headers(), peer.ip(), &state.trusted_proxies);
-    let call = router::Call {
+    let call = Call {
         state: Arc::clone(&state),
         req,
         params: Vec::new(),

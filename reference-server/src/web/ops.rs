@@ -3,8 +3,8 @@
 use hyper::StatusCode;
 use hyper::header::{self, HeaderValue};
 
+use super::Call;
 use super::respond::{HttpResponse, blocking, plain, see_other};
-use super::router::Call;
 use crate::domain::error::ApiError;
 
 /// `GET /`: the console.

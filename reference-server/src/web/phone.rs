@@ -4,8 +4,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use super::respond::{HttpResponse, blocking, json_response, ok_json, read_body};
-use super::router::Call;
-use super::unix_now;
+use super::{Call, unix_now};
 use crate::domain::error::ApiError;
 
 /// `GET /phone/v1/config`: the publisher key, the units, their districts and keys.

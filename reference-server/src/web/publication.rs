@@ -16,8 +16,8 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use super::Call;
 use super::respond::{HttpResponse, blocking, parse_id};
-use super::router::Call;
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::workflow::PublicationSink;
 

@@ -7,40 +7,14 @@
 //! language, elsewhere `{"error": …}` JSON.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 
 use super::respond::{HttpResponse, error_response};
-use super::{AppState, api, console, ops, phone, publication};
+use super::{Call, api, console, ops, phone, publication};
 use crate::domain::error::{ApiError, ErrorCode};
-
-/// A request, with what routing learnt about it.
-pub struct Call {
-    /// What every handler shares.
-    pub state: Arc<AppState>,
-    /// The request.
-    pub req: Request<Incoming>,
-    /// The path's parameters (`{id}` in the route), in order.
-    pub params: Vec<(String, String)>,
-    /// The TCP peer.
-    pub peer: IpAddr,
-    /// The client the throttles count against (see [`super::client_address`]).
-    pub client: IpAddr,
-}
-
-impl Call {
-    /// The path parameter `name` (always present: the route declares it).
-    pub fn param(&self, name: &str) -> &str {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-}
 
 /// A boxed handler future.
 pub type Answer<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -48,8 +48,7 @@ pub use i18n::{Lang, Texts};
 
 use super::api::rows_csv;
 use super::respond::{HttpResponse, blocking, parse_id, read_body, status_of};
-use super::router::Call;
-use super::{AppState, unix_now};
+use super::{AppState, Call, unix_now};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::store::{FollowUpStatus, Role};
 use crate::domain::workflow::Principal;
