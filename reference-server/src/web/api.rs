@@ -14,6 +14,7 @@ use hyper::header;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use super::respond::{HttpResponse, blocking, csv, json_response, ok_json, parse_id, read_json};
 use super::{AppState, Call, unix_now};
@@ -21,7 +22,7 @@ use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
 use crate::domain::workflow::Principal;
 
-fn bearer(req: &Request<Incoming>) -> Result<String, ApiError> {
+fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -30,7 +31,7 @@ fn bearer(req: &Request<Incoming>) -> Result<String, ApiError> {
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
+        .map(|t| Zeroizing::new(t.trim().to_owned()))
         .ok_or_else(|| ApiError::new(ErrorCode::SessionInvalid, "expected `Bearer <token>`"))
 }
 
@@ -148,7 +149,7 @@ pub async fn login(call: Call) -> Result<HttpResponse, ApiError> {
     #[serde(deny_unknown_fields)]
     struct Login {
         username: String,
-        password: String,
+        password: Zeroizing<String>,
     }
     let (state, client) = (Arc::clone(&call.state), call.client);
     let login: Login = read_json(call.req, state.limits.json_bytes).await?;
@@ -181,8 +182,8 @@ pub async fn change_password(call: Call) -> Result<HttpResponse, ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Change {
-        current: String,
-        new: String,
+        current: Zeroizing<String>,
+        new: Zeroizing<String>,
     }
     let (who, state) = caller(&call).await?;
     let c: Change = read_json(call.req, state.limits.json_bytes).await?;
@@ -203,7 +204,7 @@ pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
     #[serde(deny_unknown_fields)]
     struct NewAccount {
         username: String,
-        password: String,
+        password: Zeroizing<String>,
         role: String,
         unit: Option<String>,
     }

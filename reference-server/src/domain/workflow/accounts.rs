@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use super::{Principal, Workflow, lock, sha256};
 use crate::domain::error::{ApiError, ErrorCode};
@@ -14,8 +15,8 @@ use crate::domain::store::{Account, Role, Seconds, SessionRecord};
 /// A successful login.
 #[derive(Clone, Debug, Serialize)]
 pub struct LoginOutcome {
-    /// The bearer token (64 hex characters). Only its SHA-256 is stored.
-    pub token: String,
+    /// The bearer token (64 hex characters), wiped when dropped. Only its SHA-256 is stored.
+    pub token: Zeroizing<String>,
     /// When it expires.
     pub expires_at: Seconds,
 }
@@ -74,24 +75,24 @@ impl Workflow {
             t.login_account.clear(&username.to_owned());
             t.login_client.refund(&client);
         }
-        let mut token = [0u8; 32];
-        lock(&self.rng).fill_bytes(&mut token);
+        let mut token = Zeroizing::new([0u8; 32]);
+        lock(&self.rng).fill_bytes(&mut *token);
         let expires_at = now + self.settings.session_ttl_seconds;
         self.store.insert_session(&SessionRecord {
-            token_hash: sha256(&token),
+            token_hash: sha256(&*token),
             username: username.to_owned(),
             created_at: now,
             expires_at,
         })?;
         Ok(LoginOutcome {
-            token: hex::encode(token),
+            token: Zeroizing::new(hex::encode(*token)),
             expires_at,
         })
     }
 
     fn token_hash(token: &str) -> Result<[u8; 32], ApiError> {
         let invalid = || ApiError::new(ErrorCode::SessionInvalid, "unknown or expired session");
-        let bytes = hex::decode(token).map_err(|_| invalid())?;
+        let bytes = Zeroizing::new(hex::decode(token).map_err(|_| invalid())?);
         if bytes.len() != 32 {
             return Err(invalid());
         }

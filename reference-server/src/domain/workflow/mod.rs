@@ -17,6 +17,7 @@ use bluezone_protocol::{
 };
 use rand_core::CryptoRng;
 use ring::{digest, hmac};
+use zeroize::Zeroizing;
 
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
@@ -67,7 +68,9 @@ pub struct Workflow {
     sink: Arc<dyn PublicationSink>,
     code_key: hmac::Key,
     index: RwLock<PublicationIndex>,
-    index_key: [u8; 32],
+    /// Keys the verification index's hashes; wiped when the workflow is dropped (ring's HMAC
+    /// key above keeps its own copy of the code secret, which ring does not wipe).
+    index_key: Zeroizing<[u8; 32]>,
     history: RwLock<ContactHistoryStore>,
     throttles: Mutex<Throttles>,
     publication: Mutex<()>,
@@ -123,9 +126,9 @@ impl Workflow {
             rng.fill_bytes(&mut b);
             b
         };
-        let code_secret = store.secret("declaration-codes", &mut draw)?;
-        let history_secret = store.secret("contact-history", &mut draw)?;
-        let index_key = draw();
+        let code_secret = Zeroizing::new(store.secret("declaration-codes", &mut draw)?);
+        let history_secret = Zeroizing::new(store.secret("contact-history", &mut draw)?);
+        let index_key = Zeroizing::new(draw());
         let dummy_password = PasswordHash::new("not a password of anyone", &mut rng)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         let t = settings.throttle;
@@ -152,8 +155,8 @@ impl Workflow {
             settings,
             publisher,
             sink,
-            code_key: hmac::Key::new(hmac::HMAC_SHA256, &code_secret),
-            index: RwLock::new(PublicationIndex::new(index_key)),
+            code_key: hmac::Key::new(hmac::HMAC_SHA256, &*code_secret),
+            index: RwLock::new(PublicationIndex::new(*index_key)),
             index_key,
             history: RwLock::new(ContactHistoryStore::new(&history_secret)),
             throttles: Mutex::new(throttles),

@@ -117,7 +117,7 @@ impl Workflow {
 
     /// Rebuild the verification index from what the store says is published.
     pub(super) fn rebuild_index(&self) -> Result<(), ApiError> {
-        let mut fresh = PublicationIndex::new(self.index_key);
+        let mut fresh = PublicationIndex::new(*self.index_key);
         for (upload, published_at) in self.store.published_uploads()? {
             let keys = uploaded_keys(&upload)?;
             fresh

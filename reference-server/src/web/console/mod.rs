@@ -43,6 +43,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use ring::hmac;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 pub use i18n::{Lang, Texts};
 
@@ -155,7 +156,8 @@ fn behind_tls(
 
 /// A logged-in health worker.
 struct Session {
-    token: String,
+    /// The session token (wiped when dropped).
+    token: Zeroizing<String>,
     principal: Principal,
     csrf: String,
 }
@@ -322,12 +324,12 @@ async fn context(call: &Call) -> Ctx {
     };
     if let Some(token) = cookie(headers, SESSION_COOKIE) {
         let s = Arc::clone(state);
-        let t = token.clone();
+        let t = Zeroizing::new(token.clone());
         match blocking(move || s.workflow.authenticate(&t, unix_now())).await {
             Ok(principal) => {
                 ctx.session = Some(Session {
                     csrf: csrf_token(&token),
-                    token,
+                    token: Zeroizing::new(token),
                     principal,
                 })
             }
@@ -486,7 +488,7 @@ pub async fn login(call: Call) -> HttpResponse {
     };
     let form = parse_form(&body);
     let username = field(&form, "username").trim().to_owned();
-    let password = field(&form, "password").to_owned();
+    let password = Zeroizing::new(field(&form, "password").to_owned());
     let csrf_ok = prelogin
         .as_deref()
         .is_some_and(|p| csrf_valid(p, field(&form, CSRF_FIELD)));
@@ -746,7 +748,7 @@ pub async fn create_account(call: Call) -> HttpResponse {
         role: field(&form, "role").to_owned(),
         unit: field(&form, "unit").to_owned(),
     };
-    let password = field(&form, "password").to_owned();
+    let password = Zeroizing::new(field(&form, "password").to_owned());
     let unit = Some(f.unit.clone()).filter(|u| !u.is_empty() && f.role == Role::PREVENTIVE_UNIT);
     let Ok(role) = Role::from_kind(&f.role, unit) else {
         let refused = (StatusCode::BAD_REQUEST, ctx.t().unit_required);
@@ -793,8 +795,8 @@ pub async fn password_form(call: Call) -> HttpResponse {
 pub async fn change_password(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
     let (ctx, who, form) = answer!(signed_in_form(call).await);
-    let current = field(&form, "current").to_owned();
-    let new = field(&form, "new").to_owned();
+    let current = Zeroizing::new(field(&form, "current").to_owned());
+    let new = Zeroizing::new(field(&form, "new").to_owned());
     match blocking(move || state.workflow.change_password(&who, &current, &new)).await {
         Ok(()) => redirect(&ctx, "/console/password?done=password"),
         Err(e) => {
