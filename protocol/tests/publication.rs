@@ -7,13 +7,11 @@ use bluezone_protocol::{
     Phone, PhoneConfig, PublicationBatch, PublishedEntry, PublisherKeyPair, RETENTION_SECONDS,
     RollingProximityId, RpiKey, Sighting, UnixTime, match_sightings,
 };
+use bluezone_testkit::{at, scan};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-
-mod common;
-use common::{at, scan};
 
 fn spec(batch_id: u64, created_at: UnixTime) -> BatchSpec {
     BatchSpec {
