@@ -12,6 +12,7 @@ use core::fmt;
 
 use rand_core::CryptoRng;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::bloom::{BloomError, BloomFilter, BloomParams};
 use crate::error::Error;
@@ -116,6 +117,9 @@ impl fmt::Debug for PublisherPublicKey {
 }
 
 /// The publisher's Ed25519 signing key (server side).
+///
+/// Not `Clone`; the seed is overwritten with zeros when the key pair is dropped (the key pair
+/// ring expands from it is ring's, and not wiped: see the crate's "Secrets in memory").
 pub struct PublisherKeyPair {
     seed: [u8; 32],
     pair: Ed25519KeyPair,
@@ -134,10 +138,12 @@ impl PublisherKeyPair {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         // Every 32-byte seed is a valid Ed25519 private key.
-        PublisherKeyPair::from_seed(seed).expect("any 32-byte seed is an Ed25519 key")
+        let pair = PublisherKeyPair::from_seed(seed).expect("any 32-byte seed is an Ed25519 key");
+        seed.zeroize();
+        pair
     }
 
-    /// The seed, to store the key.
+    /// The seed, to store the key (a reference: what the caller copies out is its to wipe).
     pub fn seed(&self) -> &[u8; 32] {
         &self.seed
     }
@@ -156,6 +162,14 @@ impl PublisherKeyPair {
         out
     }
 }
+
+impl Drop for PublisherKeyPair {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for PublisherKeyPair {}
 
 impl fmt::Debug for PublisherKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
