@@ -66,7 +66,7 @@ pub use batch::{
     BATCH_HEADER_LEN, BATCH_INDEX_ENTRY_LEN, BATCH_INDEX_VERSION, BATCH_VERSION, BatchError,
     BatchIndex, BatchIndexEntry, BatchSpec, DEFAULT_TARGET_FP_RATE, MATCH_TOLERANCE_SECONDS,
     MAX_BATCH_ENTRIES, MAX_FILTER_BYTES, MAX_INDEX_ENTRIES, PublicationBatch, PublisherKeyPair,
-    PublisherPublicKey,
+    PublisherPublicKey, VerifiedBatch,
 };
 pub use bloom::{BloomError, BloomFilter, BloomParams};
 pub use error::{DecodeError, Error};
