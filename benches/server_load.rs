@@ -24,6 +24,7 @@ use bluezone_server::domain::workflow::{Principal, Workflow};
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{AppState, Limits, serve};
 use bluezone_server::{SledStore, Store};
+use bluezone_testkit::scan;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -191,18 +192,22 @@ fn main() {
             f0.hear(&adv, -70, t).unwrap();
         }
         let start = now - 3 * 3600 - (i as u64 % 36) * 300;
-        let mut group: Vec<Phone> = (0..f1_per_f0)
-            .map(|_| Phone::new(PhoneConfig::default()))
+        // Phone 0 is the F0 and the others its F1s: each F1 hears the F0, the F0 hears each F1.
+        let mut together: Vec<Phone> = std::iter::once(f0)
+            .chain((0..f1_per_f0).map(|_| Phone::new(PhoneConfig::default())))
             .collect();
-        for t in (start..start + 1800).step_by(300) {
-            let adv = f0.broadcast(UnixTime(t), &mut rng).advertisement.to_bytes();
-            for f1 in &mut group {
-                let own = f1.broadcast(UnixTime(t), &mut rng).advertisement.to_bytes();
-                f1.hear(&adv, -55, UnixTime(t)).unwrap();
-                f0.hear(&own, -55, UnixTime(t)).unwrap();
-            }
-        }
-        f1_phones.extend(group);
+        let hearing: Vec<(usize, usize, i8)> = (1..together.len())
+            .flat_map(|j| [(j, 0, -55), (0, j, -55)])
+            .collect();
+        scan(
+            &mut rng,
+            &mut together,
+            UnixTime(start),
+            UnixTime(start + 1800),
+            &hearing,
+        );
+        let mut f0 = together.remove(0);
+        f1_phones.extend(together);
         let opened = workflow.open_case(&doctor, "", now).expect("open case");
         cases.push(opened.case.case_id);
         let upload = f0

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bluezone_protocol::{DeclarationCode, Phone, PhoneConfig};
+use bluezone_protocol::{DeclarationCode, Phone, PhoneConfig, UnixTime};
+use bluezone_testkit::scan;
 use fantoccini::{Client, ClientBuilder, Locator};
-use harness::{Server, TestUnit, config, scan, share_history, sync_and_report_named, unix_now};
+use harness::{Server, TestUnit, config, share_history, sync_and_report_named, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
@@ -220,9 +221,9 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
 }
 
 /// The first setup and encryption (sequence number 0) of RFC 9180 A.1.1, the suite SPEC.md
-/// §10.1 uses, from `tests/vectors/rfc9180-a1-base.txt`.
+/// §10.1 uses, from `protocol/tests/vectors/rfc9180-a1-base.txt`.
 fn rfc9180_base_vector() -> BTreeMap<String, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/rfc9180-a1-base.txt");
+    let path = bluezone_testkit::vector_file("rfc9180-a1-base.txt");
     let text = std::fs::read_to_string(path).unwrap();
     let mut fields = BTreeMap::new();
     let mut records = 0;
@@ -377,8 +378,8 @@ fn seven_steps_in_the_console_with_a_real_browser() {
     scan(
         &mut rng,
         &mut phones,
-        start,
-        start + 1800,
+        UnixTime(start),
+        UnixTime(start + 1800),
         &[(0, 1, -55), (1, 0, -55)],
     );
     share_history(&server, &mut phones[0], &code, &mut rng, now);

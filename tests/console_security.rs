@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use bluezone_protocol::{Phone, PhoneConfig};
-use harness::{Server, TestUnit, config, scan, share_history, sync_and_report_named, unix_now};
+use bluezone_protocol::{Phone, PhoneConfig, UnixTime};
+use bluezone_testkit::scan;
+use harness::{Server, TestUnit, config, share_history, sync_and_report_named, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::json;
@@ -442,8 +443,8 @@ fn phone_numbers_never_appear_in_clear_in_the_store_or_any_answer() {
     scan(
         &mut rng,
         &mut phones,
-        now - 7200,
-        now - 5400,
+        UnixTime(now - 7200),
+        UnixTime(now - 5400),
         &[(0, 1, -50), (1, 0, -50)],
     );
     let opened = server.post_json("/api/v1/cases", Some(&doctor), &json!({"reference": "P-1"}));

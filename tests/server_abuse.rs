@@ -5,7 +5,8 @@ mod harness;
 
 use bluezone_protocol::{DeclarationCode, F0Upload, Phone, PhoneConfig, UnixTime};
 use bluezone_server::domain::code::IssuedCode;
-use harness::{Server, TestUnit, config, scan, unix_now};
+use bluezone_testkit::scan;
+use harness::{Server, TestUnit, config, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::json;
@@ -16,7 +17,13 @@ fn phone_with_history(rng: &mut ChaCha20Rng, now: u64) -> Phone {
         Phone::new(PhoneConfig::default()),
         Phone::new(PhoneConfig::default()),
     ];
-    scan(rng, &mut phones, now - 3600, now - 1800, &[(0, 1, -55)]);
+    scan(
+        rng,
+        &mut phones,
+        UnixTime(now - 3600),
+        UnixTime(now - 1800),
+        &[(0, 1, -55)],
+    );
     phones.swap_remove(0)
 }
 

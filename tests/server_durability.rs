@@ -5,7 +5,8 @@
 mod harness;
 
 use bluezone_protocol::{DeclarationCode, Phone, PhoneConfig, UnixTime};
-use harness::{Server, TestUnit, config, scan, sync_and_report, unix_now};
+use bluezone_testkit::scan;
+use harness::{Server, TestUnit, config, sync_and_report, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::json;
@@ -33,8 +34,8 @@ fn acknowledged_writes_survive_sigkill() {
         scan(
             &mut rng,
             &mut pair,
-            now - 7200,
-            now - 5400,
+            UnixTime(now - 7200),
+            UnixTime(now - 5400),
             &[(0, 1, -55), (1, 0, -55)],
         );
         f1s.push(pair.pop().unwrap());

@@ -13,8 +13,10 @@ mod harness;
 
 use bluezone_protocol::{
     ContactDetails, Phone, PhoneConfig, ReportId, SEALED_CONTACT_DETAILS_LEN, SealedContactDetails,
+    UnixTime,
 };
-use harness::{Server, TestUnit, config, scan, share_history, sync_and_report, unix_now};
+use bluezone_testkit::scan;
+use harness::{Server, TestUnit, config, share_history, sync_and_report, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
@@ -59,8 +61,8 @@ fn seven_steps_over_http() {
     scan(
         &mut rng,
         &mut phones,
-        contact_start,
-        contact_start + 1800,
+        UnixTime(contact_start),
+        UnixTime(contact_start + 1800),
         &[(0, 1, -55), (1, 0, -55), (2, 0, -58), (3, 1, -60)],
     );
 

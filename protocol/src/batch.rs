@@ -9,9 +9,11 @@
 //! Layouts: SPEC.md §8.3 (batch) and §8.4 (index); filter definition: SPEC.md §8.1.
 
 use core::fmt;
+use core::ops::Deref;
 
 use rand_core::CryptoRng;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::bloom::{BloomError, BloomFilter, BloomParams};
 use crate::error::Error;
@@ -116,6 +118,9 @@ impl fmt::Debug for PublisherPublicKey {
 }
 
 /// The publisher's Ed25519 signing key (server side).
+///
+/// Not `Clone`; the seed is overwritten with zeros when the key pair is dropped (the key pair
+/// ring expands from it is ring's, and not wiped: see the crate's "Secrets in memory").
 pub struct PublisherKeyPair {
     seed: [u8; 32],
     pair: Ed25519KeyPair,
@@ -134,10 +139,12 @@ impl PublisherKeyPair {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         // Every 32-byte seed is a valid Ed25519 private key.
-        PublisherKeyPair::from_seed(seed).expect("any 32-byte seed is an Ed25519 key")
+        let pair = PublisherKeyPair::from_seed(seed).expect("any 32-byte seed is an Ed25519 key");
+        seed.zeroize();
+        pair
     }
 
-    /// The seed, to store the key.
+    /// The seed, to store the key (a reference: what the caller copies out is its to wipe).
     pub fn seed(&self) -> &[u8; 32] {
         &self.seed
     }
@@ -156,6 +163,14 @@ impl PublisherKeyPair {
         out
     }
 }
+
+impl Drop for PublisherKeyPair {
+    fn drop(&mut self) {
+        self.seed.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for PublisherKeyPair {}
 
 impl fmt::Debug for PublisherKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -179,7 +194,11 @@ pub struct BatchSpec {
     pub dummy_quantum: u32,
 }
 
-/// A publication batch, its signature verified (phone side) or just built (server side).
+/// A publication batch as the server builds it: its header and its filter.
+///
+/// Anyone can fill in one of these, so matching does not take it: a phone matches a
+/// [`VerifiedBatch`], which only [`VerifiedBatch::open`] (or [`PublicationBatch::open`]) makes,
+/// from bytes whose signature verified.
 #[derive(Clone, Debug)]
 pub struct PublicationBatch {
     /// Unique, increasing identifier.
@@ -275,9 +294,46 @@ impl PublicationBatch {
         out
     }
 
+    /// Parse a batch and verify its signature under the pinned `publisher` key (phone side):
+    /// the same as [`VerifiedBatch::open`].
+    pub fn open(bytes: &[u8], publisher: &PublisherPublicKey) -> Result<VerifiedBatch, Error> {
+        VerifiedBatch::open(bytes, publisher)
+    }
+
+    /// Whether `rpi` may be in the batch (a filter test: false positives happen at about the
+    /// target rate; false negatives never).
+    pub fn may_contain(&self, rpi: &RollingProximityId) -> bool {
+        self.filter.contains(&rpi.0)
+    }
+
+    /// The span of time in which a sighting of one of this batch's RPIs can lie: from two hours
+    /// before the first interval to two hours after the last one.
+    pub fn plausible_sighting_window(&self) -> (UnixTime, UnixTime) {
+        (
+            self.first_interval
+                .start()
+                .minus_seconds(MATCH_TOLERANCE_SECONDS),
+            self.last_interval
+                .start()
+                .plus_seconds(INTERVAL_SECONDS + MATCH_TOLERANCE_SECONDS),
+        )
+    }
+}
+
+/// A publication batch whose signature verified under the pinned publisher key: what
+/// [`match_sightings`](crate::match_sightings) and
+/// [`Phone::match_verified`](crate::Phone::match_verified) take.
+///
+/// Only [`VerifiedBatch::open`] makes one, so holding one proves the check was done; open the
+/// bytes once and many phones can match the same value. It reads as the [`PublicationBatch`]
+/// inside (through `Deref`), which cannot be changed or taken out of it.
+#[derive(Clone, Debug)]
+pub struct VerifiedBatch(PublicationBatch);
+
+impl VerifiedBatch {
     /// Parse a batch and verify its signature under the pinned `publisher` key (phone side).
     /// Nothing of an unverified batch is returned.
-    pub fn open(bytes: &[u8], publisher: &PublisherPublicKey) -> Result<PublicationBatch, Error> {
+    pub fn open(bytes: &[u8], publisher: &PublisherPublicKey) -> Result<VerifiedBatch, Error> {
         let mut r = Reader::new(bytes);
         r.header(MessageType::PublicationBatch, BATCH_VERSION)?;
         let batch_id = r.u64()?;
@@ -305,7 +361,7 @@ impl PublicationBatch {
         }
         let filter = BloomFilter::from_parts(params, salt, filter_bytes.to_vec())
             .map_err(BatchError::BadFilter)?;
-        Ok(PublicationBatch {
+        Ok(VerifiedBatch(PublicationBatch {
             batch_id,
             region,
             created_at,
@@ -313,26 +369,20 @@ impl PublicationBatch {
             last_interval,
             entry_count,
             filter,
-        })
+        }))
     }
 
-    /// Whether `rpi` may be in the batch (a filter test: false positives happen at about the
-    /// target rate; false negatives never).
-    pub fn may_contain(&self, rpi: &RollingProximityId) -> bool {
-        self.filter.contains(&rpi.0)
+    /// The batch, header and filter.
+    pub fn batch(&self) -> &PublicationBatch {
+        &self.0
     }
+}
 
-    /// The span of time in which a sighting of one of this batch's RPIs can lie: from two hours
-    /// before the first interval to two hours after the last one.
-    pub fn plausible_sighting_window(&self) -> (UnixTime, UnixTime) {
-        (
-            self.first_interval
-                .start()
-                .minus_seconds(MATCH_TOLERANCE_SECONDS),
-            self.last_interval
-                .start()
-                .plus_seconds(INTERVAL_SECONDS + MATCH_TOLERANCE_SECONDS),
-        )
+impl Deref for VerifiedBatch {
+    type Target = PublicationBatch;
+
+    fn deref(&self) -> &PublicationBatch {
+        &self.0
     }
 }
 

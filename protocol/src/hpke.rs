@@ -15,6 +15,10 @@
 //! recipient's private key; it does not authenticate the sender. The PSK,
 //! Auth and AuthPSK modes are not implemented.
 //!
+//! Private keys, the X25519 and KEM shared secrets, the key schedule's secret and the contexts'
+//! AEAD key and exporter secret are overwritten with zeros when dropped (see the crate's
+//! "Secrets in memory" for what this does not cover); [`HpkePrivateKey`] is not `Clone`.
+//!
 //! Section numbers in comments refer to RFC 9180 unless stated otherwise.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -24,6 +28,7 @@ use core::fmt;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand_core::CryptoRng;
 use ring::{aead, hmac};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// KEM identifier of DHKEM(X25519, HKDF-SHA256) (§7.1).
 pub const KEM_ID: u16 = 0x0020;
@@ -123,7 +128,9 @@ impl std::error::Error for HpkeError {}
 /// §7.1.2 asks for. [`HpkePrivateKey::to_bytes`] returns them unchanged, as
 /// RFC 9180's test vectors do (see erratum 7121). `Debug` does not show the
 /// key.
-#[derive(Clone)]
+///
+/// Not `Clone`; the bytes are overwritten with zeros when the key is dropped,
+/// and by [`Zeroize::zeroize`].
 pub struct HpkePrivateKey([u8; PRIVATE_KEY_LEN]);
 
 impl HpkePrivateKey {
@@ -134,7 +141,7 @@ impl HpkePrivateKey {
             .map_err(|_| HpkeError::InvalidPrivateKeyLength)
     }
 
-    /// Returns the serialized private key.
+    /// Returns the serialized private key: a copy that the caller must wipe.
     pub fn to_bytes(&self) -> [u8; PRIVATE_KEY_LEN] {
         self.0
     }
@@ -150,6 +157,20 @@ impl From<[u8; PRIVATE_KEY_LEN]> for HpkePrivateKey {
         Self(bytes)
     }
 }
+
+impl Zeroize for HpkePrivateKey {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Drop for HpkePrivateKey {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for HpkePrivateKey {}
 
 impl fmt::Debug for HpkePrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -233,9 +254,8 @@ fn write_hex_tuple(f: &mut fmt::Formatter<'_>, name: &str, bytes: &[u8]) -> fmt:
 
 /// Generates a random key pair (GenerateKeyPair, §4).
 pub fn generate_keypair<R: CryptoRng + ?Sized>(rng: &mut R) -> (HpkePrivateKey, HpkePublicKey) {
-    let mut bytes = [0u8; PRIVATE_KEY_LEN];
-    rng.fill_bytes(&mut bytes);
-    let private_key = HpkePrivateKey(bytes);
+    let mut private_key = HpkePrivateKey([0; PRIVATE_KEY_LEN]);
+    rng.fill_bytes(&mut private_key.0);
     let public_key = private_key.public_key();
     (private_key, public_key)
 }
@@ -246,7 +266,7 @@ pub fn generate_keypair<R: CryptoRng + ?Sized>(rng: &mut R) -> (HpkePrivateKey, 
 /// The key pair is only as strong as `ikm`, which should hold at least 32
 /// bytes of entropy.
 pub fn derive_keypair(ikm: &[u8]) -> (HpkePrivateKey, HpkePublicKey) {
-    let dkp_prk = labeled_extract(KEM_SUITE_ID, b"", b"dkp_prk", ikm);
+    let dkp_prk = Zeroizing::new(labeled_extract(KEM_SUITE_ID, b"", b"dkp_prk", ikm));
     let private_key = HpkePrivateKey(labeled_expand_array(KEM_SUITE_ID, &dkp_prk, b"sk", b""));
     let public_key = private_key.public_key();
     (private_key, public_key)
@@ -375,12 +395,21 @@ impl fmt::Debug for ReceiverContext {
     }
 }
 
-/// The state shared by both context roles (§5.1, §5.2).
+/// The state shared by both context roles (§5.1, §5.2). Its secrets are
+/// wiped when it is dropped.
 struct Context {
     key: [u8; N_K],
     base_nonce: [u8; N_N],
     exporter_secret: [u8; N_H],
     seq: u128,
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.key.zeroize();
+        self.base_nonce.zeroize();
+        self.exporter_secret.zeroize();
+    }
 }
 
 impl Context {
@@ -461,7 +490,7 @@ fn compute_nonce(base_nonce: &[u8; N_N], seq: u128) -> [u8; N_N] {
 /// KeySchedule (§5.1) for base mode.
 fn key_schedule(shared_secret: &[u8; N_SECRET], info: &[u8]) -> Context {
     let context = key_schedule_context(info);
-    let secret = key_schedule_secret(shared_secret);
+    let secret = Zeroizing::new(key_schedule_secret(shared_secret));
     Context {
         key: labeled_expand_array(HPKE_SUITE_ID, &secret, b"key", &context),
         base_nonce: labeled_expand_array(HPKE_SUITE_ID, &secret, b"base_nonce", &context),
@@ -487,7 +516,7 @@ fn key_schedule_secret(shared_secret: &[u8; N_SECRET]) -> [u8; N_H] {
 fn encap(
     recipient: &HpkePublicKey,
     ephemeral: &HpkePrivateKey,
-) -> Result<([u8; N_SECRET], EncapsulatedKey), HpkeError> {
+) -> Result<(Zeroizing<[u8; N_SECRET]>, EncapsulatedKey), HpkeError> {
     let dh = x25519(ephemeral, &recipient.0)?;
     let enc = EncapsulatedKey(ephemeral.public_key().0);
     let shared_secret = extract_and_expand(&dh, &enc, recipient);
@@ -495,7 +524,10 @@ fn encap(
 }
 
 /// Decap (§4.1): recovers the KEM shared secret from `enc`.
-fn decap(enc: &EncapsulatedKey, recipient: &HpkePrivateKey) -> Result<[u8; N_SECRET], HpkeError> {
+fn decap(
+    enc: &EncapsulatedKey,
+    recipient: &HpkePrivateKey,
+) -> Result<Zeroizing<[u8; N_SECRET]>, HpkeError> {
     let dh = x25519(recipient, &enc.0)?;
     Ok(extract_and_expand(&dh, enc, &recipient.public_key()))
 }
@@ -505,18 +537,28 @@ fn extract_and_expand(
     dh: &[u8; 32],
     enc: &EncapsulatedKey,
     recipient: &HpkePublicKey,
-) -> [u8; N_SECRET] {
-    let eae_prk = labeled_extract(KEM_SUITE_ID, b"", b"eae_prk", dh);
+) -> Zeroizing<[u8; N_SECRET]> {
+    let eae_prk = Zeroizing::new(labeled_extract(KEM_SUITE_ID, b"", b"eae_prk", dh));
     let kem_context = [enc.0, recipient.0].concat();
-    labeled_expand_array(KEM_SUITE_ID, &eae_prk, b"shared_secret", &kem_context)
+    Zeroizing::new(labeled_expand_array(
+        KEM_SUITE_ID,
+        &eae_prk,
+        b"shared_secret",
+        &kem_context,
+    ))
 }
 
 /// DH(sk, pk) for X25519 (RFC 7748 §5), rejecting the all-zero result that
 /// low-order public keys produce (§7.1.4).
-fn x25519(private_key: &HpkePrivateKey, public_key: &[u8; 32]) -> Result<[u8; 32], HpkeError> {
-    let shared = MontgomeryPoint(*public_key)
-        .mul_clamped(private_key.0)
-        .to_bytes();
+fn x25519(
+    private_key: &HpkePrivateKey,
+    public_key: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, HpkeError> {
+    let shared = Zeroizing::new(
+        MontgomeryPoint(*public_key)
+            .mul_clamped(private_key.0)
+            .to_bytes(),
+    );
     // OR all bytes together rather than returning at the first non-zero one.
     if shared.iter().fold(0, |acc, byte| acc | byte) == 0 {
         return Err(HpkeError::ZeroSharedSecret);
@@ -575,6 +617,8 @@ fn labeled_expand(suite_id: &[u8], prk: &[u8; N_H], label: &[u8], info: &[u8], o
             *out_byte = *block_byte;
         }
     }
+    // The last block holds output bytes (secrets, for the key schedule).
+    block.zeroize();
 }
 
 /// HMAC-SHA256 of the concatenation of `message_parts`.
@@ -604,7 +648,7 @@ mod tests {
     use rand_core::SeedableRng;
 
     /// The RFC 9180 Appendix A.1.1 vectors, relative to the crate root.
-    const VECTOR_FILE: &str = "../tests/vectors/rfc9180-a1-base.txt";
+    const VECTOR_FILE: &str = "tests/vectors/rfc9180-a1-base.txt";
 
     fn hex(text: &str) -> Vec<u8> {
         assert!(text.len().is_multiple_of(2), "odd-length hex: {text}");
@@ -720,7 +764,7 @@ mod tests {
 
         let (shared_secret, enc) = encap(&pk_r, &sk_e).unwrap();
         assert_eq!(enc.as_bytes(), &setup.array("enc"));
-        assert_eq!(shared_secret, setup.array("shared_secret"));
+        assert_eq!(*shared_secret, setup.array("shared_secret"));
         assert_eq!(decap(&enc, &sk_r).unwrap(), shared_secret);
 
         let info = setup.bytes("info");
@@ -738,6 +782,15 @@ mod tests {
             assert_eq!(context.exporter_secret, setup.array("exporter_secret"));
             assert_eq!(context.seq, 0);
         }
+    }
+
+    #[test]
+    fn zeroize_wipes_a_private_key() {
+        let (mut private_key, public_key) = derive_keypair(b"a unit's key material");
+        assert_ne!(private_key.to_bytes(), [0; PRIVATE_KEY_LEN]);
+        private_key.zeroize();
+        assert_eq!(private_key.to_bytes(), [0; PRIVATE_KEY_LEN]);
+        assert_ne!(private_key.public_key(), public_key);
     }
 
     #[test]

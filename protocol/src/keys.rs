@@ -15,6 +15,7 @@ use core::fmt;
 use aes::Aes128;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use rand_core::CryptoRng;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::Error;
 use crate::time::{INTERVALS_PER_DAY, IntervalNumber, UnixTime};
@@ -36,6 +37,9 @@ const RPI_PAD: &[u8; 6] = b"EN-RPI";
 /// `rolling_start` (normally one whole UTC day: 144 intervals from a multiple of 144). Every
 /// daily key is an independent random value, never derived from another one, so a key that
 /// leaks exposes one day and nothing else.
+///
+/// The key bytes are overwritten with zeros when the value is dropped, and by
+/// [`Zeroize::zeroize`] (see the crate's "Secrets in memory" for the limits).
 #[derive(Clone, PartialEq, Eq)]
 pub struct DailyKey {
     key: [u8; DAILY_KEY_LEN],
@@ -122,6 +126,21 @@ impl DailyKey {
     }
 }
 
+impl Zeroize for DailyKey {
+    /// Overwrite the key bytes with zeros (the validity is not secret and stays).
+    fn zeroize(&mut self) {
+        self.key.zeroize();
+    }
+}
+
+impl Drop for DailyKey {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for DailyKey {}
+
 impl fmt::Debug for DailyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The key bytes are a secret: never in logs.
@@ -165,13 +184,15 @@ fn hkdf_sha256_16(ikm: &[u8], info: &'static [u8]) -> [u8; 16] {
 ///
 /// Deriving it once and asking for many identifiers is what a server does when it expands an
 /// upload, and what a phone does once per day.
+///
+/// The expanded key is overwritten with zeros when the value is dropped.
 #[derive(Clone)]
 pub struct RpiKey(Aes128);
 
 impl RpiKey {
     /// Derive RPIK from the sixteen bytes of a daily key.
     pub fn new(daily_key: &[u8; DAILY_KEY_LEN]) -> RpiKey {
-        RpiKey(Aes128::new(&Array::from(derive_rpi_key(daily_key))))
+        RpiKey(aes_key(derive_rpi_key(daily_key)))
     }
 
     /// The rolling proximity identifier of `interval`.
@@ -226,6 +247,17 @@ const RPI_CHUNK: usize = INTERVALS_PER_DAY as usize;
 
 type Block = aes::Block;
 
+/// AES-128 expanded from `key`, whose bytes are then wiped.
+fn aes_key(mut key: [u8; 16]) -> Aes128 {
+    let cipher = Aes128::new(&Array::from(key));
+    key.zeroize();
+    cipher
+}
+
+// Wiped by the `zeroize` feature of `aes`, which clears the round keys when they are dropped.
+impl ZeroizeOnDrop for RpiKey {}
+impl ZeroizeOnDrop for AemKey {}
+
 impl fmt::Debug for RpiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RpiKey(<secret>)")
@@ -234,6 +266,8 @@ impl fmt::Debug for RpiKey {
 
 /// AEMK, expanded for AES: encrypts and decrypts the metadata of one daily key's
 /// advertisements.
+///
+/// The expanded key is overwritten with zeros when the value is dropped.
 #[derive(Clone)]
 pub struct AemKey(Aes128);
 
@@ -245,7 +279,7 @@ impl AemKey {
 
     /// AEMK from its own sixteen bytes (as [`derive_aem_key`] gives them).
     pub fn from_key_bytes(aemk: [u8; 16]) -> AemKey {
-        AemKey(Aes128::new(&Array::from(aemk)))
+        AemKey(aes_key(aemk))
     }
 
     /// AEM = metadata encrypted under AEMK with AES-128-CTR, IV = the RPI it travels with.
@@ -405,6 +439,20 @@ mod tests {
         0x75, 0xc7, 0x34, 0xc6, 0xdd, 0x1a, 0x78, 0x2d, 0xe7, 0xa9, 0x65, 0xda, 0x5e, 0xb9, 0x31,
         0x25,
     ];
+
+    #[test]
+    fn zeroize_wipes_the_daily_key_and_keeps_its_validity() {
+        let mut key = DailyKey::new(TEK, IntervalNumber(2_642_976), 144).unwrap();
+        key.zeroize();
+        assert_eq!(key.key_bytes(), &[0; DAILY_KEY_LEN]);
+        assert_eq!(key.rolling_start(), IntervalNumber(2_642_976));
+        assert_eq!(key.rolling_period(), 144);
+        // The wiped key is the all-zero key: it no longer makes the RPIs of TEK.
+        assert_ne!(
+            key.rpi_key().rpi(IntervalNumber(2_642_976)),
+            RpiKey::new(&TEK).rpi(IntervalNumber(2_642_976))
+        );
+    }
 
     #[test]
     fn batched_and_single_rpi_derivation_agree() {

@@ -21,6 +21,25 @@
 //! bob.hear(&broadcast.advertisement.to_bytes(), -62, now).unwrap();
 //! assert_eq!(bob.sightings().len(), 1);
 //! ```
+//!
+//! # Secrets in memory
+//!
+//! The secret key material of this crate is overwritten with zeros when the value holding it is
+//! dropped ([`zeroize`]): daily keys ([`DailyKey`], which also implements
+//! [`Zeroize`](zeroize::Zeroize) to wipe one on demand), the expanded AES keys of RPIK and AEMK
+//! ([`RpiKey`], [`AemKey`]), HPKE private keys ([`hpke::HpkePrivateKey`], likewise
+//! [`Zeroize`](zeroize::Zeroize)) with the X25519 shared secrets, the key schedule's secrets
+//! and the AEAD key and exporter secret of the HPKE contexts, and the publisher's Ed25519 seed
+//! ([`PublisherKeyPair`]). The private key types are not `Clone`, so that no copy outlives the
+//! one that is wiped; daily keys are, because a phone hands them over in its F0 upload, and
+//! every clone is wiped when it is dropped in turn.
+//!
+//! The limits: copies the compiler makes when a value is moved or passed by value, registers
+//! and spilled temporaries, bytes a caller copies out ([`DailyKey::key_bytes`],
+//! [`hpke::HpkePrivateKey::to_bytes`], [`PublisherKeyPair::seed`]), and state held inside ring
+//! (the HMAC and HKDF states, the Ed25519 key pair it expands from the seed, the AES-GCM key)
+//! are not covered. Wiping narrows how long a secret sits in memory; it does not protect a
+//! process whose memory an attacker can read.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -47,7 +66,7 @@ pub use batch::{
     BATCH_HEADER_LEN, BATCH_INDEX_ENTRY_LEN, BATCH_INDEX_VERSION, BATCH_VERSION, BatchError,
     BatchIndex, BatchIndexEntry, BatchSpec, DEFAULT_TARGET_FP_RATE, MATCH_TOLERANCE_SECONDS,
     MAX_BATCH_ENTRIES, MAX_FILTER_BYTES, MAX_INDEX_ENTRIES, PublicationBatch, PublisherKeyPair,
-    PublisherPublicKey,
+    PublisherPublicKey, VerifiedBatch,
 };
 pub use bloom::{BloomError, BloomFilter, BloomParams};
 pub use error::{DecodeError, Error};

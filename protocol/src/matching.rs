@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::batch::PublicationBatch;
+use crate::batch::VerifiedBatch;
 use crate::risk::{RiskRule, sighting_day};
 use crate::sighting::Sighting;
 
@@ -53,10 +53,11 @@ impl MatchOutcome {
 
 /// Test `sightings` against `batch`, group and score the hits.
 ///
-/// Only sightings that overlap the batch's plausible window (its interval range widened by
+/// This is matching alone: [`Phone::match_verified`](crate::Phone::match_verified) adds the
+/// phone's replay and age checks and its own risk rule and RSSI correction. Only sightings that overlap the batch's plausible window (its interval range widened by
 /// two hours each side) are tested: an RPI heard outside it cannot be one the batch publishes.
 pub fn match_sightings(
-    batch: &PublicationBatch,
+    batch: &VerifiedBatch,
     sightings: impl IntoIterator<Item = Sighting>,
     rule: &RiskRule,
     rssi_correction_db: i8,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rand_core::CryptoRng;
 
 use crate::advertisement::Advertisement;
-use crate::batch::{BatchError, BatchIndex, BatchIndexEntry, PublicationBatch, PublisherPublicKey};
+use crate::batch::{BatchError, BatchIndex, BatchIndexEntry, PublisherPublicKey, VerifiedBatch};
 use crate::error::Error;
 use crate::hpke::HpkePublicKey;
 use crate::keys::{DailyKey, Metadata};
@@ -156,13 +156,26 @@ impl Phone {
     /// before, and must be less than 14 days old; otherwise it is refused with its own error
     /// and the phone's state does not change. On success the batch is remembered as seen and
     /// the outcome lists the candidate exposures, scored with the phone's risk rule.
+    ///
+    /// [`VerifiedBatch::open`] then [`match_verified`](Self::match_verified).
     pub fn match_batch(
         &mut self,
         batch: &[u8],
         publisher: &PublisherPublicKey,
         now: UnixTime,
     ) -> Result<MatchOutcome, Error> {
-        let batch = PublicationBatch::open(batch, publisher)?;
+        let batch = VerifiedBatch::open(batch, publisher)?;
+        self.match_verified(&batch, now)
+    }
+
+    /// [`match_batch`](Self::match_batch) for a batch already opened: the same replay and age
+    /// checks, the phone's risk rule and RSSI correction, and the batch remembered as seen. Many
+    /// phones can match one [`VerifiedBatch`], verified once.
+    pub fn match_verified(
+        &mut self,
+        batch: &VerifiedBatch,
+        now: UnixTime,
+    ) -> Result<MatchOutcome, Error> {
         if self.seen_batches.contains_key(&batch.batch_id) {
             return Err(BatchError::AlreadySeen(batch.batch_id).into());
         }
@@ -170,7 +183,7 @@ impl Phone {
             return Err(BatchError::Expired(batch.batch_id).into());
         }
         let outcome = match_sightings(
-            &batch,
+            batch,
             self.sightings.iter(),
             &self.config.risk_rule,
             self.config.rssi_correction_db,

@@ -5,15 +5,13 @@ use bluezone_protocol::{
     Advertisement, AssociatedEncryptedMetadata, BatchError, BatchIndex, BatchIndexEntry, BatchSpec,
     CaseId, DEFAULT_TARGET_FP_RATE, DailyKey, DeclarationCode, DecodeError, Error, IntervalNumber,
     Phone, PhoneConfig, PublicationBatch, PublishedEntry, PublisherKeyPair, RETENTION_SECONDS,
-    RollingProximityId, RpiKey, Sighting, UnixTime, match_sightings,
+    RollingProximityId, RpiKey, Sighting, UnixTime, VerifiedBatch, match_sightings,
 };
+use bluezone_testkit::{at, scan};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-
-mod common;
-use common::{at, scan};
 
 fn spec(batch_id: u64, created_at: UnixTime) -> BatchSpec {
     BatchSpec {
@@ -134,6 +132,75 @@ fn bad_batches_are_refused_each_with_its_own_error_and_change_nothing() {
         Err(Error::Batch(BatchError::AlreadySeen(1)))
     );
     assert_eq!(state(&w.bob), after_first);
+}
+
+#[test]
+fn one_verification_serves_many_phones_with_the_checks_of_match_batch() {
+    let w = world();
+    let key = w.publisher.public_key();
+    let now = at(2, 7200);
+    let verified = VerifiedBatch::open(&w.batch, &key).unwrap();
+    assert_eq!(verified.batch_id, 1);
+
+    // Two phones that heard what Bob heard, one on a radio whose readings it corrects by
+    // -50 dB (38 dB of attenuation becomes 88: beyond the last weighted bucket).
+    let heard_as_bob = |rssi_correction_db| {
+        let mut phone = Phone::new(PhoneConfig {
+            rssi_correction_db,
+            ..PhoneConfig::default()
+        });
+        for s in w.bob.sightings().iter() {
+            let advertisement = Advertisement {
+                rpi: s.rpi,
+                aem: s.aem,
+            };
+            for t in [s.first_seen, s.last_seen] {
+                phone
+                    .hear(&advertisement.to_bytes(), s.rssi_mean, t)
+                    .unwrap();
+            }
+        }
+        phone
+    };
+    let (plain, quiet) = (heard_as_bob(0), heard_as_bob(-50));
+    // Each phone gets what match_batch gives it, with its own RSSI correction.
+    let mut outcomes = Vec::new();
+    for phone in [&w.bob, &w.carol, &plain, &quiet] {
+        let mut by_bytes = phone.clone();
+        let mut by_verified = phone.clone();
+        let expected = by_bytes.match_batch(&w.batch, &key, now).unwrap();
+        assert_eq!(
+            by_verified.match_verified(&verified, now).unwrap(),
+            expected
+        );
+        assert_eq!(state(&by_verified), state(&by_bytes));
+        outcomes.push(expected);
+    }
+    let (carol, plain, quiet) = (&outcomes[1], &outcomes[2], &outcomes[3]);
+    assert_eq!((carol.hits, plain.hits, quiet.hits), (0, 3, 3));
+    assert!(plain.exposures[0].weighted_exposure > 0);
+    assert_eq!(quiet.exposures[0].weighted_exposure, 0);
+
+    // Too old, then a replay: refused as by match_batch, and the phone is unchanged.
+    let mut bob = w.bob.clone();
+    let before = state(&bob);
+    let expired_now = at(2, 3600).plus_seconds(RETENTION_SECONDS + 1);
+    assert_eq!(
+        bob.match_verified(&verified, expired_now),
+        Err(Error::Batch(BatchError::Expired(1)))
+    );
+    assert_eq!(state(&bob), before);
+    bob.match_verified(&verified, now).unwrap();
+    let after_first = state(&bob);
+    assert_eq!(
+        bob.match_verified(&verified, now),
+        Err(Error::Batch(BatchError::AlreadySeen(1)))
+    );
+    assert_eq!(
+        bob.match_batch(&w.batch, &key, now),
+        Err(Error::Batch(BatchError::AlreadySeen(1)))
+    );
+    assert_eq!(state(&bob), after_first);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use bluezone_protocol::{
     SEALED_CONTACT_DETAILS_LEN, SealedContactDetails, Sighting, UnixTime, VerifyError,
     verify_report,
 };
+use bluezone_testkit::{at, scan};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -21,7 +22,6 @@ use rand_core::{Rng, SeedableRng};
 const DISTRICT: u32 = 1; // Ba Đình, Hà Nội
 
 mod common;
-use common::{at, scan};
 
 fn contact(phone: &str) -> ContactDetails {
     ContactDetails {

@@ -5,13 +5,13 @@ use bluezone_protocol::{
     IntervalNumber, Phone, PhoneConfig, PublishedIntervals, RollingProximityId, Sighting,
     UPLOAD_SIZE_CLASSES, UnixTime, UploadError, UploadedKey,
 };
+use bluezone_testkit::{MIDNIGHT, at};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 mod common;
-use common::{MIDNIGHT, at};
 
 fn code() -> DeclarationCode {
     DeclarationCode::new("7K3M-9QX2-PA4T").unwrap()

@@ -27,8 +27,8 @@
 //! [`Workflow::accept_upload`], step 3); after `trace_hours` the facility asks to trace
 //! ([`Workflow::request_trace`], step 4); every `publication_interval_hours` the server
 //! publishes ([`Workflow::publish`]: a signed Bloom-filter batch and a signed index, handed to
-//! a [`MemorySink`]); every phone matches the batch file's bytes
-//! ([`match_sightings`] on the batch opened under the publisher key); after `report_hours` the
+//! a [`MemorySink`]); every phone matches the batch
+//! ([`Phone::match_verified`], the batch opened once for all); after `report_hours` the
 //! phones whose users consent send their F1 reports ([`Phone::prepare_f1_report`], contact
 //! details sealed to the unit's HPKE key) to [`Workflow::accept_report`], which verifies them
 //! (step 5 and 6); the rows it stores are read back to score them against ground truth, and
@@ -64,8 +64,7 @@ use std::sync::atomic::Ordering;
 use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
 use bluezone_protocol::{
     CandidateExposure, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, F1Report, Phone,
-    PhoneConfig, PublicationBatch, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime,
-    match_sightings,
+    PhoneConfig, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime, VerifiedBatch,
 };
 use bluezone_server::domain::settings::{Settings, ThrottleConfig, Unit};
 use bluezone_server::domain::store::{ConfirmationRecord, MemoryStore, Role, Store};
@@ -809,21 +808,30 @@ impl Sim<'_> {
             self.cases[(c - 1) as usize].published = true;
         }
         // Every phone checks the same signed bytes: open (verify) once.
-        let opened = PublicationBatch::open(&bytes, &publisher).map_err(server_err)?;
+        let opened = VerifiedBatch::open(&bytes, &publisher).map_err(server_err)?;
         let batch_id = record.batch_id;
+        let now = UnixTime(EPOCH + t);
         let report_t = t + u64::from(self.s.workflow.report_hours) * 3600;
         let report_day = (report_t / 86_400) as u32;
-        let rule = self.rule;
         let traits = &self.traits;
         let unit = &self.unit;
         let seed = self.seed;
         let pop = self.pop;
-        // Matching and report preparation on every phone, in parallel.
+        // Matching (each phone's own checks, risk rule and RSSI correction) and report
+        // preparation on every phone, in parallel.
         let reports: Vec<(u32, Vec<F1Report>)> = self
             .phones
-            .par_iter()
+            .par_iter_mut()
             .filter_map(|(&agent, phone)| {
-                let outcome = match_sightings(&opened, phone.sightings().iter(), &rule, 0);
+                let outcome = match phone.match_verified(&opened, now) {
+                    Ok(outcome) => outcome,
+                    // Never: batch ids are new and the batch is matched when it is made.
+                    Err(e) => {
+                        return Some(Err(server_err(format!(
+                            "phone {agent} refused batch {batch_id}: {e}"
+                        ))));
+                    }
+                };
                 if outcome.hits == 0 || !traits[agent as usize].has(FLAG_REPORT_CONSENT) {
                     return None;
                 }
@@ -842,9 +850,9 @@ impl Sim<'_> {
                             .ok()
                     })
                     .collect();
-                Some((agent, made))
+                Some(Ok((agent, made)))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let before = self
             .server
             .metrics

@@ -300,28 +300,6 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// Every 5 minutes in `[from, to)` every phone broadcasts, and each (listener, speaker, RSSI)
-/// pair is heard.
-pub fn scan(
-    rng: &mut ChaCha20Rng,
-    phones: &mut [Phone],
-    from: u64,
-    to: u64,
-    hearing: &[(usize, usize, i8)],
-) {
-    for t in (from..to).step_by(300) {
-        let sent: Vec<[u8; 20]> = phones
-            .iter_mut()
-            .map(|p| p.broadcast(UnixTime(t), rng).advertisement.to_bytes())
-            .collect();
-        for &(listener, speaker, rssi) in hearing {
-            phones[listener]
-                .hear(&sent[speaker], rssi, UnixTime(t))
-                .expect("20-byte advertisement");
-        }
-    }
-}
-
 /// Step 3 on the F0's phone: "Send ID and contact history" with the declaration code, keys of
 /// the last two days; panics unless the server accepts it (201).
 pub fn share_history(

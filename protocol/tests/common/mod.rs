@@ -1,42 +1,10 @@
-//! Helpers shared by the protocol's integration tests.
+//! Proptest strategies shared by the protocol's integration tests (the helpers other crates'
+//! tests use too are in `bluezone-testkit`).
 #![allow(dead_code)]
 
-use bluezone_protocol::{
-    AssociatedEncryptedMetadata, Phone, RollingProximityId, Sighting, UnixTime,
-};
+use bluezone_protocol::{AssociatedEncryptedMetadata, RollingProximityId, Sighting, UnixTime};
 use proptest::collection::{btree_set, vec};
 use proptest::prelude::*;
-use rand_core::CryptoRng;
-
-/// A UTC midnight (2023-11-15; interval 2,833,344, a multiple of 144).
-pub const MIDNIGHT: u64 = 1_700_006_400;
-
-/// `seconds` into day `day` after [`MIDNIGHT`].
-pub fn at(day: u64, seconds: u64) -> UnixTime {
-    UnixTime(MIDNIGHT + day * 86_400 + seconds)
-}
-
-/// Every 5 minutes from `from` (included) to `to` (excluded), every phone broadcasts, and for
-/// each `(listener, speaker, rssi)` the listener hears the speaker's advertisement.
-pub fn scan<R: CryptoRng>(
-    rng: &mut R,
-    phones: &mut [&mut Phone],
-    from: UnixTime,
-    to: UnixTime,
-    hearing: &[(usize, usize, i8)],
-) {
-    let mut now = from;
-    while now < to {
-        let sent: Vec<[u8; 20]> = phones
-            .iter_mut()
-            .map(|p| p.broadcast(now, rng).advertisement.to_bytes())
-            .collect();
-        for &(listener, speaker, rssi) in hearing {
-            phones[listener].hear(&sent[speaker], rssi, now).unwrap();
-        }
-        now = now.plus_seconds(300);
-    }
-}
 
 /// A valid sighting of `rpi`: any AEM, times, scan count and consistent RSSI summary.
 pub fn arb_sighting(rpi: [u8; 16]) -> impl Strategy<Value = Sighting> {

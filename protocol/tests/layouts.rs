@@ -1,10 +1,10 @@
 //! The byte layouts of SPEC.md §11 against the examples of SPEC.md §12, from their data files.
 
-use bluezone_integration::gaen::GaenVectors;
 use bluezone_protocol::{
     Advertisement, AssociatedEncryptedMetadata, RollingProximityId, SightingExport, SightingLog,
     UnixTime,
 };
+use bluezone_testkit::gaen::GaenVectors;
 
 /// The hex bytes of a vector file: comments dropped, white space ignored.
 fn hex_file(text: &str) -> Vec<u8> {
@@ -18,7 +18,7 @@ fn hex_file(text: &str) -> Vec<u8> {
 
 #[test]
 fn sighting_export_example_of_the_spec() {
-    let gaen = GaenVectors::parse(include_str!("vectors/gaen-v1.2.txt"));
+    let gaen = GaenVectors::official();
     let (_, rpi, aem) = gaen.intervals[0];
     let advertisement = Advertisement {
         rpi: RollingProximityId(rpi),

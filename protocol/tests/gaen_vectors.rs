@@ -1,15 +1,15 @@
 //! The official Exposure Notification cryptography v1.2 test vectors, read from
-//! `tests/vectors/gaen-v1.2.txt`, against the protocol library. (`protocol/tests/cli.rs`
+//! `tests/vectors/gaen-v1.2.txt`, against the protocol library. (`protocol/cli/tests/cli.rs`
 //! checks the same file through `bluezone derive`.)
 
-use bluezone_integration::gaen::GaenVectors;
 use bluezone_protocol::{
     Advertisement, AemKey, AssociatedEncryptedMetadata, DailyKey, IntervalNumber, Metadata,
     RollingProximityId, RpiKey, UnixTime, derive_aem_key, derive_rpi_key,
 };
+use bluezone_testkit::gaen::GaenVectors;
 
 fn vectors() -> GaenVectors {
-    let v = GaenVectors::parse(include_str!("vectors/gaen-v1.2.txt"));
+    let v = GaenVectors::official();
     assert_eq!(
         v.intervals.len(),
         144,

@@ -1,10 +1,8 @@
 //! `bluezone derive` against the GAEN v1.2 test vectors, and its handling of bad arguments.
 
-#[path = "../../tests/support/gaen.rs"]
-#[allow(dead_code)]
-mod gaen;
-
 use std::process::{Command, Output};
+
+use bluezone_testkit::gaen;
 
 fn bluezone(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bluezone"))
@@ -14,7 +12,7 @@ fn bluezone(args: &[&str]) -> Output {
 }
 
 fn vectors() -> gaen::GaenVectors {
-    gaen::GaenVectors::parse(include_str!("../../tests/vectors/gaen-v1.2.txt"))
+    gaen::GaenVectors::official()
 }
 
 fn expected_lines(v: &gaen::GaenVectors, with_aem: bool) -> String {

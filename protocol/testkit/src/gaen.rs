@@ -1,7 +1,8 @@
-//! The GAEN v1.2 test vectors of `tests/vectors/gaen-v1.2.txt`.
-//!
-//! Also compiled into `protocol/tests/cli.rs` with `#[path]`, so that one parser serves every
-//! test that reads the file.
+//! The GAEN v1.2 test vectors of `protocol/tests/vectors/gaen-v1.2.txt`: one parser for every
+//! test that reads the file (the protocol's, the command-line tool's).
+
+/// The text of `protocol/tests/vectors/gaen-v1.2.txt`.
+pub const GAEN_V1_2: &str = include_str!("../../tests/vectors/gaen-v1.2.txt");
 
 /// The contents of the vector file.
 #[derive(Clone, Debug)]
@@ -19,6 +20,11 @@ pub struct GaenVectors {
 }
 
 impl GaenVectors {
+    /// The official vectors: [`GAEN_V1_2`], parsed.
+    pub fn official() -> GaenVectors {
+        GaenVectors::parse(GAEN_V1_2)
+    }
+
     /// Parse the file's text. Panics with the offending line on anything malformed: a broken
     /// vector file must fail the test that reads it.
     pub fn parse(text: &str) -> GaenVectors {

@@ -1,6 +1,7 @@
 //! `bluezone`: the protocol's command-line tool, for implementers checking their ports.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -119,8 +120,7 @@ fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
         .map_err(|b: Vec<u8>| format!("{} bytes, expected {N} ({} hex digits)", b.len(), 2 * N))
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
-/// A CSV field (RFC 4180 quoting). A name comes from the F1's phone and is not trusted: one
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180). A name comes from the F1's phone and is not trusted: one
 /// that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading
 /// apostrophe, as the console's in-browser export does.
 fn csv_field(text: &str) -> String {

@@ -1,3 +1,0 @@
-//! Helpers shared by the workspace's integration tests and benchmarks.
-
-pub mod gaen;
