@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use bluezone_export::OpenedContact;
 use bluezone_protocol::bandwidth::{self, BandwidthLoad};
 use bluezone_protocol::hpke::{self, HpkePrivateKey};
 use bluezone_protocol::{
@@ -13,6 +14,7 @@ use bluezone_protocol::{
     SEALED_CONTACT_DETAILS_LEN, SealedContactDetails,
 };
 use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
 
 /// The Bluezone contact-tracing protocol's command-line tool.
 #[derive(Parser)]
@@ -120,22 +122,6 @@ fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
         .map_err(|b: Vec<u8>| format!("{} bytes, expected {N} ({} hex digits)", b.len(), 2 * N))
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180). A name comes from the F1's phone and is not trusted: one
-/// that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading
-/// apostrophe, as the console's in-browser export does.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
 fn unit_keygen(out: &std::path::Path, name: &str, districts: &[u32]) -> Result<(), String> {
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     let (private, public) = hpke::generate_keypair(&mut rng);
@@ -164,73 +150,52 @@ fn unit_keygen(out: &std::path::Path, name: &str, districts: &[u32]) -> Result<(
     Ok(())
 }
 
-/// Open every row of a CSV export. Returns the output and the number of rows that did not open.
+/// Open every row of the server's F1 export (the schema of `bluezone-export`) with the unit's
+/// key. Returns the opened export and the number of rows that did not open (reported on
+/// standard error, and left blank in the output).
 fn unit_open(key_file: &str, csv: &str) -> Result<(String, usize), String> {
-    let key_bytes =
-        hex::decode(key_file.trim()).map_err(|e| format!("key file is not hex: {e}"))?;
+    let key_bytes = Zeroizing::new(
+        hex::decode(key_file.trim()).map_err(|e| format!("key file is not hex: {e}"))?,
+    );
     let key = HpkePrivateKey::from_bytes(&key_bytes)
         .map_err(|_| "key file must hold 64 hex digits".to_owned())?;
-    let mut lines = csv.lines();
-    let header = lines.next().ok_or("the CSV is empty")?;
-    let columns: Vec<&str> = header.split(',').collect();
-    let column = |name: &str| {
-        columns
-            .iter()
-            .position(|c| *c == name)
-            .ok_or(format!("the CSV has no {name} column"))
-    };
-    let (id_at, district_at, sealed_at) = (
-        column("f1_id")?,
-        column("district")?,
-        column("sealed_contact")?,
-    );
-    let mut out = format!("{header},phone_number,name\n");
+    let rows = bluezone_export::read_sealed(csv).map_err(|e| e.to_string())?;
     let mut failures = 0;
-    for (n, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
-        let row = n + 2;
-        if line.contains('"') {
-            return Err(format!(
-                "line {row}: quoted fields are not part of the export format"
-            ));
-        }
-        let fields: Vec<&str> = line.split(',').collect();
-        if fields.len() != columns.len() {
-            return Err(format!(
-                "line {row}: {} fields, expected {}",
-                fields.len(),
-                columns.len()
-            ));
-        }
-        let opened = (|| {
-            let id: [u8; 16] = hex::decode(fields[id_at])
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or("f1_id is not 32 hex digits")?;
-            let district: u32 = fields[district_at].parse().map_err(|_| "bad district")?;
-            let sealed: [u8; SEALED_CONTACT_DETAILS_LEN] = hex::decode(fields[sealed_at])
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or("sealed_contact is not 352 hex digits")?;
-            SealedContactDetails(sealed)
-                .open(&ReportId(id), district, &key)
-                .map_err(|_| "does not open with this key")
-        })();
-        match opened {
-            Ok(details) => {
-                let _ = writeln!(
-                    out,
-                    "{line},{},{}",
-                    details.phone_number,
-                    csv_field(&details.name)
-                );
+    let opened: Vec<Option<OpenedContact>> = rows
+        .iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let opened = (|| {
+                let id: [u8; 16] = hex::decode(&r.row.f1_id)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or("f1_id is not 32 hex digits")?;
+                let sealed: [u8; SEALED_CONTACT_DETAILS_LEN] = hex::decode(&r.sealed_contact)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or("sealed_contact is not 352 hex digits")?;
+                SealedContactDetails(sealed)
+                    .open(&ReportId(id), r.row.district, &key)
+                    .map_err(|_| "does not open with this key")
+            })();
+            match opened {
+                Ok(details) => Some(OpenedContact {
+                    phone_number: details.phone_number,
+                    name: details.name,
+                }),
+                Err(why) => {
+                    eprintln!("row {}: {why}", n + 1);
+                    failures += 1;
+                    None
+                }
             }
-            Err(why) => {
-                eprintln!("line {row}: {why}");
-                failures += 1;
-                let _ = writeln!(out, "{line},,");
-            }
-        }
-    }
+        })
+        .collect();
+    let out = bluezone_export::write_opened(
+        rows.iter()
+            .zip(&opened)
+            .map(|(r, contact)| (&r.row, contact.as_ref())),
+    );
     Ok((out, failures))
 }
 
@@ -335,20 +300,5 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("Lan"), "Lan");
-        assert_eq!(csv_field("Lan, Thị"), "\"Lan, Thị\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("+84"), "'+84");
-        assert_eq!(csv_field("@sum"), "'@sum");
     }
 }

@@ -192,7 +192,7 @@ fn unit_keygen_and_open_round_trip_an_export() {
     // Two rows: one sealed to this unit, one to another unit.
     let mut rng = ChaCha20Rng::seed_from_u64(11);
     let (_, other) = derive_keypair(b"another unit");
-    let mut csv = String::from("case_id,no,f1_id,district,sealed_contact\r\n");
+    let mut rows = Vec::new();
     for (no, (name, unit)) in [("Nguyen, Van \"A\"", public), ("Tran B", other)]
         .into_iter()
         .enumerate()
@@ -205,13 +205,19 @@ fn unit_keygen_and_open_round_trip_an_export() {
             consent_time: UnixTime(1_700_000_000),
         };
         let sealed = SealedContactDetails::seal(&details, &id, &unit, &mut rng).unwrap();
-        csv.push_str(&format!(
-            "7,{},{},1,{}\r\n",
-            no + 1,
-            hex::encode(id.0),
-            hex::encode(sealed.0)
-        ));
+        rows.push(bluezone_export::SealedRow {
+            row: bluezone_export::F1Row {
+                case_id: 7,
+                no: no as u32 + 1,
+                f1_id: hex::encode(id.0),
+                district: 1,
+                ..Default::default()
+            },
+            sealed_contact: hex::encode(sealed.0),
+        });
     }
+    // The server's export, as `GET /api/v1/units/<unit>/f1?format=csv` writes it.
+    let csv = bluezone_export::write_sealed(&rows);
     let csv_path = dir.join("export.csv");
     std::fs::write(&csv_path, &csv).unwrap();
     let opened = bluezone(&[
@@ -225,10 +231,8 @@ fn unit_keygen_and_open_round_trip_an_export() {
     assert_eq!(opened.status.code(), Some(1), "one row is not this unit's");
     let out = String::from_utf8(opened.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[0],
-        "case_id,no,f1_id,district,sealed_contact,phone_number,name"
-    );
+    assert_eq!(lines[0], bluezone_export::opened_header());
+    assert!(lines[0].ends_with(",follow_up_by,phone_number,name"));
     assert!(
         lines[1].ends_with(",84900000000,\"Nguyen, Van \"\"A\"\"\""),
         "{}",
@@ -236,7 +240,7 @@ fn unit_keygen_and_open_round_trip_an_export() {
     );
     assert!(lines[2].ends_with(",,"), "{}", lines[2]);
     let err = String::from_utf8(opened.stderr).unwrap();
-    assert!(err.contains("line 3: does not open with this key"), "{err}");
+    assert!(err.contains("row 2: does not open with this key"), "{err}");
 
     // A key file that is not a key.
     std::fs::write(dir.join("bad.key"), "not hex").unwrap();
@@ -249,5 +253,19 @@ fn unit_keygen_and_open_round_trip_an_export() {
         csv_path.to_str().unwrap(),
     ]);
     assert_eq!(bad.status.code(), Some(2));
+
+    // A CSV that is not the server's export.
+    std::fs::write(dir.join("other.csv"), "case_id,no\r\n7,1\r\n").unwrap();
+    let other = bluezone(&[
+        "unit",
+        "open",
+        "--key",
+        key,
+        "--csv",
+        dir.join("other.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(other.status.code(), Some(2));
+    let err = String::from_utf8(other.stderr).unwrap();
+    assert!(err.contains("not an F1 export"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,6 +5,17 @@
 //! `bluezone-protocol`: parsing and validating uploads and reports, expanding keys,
 //! building and signing batches, verifying reports.
 //!
+//! One file per seed step, each an `impl Workflow` block:
+//!
+//! | seed step | file |
+//! |---|---|
+//! | 1. log in | `accounts.rs`: sessions, roles, accounts, passwords |
+//! | 2. open an F0 case, get its declaration code | `cases.rs` |
+//! | 3. "Send ID and contact history" | `uploads.rs` |
+//! | 4. "Trace F1", publication | `publication.rs`, with the [`PublicationSink`] |
+//! | 5, 6. F1 reports, verification, the F1 table | `reports.rs` |
+//! | 7. rows routed to units, follow-up | `follow_up.rs` |
+//!
 //! What stays in memory, rebuilt from the store at start: the verification index of published
 //! RPIs ([`PublicationIndex`]), the keyed hashes of the F0s' contact histories
 //! ([`ContactHistoryStore`]), and the throttles (a restart forgets them).
