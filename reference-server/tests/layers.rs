@@ -105,18 +105,23 @@ fn path_of(file: &Path) -> Vec<String> {
     parts
 }
 
+/// Whether a keyword that follows `before` is part of a longer name or path (`a::super::`,
+/// `$crate::`, `my_crate::`) rather than the start of one.
+fn inside_a_path(before: &str, also: char) -> bool {
+    before
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == also)
+}
+
 /// `code` with every `super::` path written from the crate root, as seen from the file at
 /// module path `path`.
 fn absolute(code: &str, path: &[String]) -> String {
     let mut out = String::with_capacity(code.len());
     let mut rest = code;
     while let Some(at) = rest.find("super::") {
-        let preceded_by_ident = rest[..at]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
         out.push_str(&rest[..at]);
-        if preceded_by_ident {
+        if inside_a_path(&rest[..at], ':') {
             out.push_str("super::");
             rest = &rest[at + "super::".len()..];
             continue;
@@ -176,12 +181,9 @@ fn named_modules(code: &str) -> BTreeSet<String> {
     let mut named = BTreeSet::new();
     let mut rest = code;
     while let Some(at) = rest.find("crate::") {
-        let preceded_by_ident = rest[..at]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
+        let inside = inside_a_path(&rest[..at], '$');
         rest = &rest[at + "crate::".len()..];
-        if preceded_by_ident {
+        if inside {
             continue;
         }
         // The path, with its group if it has one.
