@@ -4,7 +4,7 @@
 //!
 //! Health workers send `Authorization: Bearer <token>` (the console: the same token in a
 //! cookie). Errors are `{"error": {"code", "message"}}` with the codes of
-//! [`ErrorCode`](crate::domain::error::ErrorCode).
+//! [`ErrorCode`].
 
 use std::sync::Arc;
 
