@@ -4,6 +4,7 @@ use core::fmt;
 
 use crate::batch::BatchError;
 use crate::report::ContactError;
+use crate::state::StateError;
 use crate::time::IntervalNumber;
 use crate::upload::UploadError;
 use crate::verify::VerifyError;
@@ -30,6 +31,8 @@ pub enum Error {
     Contact(ContactError),
     /// An F1 report that does not verify (SPEC.md §10.4).
     Verify(VerifyError),
+    /// A saved phone state was refused.
+    State(StateError),
 }
 
 impl fmt::Display for Error {
@@ -49,6 +52,7 @@ impl fmt::Display for Error {
             Error::Batch(e) => write!(f, "publication batch refused: {e}"),
             Error::Contact(e) => write!(f, "contact details refused: {e}"),
             Error::Verify(e) => write!(f, "F1 report refused: {e}"),
+            Error::State(e) => write!(f, "saved phone state refused: {e}"),
         }
     }
 }
@@ -61,6 +65,7 @@ impl std::error::Error for Error {
             Error::Batch(e) => Some(e),
             Error::Contact(e) => Some(e),
             Error::Verify(e) => Some(e),
+            Error::State(e) => Some(e),
             _ => None,
         }
     }

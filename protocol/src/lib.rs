@@ -56,6 +56,7 @@ mod phone;
 mod report;
 mod risk;
 mod sighting;
+mod state;
 mod time;
 mod upload;
 mod verify;
@@ -86,6 +87,10 @@ pub use sighting::{
     DEFAULT_SIGHTING_CAPACITY, MAX_EXPORTED_SIGHTINGS, SIGHTING_EXPORT_VERSION,
     SIGHTING_PAYLOAD_BYTES, SIGHTING_RECORD_LEN, Sighting, SightingExport, SightingLog,
     SightingUpdate,
+};
+pub use state::{
+    MAX_STATE_BATCHES, MAX_STATE_KEYS, MAX_STATE_SIGHTINGS, SEALED_STATE_VERSION, STATE_KEY_LEN,
+    STATE_VERSION, StateError, StateKey,
 };
 pub use time::{
     INTERVAL_SECONDS, INTERVALS_PER_DAY, IntervalNumber, RETENTION_DAYS, RETENTION_INTERVALS,

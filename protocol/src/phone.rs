@@ -85,6 +85,26 @@ impl Phone {
         }
     }
 
+    /// What a saved state holds (SPEC.md appendix A).
+    pub(crate) fn parts(&self) -> (&[DailyKey], &SightingLog, &BTreeMap<u64, UnixTime>) {
+        (&self.keys, &self.sightings, &self.seen_batches)
+    }
+
+    /// A phone from what a saved state holds.
+    pub(crate) fn from_parts(
+        config: PhoneConfig,
+        keys: Vec<DailyKey>,
+        sightings: SightingLog,
+        seen_batches: BTreeMap<u64, UnixTime>,
+    ) -> Phone {
+        Phone {
+            config,
+            keys,
+            sightings,
+            seen_batches,
+        }
+    }
+
     /// This phone's settings.
     pub fn config(&self) -> &PhoneConfig {
         &self.config

@@ -266,6 +266,86 @@ impl SightingLog {
     }
 }
 
+/// Bytes of one sighting in the phone's saved state (SPEC.md, appendix A.2). Not the 44-byte
+/// record of §11.3: that keeps the rounded mean RSSI, and a restored phone must go on
+/// exactly as the original would, so the state keeps the exact sum.
+pub(crate) const STATE_SIGHTING_LEN: usize = 50;
+
+impl SightingLog {
+    /// Write the log as the phone's saved state holds it: `dropped`, the count, then each
+    /// sighting in RPI order (SPEC.md, appendix A.2).
+    pub(crate) fn write_state(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.dropped.to_le_bytes());
+        // The caller has checked the count against the state's limit.
+        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        for (rpi, s) in &self.entries {
+            out.extend_from_slice(&rpi.0);
+            out.extend_from_slice(&s.aem.0);
+            out.extend_from_slice(&s.first_seen.to_le_bytes());
+            out.extend_from_slice(&s.last_seen.to_le_bytes());
+            out.extend_from_slice(&s.scans.to_le_bytes());
+            out.push(s.rssi_min as u8);
+            out.push(s.rssi_max as u8);
+            out.extend_from_slice(&s.rssi_sum.to_le_bytes());
+        }
+    }
+
+    /// Read a log written by [`SightingLog::write_state`], holding at most `capacity` new
+    /// sightings from now on (a restored log may hold more than that, as a full one does).
+    pub(crate) fn read_state(
+        r: &mut Reader<'_>,
+        capacity: usize,
+        limit: u32,
+    ) -> Result<SightingLog, DecodeError> {
+        let dropped = r.u64()?;
+        let count = r.count("sightings", limit, STATE_SIGHTING_LEN)?;
+        let mut entries = BTreeMap::new();
+        let mut previous: Option<RollingProximityId> = None;
+        for _ in 0..count {
+            let rpi = RollingProximityId(r.array()?);
+            let stats = SightingStats {
+                aem: AssociatedEncryptedMetadata(r.array()?),
+                first_seen: r.u64()?,
+                last_seen: r.u64()?,
+                scans: r.u32()?,
+                rssi_min: r.i8()?,
+                rssi_max: r.i8()?,
+                rssi_sum: i64::from_le_bytes(r.array()?),
+            };
+            if previous.is_some_and(|p| p >= rpi) {
+                return Err(invalid("state.sighting.rpi", "strictly ascending"));
+            }
+            previous = Some(rpi);
+            if stats.scans == 0 {
+                return Err(invalid("state.sighting.scans", "must be at least 1"));
+            }
+            if stats.first_seen > stats.last_seen {
+                return Err(invalid(
+                    "state.sighting.last_seen",
+                    "must not be before first_seen",
+                ));
+            }
+            let scans = i64::from(stats.scans);
+            let (low, high) = (
+                scans * i64::from(stats.rssi_min),
+                scans * i64::from(stats.rssi_max),
+            );
+            if stats.rssi_min > stats.rssi_max || stats.rssi_sum < low || stats.rssi_sum > high {
+                return Err(invalid(
+                    "state.sighting.rssi_sum",
+                    "between scans × rssi_min and scans × rssi_max",
+                ));
+            }
+            entries.insert(rpi, stats);
+        }
+        Ok(SightingLog {
+            entries,
+            capacity,
+            dropped,
+        })
+    }
+}
+
 /// A list of sightings as one message (SPEC.md, "Sighting export"): what a phone hands over
 /// when it shares its contact history, and the form the log takes in a backup.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

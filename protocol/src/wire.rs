@@ -34,6 +34,10 @@ pub enum MessageType {
     BatchIndex = 0x04,
     /// An F1 report ([`F1Report`](crate::F1Report)).
     F1Report = 0x05,
+    /// A phone's state, inside a sealed state (SPEC.md appendix A.2).
+    PhoneState = 0x06,
+    /// A phone's sealed state ([`Phone::save`](crate::Phone::save), SPEC.md appendix A.1).
+    SealedPhoneState = 0x07,
 }
 
 /// A cursor over untrusted bytes that checks every length before it reads.
