@@ -7,9 +7,7 @@
 //! front: the files are static bytes and the same for every phone.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -25,24 +23,9 @@ use crate::domain::workflow::PublicationSink;
 /// `batches/<id>.bin`.
 pub const PUBLICATION_DIR: &str = "publication";
 
-/// Write `bytes` to `path` so that a reader sees the old file or the new one, never a part:
-/// a temporary file, synced, renamed over the old one, and the directory synced. Each call has
-/// a temporary file of its own, so parallel writers of one path never mix their bytes: the
-/// last rename wins.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    static WRITES: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let n = WRITES.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    fs::File::open(dir)?.sync_all()
-}
+/// Write a publication file atomically, `0600` from its creation (see
+/// [`crate::domain::files`] for why the publication files are private too).
+pub use crate::domain::files::write_atomically;
 
 /// The server's [`PublicationSink`]: files under one directory, written atomically.
 #[derive(Clone, Debug)]
@@ -159,7 +142,7 @@ fn cached(call: &Call, bytes: Vec<u8>, cache_control: &'static str) -> HttpRespo
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use bluezone_protocol::{BatchIndex, PublisherKeyPair};
     use rand_chacha::ChaCha20Rng;

@@ -26,6 +26,8 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
+use crate::domain::files;
+
 use super::{
     Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
     F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
@@ -172,8 +174,21 @@ impl From<UnabortableTransactionError> for StoreError {
 }
 
 impl SledStore {
-    /// Open (or create) the store in `dir`.
+    /// Open (or create) the store in `dir`, private to the server's user whatever the umask
+    /// (it holds secrets): `dir` is made `0700` before sled opens it, so the files sled creates
+    /// there are unreachable to others from the start, and each of them is made `0600` once
+    /// sled has opened them ([`files`]).
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let private = |e: std::io::Error| {
+            StoreError::Backend(format!("cannot make {} private: {e}", dir.display()))
+        };
+        files::create_private_dir(dir).map_err(private)?;
+        let store = SledStore::open_trees(dir)?;
+        files::restrict_tree(dir).map_err(private)?;
+        Ok(store)
+    }
+
+    fn open_trees(dir: &Path) -> Result<SledStore, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)

@@ -1,0 +1,123 @@
+//! Hardening against local users and load, against the real server on loopback: secrets on
+//! disk readable by the server's user only, a published batch id never naming two contents
+//! (even across a crash), connection and body-byte caps that keep `/healthz` answering, and
+//! publication files served from memory.
+
+mod harness;
+
+use std::path::Path;
+
+use bluezone_protocol::{Phone, PhoneConfig};
+use harness::{Launch, Server, TestUnit, config, scan, share_history, unix_now};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::json;
+
+/// An F0 and an F1 in contact two hours ago; the F0's case is uploaded and traced. Returns
+/// the F1's phone.
+fn traced_case(
+    server: &Server,
+    tokens: &(String, String, Vec<String>),
+    rng: &mut ChaCha20Rng,
+) -> Phone {
+    let now = unix_now();
+    let mut pair = vec![
+        Phone::new(PhoneConfig::default()),
+        Phone::new(PhoneConfig::default()),
+    ];
+    scan(
+        rng,
+        &mut pair,
+        now - 7200,
+        now - 5400,
+        &[(0, 1, -55), (1, 0, -55)],
+    );
+    let f1 = pair.pop().unwrap();
+    let mut f0 = pair.pop().unwrap();
+    let case = server
+        .post_json("/api/v1/cases", Some(&tokens.1), &json!({}))
+        .json();
+    let code = case["declaration_code"].as_str().unwrap();
+    share_history(server, &mut f0, code, rng, now);
+    let id = case["case_id"].as_u64().unwrap();
+    let reply = server.post_json(
+        &format!("/api/v1/cases/{id}/trace"),
+        Some(&tokens.1),
+        &json!({}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    f1
+}
+
+/// Every directory under `dir` (itself included) and every file, with its mode bits.
+#[cfg(unix)]
+fn modes(dir: &Path) -> Vec<(String, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = vec![(
+        dir.display().to_string(),
+        true,
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+    )];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        if meta.is_dir() {
+            found.extend(modes(&entry.path()));
+        } else {
+            found.push((
+                entry.path().display().to_string(),
+                false,
+                meta.permissions().mode() & 0o777,
+            ));
+        }
+    }
+    found
+}
+
+#[cfg(unix)]
+fn assert_private(data: &Path) {
+    let found = modes(data);
+    let loose: Vec<_> = found
+        .iter()
+        .filter(|(_, is_dir, mode)| *mode != if *is_dir { 0o700 } else { 0o600 })
+        .map(|(path, _, mode)| format!("{path} {mode:o}"))
+        .collect();
+    assert!(loose.is_empty(), "readable by others: {loose:#?}");
+    for name in [
+        "publisher.key",
+        "store/db",
+        "store/conf",
+        "publication/index.bin",
+    ] {
+        assert!(
+            found.iter().any(|(p, _, _)| p.ends_with(name)),
+            "{name} missing"
+        );
+    }
+}
+
+/// Issue 13, point 4: under umask 022 the data directory is 0700 and every file in it 0600
+/// (store, publisher key, publication files), from the first start and after a restart.
+#[cfg(unix)]
+#[test]
+fn data_directory_is_private_whatever_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![TestUnit::new("north", vec![1])];
+    let data = dir.path().join("data");
+    let text = config(&data, &units, "");
+    let launch = Launch {
+        shell: Some("umask 022"),
+        ..Launch::default()
+    };
+    let server = Server::start_with(dir.path(), &text, &launch);
+    let tokens = server.set_up_accounts(&units);
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    traced_case(&server, &tokens, &mut rng);
+    let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
+    assert_eq!(run.json()["batch"]["batch_id"], json!(1), "{}", run.text());
+    assert_private(&data);
+    server.kill();
+    let server = Server::start_with(dir.path(), &text, &launch);
+    assert_eq!(server.get("/healthz", None, &[]).status, 200);
+    assert_private(&data);
+}
