@@ -121,3 +121,89 @@ fn data_directory_is_private_whatever_the_umask() {
     assert_eq!(server.get("/healthz", None, &[]).status, 200);
     assert_private(&data);
 }
+
+/// GET every batch the index lists, and batches `extra`: (id, SHA-256 of the bytes served).
+fn served_batches(server: &Server, extra: &[u64]) -> Vec<(u64, [u8; 32])> {
+    let (publisher, _) = harness::publisher_key(server);
+    let index = server.get("/publication/v1/index.bin", None, &[]);
+    assert_eq!(index.status, 200);
+    let index = bluezone_protocol::BatchIndex::open(&index.body, &publisher).expect("index");
+    let mut ids: Vec<u64> = index.entries.iter().map(|e| e.batch_id).collect();
+    ids.extend_from_slice(extra);
+    ids.into_iter()
+        .map(|id| {
+            let reply = server.get(&format!("/publication/v1/batches/{id}.bin"), None, &[]);
+            assert_eq!(reply.status, 200, "batch {id}: {}", reply.text());
+            let digest = ring::digest::digest(&ring::digest::SHA256, &reply.body);
+            (id, digest.as_ref().try_into().unwrap())
+        })
+        .collect()
+}
+
+/// Issue 13, point 5: the server dies after writing batch 1's file and before recording it;
+/// after a restart, publication goes on without ever serving other bytes under an id that
+/// was served (or servable) before, and phones still match.
+#[test]
+fn a_crash_during_publication_never_reuses_a_batch_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![TestUnit::new("north", vec![1])];
+    let data = dir.path().join("data");
+    let text = config(&data, &units, "");
+    let crashing = Launch {
+        env: &[("BLUEZONE_FAULT_EXIT_AFTER_BATCH_FILE", "1")],
+        ..Launch::default()
+    };
+    let mut server = Server::start_with(dir.path(), &text, &crashing);
+    let admin_password = server.admin_password.clone().unwrap();
+    let tokens = server.set_up_accounts(&units);
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let mut first = traced_case(&server, &tokens, &mut rng);
+    // The run dies between the batch file and the store: no answer.
+    let died = ureq::post(server.url("/api/v1/publication/run"))
+        .header("Authorization", format!("Bearer {}", tokens.0))
+        .header("Content-Type", "application/json")
+        .send("{}");
+    assert!(died.is_err(), "the run answered: {died:?}");
+    let status = server
+        .wait_exit(std::time::Duration::from_secs(10))
+        .expect("the server exited");
+    assert_eq!(status.code(), Some(86), "exited at the injected fault");
+    assert!(data.join("publication/batches/1.bin").exists());
+
+    // Restarted: the orphan batch file is servable; whatever is served under an id is kept.
+    let mut seen: std::collections::BTreeMap<u64, std::collections::BTreeSet<[u8; 32]>> =
+        Default::default();
+    let mut note = |served: Vec<(u64, [u8; 32])>| {
+        for (id, sha) in served {
+            seen.entry(id).or_default().insert(sha);
+        }
+    };
+    let server = Server::start(dir.path(), &text);
+    note(served_batches(&server, &[1]));
+    let admin = server.login("admin", &admin_password);
+    let doctor = server.login("doctor", "correct horse battery staple");
+    let tokens = (admin, doctor, Vec::new());
+    let mut second = traced_case(&server, &tokens, &mut rng);
+    let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
+    assert_eq!(run.status, 200, "{}", run.text());
+    let batch_id = run.json()["batch"]["batch_id"].as_u64().unwrap();
+    assert_eq!(run.json()["batch"]["cases"], json!([1, 2]));
+    note(served_batches(&server, &[1, batch_id]));
+
+    // Phones of both cases match the new batch and are verified.
+    let now = unix_now();
+    for phone in [&mut first, &mut second] {
+        let ids = harness::sync_and_report(&server, phone, "84911111111", 1, &mut rng, now);
+        assert_eq!(ids.len(), 1);
+    }
+    server.kill();
+    let server = Server::start(dir.path(), &text);
+    note(served_batches(&server, &[1, batch_id]));
+    let reused: Vec<_> = seen.iter().filter(|(_, shas)| shas.len() > 1).collect();
+    assert!(
+        reused.is_empty(),
+        "batch ids served with two contents: {reused:?}"
+    );
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![1, batch_id]);
+    assert_ne!(batch_id, 1);
+}

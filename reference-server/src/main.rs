@@ -15,7 +15,7 @@ use bluezone_server::config::{Config, ConfigError};
 use bluezone_server::domain::files;
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{self, AppState, unix_now};
-use bluezone_server::{SledStore, Store, Workflow};
+use bluezone_server::{PublicationSink, SledStore, Store, Workflow};
 use clap::Parser;
 use rand_core::UnwrapErr;
 
@@ -90,6 +90,39 @@ fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
     }
 }
 
+/// Fault-injection hook, for the crash tests (`tests/server_hardening.rs`): when this variable
+/// is set, the server exits with status [`FAULT_EXIT_STATUS`] right after it has written a
+/// batch file, before the store records the batch: the crash a publication run must survive
+/// without reusing the batch id. Never set it in a deployment.
+const FAULT_EXIT_AFTER_BATCH_FILE: &str = "BLUEZONE_FAULT_EXIT_AFTER_BATCH_FILE";
+/// The exit status of the injected crash.
+const FAULT_EXIT_STATUS: i32 = 86;
+
+/// The [`FileSink`], exiting the process after it has kept a batch (see
+/// [`FAULT_EXIT_AFTER_BATCH_FILE`]).
+#[derive(Debug)]
+struct ExitAfterBatchFile(FileSink);
+
+impl PublicationSink for ExitAfterBatchFile {
+    fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.put_batch(batch_id, bytes)?;
+        eprintln!("bluezone-server: fault injection: exiting after writing batch {batch_id}");
+        std::process::exit(FAULT_EXIT_STATUS)
+    }
+
+    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.put_index(bytes)
+    }
+
+    fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>> {
+        self.0.batch(batch_id)
+    }
+
+    fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
+        self.0.index()
+    }
+}
+
 fn configure(cli: &Cli) -> Result<Config, ConfigError> {
     let mut config = match &cli.config {
         Some(path) => Config::from_file(path)?,
@@ -153,7 +186,14 @@ fn main() {
     }
     let store: Box<dyn Store> = Box::new(store);
     let settings = config.settings(units);
-    let sink = Arc::new(FileSink::new(config.data_dir.join(PUBLICATION_DIR)));
+    let files = FileSink::new(config.data_dir.join(PUBLICATION_DIR));
+    let sink: Arc<dyn PublicationSink> = if std::env::var_os(FAULT_EXIT_AFTER_BATCH_FILE).is_some()
+    {
+        tracing::warn!("fault injection: the server exits after its next batch file is written");
+        Arc::new(ExitAfterBatchFile(files))
+    } else {
+        Arc::new(files)
+    };
     let (workflow, admin_password) = Workflow::open(
         store,
         settings,

@@ -17,6 +17,7 @@ use hyper::{Response, StatusCode};
 use super::respond::{HttpResponse, blocking, parse_id};
 use super::router::Call;
 use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::files;
 use crate::domain::workflow::PublicationSink;
 
 /// The publication files' directory under the data directory: `index.bin` and
@@ -60,7 +61,8 @@ fn read_if_present(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 
 impl PublicationSink for FileSink {
     fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()> {
-        write_atomically(&self.batch_path(batch_id), bytes)
+        // Never over a batch already written: a batch id names one content.
+        files::write_new_atomically(&self.batch_path(batch_id), bytes)
     }
 
     fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {

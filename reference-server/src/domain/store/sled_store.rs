@@ -480,23 +480,34 @@ impl Store for SledStore {
         }
     }
 
+    fn take_batch_id(&self) -> Result<u64, StoreError> {
+        let id = finish(
+            self.meta
+                .transaction(|meta| tx_next_id(meta, "next_batch_id")),
+        )?;
+        self.flush()?;
+        Ok(id)
+    }
+
     fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
         let result =
             (&self.meta, &self.batches, &self.cases).transaction(|(meta, batches, cases)| {
-                let expected = match meta.get("next_batch_id")? {
+                let next = match meta.get("next_batch_id")? {
                     None => 1,
                     Some(bytes) => match be_u64(&bytes) {
                         Ok(n) => n,
                         Err(e) => return abort(e),
                     },
                 };
-                if batch.batch_id != expected {
+                let id = batch.batch_id;
+                if id == 0 || id > next || batches.get(id.to_be_bytes())?.is_some() {
                     return abort(StoreError::Backend(format!(
-                        "batch {} recorded while {expected} was next",
-                        batch.batch_id
+                        "batch {id} recorded while {next} was next to take"
                     )));
                 }
-                meta.insert("next_batch_id", &(expected + 1).to_be_bytes())?;
+                if id == next {
+                    meta.insert("next_batch_id", &(next + 1).to_be_bytes())?;
+                }
                 tx_put(batches, &batch.batch_id.to_be_bytes(), batch)?;
                 for case_id in &batch.cases {
                     let key = case_id.to_be_bytes();
