@@ -207,3 +207,69 @@ fn a_crash_during_publication_never_reuses_a_batch_id() {
     assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![1, batch_id]);
     assert_ne!(batch_id, 1);
 }
+
+/// Issue 13, point 8: publication files are served from memory, hashed once: with the files
+/// gone from the disk, a batch and the index are still served, with the same bytes and ETag;
+/// a new index replaces the one in memory as soon as it is written.
+#[test]
+fn publication_files_are_served_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![TestUnit::new("north", vec![1])];
+    let data = dir.path().join("data");
+    let server = Server::start(dir.path(), &config(&data, &units, ""));
+    let tokens = server.set_up_accounts(&units);
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    traced_case(&server, &tokens, &mut rng);
+    let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
+    assert_eq!(run.json()["batch"]["batch_id"], json!(1), "{}", run.text());
+    let batch = server.get("/publication/v1/batches/1.bin", None, &[]);
+    let index = server.get("/publication/v1/index.bin", None, &[]);
+    assert_eq!((batch.status, index.status), (200, 200));
+    let batch_etag = batch.header("etag").expect("an ETag");
+    let index_etag = index.header("etag").expect("an ETag");
+
+    // Gone from the disk: a second GET does not read the files again.
+    std::fs::remove_file(data.join("publication/batches/1.bin")).unwrap();
+    std::fs::remove_file(data.join("publication/index.bin")).unwrap();
+    for _ in 0..3 {
+        let again = server.get("/publication/v1/batches/1.bin", None, &[]);
+        assert_eq!(again.status, 200, "{}", again.text());
+        assert_eq!(again.body, batch.body);
+        assert_eq!(again.header("etag"), Some(batch_etag.clone()));
+        let again = server.get("/publication/v1/index.bin", None, &[]);
+        assert_eq!(again.status, 200, "{}", again.text());
+        assert_eq!(again.body, index.body);
+        assert_eq!(again.header("etag"), Some(index_etag.clone()));
+    }
+    let unchanged = server.get(
+        "/publication/v1/batches/1.bin",
+        None,
+        &[("If-None-Match", &batch_etag)],
+    );
+    assert_eq!(unchanged.status, 304);
+
+    // A new run writes a new index: it is what is served from then on.
+    traced_case(&server, &tokens, &mut rng);
+    let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
+    assert_eq!(run.json()["batch"]["batch_id"], json!(2), "{}", run.text());
+    let fresh = server.get("/publication/v1/index.bin", None, &[]);
+    assert_eq!(fresh.status, 200);
+    let fresh_etag = fresh.header("etag").expect("an ETag");
+    assert_ne!(fresh_etag, index_etag);
+    assert_eq!(
+        Some(fresh.body.as_slice()),
+        std::fs::read(data.join("publication/index.bin"))
+            .ok()
+            .as_deref()
+    );
+    let (publisher, _) = harness::publisher_key(&server);
+    let listed = bluezone_protocol::BatchIndex::open(&fresh.body, &publisher).unwrap();
+    let ids: Vec<u64> = listed.entries.iter().map(|e| e.batch_id).collect();
+    assert_eq!(ids, vec![1, 2]);
+    let stale = server.get(
+        "/publication/v1/index.bin",
+        None,
+        &[("If-None-Match", &index_etag)],
+    );
+    assert_eq!(stale.status, 200, "the old index's ETag no longer matches");
+}

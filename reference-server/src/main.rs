@@ -13,6 +13,7 @@ use std::time::Duration;
 use bluezone_protocol::PublisherKeyPair;
 use bluezone_server::config::{Config, ConfigError};
 use bluezone_server::domain::files;
+use bluezone_server::domain::workflow::PublishedFile;
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{self, AppState, unix_now};
 use bluezone_server::{PublicationSink, SledStore, Store, Workflow};
@@ -120,6 +121,14 @@ impl PublicationSink for ExitAfterBatchFile {
 
     fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
         self.0.index()
+    }
+
+    fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
+        self.0.served_batch(batch_id)
+    }
+
+    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
+        self.0.served_index()
     }
 }
 

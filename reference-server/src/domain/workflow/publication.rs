@@ -39,6 +39,36 @@ pub trait PublicationSink: Send + Sync + std::fmt::Debug {
     fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>>;
     /// The latest batch index, if one was kept.
     fn index(&self) -> std::io::Result<Option<Vec<u8>>>;
+    /// Batch `batch_id` as served to phones, with its SHA-256. This default reads and hashes
+    /// at every call; a sink that serves many phones keeps the answer (a batch never changes).
+    fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
+        Ok(self.batch(batch_id)?.map(PublishedFile::new))
+    }
+    /// The latest batch index as served to phones, with its SHA-256. This default reads and
+    /// hashes at every call; a sink that serves many phones keeps the answer until
+    /// [`PublicationSink::put_index`] replaces it.
+    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
+        Ok(self.index()?.map(PublishedFile::new))
+    }
+}
+
+/// A publication file as served: its bytes, shared without copying, and their SHA-256 (the
+/// strong `ETag` of SPEC.md §13), computed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedFile {
+    /// The file's bytes.
+    pub bytes: bytes::Bytes,
+    /// Their SHA-256.
+    pub sha256: [u8; 32],
+}
+
+impl PublishedFile {
+    /// `bytes`, hashed.
+    pub fn new(bytes: impl Into<bytes::Bytes>) -> PublishedFile {
+        let bytes = bytes.into();
+        let sha256 = super::sha256(&bytes);
+        PublishedFile { bytes, sha256 }
+    }
 }
 
 /// A [`PublicationSink`] in memory: the simulator's, and the tests'.
