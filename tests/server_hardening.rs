@@ -5,7 +5,10 @@
 
 mod harness;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use bluezone_protocol::{Phone, PhoneConfig};
 use harness::{Launch, Server, TestUnit, config, scan, share_history, unix_now};
@@ -165,7 +168,7 @@ fn a_crash_during_publication_never_reuses_a_batch_id() {
         .send("{}");
     assert!(died.is_err(), "the run answered: {died:?}");
     let status = server
-        .wait_exit(std::time::Duration::from_secs(10))
+        .wait_exit(Duration::from_secs(10))
         .expect("the server exited");
     assert_eq!(status.code(), Some(86), "exited at the injected fault");
     assert!(data.join("publication/batches/1.bin").exists());
@@ -272,4 +275,177 @@ fn publication_files_are_served_from_memory() {
         &[("If-None-Match", &index_etag)],
     );
     assert_eq!(stale.status, 200, "the old index's ETag no longer matches");
+}
+
+/// The server's `host:port`.
+fn address(server: &Server) -> String {
+    server.base.strip_prefix("http://").unwrap().to_owned()
+}
+
+/// Send `bytes` on a new connection and read what comes back until the server closes it or
+/// `wait` passes without a byte ("" if nothing came).
+fn exchange(address: &str, bytes: &[u8], wait: Duration) -> String {
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return String::new();
+    };
+    stream.set_read_timeout(Some(wait)).unwrap();
+    if stream.write_all(bytes).is_err() {
+        return String::new();
+    }
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// GET `path` on a new connection, closed after the answer.
+fn get_once(address: &str, path: &str, wait: Duration) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    exchange(address, request.as_bytes(), wait)
+}
+
+/// How many file descriptors process `pid` has open.
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Issue 13, point 6 (connections): with a file limit of 64, 100 idle connections neither
+/// exhaust the server's descriptors nor stop `/healthz`: past `max_connections` (16) a few
+/// connections are answered in overload (`/healthz`, else `503 server_busy`) and the rest are
+/// closed at once.
+#[cfg(target_os = "linux")]
+#[test]
+fn healthz_answers_beyond_the_connection_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&dir.path().join("data"), &[], "max_connections = 16");
+    let launch = Launch {
+        shell: Some("ulimit -n 64"),
+        ..Launch::default()
+    };
+    let server = Server::start_with(dir.path(), &text, &launch);
+    let address = address(&server);
+    let resting = open_files(server.pid());
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(&address).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let mut attempts = 0;
+    let answered = loop {
+        attempts += 1;
+        let answer = get_once(&address, "/healthz", Duration::from_millis(500));
+        if answer.starts_with("HTTP/1.1 200") {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "no /healthz answer in 4 s ({attempts} attempts; last: {answer:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let peak = open_files(server.pid());
+    eprintln!(
+        "/healthz answered {answered:?} after 100 idle connections ({attempts} attempts); \
+         server files open: {resting} at rest, {peak} with them"
+    );
+    assert!(peak < 64, "{peak} files open");
+    // The capped slots are still held by idle connections: other routes are refused clearly.
+    let busy = loop {
+        let answer = get_once(&address, "/phone/v1/config", Duration::from_millis(500));
+        if !answer.is_empty() {
+            break answer;
+        }
+        assert!(started.elapsed() < Duration::from_secs(8), "no answer");
+    };
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(busy.contains("\"server_busy\""), "{busy}");
+    drop(idle);
+    // Without the idle connections, everything is served again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !get_once(&address, "/phone/v1/config", Duration::from_secs(1))
+        .starts_with("HTTP/1.1 200")
+    {
+        assert!(Instant::now() < deadline, "not served again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 13, point 6 (body bytes): four slow 256 KiB uploads hold the whole body budget
+/// (1 MiB); any further body, declared or chunked, is refused at once with `503 server_busy`
+/// while `/healthz` answers, and is read again once a slow upload goes away.
+#[test]
+fn body_bytes_beyond_the_budget_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(
+        &dir.path().join("data"),
+        &[],
+        "max_upload_bytes = 262144\nmax_body_bytes_in_flight = 1048576",
+    );
+    let server = Server::start(dir.path(), &text);
+    let address = address(&server);
+    let head = |length: usize| {
+        format!(
+            "POST /phone/v1/uploads HTTP/1.1\r\nHost: test\r\nContent-Type: \
+             application/octet-stream\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let mut slow: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(&address).unwrap();
+            s.write_all(&head(262_144)).unwrap();
+            s.write_all(&[7; 1024]).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let wait = Duration::from_secs(3);
+    let mut declared = head(262_144);
+    declared.extend_from_slice(&[7; 1024]);
+    let chunked =
+        b"POST /phone/v1/uploads HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\
+                    Connection: close\r\n\r\n400\r\n"
+            .iter()
+            .chain([7u8; 1024].iter())
+            .copied()
+            .collect::<Vec<u8>>();
+    let mut small = head(100);
+    small.extend_from_slice(&[7; 100]);
+    for (what, request) in [
+        ("declared", &declared),
+        ("chunked", &chunked),
+        ("small", &small),
+    ] {
+        let started = Instant::now();
+        let answer = exchange(&address, request, wait);
+        assert!(answer.starts_with("HTTP/1.1 503"), "{what}: {answer:?}");
+        assert!(answer.contains("\"server_busy\""), "{what}: {answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 5"),
+            "{answer}"
+        );
+        eprintln!("{what} body refused in {:?}", started.elapsed());
+    }
+    assert_eq!(server.get("/healthz", None, &[]).status, 200);
+
+    // One slow upload gives up: its share of the budget is back, the small body is read (and
+    // refused for what it is).
+    drop(slow.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = exchange(&address, &small, wait);
+        if answer.starts_with("HTTP/1.1 400") {
+            assert!(answer.contains("\"malformed_upload\""), "{answer}");
+            break;
+        }
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(Instant::now() < deadline, "the budget never came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
