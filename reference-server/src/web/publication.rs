@@ -56,12 +56,13 @@ struct Served {
 }
 
 impl Served {
-    fn keep_batch(&mut self, batch_id: u64, file: PublishedFile) {
+    /// Keep batch `batch_id`, dropping the oldest ids until at most `cap` bytes are kept.
+    fn keep_batch(&mut self, batch_id: u64, file: PublishedFile, cap: usize) {
         let len = file.bytes.len();
-        if len > BATCH_CACHE_BYTES || self.batches.contains_key(&batch_id) {
+        if len > cap || self.batches.contains_key(&batch_id) {
             return;
         }
-        while self.batch_bytes + len > BATCH_CACHE_BYTES {
+        while self.batch_bytes + len > cap {
             match self.batches.pop_first() {
                 Some((_, dropped)) => self.batch_bytes -= dropped.bytes.len(),
                 None => break,
@@ -109,9 +110,19 @@ fn read_if_present(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 
 impl PublicationSink for FileSink {
     fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()> {
-        // Never over a batch already written: a batch id names one content.
+        // Never over a batch already written (or served): a batch id names one content.
+        if lock(&self.served).batches.contains_key(&batch_id) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("batch {batch_id} is already served"),
+            ));
+        }
         files::write_new_atomically(&self.batch_path(batch_id), bytes)?;
-        lock(&self.served).keep_batch(batch_id, PublishedFile::new(bytes.to_vec()));
+        lock(&self.served).keep_batch(
+            batch_id,
+            PublishedFile::new(bytes.to_vec()),
+            BATCH_CACHE_BYTES,
+        );
         Ok(())
     }
 
@@ -138,7 +149,7 @@ impl PublicationSink for FileSink {
             return Ok(None);
         };
         let file = PublishedFile::new(bytes);
-        lock(&self.served).keep_batch(batch_id, file.clone());
+        lock(&self.served).keep_batch(batch_id, file.clone(), BATCH_CACHE_BYTES);
         Ok(Some(file))
     }
 
@@ -296,6 +307,45 @@ mod tests {
         assert!(failed.is_empty(), "index writes failed: {failed:?}");
         assert!(torn.is_empty(), "torn index read: {torn:?}");
         BatchIndex::open(&sink.index().unwrap().unwrap(), &publisher).unwrap();
+    }
+
+    #[test]
+    fn files_are_served_from_memory_and_the_newest_index_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::new(dir.path().join(PUBLICATION_DIR));
+        sink.put_batch(1, b"one").unwrap();
+        sink.put_index(b"index 1").unwrap();
+        fs::remove_file(sink.batch_path(1)).unwrap();
+        fs::remove_file(sink.index_path()).unwrap();
+        let batch = sink.served_batch(1).unwrap().unwrap();
+        assert_eq!(batch, PublishedFile::new(&b"one"[..]));
+        assert_eq!(sink.served_index().unwrap().unwrap().bytes, &b"index 1"[..]);
+        // A batch is never replaced; the index is, in memory too.
+        let refused = sink.put_batch(1, b"other").unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        sink.put_index(b"index 2").unwrap();
+        assert_eq!(sink.served_index().unwrap().unwrap().bytes, &b"index 2"[..]);
+        // A fresh sink (a restart) reads the files, once.
+        let restarted = FileSink::new(dir.path().join(PUBLICATION_DIR));
+        assert_eq!(restarted.served_batch(1).unwrap(), None);
+        assert_eq!(restarted.index().unwrap().unwrap(), b"index 2");
+        fs::remove_file(sink.index_path()).unwrap();
+        assert_eq!(restarted.index().unwrap().unwrap(), b"index 2");
+    }
+
+    #[test]
+    fn the_oldest_batches_leave_memory_first() {
+        let mut served = Served::default();
+        for id in 1..=3 {
+            served.keep_batch(id, PublishedFile::new(vec![0u8; 4]), 10);
+        }
+        assert_eq!(
+            served.batches.keys().copied().collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(served.batch_bytes, 8);
+        served.keep_batch(9, PublishedFile::new(vec![0u8; 11]), 10);
+        assert!(!served.batches.contains_key(&9));
     }
 
     #[test]
