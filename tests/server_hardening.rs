@@ -310,6 +310,7 @@ fn get_once(address: &str, path: &str, wait: Duration) -> String {
 }
 
 /// How many file descriptors process `pid` has open.
+#[cfg(target_os = "linux")]
 fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
