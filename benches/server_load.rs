@@ -231,6 +231,8 @@ fn main() {
             report_bytes: 64 << 10,
             json_bytes: 64 << 10,
             request_timeout: Duration::from_secs(30),
+            max_connections: 768,
+            body_bytes_in_flight: 64 << 20,
         },
         trusted_proxies: Vec::new(),
     });

@@ -11,6 +11,8 @@
 //! # signing_key = "/etc/bluezone/publisher.key"  # 64 hex characters (Ed25519 seed)
 //! code_ttl_seconds = 86400
 //! trusted_proxies = ["10.0.0.1"]   # whose X-Forwarded-For names the client
+//! max_connections = 768            # below `ulimit -n`; a few more answer /healthz only
+//! max_body_bytes_in_flight = 67108864   # 64 MiB of bodies being received at once
 //!
 //!
 //! [console]
@@ -61,6 +63,13 @@ pub struct Config {
     pub max_json_bytes: usize,
     /// Seconds a request may take, body included.
     pub request_timeout_seconds: u64,
+    /// Most connections served at once; keep it below the process's file limit (`ulimit -n`)
+    /// less about 50. A few more are answered in overload (`/healthz`, or `503 server_busy`),
+    /// and any further one is closed at once.
+    pub max_connections: usize,
+    /// Most body bytes being received at once, all requests together; beyond it a request is
+    /// refused with `503 server_busy`.
+    pub max_body_bytes_in_flight: usize,
     /// Reverse proxies (load balancer, CDN edge) whose `X-Forwarded-For` header names the
     /// client that throttles count against. Empty: the TCP peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -87,6 +96,8 @@ impl Default for Config {
             max_report_bytes: bluezone_protocol::REPORT_SIZE_CLASSES[3],
             max_json_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            max_connections: 768,
+            max_body_bytes_in_flight: 64 << 20,
             trusted_proxies: Vec::new(),
             units: Vec::new(),
             throttle: ThrottleConfig::default(),
@@ -131,6 +142,15 @@ impl Config {
         if self.code_ttl_seconds == 0 || self.session_ttl_seconds == 0 {
             return Err(ConfigError("lifetimes must be positive".into()));
         }
+        if self.max_connections == 0 {
+            return Err(ConfigError("max_connections must be positive".into()));
+        }
+        if self.max_body_bytes_in_flight < self.max_upload_bytes {
+            return Err(ConfigError(format!(
+                "max_body_bytes_in_flight ({}) must hold at least one upload ({} bytes)",
+                self.max_body_bytes_in_flight, self.max_upload_bytes
+            )));
+        }
         if self.request_timeout_seconds == 0 {
             return Err(ConfigError(
                 "request_timeout_seconds must be positive".into(),
@@ -159,6 +179,8 @@ impl Config {
             report_bytes: self.max_report_bytes,
             json_bytes: self.max_json_bytes,
             request_timeout: std::time::Duration::from_secs(self.request_timeout_seconds),
+            max_connections: self.max_connections,
+            body_bytes_in_flight: self.max_body_bytes_in_flight,
         }
     }
 }

@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use bluezone_protocol::PublisherKeyPair;
 use bluezone_server::config::{Config, ConfigError};
-use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR, write_atomically};
+use bluezone_server::domain::files;
+use bluezone_server::domain::workflow::PublishedFile;
+use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{self, AppState, unix_now};
-use bluezone_server::{SledStore, Store, Workflow};
+use bluezone_server::{PublicationSink, SledStore, Store, Workflow};
 use clap::Parser;
 use rand_core::UnwrapErr;
 
@@ -50,19 +52,28 @@ fn fail(message: impl std::fmt::Display) -> ! {
     std::process::exit(2)
 }
 
-fn write_secret_file(path: &Path, text: &str) -> std::io::Result<()> {
-    write_atomically(path, text.as_bytes())?;
+/// A signing key outside the data directory is the operator's file: say so if others can read
+/// it, but leave its mode alone.
+fn warn_if_readable_by_others(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the publisher signing key is readable by other users; make it 0600"
+            );
+        }
     }
-    Ok(())
 }
 
 fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
+            warn_if_readable_by_others(path);
             let seed: [u8; 32] = hex::decode(text.trim())
                 .ok()
                 .and_then(|b| b.try_into().ok())
@@ -71,12 +82,53 @@ fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let pair = PublisherKeyPair::generate(&mut UnwrapErr(getrandom::SysRng));
-            write_secret_file(path, &format!("{}\n", hex::encode(pair.seed())))
+            files::write_new_atomically(path, format!("{}\n", hex::encode(pair.seed())).as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             tracing::info!(path = %path.display(), "generated the publisher signing key");
             Ok(pair)
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Fault-injection hook, for the crash tests (`tests/server_hardening.rs`): when this variable
+/// is set, the server exits with status [`FAULT_EXIT_STATUS`] right after it has written a
+/// batch file, before the store records the batch: the crash a publication run must survive
+/// without reusing the batch id. Never set it in a deployment.
+const FAULT_EXIT_AFTER_BATCH_FILE: &str = "BLUEZONE_FAULT_EXIT_AFTER_BATCH_FILE";
+/// The exit status of the injected crash.
+const FAULT_EXIT_STATUS: i32 = 86;
+
+/// The [`FileSink`], exiting the process after it has kept a batch (see
+/// [`FAULT_EXIT_AFTER_BATCH_FILE`]).
+#[derive(Debug)]
+struct ExitAfterBatchFile(FileSink);
+
+impl PublicationSink for ExitAfterBatchFile {
+    fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.put_batch(batch_id, bytes)?;
+        eprintln!("bluezone-server: fault injection: exiting after writing batch {batch_id}");
+        std::process::exit(FAULT_EXIT_STATUS)
+    }
+
+    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.put_index(bytes)
+    }
+
+    fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>> {
+        self.0.batch(batch_id)
+    }
+
+    fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
+        self.0.index()
+    }
+
+    fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
+        self.0.served_batch(batch_id)
+    }
+
+    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
+        self.0.served_index()
     }
 }
 
@@ -123,7 +175,9 @@ fn main() {
              (see `bluezone unit keygen`)"
         );
     }
-    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+    // Private to the server's user whatever the umask: the directory 0700, every file 0600
+    // (`domain::files`).
+    if let Err(e) = files::create_private_dir(&config.data_dir) {
         fail(format!("cannot create {}: {e}", config.data_dir.display()));
     }
     let key_path = config
@@ -132,9 +186,23 @@ fn main() {
         .unwrap_or_else(|| config.data_dir.join("publisher.key"));
     let publisher = load_or_create_signing_key(&key_path).unwrap_or_else(|e| fail(e));
     let store = SledStore::open(&config.data_dir.join("store")).unwrap_or_else(|e| fail(e));
+    // Files left readable by an older version, or copied in by hand, are made private too.
+    if let Err(e) = files::restrict_tree(&config.data_dir) {
+        fail(format!(
+            "cannot make {} private: {e}",
+            config.data_dir.display()
+        ));
+    }
     let store: Box<dyn Store> = Box::new(store);
     let settings = config.settings(units);
-    let sink = Arc::new(FileSink::new(config.data_dir.join(PUBLICATION_DIR)));
+    let files = FileSink::new(config.data_dir.join(PUBLICATION_DIR));
+    let sink: Arc<dyn PublicationSink> = if std::env::var_os(FAULT_EXIT_AFTER_BATCH_FILE).is_some()
+    {
+        tracing::warn!("fault injection: the server exits after its next batch file is written");
+        Arc::new(ExitAfterBatchFile(files))
+    } else {
+        Arc::new(files)
+    };
     let (workflow, admin_password) = Workflow::open(
         store,
         settings,

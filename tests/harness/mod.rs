@@ -94,13 +94,38 @@ pub fn config(data_dir: &Path, units: &[TestUnit], extra: &str) -> String {
     text
 }
 
+/// How to start the binary, beyond its configuration.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Shell commands run before the server replaces the shell (`umask 022; ulimit -n 64`).
+    pub shell: Option<&'a str>,
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
+}
+
 impl Server {
     /// Start the binary with `config_text` written to `<dir>/config.toml`, and wait (at most
     /// 60 s) for its "listening on" line.
     pub fn start(dir: &Path, config_text: &str) -> Server {
+        Server::start_with(dir, config_text, &Launch::default())
+    }
+
+    /// [`Server::start`], launched as `launch` says.
+    pub fn start_with(dir: &Path, config_text: &str, launch: &Launch) -> Server {
         let config_path = dir.join("config.toml");
         std::fs::write(&config_path, config_text).expect("write config");
-        let mut child = Command::new(binary())
+        let mut command = match launch.shell {
+            None => Command::new(binary()),
+            Some(shell) => {
+                let mut c = Command::new("/bin/sh");
+                c.arg("-c")
+                    .arg(format!("{shell}\nexec \"$0\" \"$@\""))
+                    .arg(binary());
+                c
+            }
+        };
+        command.envs(launch.env.iter().copied());
+        let mut child = command
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "warn")
@@ -144,6 +169,26 @@ impl Server {
             data_dir: dir.to_owned(),
             agent,
         }
+    }
+
+    /// Wait (at most `limit`) for the process to end by itself; its exit status, or `None`
+    /// if it still runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL the process and wait for it.

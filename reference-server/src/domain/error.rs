@@ -61,6 +61,9 @@ pub enum ErrorCode {
     ReportRejected,
     /// A report with this identifier was received before.
     ReportDuplicate,
+    /// The server is at its cap of connections or of body bytes being received: retry later
+    /// (sent with `Retry-After`); nothing was changed.
+    ServerBusy,
     /// The store failed; nothing was changed.
     StorageFailure,
     /// Something the server did not expect; nothing was changed.
@@ -97,6 +100,7 @@ impl ErrorCode {
             ErrorCode::ReportRejected => "report_rejected",
             ErrorCode::ReportDuplicate => "report_duplicate",
             ErrorCode::StorageFailure => "storage_failure",
+            ErrorCode::ServerBusy => "server_busy",
             ErrorCode::Internal => "internal",
         }
     }

@@ -9,10 +9,12 @@
 //! - [`store`]: the storage trait and its backends (sled, memory).
 //! - [`settings`]: what the workflow is configured with (units, throttles, lifetimes).
 //! - [`code`], [`password`], [`throttle`]: declaration codes, password hashing, throttling.
+//! - [`files`]: files and directories only the server's user may read.
 //! - [`error`]: the stable error codes every refusal carries; [`metrics`]: the counters.
 
 pub mod code;
 pub mod error;
+pub mod files;
 pub mod metrics;
 pub mod password;
 pub mod settings;

@@ -608,9 +608,16 @@ pub trait Store: Send + Sync + 'static {
     /// Every case's contact hashes (to rebuild the contact-history store at start).
     fn contact_hashes(&self) -> Result<Vec<(u64, Vec<ContactHash>)>, StoreError>;
 
-    /// The identifier the next batch gets.
+    /// The identifier the next [`Store::take_batch_id`] gives.
     fn next_batch_id(&self) -> Result<u64, StoreError>;
-    /// Record a batch written out, and move its cases to [`CaseStatus::Published`].
+    /// Take the next batch identifier for good, before the batch's bytes exist: no later call
+    /// gives it again, even after a crash, so a run that dies before [`Store::record_batch`]
+    /// burns its id instead of leaving it to a later batch with other bytes (a batch id never
+    /// names two contents). Durable when it returns.
+    fn take_batch_id(&self) -> Result<u64, StoreError>;
+    /// Record a batch written out, and move its cases to [`CaseStatus::Published`]. Its id
+    /// must be taken ([`Store::take_batch_id`]) and not recorded yet, or be the next id (then
+    /// taken and recorded at once); anything else is refused and changes nothing.
     fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError>;
     /// Every batch, oldest first.
     fn batches(&self) -> Result<Vec<BatchRecord>, StoreError>;

@@ -24,6 +24,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::{Endpoint, Metrics};
@@ -37,7 +38,7 @@ pub mod publication;
 pub mod respond;
 pub mod router;
 
-use respond::{HttpResponse, error_response};
+use respond::{BodyBudget, HttpResponse, error_response};
 
 /// Body and time limits of the HTTP layer.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +51,24 @@ pub struct Limits {
     pub json_bytes: usize,
     /// Longest a request may take, body included.
     pub request_timeout: Duration,
+    /// Most connections served at once. Beyond it, [`OVERLOAD_CONNECTIONS`] more are answered
+    /// one request each (`/healthz`, or `503 server_busy`) and any further one is closed at
+    /// once, so the server never runs out of file descriptors and `/healthz` keeps answering.
+    pub max_connections: usize,
+    /// Most body bytes being received at once, all requests together; beyond it a request is
+    /// refused with `503 server_busy` (see [`respond::read_body`]).
+    pub body_bytes_in_flight: usize,
 }
+
+/// Connections beyond [`Limits::max_connections`] answered anyway: one request each, whose
+/// head must arrive within [`OVERLOAD_HEADER_TIMEOUT`]. `/healthz` is served on them; every
+/// other route gets `503 server_busy`.
+pub const OVERLOAD_CONNECTIONS: usize = 8;
+/// How long an overload connection may take to send its request head.
+pub const OVERLOAD_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a connection may take to send a request head (the first, or the next on a
+/// kept-alive connection).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -128,11 +146,19 @@ pub fn unix_now() -> u64 {
 }
 
 /// Serve `listener` until `shutdown` completes. Connections in progress are left to finish.
+///
+/// At most [`Limits::max_connections`] connections are served at once, and
+/// [`OVERLOAD_CONNECTIONS`] more in overload (see [`Limits::max_connections`]); a connection
+/// beyond both is closed as soon as it is accepted. Body bytes being received count against
+/// one [`BodyBudget`] of [`Limits::body_bytes_in_flight`].
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let connections = Arc::new(Semaphore::new(state.limits.max_connections));
+    let overload = Arc::new(Semaphore::new(OVERLOAD_CONNECTIONS));
+    let budget = BodyBudget::new(state.limits.body_bytes_in_flight);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -146,16 +172,50 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let (slot, overloaded) = match Arc::clone(&connections).try_acquire_owned() {
+                    Ok(slot) => (slot, false),
+                    Err(_) => match Arc::clone(&overload).try_acquire_owned() {
+                        Ok(slot) => (slot, true),
+                        Err(_) => {
+                            tracing::debug!(%peer, "connection closed: at the connection cap");
+                            drop(stream);
+                            continue;
+                        }
+                    },
+                };
                 let state = Arc::clone(&state);
+                let budget = budget.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| {
+                    let _slot = slot;
+                    let service = service_fn(move |mut req: Request<Incoming>| {
                         let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
+                        req.extensions_mut().insert(budget.clone());
+                        async move {
+                            let response = if overloaded && req.uri().path() != "/healthz" {
+                                error_response(&ApiError {
+                                    retry_after: Some(1),
+                                    ..ApiError::new(
+                                        ErrorCode::ServerBusy,
+                                        "the server is at its connection cap; retry later",
+                                    )
+                                })
+                            } else {
+                                handle(state, req, peer).await
+                            };
+                            Ok::<_, Infallible>(response)
+                        }
                     });
-                    let served = http1::Builder::new()
+                    let mut builder = http1::Builder::new();
+                    builder
                         .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .max_buf_size(64 * 1024)
+                        .header_read_timeout(if overloaded {
+                            OVERLOAD_HEADER_TIMEOUT
+                        } else {
+                            HEADER_TIMEOUT
+                        })
+                        .keep_alive(!overloaded)
+                        .max_buf_size(64 * 1024);
+                    let served = builder
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                     if let Err(e) = served {

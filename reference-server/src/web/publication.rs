@@ -3,13 +3,14 @@
 //!
 //! A batch never changes once written, so it is served `immutable` for its 14 days; the index
 //! changes at every run and is cached for a minute. Both carry a strong `ETag` (their SHA-256)
-//! and answer `If-None-Match` with `304`. For national scale, put a CDN or an object store in
+//! and answer `If-None-Match` with `304`. They are served from memory, hashed once when written
+//! ([`FileSink`]). For national scale, put a CDN or an object store in
 //! front: the files are static bytes and the same for every phone.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -19,41 +20,73 @@ use hyper::{Response, StatusCode};
 use super::Call;
 use super::respond::{HttpResponse, blocking, parse_id};
 use crate::domain::error::{ApiError, ErrorCode};
-use crate::domain::workflow::PublicationSink;
+use crate::domain::files;
+use crate::domain::workflow::{PublicationSink, PublishedFile};
 
 /// The publication files' directory under the data directory: `index.bin` and
 /// `batches/<id>.bin`.
 pub const PUBLICATION_DIR: &str = "publication";
 
-/// Write `bytes` to `path` so that a reader sees the old file or the new one, never a part:
-/// a temporary file, synced, renamed over the old one, and the directory synced. Each call has
-/// a temporary file of its own, so parallel writers of one path never mix their bytes: the
-/// last rename wins.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    static WRITES: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let n = WRITES.fetch_add(1, Ordering::Relaxed);
-    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    fs::File::open(dir)?.sync_all()
-}
+/// Write a publication file atomically, `0600` from its creation (see
+/// [`crate::domain::files`] for why the publication files are private too).
+pub use crate::domain::files::write_atomically;
 
-/// The server's [`PublicationSink`]: files under one directory, written atomically.
+/// At most this many bytes of batches are kept in memory by a [`FileSink`] (the oldest ids
+/// are dropped first; a dropped batch is read from its file again when asked for).
+pub const BATCH_CACHE_BYTES: usize = 256 << 20;
+
+/// The server's [`PublicationSink`]: files under one directory, written atomically, and
+/// served from memory: each file is hashed once, when written (or when first read after a
+/// start), so a burst of phones costs no disk read and no hashing. Clones share the files and
+/// the memory.
 #[derive(Clone, Debug)]
 pub struct FileSink {
     dir: PathBuf,
+    served: Arc<Mutex<Served>>,
+    /// Held from writing (or reading) the index file to keeping it in memory, so that the
+    /// index in memory is the last one written.
+    index_file: Arc<Mutex<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Served {
+    index: Option<PublishedFile>,
+    batches: BTreeMap<u64, PublishedFile>,
+    batch_bytes: usize,
+}
+
+impl Served {
+    /// Keep batch `batch_id`, dropping the oldest ids until at most `cap` bytes are kept.
+    fn keep_batch(&mut self, batch_id: u64, file: PublishedFile, cap: usize) {
+        let len = file.bytes.len();
+        if len > cap || self.batches.contains_key(&batch_id) {
+            return;
+        }
+        while self.batch_bytes + len > cap {
+            match self.batches.pop_first() {
+                Some((_, dropped)) => self.batch_bytes -= dropped.bytes.len(),
+                None => break,
+            }
+        }
+        self.batch_bytes += len;
+        self.batches.insert(batch_id, file);
+    }
+}
+
+/// The guard of a mutex, even if a thread panicked holding it (what it guards is a cache
+/// whose every state is consistent).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl FileSink {
     /// Files under `dir` (created when the first file is written).
     pub fn new(dir: PathBuf) -> FileSink {
-        FileSink { dir }
+        FileSink {
+            dir,
+            served: Arc::default(),
+            index_file: Arc::default(),
+        }
     }
 
     /// Where batch `batch_id` is written.
@@ -77,41 +110,87 @@ fn read_if_present(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 
 impl PublicationSink for FileSink {
     fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()> {
-        write_atomically(&self.batch_path(batch_id), bytes)
+        // Never over a batch already written (or served): a batch id names one content.
+        if lock(&self.served).batches.contains_key(&batch_id) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("batch {batch_id} is already served"),
+            ));
+        }
+        files::write_new_atomically(&self.batch_path(batch_id), bytes)?;
+        lock(&self.served).keep_batch(
+            batch_id,
+            PublishedFile::new(bytes.to_vec()),
+            BATCH_CACHE_BYTES,
+        );
+        Ok(())
     }
 
     fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
-        write_atomically(&self.index_path(), bytes)
+        let _one_at_a_time = lock(&self.index_file);
+        write_atomically(&self.index_path(), bytes)?;
+        lock(&self.served).index = Some(PublishedFile::new(bytes.to_vec()));
+        Ok(())
     }
 
     fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>> {
-        read_if_present(&self.batch_path(batch_id))
+        Ok(self.served_batch(batch_id)?.map(|f| f.bytes.to_vec()))
     }
 
     fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
-        read_if_present(&self.index_path())
+        Ok(self.served_index()?.map(|f| f.bytes.to_vec()))
+    }
+
+    fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
+        if let Some(file) = lock(&self.served).batches.get(&batch_id) {
+            return Ok(Some(file.clone()));
+        }
+        let Some(bytes) = read_if_present(&self.batch_path(batch_id))? else {
+            return Ok(None);
+        };
+        let file = PublishedFile::new(bytes);
+        lock(&self.served).keep_batch(batch_id, file.clone(), BATCH_CACHE_BYTES);
+        Ok(Some(file))
+    }
+
+    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
+        if let Some(file) = &lock(&self.served).index {
+            return Ok(Some(file.clone()));
+        }
+        // First read since the start: no index may be written meanwhile, or an older one
+        // could be kept over it.
+        let _one_at_a_time = lock(&self.index_file);
+        if let Some(file) = &lock(&self.served).index {
+            return Ok(Some(file.clone()));
+        }
+        let Some(bytes) = read_if_present(&self.index_path())? else {
+            return Ok(None);
+        };
+        let file = PublishedFile::new(bytes);
+        lock(&self.served).index = Some(file.clone());
+        Ok(Some(file))
     }
 }
 
 /// `GET /publication/v1/index.bin`: the signed batch index (SPEC.md §8.3).
 pub async fn index(call: Call) -> Result<HttpResponse, ApiError> {
-    let state = std::sync::Arc::clone(&call.state);
-    let bytes = blocking(move || read(state.workflow.publication().index())).await?;
-    Ok(cached(&call, bytes, "public, max-age=60"))
+    let state = Arc::clone(&call.state);
+    let file = blocking(move || found(state.workflow.publication().served_index())).await?;
+    Ok(cached(&call, file, "public, max-age=60"))
 }
 
 /// `GET /publication/v1/batches/<id>.bin`: a signed batch (SPEC.md §8.2).
 pub async fn batch(call: Call) -> Result<HttpResponse, ApiError> {
     let file = call.param("file");
     let id: u64 = parse_id(file.strip_suffix(".bin").unwrap_or("x"))?;
-    let state = std::sync::Arc::clone(&call.state);
-    let bytes = blocking(move || read(state.workflow.publication().batch(id))).await?;
-    Ok(cached(&call, bytes, "public, max-age=1209600, immutable"))
+    let state = Arc::clone(&call.state);
+    let file = blocking(move || found(state.workflow.publication().served_batch(id))).await?;
+    Ok(cached(&call, file, "public, max-age=1209600, immutable"))
 }
 
-fn read(found: std::io::Result<Option<Vec<u8>>>) -> Result<Vec<u8>, ApiError> {
-    match found {
-        Ok(Some(bytes)) => Ok(bytes),
+fn found(file: std::io::Result<Option<PublishedFile>>) -> Result<PublishedFile, ApiError> {
+    match file {
+        Ok(Some(file)) => Ok(file),
         Ok(None) => Err(ApiError::new(
             ErrorCode::NotFound,
             "no such publication file",
@@ -123,11 +202,10 @@ fn read(found: std::io::Result<Option<Vec<u8>>>) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-/// `bytes` with a strong ETag (their SHA-256) and `Cache-Control`, or `304` when the client's
-/// `If-None-Match` names that ETag.
-fn cached(call: &Call, bytes: Vec<u8>, cache_control: &'static str) -> HttpResponse {
-    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    let etag = format!("\"{}\"", hex::encode(digest.as_ref()));
+/// `file` with a strong ETag (its SHA-256, computed when it was written) and `Cache-Control`,
+/// or `304` when the client's `If-None-Match` names that ETag.
+fn cached(call: &Call, file: PublishedFile, cache_control: &'static str) -> HttpResponse {
+    let etag = format!("\"{}\"", hex::encode(file.sha256));
     let matches = call
         .req
         .headers()
@@ -139,7 +217,7 @@ fn cached(call: &Call, bytes: Vec<u8>, cache_control: &'static str) -> HttpRespo
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        let mut r = Response::new(Full::new(Bytes::from(bytes)));
+        let mut r = Response::new(Full::new(file.bytes));
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
@@ -159,7 +237,7 @@ fn cached(call: &Call, bytes: Vec<u8>, cache_control: &'static str) -> HttpRespo
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use bluezone_protocol::{BatchIndex, PublisherKeyPair};
     use rand_chacha::ChaCha20Rng;
@@ -229,6 +307,45 @@ mod tests {
         assert!(failed.is_empty(), "index writes failed: {failed:?}");
         assert!(torn.is_empty(), "torn index read: {torn:?}");
         BatchIndex::open(&sink.index().unwrap().unwrap(), &publisher).unwrap();
+    }
+
+    #[test]
+    fn files_are_served_from_memory_and_the_newest_index_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::new(dir.path().join(PUBLICATION_DIR));
+        sink.put_batch(1, b"one").unwrap();
+        sink.put_index(b"index 1").unwrap();
+        fs::remove_file(sink.batch_path(1)).unwrap();
+        fs::remove_file(sink.index_path()).unwrap();
+        let batch = sink.served_batch(1).unwrap().unwrap();
+        assert_eq!(batch, PublishedFile::new(&b"one"[..]));
+        assert_eq!(sink.served_index().unwrap().unwrap().bytes, &b"index 1"[..]);
+        // A batch is never replaced; the index is, in memory too.
+        let refused = sink.put_batch(1, b"other").unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        sink.put_index(b"index 2").unwrap();
+        assert_eq!(sink.served_index().unwrap().unwrap().bytes, &b"index 2"[..]);
+        // A fresh sink (a restart) reads the files, once.
+        let restarted = FileSink::new(dir.path().join(PUBLICATION_DIR));
+        assert_eq!(restarted.served_batch(1).unwrap(), None);
+        assert_eq!(restarted.index().unwrap().unwrap(), b"index 2");
+        fs::remove_file(sink.index_path()).unwrap();
+        assert_eq!(restarted.index().unwrap().unwrap(), b"index 2");
+    }
+
+    #[test]
+    fn the_oldest_batches_leave_memory_first() {
+        let mut served = Served::default();
+        for id in 1..=3 {
+            served.keep_batch(id, PublishedFile::new(vec![0u8; 4]), 10);
+        }
+        assert_eq!(
+            served.batches.keys().copied().collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(served.batch_bytes, 8);
+        served.keep_batch(9, PublishedFile::new(vec![0u8; 11]), 10);
+        assert!(!served.batches.contains_key(&9));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What every handler shares: building responses, reading bodies with their limits, running
 //! blocking work off the reactor, and the HTTP status of each error code.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -8,6 +10,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::error::{ApiError, ErrorCode};
 
@@ -41,6 +44,7 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         ErrorCode::LoginThrottled | ErrorCode::DeclarationCodeThrottled => {
             StatusCode::TOO_MANY_REQUESTS
         }
+        ErrorCode::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::StorageFailure | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -131,9 +135,55 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The server's budget of body bytes being received at once, shared by every request (the
+/// web layer puts it in each request's extensions; a request without one is not counted).
+#[derive(Clone, Debug)]
+pub struct BodyBudget(Arc<Semaphore>);
+
+/// Seconds a client refused for lack of body budget is told to wait.
+const BUSY_RETRY_AFTER: u64 = 5;
+
+impl BodyBudget {
+    /// A budget of `bytes` (at most [`Semaphore::MAX_PERMITS`]).
+    pub fn new(bytes: usize) -> BodyBudget {
+        BodyBudget(Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))))
+    }
+
+    /// Bytes of the budget not in use.
+    pub fn available(&self) -> usize {
+        self.0.available_permits()
+    }
+
+    /// Take `bytes` more of the budget into `held`, or refuse with `server_busy`.
+    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: usize) -> Result<(), ApiError> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let taken = u32::try_from(bytes)
+            .ok()
+            .and_then(|n| Arc::clone(&self.0).try_acquire_many_owned(n).ok())
+            .ok_or_else(|| ApiError {
+                retry_after: Some(BUSY_RETRY_AFTER),
+                ..ApiError::new(
+                    ErrorCode::ServerBusy,
+                    "the server is receiving too many bodies at once; retry later",
+                )
+            })?;
+        match held {
+            Some(permit) => permit.merge(taken),
+            None => *held = Some(taken),
+        }
+        Ok(())
+    }
+}
+
 /// Read a body of at most `limit` bytes. A longer one is refused with `body_too_large`; when
 /// its declared length is at most twice the limit the rest is read and discarded first, so
 /// that a client still sending gets the error instead of a reset connection.
+///
+/// The bytes kept count against the request's [`BodyBudget`] until this returns: a declared
+/// length up to the limit is taken whole before any byte is read, other bytes as they
+/// arrive; when the budget is spent the request is refused with `503 server_busy` at once.
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -150,6 +200,13 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
     if declared.is_some_and(|length| length > drain_limit as u64) {
         return Err(too_large());
     }
+    let budget = req.extensions().get::<BodyBudget>().cloned();
+    let mut held = None;
+    let mut reserved = 0usize;
+    if let (Some(budget), Some(length)) = (&budget, declared) {
+        reserved = usize::try_from(length).unwrap_or(usize::MAX).min(limit);
+        budget.take(&mut held, reserved)?;
+    }
     let mut body = req.into_body();
     let mut collected = Vec::new();
     let mut seen = 0usize;
@@ -163,6 +220,13 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Ap
                 return Err(too_large());
             }
             if seen <= limit {
+                let kept = collected.len() + data.len();
+                if let Some(budget) = &budget
+                    && kept > reserved
+                {
+                    budget.take(&mut held, kept - reserved)?;
+                    reserved = kept;
+                }
                 collected.extend_from_slice(&data);
             }
         }

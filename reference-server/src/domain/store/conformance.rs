@@ -76,6 +76,7 @@ macro_rules! store_conformance_tests {
             expired_and_unknown_codes_are_refused_without_a_trace,
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
+            a_taken_batch_id_is_never_given_again,
             reports_number_rows_per_case_and_refuse_duplicates,
             parallel_reports_of_one_case_get_rows_one_to_eight,
             f1_rows_of_districts_are_ordered_by_district_case_and_row,
@@ -613,6 +614,33 @@ pub(crate) fn trace_is_refused_before_the_upload_and_changes_nothing<S: Store, G
         store.request_trace(awaiting, "doctor", NOW + 120).unwrap().status,
         CaseStatus::TraceRequested { at, .. } if at == NOW + 120
     ));
+}
+
+/// A batch id taken is never given again, whether its batch is recorded or not (a crashed run
+/// burns its id); a batch is recorded once, with a taken id or the next one.
+pub(crate) fn a_taken_batch_id_is_never_given_again<S: Store, G>(new: impl Fn() -> Harness<S, G>) {
+    let h = new();
+    let a = uploaded_case(&h.store, 1);
+    h.store.request_trace(a, "doctor", NOW).unwrap();
+    assert_eq!(h.store.take_batch_id().unwrap(), 1);
+    assert_eq!(h.store.take_batch_id().unwrap(), 2);
+    assert_eq!(h.store.next_batch_id().unwrap(), 3);
+    // Batch 1's run died: its id stays burnt, after a reopen too.
+    let h = h.reopen();
+    let store = &h.store;
+    assert_eq!(store.next_batch_id().unwrap(), 3);
+    let before = store.digest().unwrap();
+    for wrong in [0, 4] {
+        assert!(store.record_batch(&batch(wrong, vec![a])).is_err());
+        assert_eq!(store.digest().unwrap(), before);
+    }
+    store.record_batch(&batch(2, vec![a])).unwrap();
+    let before = store.digest().unwrap();
+    assert!(store.record_batch(&batch(2, vec![a])).is_err());
+    assert_eq!(store.digest().unwrap(), before);
+    assert_eq!(store.next_batch_id().unwrap(), 3);
+    assert_eq!(store.take_batch_id().unwrap(), 3);
+    assert_eq!(store.batches().unwrap(), vec![batch(2, vec![a])]);
 }
 
 /// Tracing is asked once (again changes nothing); a batch is recorded only with the next id

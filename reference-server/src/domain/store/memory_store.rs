@@ -252,19 +252,28 @@ impl Store for MemoryStore {
         Ok(self.lock().next_batch_id.max(1))
     }
 
+    fn take_batch_id(&self) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let id = inner.next_batch_id.max(1);
+        inner.next_batch_id = id + 1;
+        Ok(id)
+    }
+
     fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        let expected = inner.next_batch_id.max(1);
-        if batch.batch_id != expected {
+        let next = inner.next_batch_id.max(1);
+        let id = batch.batch_id;
+        if id == 0 || id > next || inner.batches.contains_key(&id) {
             return Err(StoreError::Backend(format!(
-                "batch {} recorded while {expected} was next",
-                batch.batch_id
+                "batch {id} recorded while {next} was next to take"
             )));
         }
         if let Some(missing) = batch.cases.iter().find(|c| !inner.cases.contains_key(c)) {
             return Err(StoreError::NoSuchCase(*missing));
         }
-        inner.next_batch_id = expected + 1;
+        if id == next {
+            inner.next_batch_id = next + 1;
+        }
         inner.batches.insert(batch.batch_id, batch.clone());
         for case_id in &batch.cases {
             if let Some(case) = inner.cases.get_mut(case_id) {

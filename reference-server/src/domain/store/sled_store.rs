@@ -26,6 +26,8 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 
+use crate::domain::files;
+
 use super::{
     Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
     F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
@@ -172,8 +174,21 @@ impl From<UnabortableTransactionError> for StoreError {
 }
 
 impl SledStore {
-    /// Open (or create) the store in `dir`.
+    /// Open (or create) the store in `dir`, private to the server's user whatever the umask
+    /// (it holds secrets): `dir` is made `0700` before sled opens it, so the files sled creates
+    /// there are unreachable to others from the start, and each of them is made `0600` once
+    /// sled has opened them ([`files`]).
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let private = |e: std::io::Error| {
+            StoreError::Backend(format!("cannot make {} private: {e}", dir.display()))
+        };
+        files::create_private_dir(dir).map_err(private)?;
+        let store = SledStore::open_trees(dir)?;
+        files::restrict_tree(dir).map_err(private)?;
+        Ok(store)
+    }
+
+    fn open_trees(dir: &Path) -> Result<SledStore, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
@@ -465,23 +480,34 @@ impl Store for SledStore {
         }
     }
 
+    fn take_batch_id(&self) -> Result<u64, StoreError> {
+        let id = finish(
+            self.meta
+                .transaction(|meta| tx_next_id(meta, "next_batch_id")),
+        )?;
+        self.flush()?;
+        Ok(id)
+    }
+
     fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
         let result =
             (&self.meta, &self.batches, &self.cases).transaction(|(meta, batches, cases)| {
-                let expected = match meta.get("next_batch_id")? {
+                let next = match meta.get("next_batch_id")? {
                     None => 1,
                     Some(bytes) => match be_u64(&bytes) {
                         Ok(n) => n,
                         Err(e) => return abort(e),
                     },
                 };
-                if batch.batch_id != expected {
+                let id = batch.batch_id;
+                if id == 0 || id > next || batches.get(id.to_be_bytes())?.is_some() {
                     return abort(StoreError::Backend(format!(
-                        "batch {} recorded while {expected} was next",
-                        batch.batch_id
+                        "batch {id} recorded while {next} was next to take"
                     )));
                 }
-                meta.insert("next_batch_id", &(expected + 1).to_be_bytes())?;
+                if id == next {
+                    meta.insert("next_batch_id", &(next + 1).to_be_bytes())?;
+                }
                 tx_put(batches, &batch.batch_id.to_be_bytes(), batch)?;
                 for case_id in &batch.cases {
                     let key = case_id.to_be_bytes();

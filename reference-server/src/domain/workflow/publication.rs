@@ -22,12 +22,16 @@ use crate::domain::store::{BatchRecord, CaseRecord, Seconds, StoreError, UploadR
 /// Where the signed publication bytes go: the batch index (SPEC.md §8.3) and the batches
 /// (§8.2), which phones download as static files.
 ///
-/// A batch id is written at most once with bytes that never change afterwards (the workflow
-/// hands a batch to the sink before it records the batch in the store, and the next run takes
-/// the next id); the index is replaced whole at every run and hourly. Both calls must be
-/// durable when they return, and a reader must see the old index or the new one, never a part.
+/// A batch id is written at most once with bytes that never change afterwards: the workflow
+/// takes the id for good in the store ([`crate::domain::store::Store::take_batch_id`]) before
+/// it builds the batch, hands the batch to the sink, then records it; a run that dies between
+/// two steps burns its id. A sink must also refuse, with
+/// [`std::io::ErrorKind::AlreadyExists`], to replace a batch it holds. The index is replaced
+/// whole at every run and hourly. Both calls must be durable when they return, and a reader
+/// must see the old index or the new one, never a part.
 pub trait PublicationSink: Send + Sync + std::fmt::Debug {
-    /// Keep batch `batch_id`.
+    /// Keep batch `batch_id`; refused with [`std::io::ErrorKind::AlreadyExists`] if it is
+    /// kept already.
     fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()>;
     /// Replace the batch index.
     fn put_index(&self, bytes: &[u8]) -> std::io::Result<()>;
@@ -35,6 +39,36 @@ pub trait PublicationSink: Send + Sync + std::fmt::Debug {
     fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>>;
     /// The latest batch index, if one was kept.
     fn index(&self) -> std::io::Result<Option<Vec<u8>>>;
+    /// Batch `batch_id` as served to phones, with its SHA-256. This default reads and hashes
+    /// at every call; a sink that serves many phones keeps the answer (a batch never changes).
+    fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
+        Ok(self.batch(batch_id)?.map(PublishedFile::new))
+    }
+    /// The latest batch index as served to phones, with its SHA-256. This default reads and
+    /// hashes at every call; a sink that serves many phones keeps the answer until
+    /// [`PublicationSink::put_index`] replaces it.
+    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
+        Ok(self.index()?.map(PublishedFile::new))
+    }
+}
+
+/// A publication file as served: its bytes, shared without copying, and their SHA-256 (the
+/// strong `ETag` of SPEC.md §13), computed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedFile {
+    /// The file's bytes.
+    pub bytes: bytes::Bytes,
+    /// Their SHA-256.
+    pub sha256: [u8; 32],
+}
+
+impl PublishedFile {
+    /// `bytes`, hashed.
+    pub fn new(bytes: impl Into<bytes::Bytes>) -> PublishedFile {
+        let bytes = bytes.into();
+        let sha256 = super::sha256(&bytes);
+        PublishedFile { bytes, sha256 }
+    }
 }
 
 /// A [`PublicationSink`] in memory: the simulator's, and the tests'.
@@ -63,8 +97,16 @@ impl MemorySink {
 
 impl PublicationSink for MemorySink {
     fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()> {
-        lock(&self.files).batches.insert(batch_id, bytes.to_vec());
-        Ok(())
+        match lock(&self.files).batches.entry(batch_id) {
+            std::collections::btree_map::Entry::Occupied(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("batch {batch_id} is already kept"),
+            )),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(bytes.to_vec());
+                Ok(())
+            }
+        }
     }
 
     fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
@@ -149,7 +191,10 @@ impl Workflow {
         if uploads.is_empty() {
             return Ok(None);
         }
-        let batch_id = self.store.next_batch_id()?;
+        // Taken for good before the bytes exist: a run that dies after the sink kept the
+        // batch and before the store recorded it burns this id; it is never reused for other
+        // bytes, which CDNs would otherwise serve under it as immutable for 14 days.
+        let batch_id = self.store.take_batch_id()?;
         let mut entries = Vec::new();
         {
             let mut index = write(&self.index);

@@ -269,6 +269,10 @@ impl Texts {
                 "Yêu cầu của điện thoại bị từ chối.",
                 "The phone's request was refused.",
             ),
+            ErrorCode::ServerBusy => pick(
+                "Máy chủ đang quá tải; dữ liệu không bị thay đổi. Hãy thử lại sau ít phút.",
+                "The server is overloaded; nothing was changed. Try again in a minute.",
+            ),
             ErrorCode::StorageFailure | ErrorCode::Internal => pick(
                 "Máy chủ gặp lỗi; dữ liệu không bị thay đổi. Hãy thử lại sau.",
                 "The server failed; nothing was changed. Try again later.",
