@@ -10,8 +10,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bluezone_protocol::{Phone, PhoneConfig};
-use harness::{Launch, Server, TestUnit, config, scan, share_history, unix_now};
+use bluezone_protocol::{Phone, PhoneConfig, UnixTime};
+use bluezone_testkit::scan;
+use harness::{Launch, Server, TestUnit, config, share_history, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::json;
@@ -31,8 +32,8 @@ fn traced_case(
     scan(
         rng,
         &mut pair,
-        now - 7200,
-        now - 5400,
+        UnixTime(now - 7200),
+        UnixTime(now - 5400),
         &[(0, 1, -55), (1, 0, -55)],
     );
     let f1 = pair.pop().unwrap();
