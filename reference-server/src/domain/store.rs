@@ -578,6 +578,13 @@ pub trait Store: Send + Sync + 'static {
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     /// End a session.
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// End every session of `username` but the one whose token hashes to `keep` (after a
+    /// password change, the session that made it). Returns how many ended.
+    fn delete_sessions_of(
+        &self,
+        username: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<u64, StoreError>;
 
     /// Open a case (its `case_id` is assigned here and returned) with the declaration code
     /// whose keyed hash is `code_hash`.

@@ -185,9 +185,15 @@ pub async fn change_password(call: Call) -> Result<HttpResponse, ApiError> {
         current: Zeroizing<String>,
         new: Zeroizing<String>,
     }
+    let token = bearer(&call.req)?;
     let (who, state) = caller(&call).await?;
     let c: Change = read_json(call.req, state.limits.json_bytes).await?;
-    blocking(move || state.workflow.change_password(&who, &c.current, &c.new)).await?;
+    blocking(move || {
+        state
+            .workflow
+            .change_password(&who, &token, &c.current, &c.new)
+    })
+    .await?;
     ok_json(json!({"changed": true}))
 }
 

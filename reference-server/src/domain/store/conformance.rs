@@ -70,6 +70,7 @@ macro_rules! store_conformance_tests {
             parallel_callers_get_one_secret,
             accounts_are_unique_by_name_and_updated_in_place,
             sessions_are_kept_found_ended_and_expired,
+            sessions_of_one_account_end_together_but_the_kept_one,
             cases_are_numbered_from_one_and_kept_as_opened,
             parallel_openings_get_distinct_case_ids,
             a_code_is_consumed_by_exactly_one_of_parallel_uploads,
@@ -380,6 +381,38 @@ pub(crate) fn sessions_are_kept_found_ended_and_expired<S: Store, G>(
     assert_eq!(store.purge(NOW + 60).unwrap(), 1);
     assert_eq!(store.session(&[2; 32]).unwrap(), None);
     assert_eq!(store.counts().unwrap().sessions, 0);
+}
+
+/// Ending the sessions of one account (after its password changed) ends all of them but the
+/// one kept, and no session of another account; ending none changes nothing.
+pub(crate) fn sessions_of_one_account_end_together_but_the_kept_one<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let of = |n: u8, username: &str| SessionRecord {
+        username: username.into(),
+        ..session(n, NOW + 3600)
+    };
+    for (n, name) in [(1, "alice"), (2, "alice"), (3, "alice"), (4, "bob")] {
+        store.insert_session(&of(n, name)).unwrap();
+    }
+    assert_eq!(
+        store.delete_sessions_of("alice", Some(&[2; 32])).unwrap(),
+        2
+    );
+    assert_eq!(store.session(&[1; 32]).unwrap(), None);
+    assert_eq!(store.session(&[2; 32]).unwrap(), Some(of(2, "alice")));
+    assert_eq!(store.session(&[3; 32]).unwrap(), None);
+    assert_eq!(store.session(&[4; 32]).unwrap(), Some(of(4, "bob")));
+    let digest = store.digest().unwrap();
+    assert_eq!(store.delete_sessions_of("carol", None).unwrap(), 0);
+    assert_eq!(store.digest().unwrap(), digest);
+    assert_eq!(store.delete_sessions_of("bob", None).unwrap(), 1);
+    assert_eq!(store.counts().unwrap().sessions, 1);
+    let h = h.reopen();
+    assert_eq!(h.store.session(&[2; 32]).unwrap(), Some(of(2, "alice")));
+    assert_eq!(h.store.session(&[1; 32]).unwrap(), None);
 }
 
 /// Case ids are assigned from 1 up whatever the caller put in `case_id`; a case is kept as

@@ -128,6 +128,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn delete_sessions_of(
+        &self,
+        username: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner
+            .sessions
+            .retain(|hash, s| s.username != username || Some(hash) == keep);
+        Ok((before - inner.sessions.len()) as u64)
+    }
+
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         if inner.codes.contains_key(code_hash) {

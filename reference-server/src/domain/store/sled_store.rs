@@ -313,6 +313,26 @@ impl Store for SledStore {
         self.flush()
     }
 
+    fn delete_sessions_of(
+        &self,
+        username: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        let mut ended = 0u64;
+        for kv in self.sessions.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let session: SessionRecord = decode("session", &v)?;
+            if session.username == username && keep.is_none_or(|keep| keep[..] != k[..]) {
+                self.sessions.remove(k).map_err(backend)?;
+                ended += 1;
+            }
+        }
+        if ended > 0 {
+            self.flush()?;
+        }
+        Ok(ended)
+    }
+
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
         let result = (&self.meta, &self.cases, &self.codes).transaction(|(meta, cases, codes)| {
             if codes.get(code_hash)?.is_some() {

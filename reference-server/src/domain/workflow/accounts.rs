@@ -206,13 +206,17 @@ impl Workflow {
         Ok(self.store.accounts()?)
     }
 
-    /// Change one's own password, proving the current one.
+    /// Change one's own password, proving the current one, from the session of
+    /// `session_token`: every other session of the account ends (whoever held one of them,
+    /// perhaps the reason for the change, is out), that one stays.
     pub fn change_password(
         &self,
         principal: &Principal,
+        session_token: &str,
         current: &str,
         new: &str,
     ) -> Result<(), ApiError> {
+        let keep = Self::token_hash(session_token)?;
         let mut account = self
             .store
             .account(&principal.username)?
@@ -226,6 +230,8 @@ impl Workflow {
         account.password = PasswordHash::new(new, &mut *lock(&self.rng))
             .map_err(|e| ApiError::new(ErrorCode::PasswordRejected, e.to_string()))?;
         self.store.update_account(&account)?;
+        self.store
+            .delete_sessions_of(&principal.username, Some(&keep))?;
         Ok(())
     }
 }
