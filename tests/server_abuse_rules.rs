@@ -53,3 +53,79 @@ fn a_password_change_ends_the_accounts_other_sessions() {
     assert_eq!(reply.error_code(), "login_failed");
     server.login("doctor", new_password);
 }
+
+/// Log in as `username` from `client` (through the loopback proxy the server trusts).
+fn login_from(server: &Server, client: &str, username: &str, password: &str) -> (u16, String) {
+    let reply = server.post_json_with(
+        "/api/v1/login",
+        None,
+        &json!({"username": username, "password": password}),
+        &[("X-Forwarded-For", client)],
+    );
+    let code = if reply.status == 200 {
+        String::new()
+    } else {
+        reply.error_code()
+    };
+    (reply.status, code)
+}
+
+/// Strangers guessing `admin`'s password from other addresses are held to their limits, per
+/// address and over all of them, and the owner, who logged in from 127.0.0.1 before, still
+/// logs in. A wrong current password on `/api/v1/me/password` counts as a failed login.
+#[test]
+fn strangers_cannot_lock_the_owner_out_and_password_changes_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![TestUnit::new("north", vec![1])];
+    let extra = "trusted_proxies = [\"127.0.0.1\"]\n[throttle]\n\
+                 login_failures_per_account = 3\nlogin_failures_per_account_all_clients = 5\n";
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &units, extra));
+    // The owners log in from 127.0.0.1 (no X-Forwarded-For: the peer itself).
+    let (admin, doctor, _) = server.set_up_accounts(&units);
+    let admin_password = server.admin_password.clone().unwrap();
+
+    // A stranger at one address: three wrong guesses, then refused even with the right one.
+    for _ in 0..3 {
+        let got = login_from(&server, "203.0.113.5", "admin", "guess guess guess");
+        assert_eq!(got, (401, "login_failed".into()));
+    }
+    let got = login_from(&server, "203.0.113.5", "admin", &admin_password);
+    assert_eq!(got, (429, "login_throttled".into()));
+    // Others at other addresses: the account-wide limit of 5 over all strangers holds.
+    for _ in 0..2 {
+        let got = login_from(&server, "203.0.113.6", "admin", "guess guess guess");
+        assert_eq!(got, (401, "login_failed".into()));
+    }
+    for stranger in ["203.0.113.6", "198.51.100.9"] {
+        let got = login_from(&server, stranger, "admin", &admin_password);
+        assert_eq!(got, (429, "login_throttled".into()), "{stranger}");
+    }
+    // The owner, at the address it logged in from before, is not locked out.
+    let got = login_from(&server, "127.0.0.1", "admin", &admin_password);
+    assert_eq!(got, (200, String::new()), "the owner was locked out");
+    server.login("admin", &admin_password);
+
+    // Wrong current passwords on a password change: the limit of the (account, address) pair.
+    let change = |current: &str| {
+        server.post_json(
+            "/api/v1/me/password",
+            Some(&doctor),
+            &json!({"current": current, "new": "another long enough passphrase"}),
+        )
+    };
+    for _ in 0..3 {
+        let reply = change("not the current password");
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (401, "login_failed")
+        );
+    }
+    let reply = change(PASSWORD);
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (429, "login_throttled"),
+        "wrong current passwords are not throttled"
+    );
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(server.get("/api/v1/me", Some(&admin), &[]).status, 200);
+}

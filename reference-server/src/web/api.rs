@@ -187,11 +187,12 @@ pub async fn change_password(call: Call) -> Result<HttpResponse, ApiError> {
     }
     let token = bearer(&call.req)?;
     let (who, state) = caller(&call).await?;
+    let client = call.client;
     let c: Change = read_json(call.req, state.limits.json_bytes).await?;
     blocking(move || {
         state
             .workflow
-            .change_password(&who, &token, &c.current, &c.new)
+            .change_password(&who, &token, &c.current, &c.new, client, unix_now())
     })
     .await?;
     ok_json(json!({"changed": true}))

@@ -24,7 +24,7 @@ use crate::domain::metrics::Metrics;
 use crate::domain::password::PasswordHash;
 use crate::domain::settings::Settings;
 use crate::domain::store::{Account, Role, Seconds, Store};
-use crate::domain::throttle::Throttle;
+use crate::domain::throttle::{KnownClients, Throttle};
 
 mod accounts;
 mod cases;
@@ -52,8 +52,10 @@ pub struct Principal {
 }
 
 struct Throttles {
+    login_pair: Throttle<(String, IpAddr)>,
     login_account: Throttle<String>,
     login_client: Throttle<IpAddr>,
+    known_clients: KnownClients<(String, IpAddr)>,
     code_client: Throttle<IpAddr>,
     code_global: Throttle<()>,
 }
@@ -133,8 +135,13 @@ impl Workflow {
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         let t = settings.throttle;
         let throttles = Throttles {
-            login_account: Throttle::new(
+            login_pair: Throttle::new(
                 t.login_failures_per_account,
+                t.login_window_seconds,
+                THROTTLE_MAX_KEYS,
+            ),
+            login_account: Throttle::new(
+                t.login_failures_per_account_all_clients,
                 t.login_window_seconds,
                 THROTTLE_MAX_KEYS,
             ),
@@ -149,6 +156,7 @@ impl Workflow {
                 THROTTLE_MAX_KEYS,
             ),
             code_global: Throttle::new(t.code_failures_global, t.code_window_seconds, 1),
+            known_clients: KnownClients::new(THROTTLE_MAX_KEYS),
         };
         let workflow = Workflow {
             store,

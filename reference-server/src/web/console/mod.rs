@@ -794,6 +794,7 @@ pub async fn password_form(call: Call) -> HttpResponse {
 /// `POST /console/password`: change one's own password.
 pub async fn change_password(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
+    let client = call.client;
     let (ctx, who, form) = answer!(signed_in_form(call).await);
     let current = Zeroizing::new(field(&form, "current").to_owned());
     let new = Zeroizing::new(field(&form, "new").to_owned());
@@ -803,7 +804,11 @@ pub async fn change_password(call: Call) -> HttpResponse {
             .map(|s| s.token.to_string())
             .unwrap_or_default(),
     );
-    let changed = blocking(move || state.workflow.change_password(&who, &token, &current, &new));
+    let changed = blocking(move || {
+        state
+            .workflow
+            .change_password(&who, &token, &current, &new, client, unix_now())
+    });
     match changed.await {
         Ok(()) => redirect(&ctx, "/console/password?done=password"),
         Err(e) => {
