@@ -3,7 +3,10 @@
 
 mod harness;
 
-use harness::{Server, TestUnit, config};
+use bluezone_protocol::{DeclarationCode, Phone, PhoneConfig, UnixTime};
+use harness::{Server, TestUnit, config, scan, unix_now};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -128,4 +131,78 @@ fn strangers_cannot_lock_the_owner_out_and_password_changes_are_throttled() {
     );
     assert!(reply.header("retry-after").is_some());
     assert_eq!(server.get("/api/v1/me", Some(&admin), &[]).status, 200);
+}
+
+/// The bytes of an F0 upload with `code` from a phone that heard another for half an hour.
+fn upload_bytes(code: &str, rng: &mut ChaCha20Rng, now: u64) -> Vec<u8> {
+    let mut phones = vec![
+        Phone::new(PhoneConfig::default()),
+        Phone::new(PhoneConfig::default()),
+    ];
+    scan(rng, &mut phones, now - 3600, now - 1800, &[(0, 1, -55)]);
+    phones[0]
+        .prepare_f0_upload(
+            DeclarationCode::new(code).unwrap(),
+            UnixTime(now - 86_400),
+            &[],
+            UnixTime(now),
+            rng,
+        )
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+}
+
+/// A phone that lost the 201 and sends the same upload again gets 201 again, as often as it
+/// retries, and the retries do not use up the client's budget of wrong codes: a fresh code
+/// from the same address still works. Other bytes with the used code stay 409.
+#[test]
+fn a_repeated_upload_is_answered_as_the_first_and_costs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![TestUnit::new("north", vec![1])];
+    let extra = "[throttle]\ncode_failures_per_client = 3\n";
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &units, extra));
+    let (admin, doctor, _) = server.set_up_accounts(&units);
+    let mut rng = ChaCha20Rng::seed_from_u64(13);
+    let now = unix_now();
+    let open = || {
+        let reply = server.post_json("/api/v1/cases", Some(&doctor), &json!({}));
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["declaration_code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    let code = open();
+    let upload = upload_bytes(&code, &mut rng, now);
+    let first = server.post_bytes("/phone/v1/uploads", &upload);
+    assert_eq!(first.status, 201, "{}", first.text());
+    let after_first = server.store_digest(&admin);
+    for retry in 0..5 {
+        let again = server.post_bytes("/phone/v1/uploads", &upload);
+        assert_eq!(
+            (again.status, again.json()),
+            (first.status, first.json()),
+            "retry {retry}: {}",
+            again.text()
+        );
+    }
+    assert_eq!(
+        server.store_digest(&admin),
+        after_first,
+        "a retry changed the store"
+    );
+
+    // Another upload with the used code is still refused, and counts as a wrong code.
+    let other = upload_bytes(&code, &mut rng, now);
+    let reply = server.post_bytes("/phone/v1/uploads", &other);
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (409, "declaration_code_used")
+    );
+    // Five retries and one wrong code: a budget of three would be spent if retries counted.
+    let fresh = open();
+    let reply = server.post_bytes("/phone/v1/uploads", &upload_bytes(&fresh, &mut rng, now));
+    assert_eq!(reply.status, 201, "{}", reply.text());
 }

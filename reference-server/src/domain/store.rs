@@ -594,15 +594,24 @@ pub trait Store: Send + Sync + 'static {
     /// Every case, by id.
     fn cases(&self) -> Result<Vec<CaseRecord>, StoreError>;
     /// Accept an upload with the code whose keyed hash is `code_hash`, if that code is known,
-    /// unused and not expired at `now`: mark it used, keep `keys` and `contact_hashes`, and move
-    /// the case to [`CaseStatus::UploadReceived`]. Returns the case id.
+    /// unused and not expired at `now`: mark it used, keep `keys` and `contact_hashes` and the
+    /// upload's digest `upload_digest` (for [`Store::repeated_upload`]), and move the case to
+    /// [`CaseStatus::UploadReceived`]. Returns the case id.
     fn accept_upload(
         &self,
         code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
         now: Seconds,
         keys: &[StoredKey],
         contact_hashes: &[ContactHash],
     ) -> Result<u64, StoreError>;
+    /// The case of the upload accepted with the code whose keyed hash is `code_hash`, if that
+    /// upload's digest was `upload_digest`: a phone repeating an upload whose answer it lost.
+    fn repeated_upload(
+        &self,
+        code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError>;
     /// Move a case whose upload was received to [`CaseStatus::TraceRequested`] (a case already
     /// requested or published is returned unchanged).
     fn request_trace(&self, case_id: u64, by: &str, now: Seconds)

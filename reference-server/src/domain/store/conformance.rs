@@ -74,6 +74,7 @@ macro_rules! store_conformance_tests {
             cases_are_numbered_from_one_and_kept_as_opened,
             parallel_openings_get_distinct_case_ids,
             a_code_is_consumed_by_exactly_one_of_parallel_uploads,
+            an_upload_repeated_with_its_used_code_is_known_by_its_digest,
             expired_and_unknown_codes_are_refused_without_a_trace,
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
@@ -121,6 +122,11 @@ pub(crate) fn case(reference: &str) -> CaseRecord {
 
 pub(crate) fn code(n: u8) -> [u8; 32] {
     [n; 32]
+}
+
+/// The digest of the upload accepted with `code(n)`.
+pub(crate) fn digest_of(n: u8) -> [u8; 32] {
+    [n ^ 0xa5; 32]
 }
 
 pub(crate) fn key(n: u8, rolling_start: u32, rolling_period: u32) -> StoredKey {
@@ -208,7 +214,13 @@ pub(crate) fn uploaded_case(store: &dyn Store, n: u8) -> u64 {
         .open_case(&case(&format!("ref-{n}")), &code(n))
         .unwrap();
     store
-        .accept_upload(&code(n), NOW + 60, &[key(n, 100, 144)], &[([n; 16], NOW)])
+        .accept_upload(
+            &code(n),
+            &digest_of(n),
+            NOW + 60,
+            &[key(n, 100, 144)],
+            &[([n; 16], NOW)],
+        )
         .unwrap()
 }
 
@@ -415,6 +427,49 @@ pub(crate) fn sessions_of_one_account_end_together_but_the_kept_one<S: Store, G>
     assert_eq!(h.store.session(&[1; 32]).unwrap(), None);
 }
 
+/// The digest of an accepted upload is kept with its code: the same digest finds the case
+/// again, another digest, another code or a refused upload finds nothing.
+pub(crate) fn an_upload_repeated_with_its_used_code_is_known_by_its_digest<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let a = uploaded_case(store, 1);
+    store.open_case(&case("two"), &code(2)).unwrap();
+    assert_eq!(
+        store.repeated_upload(&code(1), &digest_of(1)).unwrap(),
+        Some(a)
+    );
+    assert_eq!(
+        store.repeated_upload(&code(1), &digest_of(2)).unwrap(),
+        None
+    );
+    // Code 2 opened a case but no upload used it; code 3 opens nothing.
+    assert_eq!(
+        store.repeated_upload(&code(2), &digest_of(2)).unwrap(),
+        None
+    );
+    assert_eq!(
+        store.repeated_upload(&code(3), &digest_of(3)).unwrap(),
+        None
+    );
+    // A second upload with the used code is refused and does not replace the digest.
+    assert_refused(
+        store,
+        || store.accept_upload(&code(1), &digest_of(9), NOW + 70, &[], &[]),
+        |e| matches!(e, StoreError::Code(CodeRefusal::Used)),
+    );
+    assert_eq!(
+        store.repeated_upload(&code(1), &digest_of(9)).unwrap(),
+        None
+    );
+    let h = h.reopen();
+    assert_eq!(
+        h.store.repeated_upload(&code(1), &digest_of(1)).unwrap(),
+        Some(a)
+    );
+}
+
 /// Case ids are assigned from 1 up whatever the caller put in `case_id`; a case is kept as
 /// opened; a declaration code hash already in use is refused and changes nothing.
 pub(crate) fn cases_are_numbered_from_one_and_kept_as_opened<S: Store, G>(
@@ -452,7 +507,12 @@ pub(crate) fn cases_are_numbered_from_one_and_kept_as_opened<S: Store, G>(
             .collect::<Vec<_>>(),
         [(1, "HN-1"), (2, "HN-2")]
     );
-    assert_eq!(store.accept_upload(&code(1), NOW, &[], &[]).unwrap(), 1);
+    assert_eq!(
+        store
+            .accept_upload(&code(1), &digest_of(1), NOW, &[], &[])
+            .unwrap(),
+        1
+    );
     assert_eq!(
         store.case(2).unwrap().unwrap().status,
         CaseStatus::AwaitingUpload
@@ -492,7 +552,9 @@ pub(crate) fn parallel_openings_get_distinct_case_ids<S: Store, G>(
         );
         // Each code opens the case it was issued with.
         assert_eq!(
-            store.accept_upload(&code(i), NOW, &[], &[]).unwrap(),
+            store
+                .accept_upload(&code(i), &digest_of(i), NOW, &[], &[])
+                .unwrap(),
             case_id
         );
     }
@@ -516,6 +578,7 @@ pub(crate) fn a_code_is_consumed_by_exactly_one_of_parallel_uploads<S: Store, G>
                     barrier.wait();
                     store.accept_upload(
                         &code(1),
+                        &digest_of(1),
                         NOW + 60 + u64::from(i),
                         &[key(i, 100, 144)],
                         &[([i; 16], NOW + u64::from(i))],
@@ -554,13 +617,13 @@ pub(crate) fn a_code_is_consumed_by_exactly_one_of_parallel_uploads<S: Store, G>
     alone.store.open_case(&case("HN-1"), &code(1)).unwrap();
     alone
         .store
-        .accept_upload(&code(1), at, &winners_keys, &winners_hashes)
+        .accept_upload(&code(1), &digest_of(1), at, &winners_keys, &winners_hashes)
         .unwrap();
     assert_eq!(store.digest().unwrap(), alone.store.digest().unwrap());
     // The code stays used, and the keys kept are the winner's.
     assert_refused(
         store,
-        || store.accept_upload(&code(1), NOW + 61, &[], &[]),
+        || store.accept_upload(&code(1), &digest_of(1), NOW + 61, &[], &[]),
         |e| matches!(e, StoreError::Code(CodeRefusal::Used)),
     );
     store.request_trace(case_id, "doctor", NOW + 100).unwrap();
@@ -581,13 +644,13 @@ pub(crate) fn expired_and_unknown_codes_are_refused_without_a_trace<S: Store, G>
     let before = store.digest().unwrap();
     let expires = NOW + 86_400;
     for now in [expires, expires + 1] {
-        let refused = store.accept_upload(&code(1), now, &[key(1, 100, 144)], &[]);
+        let refused = store.accept_upload(&code(1), &digest_of(1), now, &[key(1, 100, 144)], &[]);
         assert!(
             matches!(refused, Err(StoreError::Code(CodeRefusal::Expired))),
             "{refused:?}"
         );
     }
-    let refused = store.accept_upload(&code(2), NOW, &[key(1, 100, 144)], &[]);
+    let refused = store.accept_upload(&code(2), &digest_of(2), NOW, &[key(1, 100, 144)], &[]);
     assert!(
         matches!(refused, Err(StoreError::Code(CodeRefusal::Unknown))),
         "{refused:?}"
@@ -602,13 +665,13 @@ pub(crate) fn expired_and_unknown_codes_are_refused_without_a_trace<S: Store, G>
     // expired.
     assert_eq!(
         store
-            .accept_upload(&code(1), expires - 1, &[], &[])
+            .accept_upload(&code(1), &digest_of(1), expires - 1, &[], &[])
             .unwrap(),
         case_id
     );
     let after = store.digest().unwrap();
     assert_ne!(after, before);
-    let refused = store.accept_upload(&code(1), expires + 10, &[], &[]);
+    let refused = store.accept_upload(&code(1), &digest_of(1), expires + 10, &[], &[]);
     assert!(
         matches!(refused, Err(StoreError::Code(CodeRefusal::Used))),
         "{refused:?}"
@@ -641,7 +704,9 @@ pub(crate) fn trace_is_refused_before_the_upload_and_changes_nothing<S: Store, G
     );
     assert!(store.uploads_to_publish().unwrap().is_empty());
     // Once uploaded, the same case can be traced.
-    store.accept_upload(&code(1), NOW + 60, &[], &[]).unwrap();
+    store
+        .accept_upload(&code(1), &digest_of(1), NOW + 60, &[], &[])
+        .unwrap();
     assert!(matches!(
         store.request_trace(awaiting, "doctor", NOW + 120).unwrap().status,
         CaseStatus::TraceRequested { at, .. } if at == NOW + 120
@@ -1024,6 +1089,7 @@ pub(crate) fn purge_erases_what_retention_no_longer_allows<S: Store, G>(
     store
         .accept_upload(
             &code(1),
+            &digest_of(1),
             now - 60,
             &[key(1, oldest - 144, 144), key(2, oldest - 143, 144)],
             &[([1; 16], cutoff), ([2; 16], cutoff + 1)],
@@ -1034,6 +1100,7 @@ pub(crate) fn purge_erases_what_retention_no_longer_allows<S: Store, G>(
     store
         .accept_upload(
             &code(2),
+            &digest_of(2),
             now - 60,
             &[key(3, oldest + 144, 144)],
             &[([3; 16], cutoff - 86_400)],
@@ -1085,11 +1152,17 @@ pub(crate) fn a_purge_that_erases_nothing_changes_nothing<S: Store, G>(
     let fresh = u32::try_from(NOW / 600).unwrap() - 144;
     store.open_case(&case("no contacts"), &code(1)).unwrap();
     store
-        .accept_upload(&code(1), NOW, &[key(1, fresh, 144)], &[])
+        .accept_upload(&code(1), &digest_of(1), NOW, &[key(1, fresh, 144)], &[])
         .unwrap();
     store.open_case(&case("contacts"), &code(2)).unwrap();
     store
-        .accept_upload(&code(2), NOW, &[key(2, fresh, 144)], &[([2; 16], NOW)])
+        .accept_upload(
+            &code(2),
+            &digest_of(2),
+            NOW,
+            &[key(2, fresh, 144)],
+            &[([2; 16], NOW)],
+        )
         .unwrap();
     let (digest, hashes) = (store.digest().unwrap(), store.contact_hashes().unwrap());
     assert_eq!(store.purge(NOW + 1).unwrap(), 0);
@@ -1233,7 +1306,9 @@ pub(crate) fn the_largest_records_still_decode<S: Store, G>(new: impl Fn() -> Ha
             (h, NOW - u64::from(i))
         })
         .collect();
-    store.accept_upload(&code(1), NOW, &keys, &hashes).unwrap();
+    store
+        .accept_upload(&code(1), &digest_of(1), NOW, &keys, &hashes)
+        .unwrap();
     assert_eq!(store.case(case_id).unwrap().unwrap().reference, long);
     assert_eq!(store.contact_hashes().unwrap(), vec![(case_id, hashes)]);
     store.request_trace(case_id, &long, NOW).unwrap();
@@ -1318,11 +1393,13 @@ pub(crate) fn everything_survives_a_reopen<S: Store, G>(new: impl Fn() -> Harnes
     assert_eq!(store.open_case(&case("next"), &code(4)).unwrap(), 4);
     // The code used before the restart stays used; the one not used still works.
     assert!(matches!(
-        store.accept_upload(&code(1), NOW + 100, &[], &[]),
+        store.accept_upload(&code(1), &digest_of(1), NOW + 100, &[], &[]),
         Err(StoreError::Code(CodeRefusal::Used))
     ));
     assert_eq!(
-        store.accept_upload(&code(3), NOW + 100, &[], &[]).unwrap(),
+        store
+            .accept_upload(&code(3), &digest_of(3), NOW + 100, &[], &[])
+            .unwrap(),
         3
     );
 }

@@ -27,6 +27,7 @@ struct Inner {
     sessions: BTreeMap<[u8; 32], SessionRecord>,
     cases: BTreeMap<u64, CaseRecord>,
     codes: BTreeMap<[u8; 32], CodeRecord>,
+    upload_digests: BTreeMap<[u8; 32], ([u8; 32], u64)>,
     uploads: BTreeMap<u64, UploadRecord>,
     contacts: BTreeMap<u64, Vec<ContactHash>>,
     batches: BTreeMap<u64, BatchRecord>,
@@ -178,6 +179,7 @@ impl Store for MemoryStore {
     fn accept_upload(
         &self,
         code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
         now: Seconds,
         keys: &[StoredKey],
         contact_hashes: &[ContactHash],
@@ -193,6 +195,9 @@ impl Store for MemoryStore {
         let case = case.upload_received(now)?;
         let case_id = case.case_id;
         inner.codes.insert(*code_hash, code);
+        inner
+            .upload_digests
+            .insert(*code_hash, (*upload_digest, case_id));
         inner.cases.insert(case_id, case);
         inner.uploads.insert(
             case_id,
@@ -204,6 +209,19 @@ impl Store for MemoryStore {
         );
         inner.contacts.insert(case_id, contact_hashes.to_vec());
         Ok(case_id)
+    }
+
+    fn repeated_upload(
+        &self,
+        code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .lock()
+            .upload_digests
+            .get(code_hash)
+            .filter(|(digest, _)| digest == upload_digest)
+            .map(|&(_, case_id)| case_id))
     }
 
     fn request_trace(
@@ -444,6 +462,10 @@ impl Store for MemoryStore {
         }
         ctx.update(b"codes");
         for (k, v) in &inner.codes {
+            hash_record(&mut ctx, k, v);
+        }
+        ctx.update(b"upload_digests");
+        for (k, v) in &inner.upload_digests {
             hash_record(&mut ctx, k, v);
         }
         ctx.update(b"uploads");

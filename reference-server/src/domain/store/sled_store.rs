@@ -7,6 +7,7 @@
 //! | `sessions` | SHA-256 of the token | [`SessionRecord`] |
 //! | `cases` | case id (u64 BE) | [`CaseRecord`] |
 //! | `codes` | keyed hash of the declaration code | [`CodeRecord`] |
+//! | `upload_digests` | keyed hash of the declaration code | digest of the upload it accepted, case id |
 //! | `uploads` | case id | [`UploadRecord`] |
 //! | `contacts` | case id | the case's [`ContactHash`]es |
 //! | `batches` | batch id (u64 BE) | [`BatchRecord`] |
@@ -32,12 +33,13 @@ use super::{
     StoredKey, UploadRecord, contact_retained, key_retained,
 };
 
-const TREES: [&str; 11] = [
+const TREES: [&str; 12] = [
     "meta",
     "accounts",
     "sessions",
     "cases",
     "codes",
+    "upload_digests",
     "uploads",
     "contacts",
     "batches",
@@ -54,6 +56,7 @@ pub struct SledStore {
     sessions: sled::Tree,
     cases: sled::Tree,
     codes: sled::Tree,
+    upload_digests: sled::Tree,
     uploads: sled::Tree,
     contacts: sled::Tree,
     batches: sled::Tree,
@@ -186,6 +189,7 @@ impl SledStore {
             sessions: tree("sessions")?,
             cases: tree("cases")?,
             codes: tree("codes")?,
+            upload_digests: tree("upload_digests")?,
             uploads: tree("uploads")?,
             contacts: tree("contacts")?,
             batches: tree("batches")?,
@@ -225,6 +229,7 @@ impl SledStore {
             "sessions" => &self.sessions,
             "cases" => &self.cases,
             "codes" => &self.codes,
+            "upload_digests" => &self.upload_digests,
             "uploads" => &self.uploads,
             "contacts" => &self.contacts,
             "batches" => &self.batches,
@@ -372,46 +377,65 @@ impl Store for SledStore {
     fn accept_upload(
         &self,
         code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
         now: Seconds,
         keys: &[StoredKey],
         contact_hashes: &[ContactHash],
     ) -> Result<u64, StoreError> {
         let hashes = encode(&contact_hashes)?;
-        let result = (&self.codes, &self.cases, &self.uploads, &self.contacts).transaction(
-            |(codes, cases, uploads, contacts)| {
-                let Some(code) = tx_get::<CodeRecord>(codes, "code", code_hash)? else {
-                    return abort(StoreError::Code(CodeRefusal::Unknown));
-                };
-                let code = match code.used(now) {
-                    Ok(code) => code,
-                    Err(e) => return abort(e),
-                };
-                let key = code.case_id.to_be_bytes();
-                let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
-                    return abort(StoreError::NoSuchCase(code.case_id));
-                };
-                let case = match case.upload_received(now) {
-                    Ok(case) => case,
-                    Err(e) => return abort(e),
-                };
-                tx_put(codes, code_hash, &code)?;
-                tx_put(cases, &key, &case)?;
-                tx_put(
-                    uploads,
-                    &key,
-                    &UploadRecord {
-                        case_id: case.case_id,
-                        received_at: now,
-                        keys: keys.to_vec(),
-                    },
-                )?;
-                contacts.insert(&key, hashes.clone())?;
-                Ok(case.case_id)
-            },
+        let trees = (
+            &self.codes,
+            &self.cases,
+            &self.uploads,
+            &self.contacts,
+            &self.upload_digests,
         );
+        let result = trees.transaction(|(codes, cases, uploads, contacts, digests)| {
+            let Some(code) = tx_get::<CodeRecord>(codes, "code", code_hash)? else {
+                return abort(StoreError::Code(CodeRefusal::Unknown));
+            };
+            let code = match code.used(now) {
+                Ok(code) => code,
+                Err(e) => return abort(e),
+            };
+            let key = code.case_id.to_be_bytes();
+            let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
+                return abort(StoreError::NoSuchCase(code.case_id));
+            };
+            let case = match case.upload_received(now) {
+                Ok(case) => case,
+                Err(e) => return abort(e),
+            };
+            tx_put(codes, code_hash, &code)?;
+            tx_put(digests, code_hash, &(*upload_digest, case.case_id))?;
+            tx_put(cases, &key, &case)?;
+            tx_put(
+                uploads,
+                &key,
+                &UploadRecord {
+                    case_id: case.case_id,
+                    received_at: now,
+                    keys: keys.to_vec(),
+                },
+            )?;
+            contacts.insert(&key, hashes.clone())?;
+            Ok(case.case_id)
+        });
         let case_id = finish(result)?;
         self.flush()?;
         Ok(case_id)
+    }
+
+    fn repeated_upload(
+        &self,
+        code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError> {
+        let kept: Option<([u8; 32], u64)> =
+            Self::get(&self.upload_digests, "upload digest", code_hash)?;
+        Ok(kept
+            .filter(|(digest, _)| digest == upload_digest)
+            .map(|(_, case_id)| case_id))
     }
 
     fn request_trace(
@@ -768,7 +792,7 @@ mod tests {
             let digest = store.digest().unwrap();
             assert_corrupt(store.request_trace(a, "doctor", NOW));
             assert_corrupt(store.record_report(&[1; 16], NOW, vec![row(a, 1, 1)]));
-            assert_corrupt(store.accept_upload(&code(3), NOW, &[], &[]));
+            assert_corrupt(store.accept_upload(&code(3), &[0; 32], NOW, &[], &[]));
             assert_eq!(store.digest().unwrap(), digest);
         }
         // Repaired, the case works again: the refusals left nothing half-written.
@@ -777,7 +801,7 @@ mod tests {
         assert!(!store.report_seen(&[1; 16]).unwrap());
 
         store.codes.insert(code(2), vec![0xff; 3]).unwrap();
-        assert_corrupt(store.accept_upload(&code(2), NOW, &[], &[]));
+        assert_corrupt(store.accept_upload(&code(2), &[0; 32], NOW, &[], &[]));
 
         let mut absurd_name = huge_length(u64::MAX);
         absurd_name.extend_from_slice(b"admin");
