@@ -3,9 +3,16 @@
 
 mod harness;
 
-use bluezone_protocol::{DeclarationCode, Phone, PhoneConfig, UnixTime};
-use harness::{Server, TestUnit, config, scan, unix_now};
+use bluezone_protocol::{
+    AssociatedEncryptedMetadata, ContactDetails, DeclarationCode, F1Report,
+    MAX_ONE_SIDED_ROWS_PER_RPI, Phone, PhoneConfig, ReportId, RollingProximityId,
+    SealedContactDetails, Sighting, UnixTime,
+};
+use harness::{
+    Server, TestUnit, config, publisher_key, scan, share_history, sync_and_report, unix_now,
+};
 use rand_chacha::ChaCha20Rng;
+use rand_core::Rng;
 use rand_core::SeedableRng;
 use serde_json::json;
 
@@ -205,4 +212,181 @@ fn a_repeated_upload_is_answered_as_the_first_and_costs_nothing() {
     let fresh = open();
     let reply = server.post_bytes("/phone/v1/uploads", &upload_bytes(&fresh, &mut rng, now));
     assert_eq!(reply.status, 201, "{}", reply.text());
+}
+
+/// A hand-made report of one sighting, sealed to the unit of `district`.
+fn forged_report(
+    server: &Server,
+    sighting: Sighting,
+    district: u32,
+    rng: &mut ChaCha20Rng,
+) -> Vec<u8> {
+    let (_, units) = publisher_key(server);
+    let unit = units
+        .iter()
+        .find(|(districts, _)| districts.contains(&district))
+        .map(|(_, key)| *key)
+        .unwrap();
+    let mut id = [0u8; 16];
+    rng.fill_bytes(&mut id);
+    let report_id = ReportId(id);
+    let details = ContactDetails {
+        phone_number: "84900000000".into(),
+        name: String::new(),
+        district,
+        consent_time: UnixTime(unix_now()),
+    };
+    F1Report {
+        report_id,
+        district,
+        rssi_correction_db: 0,
+        sightings: vec![sighting],
+        own_rpis: vec![],
+        contact: SealedContactDetails::seal(&details, &report_id, &unit, rng).unwrap(),
+    }
+    .to_bytes()
+    .unwrap()
+}
+
+/// One beacon of a published F0, overheard, cannot mint F1 rows: a sighting claiming hours of
+/// it is refused, the same sighting twice is refused, and variations of a plausible one give
+/// at most `MAX_ONE_SIDED_ROWS_PER_RPI` one-sided rows, which the API and the console show
+/// apart from the row confirmed both ways.
+#[test]
+fn one_overheard_beacon_mints_a_bounded_number_of_one_sided_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![
+        TestUnit::new("north", vec![1]),
+        TestUnit::new("south", vec![2]),
+    ];
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &units, ""));
+    let (admin, doctor, _) = server.set_up_accounts(&units);
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let now = unix_now();
+
+    // The F0 and a real F1 hear each other for half an hour, three hours ago; an attacker
+    // overhears one of the F0's beacons then.
+    let mut phones = vec![
+        Phone::new(PhoneConfig::default()),
+        Phone::new(PhoneConfig::default()),
+    ];
+    let start = now - 3 * 3600;
+    scan(
+        &mut rng,
+        &mut phones,
+        start,
+        start + 1800,
+        &[(0, 1, -60), (1, 0, -60)],
+    );
+    let heard_at = start + 600;
+    let beacon = phones[0]
+        .broadcast(UnixTime(heard_at), &mut rng)
+        .advertisement;
+    let interval_start = heard_at - heard_at % 600;
+
+    let reply = server.post_json("/api/v1/cases", Some(&doctor), &json!({}));
+    let case_id = reply.json()["case_id"].as_u64().unwrap();
+    let code = reply.json()["declaration_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    share_history(&server, &mut phones[0], &code, &mut rng, now);
+    let trace = server.post_json(
+        &format!("/api/v1/cases/{case_id}/trace"),
+        Some(&doctor),
+        &json!({}),
+    );
+    assert_eq!(trace.status, 200, "{}", trace.text());
+    let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
+    assert_eq!(run.status, 200, "{}", run.text());
+    let honest = sync_and_report(&server, &mut phones[1], "84911111111", 1, &mut rng, now);
+    assert_eq!(honest.len(), 1);
+
+    let sighting = |first: u64, last: u64, scans: u32, rssi_max: i8| Sighting {
+        rpi: RollingProximityId(beacon.rpi.0),
+        aem: AssociatedEncryptedMetadata(beacon.aem.0),
+        first_seen: UnixTime(first),
+        last_seen: UnixTime(last),
+        scans,
+        rssi_min: -90,
+        rssi_max,
+        rssi_mean: -90,
+    };
+    let post = |bytes: Vec<u8>| {
+        let reply = server.post_bytes("/phone/v1/reports", &bytes);
+        let code = if reply.status == 200 {
+            String::new()
+        } else {
+            reply.error_code()
+        };
+        (reply.status, code)
+    };
+    let refused = (422, "report_rejected".to_owned());
+
+    // The attack: four hours of one beacon, thirty times, to either unit.
+    for i in 0..30u32 {
+        let long = sighting(interval_start - 7_000, interval_start + 7_000, 50, -90);
+        assert_eq!(
+            post(forged_report(&server, long, 1 + i % 2, &mut rng)),
+            refused,
+            "report {i}"
+        );
+    }
+    // A sighting that fits its RPI (600 s, 3 scans of 300 s) verifies, one-sided, once.
+    let fits = sighting(interval_start, interval_start + 600, 3, -90);
+    assert_eq!(
+        post(forged_report(&server, fits, 1, &mut rng)),
+        (200, String::new())
+    );
+    assert_eq!(
+        post(forged_report(&server, fits, 2, &mut rng)),
+        refused,
+        "claimed twice"
+    );
+    // Variations of it (other bytes, same claim) add at most the per-RPI bound.
+    let mut accepted = 1;
+    for k in 1..=8i8 {
+        let variant = sighting(interval_start, interval_start + 600, 3, -90 + k);
+        if post(forged_report(
+            &server,
+            variant,
+            1 + (k as u32) % 2,
+            &mut rng,
+        ))
+        .0 == 200
+        {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, MAX_ONE_SIDED_ROWS_PER_RPI);
+
+    // The API lists the row confirmed both ways first, then the one-sided ones, flagged.
+    let table = server
+        .get(&format!("/api/v1/cases/{case_id}/f1"), Some(&doctor), &[])
+        .json();
+    let flags: Vec<bool> = table
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["one_sided"].as_bool().unwrap())
+        .collect();
+    let mut expected = vec![false];
+    expected.extend(vec![true; MAX_ONE_SIDED_ROWS_PER_RPI as usize]);
+    assert_eq!(flags, expected);
+    // The console shows them in two sections, both ways first.
+    let cookie = format!("bz_session={doctor}");
+    let page = server.get(
+        &format!("/console/cases/{case_id}"),
+        None,
+        &[("Cookie", &cookie)],
+    );
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    let both = html
+        .find("data-one-sided=\"false\"")
+        .expect("a both-ways section");
+    let one = html
+        .find("data-one-sided=\"true\"")
+        .expect("a one-sided section");
+    assert!(both < one);
 }

@@ -21,10 +21,10 @@ use rand_core::SeedableRng;
 
 use crate::domain::password::PasswordHash;
 use crate::domain::store::{
-    Account, BatchRecord, CONTACT_RETENTION_SECONDS, CaseRecord, CaseStatus, CodeRefusal,
-    ConfirmationRecord, ContactHash, F1RowRecord, FollowUp, FollowUpStatus,
-    KEY_RETENTION_INTERVALS, Role, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey,
+    Account, BatchRecord, CLAIM_RETENTION_SECONDS, CONTACT_RETENTION_SECONDS, CaseRecord,
+    CaseStatus, ClaimRecord, CodeRefusal, ConfirmationRecord, ContactHash, F1RowRecord, FollowUp,
+    FollowUpStatus, KEY_RETENTION_INTERVALS, Role, Seconds, SessionRecord, Store, StoreCounts,
+    StoreError, StoredKey,
 };
 
 /// A store under test and the storage it lives in (a directory, a database, shared memory),
@@ -79,6 +79,7 @@ macro_rules! store_conformance_tests {
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
             reports_number_rows_per_case_and_refuse_duplicates,
+            a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_age,
             parallel_reports_of_one_case_get_rows_one_to_eight,
             f1_rows_of_districts_are_ordered_by_district_case_and_row,
             follow_ups_replace_only_their_row,
@@ -470,6 +471,66 @@ pub(crate) fn an_upload_repeated_with_its_used_code_is_known_by_its_digest<S: St
     );
 }
 
+fn claim(rpi: u8, id: u8, case_id: u64, one_sided: bool) -> ClaimRecord {
+    ClaimRecord {
+        rpi: [rpi; 16],
+        claim_id: [id; 32],
+        case_id,
+        one_sided,
+        received_at: NOW,
+    }
+}
+
+/// A report's claims are kept with it and listed per RPI; a report that repeats a claim (of
+/// an earlier report, or twice in itself) is refused whole and changes nothing; claims go
+/// with age, after [`CLAIM_RETENTION_SECONDS`], and survive a reopen until then.
+pub(crate) fn a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_age<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let a = uploaded_case(store, 1);
+    let first = [claim(7, 1, a, true), claim(8, 1, a, true)];
+    store
+        .record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &first)
+        .unwrap();
+    // Another sighting of RPI 7 is another claim.
+    store
+        .record_report(&[2; 16], NOW, vec![row(a, 1, 2)], &[claim(7, 2, a, false)])
+        .unwrap();
+    assert_eq!(
+        store.claims_of_rpi(&[7; 16]).unwrap(),
+        vec![claim(7, 1, a, true), claim(7, 2, a, false)]
+    );
+    assert_eq!(store.claims_of_rpi(&[9; 16]).unwrap(), vec![]);
+    // The same sighting again, with a new report id: refused, nothing kept.
+    assert_refused(
+        store,
+        || store.record_report(&[3; 16], NOW, vec![row(a, 1, 3)], &[claim(8, 1, a, true)]),
+        |e| matches!(e, StoreError::ClaimedBefore),
+    );
+    assert_refused(
+        store,
+        || {
+            let twice = [claim(9, 1, a, true), claim(9, 1, a, true)];
+            store.record_report(&[3; 16], NOW, vec![row(a, 1, 3)], &twice)
+        },
+        |e| matches!(e, StoreError::ClaimedBefore),
+    );
+    assert!(!store.report_seen(&[3; 16]).unwrap());
+    let h = h.reopen();
+    let store = &h.store;
+    assert_eq!(
+        store.claims_of_rpi(&[8; 16]).unwrap(),
+        vec![first[1].clone()]
+    );
+    store.purge(NOW + CLAIM_RETENTION_SECONDS - 1).unwrap();
+    assert_eq!(store.claims_of_rpi(&[7; 16]).unwrap().len(), 2);
+    store.purge(NOW + CLAIM_RETENTION_SECONDS).unwrap();
+    assert_eq!(store.claims_of_rpi(&[7; 16]).unwrap(), vec![]);
+    assert_eq!(store.claims_of_rpi(&[8; 16]).unwrap(), vec![]);
+}
+
 /// Case ids are assigned from 1 up whatever the caller put in `case_id`; a case is kept as
 /// opened; a declaration code hash already in use is refused and changes nothing.
 pub(crate) fn cases_are_numbered_from_one_and_kept_as_opened<S: Store, G>(
@@ -837,7 +898,7 @@ pub(crate) fn reports_number_rows_per_case_and_refuse_duplicates<S: Store, G>(
     let b = uploaded_case(store, 2);
 
     let stored = store
-        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(b, 2, 1)])
+        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(b, 2, 1)], &[])
         .unwrap();
     assert_eq!(
         stored
@@ -848,7 +909,7 @@ pub(crate) fn reports_number_rows_per_case_and_refuse_duplicates<S: Store, G>(
     );
     // Two rows of one case in one report get consecutive numbers.
     let stored = store
-        .record_report(&[2; 16], NOW + 1, vec![row(a, 3, 2), row(a, 1, 2)])
+        .record_report(&[2; 16], NOW + 1, vec![row(a, 3, 2), row(a, 1, 2)], &[])
         .unwrap();
     assert_eq!(
         stored
@@ -861,14 +922,14 @@ pub(crate) fn reports_number_rows_per_case_and_refuse_duplicates<S: Store, G>(
     assert!(!store.report_seen(&[3; 16]).unwrap());
 
     let before = store.digest().unwrap();
-    let again = store.record_report(&[1; 16], NOW + 2, vec![row(b, 2, 1)]);
+    let again = store.record_report(&[1; 16], NOW + 2, vec![row(b, 2, 1)], &[]);
     assert!(
         matches!(again, Err(StoreError::DuplicateReport)),
         "{again:?}"
     );
     assert_eq!(store.digest().unwrap(), before);
     // A report naming an unknown case changes nothing either, not even its other rows.
-    let unknown = store.record_report(&[4; 16], NOW + 2, vec![row(b, 2, 4), row(99, 2, 4)]);
+    let unknown = store.record_report(&[4; 16], NOW + 2, vec![row(b, 2, 4), row(99, 2, 4)], &[]);
     assert!(
         matches!(unknown, Err(StoreError::NoSuchCase(99))),
         "{unknown:?}"
@@ -931,7 +992,7 @@ pub(crate) fn parallel_reports_of_one_case_get_rows_one_to_eight<S: Store, G>(
                 s.spawn(move || {
                     barrier.wait();
                     let stored = store
-                        .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)])
+                        .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)], &[])
                         .unwrap();
                     assert_eq!(stored.len(), 1);
                     (i, stored[0].row_no)
@@ -964,7 +1025,7 @@ pub(crate) fn parallel_reports_of_one_case_get_rows_one_to_eight<S: Store, G>(
     for (i, _) in in_order {
         sequential
             .store
-            .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)])
+            .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)], &[])
             .unwrap();
     }
     assert_eq!(store.digest().unwrap(), sequential.store.digest().unwrap());
@@ -981,13 +1042,13 @@ pub(crate) fn f1_rows_of_districts_are_ordered_by_district_case_and_row<S: Store
     let b = uploaded_case(store, 2);
     let (low, mid, high) = (1, 256, 70_000);
     store
-        .record_report(&[1; 16], NOW, vec![row(b, high, 1), row(b, low, 1)])
+        .record_report(&[1; 16], NOW, vec![row(b, high, 1), row(b, low, 1)], &[])
         .unwrap();
     store
-        .record_report(&[2; 16], NOW, vec![row(a, mid, 2), row(a, low, 2)])
+        .record_report(&[2; 16], NOW, vec![row(a, mid, 2), row(a, low, 2)], &[])
         .unwrap();
     store
-        .record_report(&[3; 16], NOW, vec![row(b, mid, 3), row(a, high, 3)])
+        .record_report(&[3; 16], NOW, vec![row(b, mid, 3), row(a, high, 3)], &[])
         .unwrap();
     let key_of = |r: &F1RowRecord| (r.district, r.case_id, r.row_no);
     let rows = store.f1_rows_of_districts(&[high, low, mid, 9]).unwrap();
@@ -1029,6 +1090,7 @@ pub(crate) fn follow_ups_replace_only_their_row<S: Store, G>(new: impl Fn() -> H
             &[1; 16],
             NOW,
             vec![row(a, 1, 1), row(a, 1, 1), row(b, 1, 1)],
+            &[],
         )
         .unwrap();
     let untouched = (store.f1_row(a, 1).unwrap(), store.f1_row(b, 1).unwrap());
@@ -1185,14 +1247,14 @@ pub(crate) fn counts_count_each_kind_of_record<S: Store, G>(new: impl Fn() -> Ha
     store.record_batch(&batch(1, vec![a])).unwrap();
     assert!(store.record_batch(&batch(1, vec![a])).is_err());
     store
-        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(a, 2, 1)])
+        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(a, 2, 1)], &[])
         .unwrap();
     assert!(
         store
-            .record_report(&[1; 16], NOW, vec![row(a, 1, 1)])
+            .record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &[])
             .is_err()
     );
-    store.record_report(&[2; 16], NOW, vec![]).unwrap();
+    store.record_report(&[2; 16], NOW, vec![], &[]).unwrap();
     assert_eq!(
         store.counts().unwrap(),
         StoreCounts {
@@ -1239,7 +1301,8 @@ pub(crate) fn equal_contents_have_equal_digests<S: Store, G>(new: impl Fn() -> H
     y.insert_session(&session(1, NOW)).unwrap();
     for s in [x, y] {
         let a = uploaded_case(s, 1);
-        s.record_report(&[1; 16], NOW, vec![row(a, 1, 1)]).unwrap();
+        s.record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &[])
+            .unwrap();
     }
     assert_eq!(x.digest().unwrap(), y.digest().unwrap());
     // Reading changes nothing.
@@ -1274,7 +1337,7 @@ pub(crate) fn equal_contents_have_equal_digests<S: Store, G>(new: impl Fn() -> H
         },
         &|s: &S| s.record_batch(&batch(1, vec![1])).unwrap(),
         &|s: &S| {
-            s.record_report(&[2; 16], NOW, vec![]).unwrap();
+            s.record_report(&[2; 16], NOW, vec![], &[]).unwrap();
         },
     ];
     for change in changes {
@@ -1335,7 +1398,7 @@ pub(crate) fn everything_survives_a_reopen<S: Store, G>(new: impl Fn() -> Harnes
         store.request_trace(a, "doctor", NOW).unwrap();
         store.record_batch(&batch(1, vec![a])).unwrap();
         store
-            .record_report(&[1; 16], NOW + 20, vec![row(a, 1, 1)])
+            .record_report(&[1; 16], NOW + 20, vec![row(a, 1, 1)], &[])
             .unwrap();
         assert_eq!(b, 2);
         (

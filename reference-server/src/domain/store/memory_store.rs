@@ -13,9 +13,9 @@ use ring::digest;
 use serde::Serialize;
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
-    F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey, UploadRecord, contact_retained, key_retained,
+    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
+    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
+    StoreError, StoredKey, UploadRecord, claim_retained, contact_retained, key_retained,
 };
 
 #[derive(Default)]
@@ -32,6 +32,7 @@ struct Inner {
     contacts: BTreeMap<u64, Vec<ContactHash>>,
     batches: BTreeMap<u64, BatchRecord>,
     reports: BTreeMap<[u8; 16], ReportRecord>,
+    claims: BTreeMap<([u8; 16], [u8; 32]), ClaimRecord>,
     f1_rows: BTreeMap<(u64, u32), F1RowRecord>,
     f1_by_district: BTreeMap<(u32, u64, u32), ()>,
 }
@@ -321,10 +322,17 @@ impl Store for MemoryStore {
         report_id: &[u8; 16],
         received_at: Seconds,
         rows: Vec<F1RowRecord>,
+        claims: &[ClaimRecord],
     ) -> Result<Vec<F1RowRecord>, StoreError> {
         let mut inner = self.lock();
         if inner.reports.contains_key(report_id) {
             return Err(StoreError::DuplicateReport);
+        }
+        let mut keys: Vec<_> = claims.iter().map(|c| (c.rpi, c.claim_id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.len() != claims.len() || keys.iter().any(|k| inner.claims.contains_key(k)) {
+            return Err(StoreError::ClaimedBefore);
         }
         if let Some(row) = rows.iter().find(|r| !inner.cases.contains_key(&r.case_id)) {
             return Err(StoreError::NoSuchCase(row.case_id));
@@ -349,7 +357,21 @@ impl Store for MemoryStore {
                 rows: stored.iter().map(|r| (r.case_id, r.row_no)).collect(),
             },
         );
+        for claim in claims {
+            inner
+                .claims
+                .insert((claim.rpi, claim.claim_id), claim.clone());
+        }
         Ok(stored)
+    }
+
+    fn claims_of_rpi(&self, rpi: &[u8; 16]) -> Result<Vec<ClaimRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .claims
+            .range((*rpi, [0; 32])..=(*rpi, [0xff; 32]))
+            .map(|(_, c)| c.clone())
+            .collect())
     }
 
     fn f1_rows(&self, case_id: u64) -> Result<Vec<F1RowRecord>, StoreError> {
@@ -415,6 +437,9 @@ impl Store for MemoryStore {
             removed += (before - hashes.len()) as u64;
             before == 0 || !hashes.is_empty()
         });
+        let before = inner.claims.len();
+        inner.claims.retain(|_, c| claim_retained(c, now));
+        removed += (before - inner.claims.len()) as u64;
         for upload in inner.uploads.values_mut() {
             let before = upload.keys.len();
             upload.keys.retain(|key| key_retained(key, now));
@@ -484,6 +509,12 @@ impl Store for MemoryStore {
         for (k, v) in &inner.reports {
             hash_record(&mut ctx, k, v);
         }
+        ctx.update(b"claims");
+        for ((rpi, id), v) in &inner.claims {
+            let mut key = rpi.to_vec();
+            key.extend_from_slice(id);
+            hash_record(&mut ctx, &key, v);
+        }
         ctx.update(b"f1_rows");
         for ((case, row), v) in &inner.f1_rows {
             let mut key = case.to_be_bytes().to_vec();
@@ -515,8 +546,9 @@ mod tests {
         let s = MemoryStore::new();
         let a = uploaded_case(&s, 1);
         let b = uploaded_case(&s, 2);
-        s.record_report(&[5; 16], NOW, vec![row(a, 3, 5)]).unwrap();
-        s.record_report(&[6; 16], NOW, vec![row(b, 3, 6), row(a, 3, 6)])
+        s.record_report(&[5; 16], NOW, vec![row(a, 3, 5)], &[])
+            .unwrap();
+        s.record_report(&[6; 16], NOW, vec![row(b, 3, 6), row(a, 3, 6)], &[])
             .unwrap();
         assert_eq!(s.report(&[5; 16]).unwrap().rows, vec![(a, 1)]);
         let report = s.report(&[6; 16]).unwrap();

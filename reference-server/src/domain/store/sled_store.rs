@@ -12,6 +12,7 @@
 //! | `contacts` | case id | the case's [`ContactHash`]es |
 //! | `batches` | batch id (u64 BE) | [`BatchRecord`] |
 //! | `reports` | report id | [`ReportRecord`] |
+//! | `claims` | RPI ‖ claim id | [`ClaimRecord`] |
 //! | `f1_rows` | case id ‖ row no. (u32 BE) | [`F1RowRecord`] |
 //! | `f1_by_district` | district (u32 BE) ‖ case id ‖ row no. | empty |
 //!
@@ -28,12 +29,12 @@ use sled::transaction::{
 };
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
-    F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey, UploadRecord, contact_retained, key_retained,
+    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
+    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
+    StoreError, StoredKey, UploadRecord, claim_retained, contact_retained, key_retained,
 };
 
-const TREES: [&str; 12] = [
+const TREES: [&str; 13] = [
     "meta",
     "accounts",
     "sessions",
@@ -44,6 +45,7 @@ const TREES: [&str; 12] = [
     "contacts",
     "batches",
     "reports",
+    "claims",
     "f1_rows",
     "f1_by_district",
 ];
@@ -61,6 +63,7 @@ pub struct SledStore {
     contacts: sled::Tree,
     batches: sled::Tree,
     reports: sled::Tree,
+    claims: sled::Tree,
     f1_rows: sled::Tree,
     f1_by_district: sled::Tree,
 }
@@ -107,6 +110,13 @@ fn district_key(district: u32, case_id: u64, row_no: u32) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..4].copy_from_slice(&district.to_be_bytes());
     k[4..].copy_from_slice(&row_key(case_id, row_no));
+    k
+}
+
+fn claim_key(claim: &ClaimRecord) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..16].copy_from_slice(&claim.rpi);
+    k[16..].copy_from_slice(&claim.claim_id);
     k
 }
 
@@ -194,6 +204,7 @@ impl SledStore {
             contacts: tree("contacts")?,
             batches: tree("batches")?,
             reports: tree("reports")?,
+            claims: tree("claims")?,
             f1_rows: tree("f1_rows")?,
             f1_by_district: tree("f1_by_district")?,
             db,
@@ -234,6 +245,7 @@ impl SledStore {
             "contacts" => &self.contacts,
             "batches" => &self.batches,
             "reports" => &self.reports,
+            "claims" => &self.claims,
             "f1_rows" => &self.f1_rows,
             _ => &self.f1_by_district,
         }
@@ -557,16 +569,25 @@ impl Store for SledStore {
         report_id: &[u8; 16],
         received_at: Seconds,
         rows: Vec<F1RowRecord>,
+        claims: &[ClaimRecord],
     ) -> Result<Vec<F1RowRecord>, StoreError> {
         let result = (
             &self.reports,
             &self.cases,
             &self.f1_rows,
             &self.f1_by_district,
+            &self.claims,
         )
-            .transaction(|(reports, cases, f1_rows, by_district)| {
+            .transaction(|(reports, cases, f1_rows, by_district, claims_tree)| {
                 if reports.get(report_id)?.is_some() {
                     return abort(StoreError::DuplicateReport);
+                }
+                for claim in claims {
+                    let key = claim_key(claim);
+                    if claims_tree.get(key)?.is_some() {
+                        return abort(StoreError::ClaimedBefore);
+                    }
+                    tx_put(claims_tree, &key, claim)?;
                 }
                 let mut stored = Vec::with_capacity(rows.len());
                 for row in &rows {
@@ -597,6 +618,14 @@ impl Store for SledStore {
         let stored = finish(result)?;
         self.flush()?;
         Ok(stored)
+    }
+
+    fn claims_of_rpi(&self, rpi: &[u8; 16]) -> Result<Vec<ClaimRecord>, StoreError> {
+        self.claims
+            .scan_prefix(rpi)
+            .values()
+            .map(|v| decode("claim", &v.map_err(backend)?))
+            .collect()
     }
 
     fn f1_rows(&self, case_id: u64) -> Result<Vec<F1RowRecord>, StoreError> {
@@ -676,6 +705,14 @@ impl Store for SledStore {
                 } else {
                     self.contacts.insert(k, encode(&kept)?).map_err(backend)?;
                 }
+            }
+        }
+        for kv in self.claims.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let claim: ClaimRecord = decode("claim", &v)?;
+            if !claim_retained(&claim, now) {
+                self.claims.remove(k).map_err(backend)?;
+                removed += 1;
             }
         }
         for kv in self.uploads.iter() {
@@ -791,7 +828,7 @@ mod tests {
             // Inside transactions too, which then change nothing.
             let digest = store.digest().unwrap();
             assert_corrupt(store.request_trace(a, "doctor", NOW));
-            assert_corrupt(store.record_report(&[1; 16], NOW, vec![row(a, 1, 1)]));
+            assert_corrupt(store.record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &[]));
             assert_corrupt(store.accept_upload(&code(3), &[0; 32], NOW, &[], &[]));
             assert_eq!(store.digest().unwrap(), digest);
         }

@@ -76,6 +76,9 @@ pub struct Workflow {
     history: RwLock<ContactHistoryStore>,
     throttles: Mutex<Throttles>,
     publication: Mutex<()>,
+    /// Held while a report is verified against the claims of earlier ones and recorded, so
+    /// that parallel reports cannot together pass a bound on one-sided rows.
+    reports: Mutex<()>,
     /// Held while the batch index is rebuilt and handed to the sink: the hourly purge writes
     /// it outside the publication lock, and the last index written must be built from the
     /// latest batches.
@@ -169,6 +172,7 @@ impl Workflow {
             history: RwLock::new(ContactHistoryStore::new(&history_secret)),
             throttles: Mutex::new(throttles),
             publication: Mutex::new(()),
+            reports: Mutex::new(()),
             index_file: Mutex::new(()),
             rng: Mutex::new(rng),
             dummy_password,
