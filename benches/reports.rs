@@ -7,8 +7,8 @@
 use bluezone_protocol::hpke::{self, HpkePublicKey};
 use bluezone_protocol::{
     AemKey, CaseId, ContactDetails, ContactHistoryStore, DailyKey, DeclarationCode, F0Upload,
-    F1Report, IntervalNumber, Metadata, OwnRpi, PublicationIndex, PublishedIntervals, ReportId,
-    RiskRule, RollingProximityId, SealedContactDetails, Sighting, UnixTime, UploadedKey,
+    F1Report, IntervalNumber, Metadata, NoClaims, OwnRpi, PublicationIndex, PublishedIntervals,
+    ReportId, RiskRule, RollingProximityId, SealedContactDetails, Sighting, UnixTime, UploadedKey,
     verify_report,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -173,7 +173,7 @@ fn verification_bench(c: &mut Criterion) {
     let rule = RiskRule::default();
     // Every report verifies.
     for r in &reports {
-        let v = verify_report(r, &index, &history, &rule, |_| false).unwrap();
+        let v = verify_report(r, &index, &history, &rule, &NoClaims, |_| false).unwrap();
         assert_eq!(v.rows.len(), 1);
     }
 
@@ -183,7 +183,7 @@ fn verification_bench(c: &mut Criterion) {
     group.bench_function("verify 10k reports of 4 sightings, 10M-RPI index", |b| {
         b.iter(|| {
             for r in &reports {
-                black_box(verify_report(r, &index, &history, &rule, |_| false).is_ok());
+                black_box(verify_report(r, &index, &history, &rule, &NoClaims, |_| false).is_ok());
             }
         })
     });

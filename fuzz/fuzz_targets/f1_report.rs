@@ -4,7 +4,7 @@
 
 use bluezone_protocol::{
     ContactHistoryStore, F1Report, PublicationIndex, REPORT_SIZE_CLASSES, RiskRule,
-    verify_report,
+    NoClaims, verify_report,
 };
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
@@ -16,7 +16,7 @@ static HISTORY: LazyLock<ContactHistoryStore> =
 fn check(bytes: &[u8]) {
     if let Ok(report) = F1Report::parse(bytes) {
         assert_eq!(report.to_bytes().unwrap(), bytes);
-        assert!(verify_report(&report, &INDEX, &HISTORY, &RiskRule::default(), |_| false).is_err());
+        assert!(verify_report(&report, &INDEX, &HISTORY, &RiskRule::default(), &NoClaims, |_| false).is_err());
     }
 }
 

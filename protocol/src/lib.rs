@@ -103,6 +103,8 @@ pub use upload::{
     UploadedKey,
 };
 pub use verify::{
-    Confirmation, ContactHistoryStore, F1Row, MAX_INDEXED_KEYS, PublicationIndex, PublishedRpi,
-    ReportVerification, VerifyError, verify_report,
+    ClaimLedger, Confirmation, ContactHistoryStore, F1Row, MAX_INDEXED_KEYS,
+    MAX_ONE_SIDED_ROWS_PER_CASE, MAX_ONE_SIDED_ROWS_PER_RPI, NoClaims, PublicationIndex,
+    PublishedRpi, ROTATION_TOLERANCE_SECONDS, ReportVerification, VerifyError, claim_id, plausible,
+    verify_report,
 };

@@ -22,6 +22,7 @@ use crate::keys::{AemKey, Metadata, RollingProximityId, derive_aem_key};
 use crate::report::{F1Report, ReportId, SealedContactDetails};
 use crate::risk::{RiskRule, attenuation_db};
 use crate::sighting::Sighting;
+use crate::time::INTERVAL_SECONDS;
 use crate::time::{
     INTERVALS_PER_DAY, IntervalNumber, RETENTION_INTERVALS, RETENTION_SECONDS, UnixTime,
 };
@@ -29,6 +30,20 @@ use crate::upload::{CaseId, F0Upload, PublishedEntry, UploadedKey};
 
 /// Most daily keys a [`PublicationIndex`] holds (2^24: 2.4 billion RPIs).
 pub const MAX_INDEXED_KEYS: usize = 1 << 24;
+
+/// How much longer than its interval one RPI may be heard, in seconds: a phone changes its RPI
+/// at the interval boundary by its own clock (SPEC.md §5), and this covers an operating system
+/// that makes the change late and the length of a scan. A sighting of one RPI spans at most
+/// `INTERVAL_SECONDS + ROTATION_TOLERANCE_SECONDS` = 660 seconds (SPEC.md §10.4).
+pub const ROTATION_TOLERANCE_SECONDS: u64 = 60;
+
+/// Most one-sided rows one published RPI may back (SPEC.md §10.4): a relay that captured one
+/// beacon mints at most this many F1 rows with it.
+pub const MAX_ONE_SIDED_ROWS_PER_RPI: u32 = 4;
+
+/// Most one-sided rows one case may have (SPEC.md §10.4), however many of its beacons were
+/// captured.
+pub const MAX_ONE_SIDED_ROWS_PER_CASE: u32 = 64;
 
 /// Why a report, or one sighting of it, does not verify.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +69,14 @@ pub enum VerifyError {
     BelowRiskThreshold(CaseId),
     /// The index is full ([`MAX_INDEXED_KEYS`]).
     IndexFull,
+    /// A sighting that claims more than its RPI allows: a span longer than the RPI is
+    /// broadcast ([`ROTATION_TOLERANCE_SECONDS`]), or more scans than its span holds.
+    ImplausibleSighting(RollingProximityId),
+    /// A sighting an earlier accepted report already claimed.
+    ClaimedBefore(RollingProximityId),
+    /// A one-sided row the case, or one of its RPIs, has no room for
+    /// ([`MAX_ONE_SIDED_ROWS_PER_CASE`], [`MAX_ONE_SIDED_ROWS_PER_RPI`]).
+    OneSidedLimit(CaseId),
 }
 
 impl fmt::Display for VerifyError {
@@ -79,6 +102,18 @@ impl fmt::Display for VerifyError {
                 )
             }
             VerifyError::IndexFull => f.write_str("the publication index is full"),
+            VerifyError::ImplausibleSighting(rpi) => write!(
+                f,
+                "sighting of {rpi} claims more time or scans than one RPI is broadcast for"
+            ),
+            VerifyError::ClaimedBefore(rpi) => {
+                write!(f, "sighting of {rpi} was claimed by an earlier report")
+            }
+            VerifyError::OneSidedLimit(case) => write!(
+                f,
+                "case {} (or its RPI) has all the one-sided rows it may have",
+                case.0
+            ),
         }
     }
 }
@@ -382,6 +417,43 @@ impl ContactHistoryStore {
     }
 }
 
+/// What the server remembers of earlier accepted reports, for the rules that keep one captured
+/// beacon from minting rows (SPEC.md §10.4, rules 5 and 6).
+pub trait ClaimLedger {
+    /// Whether an accepted report already claimed exactly this sighting (see [`claim_id`]).
+    fn claimed(&self, sighting: &Sighting) -> bool;
+    /// How many one-sided rows the published RPI `rpi` already backs.
+    fn one_sided_rows_of_rpi(&self, rpi: &RollingProximityId) -> u32;
+    /// How many one-sided rows `case` already has.
+    fn one_sided_rows_of_case(&self, case: CaseId) -> u32;
+}
+
+/// A [`ClaimLedger`] with nothing in it: the first report a server sees, or a benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoClaims;
+
+impl ClaimLedger for NoClaims {
+    fn claimed(&self, _: &Sighting) -> bool {
+        false
+    }
+    fn one_sided_rows_of_rpi(&self, _: &RollingProximityId) -> u32 {
+        0
+    }
+    fn one_sided_rows_of_case(&self, _: CaseId) -> u32 {
+        0
+    }
+}
+
+/// The identity of a claimed sighting: SHA-256 of its 44-byte record (SPEC.md §11.3). Two
+/// reports claim the same sighting when their records are the same bytes.
+pub fn claim_id(sighting: &Sighting) -> [u8; 32] {
+    let mut record = Vec::with_capacity(crate::sighting::SIGHTING_RECORD_LEN);
+    sighting.write_record(&mut record);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &record).as_ref());
+    out
+}
+
 /// Whether the contact was heard from both sides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Confirmation {
@@ -416,6 +488,8 @@ pub struct F1Row {
     pub confirmation: Confirmation,
     /// The F1's contact details, sealed to the unit.
     pub contact: SealedContactDetails,
+    /// The verified sightings the row rests on, which the server remembers as claimed.
+    pub sightings: Vec<Sighting>,
 }
 
 /// The outcome of a report that verified: its rows (one per F0 case it met) and the
@@ -436,16 +510,21 @@ struct CaseContact {
     weighted: u64,
     min_attenuation: i16,
     intervals: Vec<(IntervalNumber, IntervalNumber)>,
+    sightings: Vec<Sighting>,
 }
 
 /// Verify an F1 report (seed step 6).
 ///
 /// For each sighting: its RPI must be published (`index`), the sighting must lie within two
 /// hours of the RPI's interval, it must have been first seen before the batch holding the RPI
-/// was published, and its AEM must decrypt under the F0's key to valid metadata, whose transmit
-/// power rescores the attenuation exactly. Verified sightings are grouped by case; each case
-/// whose exact weighted exposure passes `rule` gives a row, `ConfirmedBothWays` when the F0's
-/// contact history (`history`) holds one of the reporter's own RPIs of the contact's intervals.
+/// was published, its AEM must decrypt under the F0's key to valid metadata, whose transmit
+/// power rescores the attenuation exactly, it must claim no more time and scans than one RPI is
+/// broadcast for, and no earlier report may have claimed it (`claims`). Verified sightings are
+/// grouped by case; each case whose exact weighted exposure passes `rule` gives a row,
+/// `ConfirmedBothWays` when the F0's contact history (`history`) holds one of the reporter's
+/// own RPIs of the contact's intervals. A one-sided row is refused when its case already has
+/// [`MAX_ONE_SIDED_ROWS_PER_CASE`], or one of its RPIs already backs
+/// [`MAX_ONE_SIDED_ROWS_PER_RPI`], one-sided rows.
 ///
 /// `is_duplicate` tells whether the report id was seen before (the server's store). A report
 /// with at least one row verifies, listing what did not; one with none is refused with the
@@ -455,6 +534,7 @@ pub fn verify_report(
     index: &PublicationIndex,
     history: &ContactHistoryStore,
     rule: &RiskRule,
+    claims: &dyn ClaimLedger,
     is_duplicate: impl FnOnce(&ReportId) -> bool,
 ) -> Result<ReportVerification, VerifyError> {
     if is_duplicate(&report.report_id) {
@@ -463,7 +543,7 @@ pub fn verify_report(
     let mut rejected = Vec::new();
     let mut cases: BTreeMap<CaseId, CaseContact> = BTreeMap::new();
     for s in &report.sightings {
-        match verify_sighting(s, index) {
+        match verify_sighting(s, index, rule, claims) {
             Ok((published, tx_power)) => {
                 let c = cases.entry(published.case).or_default();
                 let attenuation = attenuation_db(tx_power, s.rssi_mean, report.rssi_correction_db);
@@ -478,6 +558,7 @@ pub fn verify_report(
                 };
                 c.intervals
                     .push((s.first_seen.interval(), s.last_seen.interval()));
+                c.sightings.push(*s);
             }
             Err(e) => rejected.push(e),
         }
@@ -495,6 +576,15 @@ pub fn verify_report(
                 .any(|&(from, to)| from <= own.interval && own.interval <= to)
                 && history.heard(case, &own.rpi)
         });
+        let one_sided_full = claims.one_sided_rows_of_case(case) >= MAX_ONE_SIDED_ROWS_PER_CASE
+            || contact
+                .sightings
+                .iter()
+                .any(|s| claims.one_sided_rows_of_rpi(&s.rpi) >= MAX_ONE_SIDED_ROWS_PER_RPI);
+        if !mutual && one_sided_full {
+            rejected.push(VerifyError::OneSidedLimit(case));
+            continue;
+        }
         let first_contact = contact.first.unwrap_or_default();
         rows.push(F1Row {
             report_id: report.report_id,
@@ -511,6 +601,7 @@ pub fn verify_report(
                 Confirmation::OneSided
             },
             contact: report.contact.clone(),
+            sightings: contact.sightings,
         });
     }
     if rows.is_empty() {
@@ -526,6 +617,8 @@ pub fn verify_report(
 fn verify_sighting(
     s: &Sighting,
     index: &PublicationIndex,
+    rule: &RiskRule,
+    claims: &dyn ClaimLedger,
 ) -> Result<(PublishedRpi, i8), VerifyError> {
     let published = index
         .lookup(&s.rpi)
@@ -549,5 +642,65 @@ fn verify_sighting(
     }
     let metadata = AemKey::from_key_bytes(published.aem_key).decrypt(&s.rpi, &s.aem);
     let metadata = Metadata::parse(&metadata).map_err(|_| VerifyError::BadMetadata(s.rpi))?;
+    if !plausible(s, rule) {
+        return Err(VerifyError::ImplausibleSighting(s.rpi));
+    }
+    if claims.claimed(s) {
+        return Err(VerifyError::ClaimedBefore(s.rpi));
+    }
     Ok((published, metadata.tx_power_dbm))
+}
+
+/// Whether a sighting of one RPI claims no more than that RPI allows (SPEC.md §10.4, rule 5):
+/// a span of at most [`INTERVAL_SECONDS`] + [`ROTATION_TOLERANCE_SECONDS`], and at most
+/// `ceil(span / scan_period) + 1` scans.
+pub fn plausible(s: &Sighting, rule: &RiskRule) -> bool {
+    let span = s.duration_seconds();
+    let period = u64::from(rule.scan_period_seconds.max(1));
+    span <= INTERVAL_SECONDS + ROTATION_TOLERANCE_SECONDS
+        && u64::from(s.scans) <= span.div_ceil(period) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::AssociatedEncryptedMetadata;
+
+    fn sighting(span: u64, scans: u32) -> Sighting {
+        Sighting {
+            rpi: RollingProximityId([1; 16]),
+            aem: AssociatedEncryptedMetadata([0; 4]),
+            first_seen: UnixTime(6_000),
+            last_seen: UnixTime(6_000 + span),
+            scans,
+            rssi_min: -70,
+            rssi_max: -70,
+            rssi_mean: -70,
+        }
+    }
+
+    #[test]
+    fn a_sighting_claims_at_most_one_broadcast_and_the_scans_its_span_holds() {
+        let rule = RiskRule::default();
+        assert!(plausible(&sighting(660, 4), &rule));
+        assert!(!plausible(&sighting(661, 1), &rule));
+        assert!(!plausible(&sighting(660, 5), &rule));
+        assert!(plausible(&sighting(0, 1), &rule));
+        assert!(!plausible(&sighting(0, 2), &rule));
+        assert!(plausible(&sighting(301, 3), &rule));
+        assert!(!plausible(&sighting(300, 3), &rule));
+        // The claim: four hours and fifty scans of one beacon.
+        assert!(!plausible(&sighting(14_000, 50), &rule));
+        // With the defaults, one sighting stands for at most 960 seconds.
+        assert_eq!(rule.exposure_seconds(&sighting(660, 4)), 960);
+    }
+
+    #[test]
+    fn claim_ids_differ_with_any_byte_of_the_record() {
+        let a = sighting(300, 2);
+        let mut b = a;
+        b.rssi_max = -69;
+        assert_eq!(claim_id(&a), claim_id(&a));
+        assert_ne!(claim_id(&a), claim_id(&b));
+    }
 }

@@ -8,10 +8,10 @@ use bluezone_protocol::hpke::{self, HpkeError};
 use bluezone_protocol::{
     AssociatedEncryptedMetadata, BatchSpec, CandidateExposure, CaseId, Confirmation,
     ContactDetails, ContactError, ContactHistoryStore, DEFAULT_TARGET_FP_RATE, DeclarationCode,
-    F1Report, IntervalNumber, OwnRpi, Phone, PhoneConfig, PublicationBatch, PublicationIndex,
-    PublisherKeyPair, REPORT_SIZE_CLASSES, ReportId, RiskRule, RollingProximityId,
-    SEALED_CONTACT_DETAILS_LEN, SealedContactDetails, Sighting, UnixTime, VerifyError,
-    verify_report,
+    F1Report, IntervalNumber, NoClaims, OwnRpi, Phone, PhoneConfig, PublicationBatch,
+    PublicationIndex, PublisherKeyPair, REPORT_SIZE_CLASSES, ReportId, RiskRule,
+    RollingProximityId, SEALED_CONTACT_DETAILS_LEN, SealedContactDetails, Sighting, UnixTime,
+    VerifyError, verify_report,
 };
 use bluezone_testkit::{at, scan};
 use proptest::collection::vec;
@@ -51,6 +51,7 @@ impl Server {
             &self.index,
             &self.history,
             &RiskRule::default(),
+            &NoClaims,
             |id| self.seen.contains(id),
         );
         if result.is_ok() {
@@ -320,7 +321,7 @@ fn a_sighting_first_heard_after_publication_is_a_replay() {
         .prepare_f1_report(&exposure, &contact("84911111111"), &unit.1, &mut rng)
         .unwrap();
     assert_eq!(
-        verify_report(&report, &index, &history, &rule, |_| false),
+        verify_report(&report, &index, &history, &rule, &NoClaims, |_| false),
         Err(VerifyError::SeenAfterPublication(replayed.rpi))
     );
     // The genuine sighting of the same RPI, heard before publication, verifies.
@@ -333,7 +334,7 @@ fn a_sighting_first_heard_after_publication_is_a_replay() {
     let report = bob
         .prepare_f1_report(&exposure, &contact("84911111111"), &unit.1, &mut rng)
         .unwrap();
-    assert!(verify_report(&report, &index, &history, &rule, |_| false).is_ok());
+    assert!(verify_report(&report, &index, &history, &rule, &NoClaims, |_| false).is_ok());
 }
 
 #[test]

@@ -232,12 +232,27 @@ impl Server {
 
     /// POST a JSON body.
     pub fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.post_json_with(path, token, body, &[])
+    }
+
+    /// POST a JSON body with extra headers (`X-Forwarded-For`, to come from another client
+    /// through a trusted proxy).
+    pub fn post_json_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self
             .agent
             .post(self.url(path))
             .header("Content-Type", "application/json");
         if let Some(t) = token {
             request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
         }
         Self::finish(request.send(body.to_string()))
     }

@@ -154,6 +154,7 @@ impl From<StoreError> for ApiError {
             | StoreError::NoSuchRow { .. } => ErrorCode::NotFound,
             StoreError::WrongCaseState { .. } => ErrorCode::CaseNotReady,
             StoreError::DuplicateReport => ErrorCode::ReportDuplicate,
+            StoreError::ClaimedBefore => ErrorCode::ReportRejected,
             StoreError::Corrupt(_) | StoreError::Backend(_) => {
                 tracing::error!(error = %e, "store failure");
                 ErrorCode::StorageFailure

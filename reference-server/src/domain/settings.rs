@@ -94,9 +94,17 @@ pub fn validate_units(configured: &[UnitConfig]) -> Result<Vec<Unit>, UnitError>
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {
-    /// Failed logins allowed per account per window.
+    /// Failed logins (and wrong current passwords on a password change) allowed per account
+    /// from one client address per window. Only someone at that address can use them up.
     pub login_failures_per_account: u32,
-    /// Failed logins allowed per client address per window.
+    /// Failed logins allowed per account from all the client addresses that never logged in
+    /// to it successfully, together, per window: bounds guessing spread over many addresses.
+    /// An address that logged in to the account before is not held to it, so a stranger who
+    /// uses it up does not lock the owner out.
+    pub login_failures_per_account_all_clients: u32,
+    /// Failed logins allowed per client address, over all accounts, per window; not applied to
+    /// an address on an account it logged in to before. A carrier NAT shares one address among
+    /// many phones, but health workers log in from a few offices.
     pub login_failures_per_client: u32,
     /// The login window, seconds.
     pub login_window_seconds: u64,
@@ -112,6 +120,7 @@ impl Default for ThrottleConfig {
     fn default() -> Self {
         ThrottleConfig {
             login_failures_per_account: 5,
+            login_failures_per_account_all_clients: 30,
             login_failures_per_client: 20,
             login_window_seconds: 15 * 60,
             code_failures_per_client: 10,

@@ -378,6 +378,31 @@ pub struct ReportRecord {
     pub rows: Vec<(u64, u32)>,
 }
 
+/// A sighting a verified report rests on (SPEC.md §10.4), kept so that no later report claims
+/// it again, and to count the one-sided rows each published RPI backs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    /// The published RPI the sighting heard.
+    pub rpi: [u8; 16],
+    /// [`bluezone_protocol::claim_id`] of the sighting.
+    pub claim_id: [u8; 32],
+    /// The case whose row it backs.
+    pub case_id: u64,
+    /// Whether that row is one-sided.
+    pub one_sided: bool,
+    /// When the report arrived.
+    pub received_at: Seconds,
+}
+
+/// Claims are kept as long as the daily keys they were verified against: 15 days.
+pub const CLAIM_RETENTION_SECONDS: u64 =
+    KEY_RETENTION_INTERVALS * bluezone_protocol::INTERVAL_SECONDS;
+
+/// Whether a claim is still within [`CLAIM_RETENTION_SECONDS`] of `now`.
+pub fn claim_retained(claim: &ClaimRecord, now: Seconds) -> bool {
+    claim.received_at > now.saturating_sub(CLAIM_RETENTION_SECONDS)
+}
+
 /// Why a declaration code did not open its case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeRefusal {
@@ -417,6 +442,8 @@ pub enum StoreError {
     },
     /// A report with this identifier was accepted before.
     DuplicateReport,
+    /// A sighting the report rests on was claimed by an earlier report.
+    ClaimedBefore,
     /// A stored record does not decode: the data directory is damaged or from another version.
     Corrupt(String),
     /// The backend failed (disk, I/O).
@@ -439,6 +466,7 @@ impl fmt::Display for StoreError {
                 write!(f, "case {case_id} is {status:?}")
             }
             StoreError::DuplicateReport => write!(f, "report already received"),
+            StoreError::ClaimedBefore => write!(f, "a sighting was claimed by an earlier report"),
             StoreError::Corrupt(what) => write!(f, "stored record does not decode: {what}"),
             StoreError::Backend(what) => write!(f, "storage failed: {what}"),
         }
@@ -578,6 +606,13 @@ pub trait Store: Send + Sync + 'static {
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     /// End a session.
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// End every session of `username` but the one whose token hashes to `keep` (after a
+    /// password change, the session that made it). Returns how many ended.
+    fn delete_sessions_of(
+        &self,
+        username: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<u64, StoreError>;
 
     /// Open a case (its `case_id` is assigned here and returned) with the declaration code
     /// whose keyed hash is `code_hash`.
@@ -587,15 +622,24 @@ pub trait Store: Send + Sync + 'static {
     /// Every case, by id.
     fn cases(&self) -> Result<Vec<CaseRecord>, StoreError>;
     /// Accept an upload with the code whose keyed hash is `code_hash`, if that code is known,
-    /// unused and not expired at `now`: mark it used, keep `keys` and `contact_hashes`, and move
-    /// the case to [`CaseStatus::UploadReceived`]. Returns the case id.
+    /// unused and not expired at `now`: mark it used, keep `keys` and `contact_hashes` and the
+    /// upload's digest `upload_digest` (for [`Store::repeated_upload`]), and move the case to
+    /// [`CaseStatus::UploadReceived`]. Returns the case id.
     fn accept_upload(
         &self,
         code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
         now: Seconds,
         keys: &[StoredKey],
         contact_hashes: &[ContactHash],
     ) -> Result<u64, StoreError>;
+    /// The case of the upload accepted with the code whose keyed hash is `code_hash`, if that
+    /// upload's digest was `upload_digest`: a phone repeating an upload whose answer it lost.
+    fn repeated_upload(
+        &self,
+        code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError>;
     /// Move a case whose upload was received to [`CaseStatus::TraceRequested`] (a case already
     /// requested or published is returned unchanged).
     fn request_trace(&self, case_id: u64, by: &str, now: Seconds)
@@ -624,14 +668,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether a report with this identifier was accepted.
     fn report_seen(&self, report_id: &[u8; 16]) -> Result<bool, StoreError>;
-    /// Accept a verified report and its rows (their `row_no` is assigned here, per case);
-    /// refused with [`StoreError::DuplicateReport`] if its identifier was accepted before.
+    /// Accept a verified report, its rows (their `row_no` is assigned here, per case) and the
+    /// sightings they rest on (`claims`); refused with [`StoreError::DuplicateReport`] if its
+    /// identifier was accepted before, with [`StoreError::ClaimedBefore`] if a claim with the
+    /// same RPI and claim id was kept before.
     fn record_report(
         &self,
         report_id: &[u8; 16],
         received_at: Seconds,
         rows: Vec<F1RowRecord>,
+        claims: &[ClaimRecord],
     ) -> Result<Vec<F1RowRecord>, StoreError>;
+    /// The claims kept on a published RPI.
+    fn claims_of_rpi(&self, rpi: &[u8; 16]) -> Result<Vec<ClaimRecord>, StoreError>;
     /// The F1 table of a case, by row number.
     fn f1_rows(&self, case_id: u64) -> Result<Vec<F1RowRecord>, StoreError>;
     /// The F1 rows of these districts, by district, case and row.
@@ -647,8 +696,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<F1RowRecord, StoreError>;
 
     /// Erase what retention no longer allows at `now`: sessions past expiry, contact hashes
-    /// last heard 14 days or more ago, and the daily keys of uploads whose every interval is
-    /// older than 15 days. Returns how many records went.
+    /// last heard 14 days or more ago, the daily keys of uploads whose every interval is
+    /// older than 15 days, and claims received 15 days or more ago. Returns how many records
+    /// went.
     fn purge(&self, now: Seconds) -> Result<u64, StoreError>;
 
     /// How many records of each kind the store holds.

@@ -1,5 +1,6 @@
-//! Failure throttling: login attempts per account and per client, wrong declaration-code
-//! guesses per client and globally.
+//! Failure throttling: login attempts per account and client address, per account and per
+//! client, wrong declaration-code guesses per client and globally; and the [`KnownClients`] of
+//! each account, which the account-wide and per-client login limits spare.
 //!
 //! A [`Throttle`] counts failures per key in a fixed window that opens at the key's first
 //! failure and lasts `window_seconds`; once the count reaches `limit`, attempts are refused
@@ -168,6 +169,65 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
     }
 }
 
+/// The client addresses that logged in successfully to each account, remembered so that the
+/// login limits a stranger can exhaust (per account over all addresses, per address over all
+/// accounts) do not lock the account's owner out: from a known address only the limit of that
+/// (account, address) pair applies, and only someone at that address can exhaust it.
+///
+/// At most `max_entries` pairs are kept; a new pair beyond that forgets the pair whose last
+/// success is oldest. A restart forgets them all, like the throttles.
+#[derive(Debug, Clone)]
+pub struct KnownClients<K: Eq + Hash + Clone> {
+    max_entries: usize,
+    last_success: HashMap<K, (u64, u64)>,
+    /// The same keys, ordered by last success: the eviction order.
+    by_time: BTreeMap<(u64, u64), K>,
+    next_seq: u64,
+}
+
+impl<K: Eq + Hash + Clone> KnownClients<K> {
+    /// An empty set holding at most `max_entries` (0 is taken as 1).
+    pub fn new(max_entries: usize) -> KnownClients<K> {
+        KnownClients {
+            max_entries: max_entries.max(1),
+            last_success: HashMap::new(),
+            by_time: BTreeMap::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Remember a successful login of `key` at `now`.
+    pub fn insert(&mut self, key: K, now: u64) {
+        let stamp = (now, self.next_seq);
+        self.next_seq = self.next_seq.wrapping_add(1);
+        if let Some(old) = self.last_success.insert(key.clone(), stamp) {
+            self.by_time.remove(&old);
+        }
+        self.by_time.insert(stamp, key);
+        while self.last_success.len() > self.max_entries {
+            let Some((_, oldest)) = self.by_time.pop_first() else {
+                break;
+            };
+            self.last_success.remove(&oldest);
+        }
+    }
+
+    /// Whether `key` logged in successfully (and is still remembered).
+    pub fn contains(&self, key: &K) -> bool {
+        self.last_success.contains_key(key)
+    }
+
+    /// Pairs remembered.
+    pub fn len(&self) -> usize {
+        self.last_success.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.last_success.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +389,19 @@ mod tests {
         assert_eq!(z.check(&"a", 5), Ok(()));
         assert_consistent(&t);
         assert_consistent(&z);
+    }
+
+    #[test]
+    fn known_clients_forget_the_oldest_success_first() {
+        let mut k = KnownClients::new(2);
+        k.insert("a", 10);
+        k.insert("b", 20);
+        k.insert("a", 30); // a's success is now the newest.
+        k.insert("c", 40); // forgets b.
+        assert!(k.contains(&"a") && k.contains(&"c"));
+        assert!(!k.contains(&"b"));
+        assert_eq!(k.len(), 2);
+        assert!(KnownClients::<u8>::new(0).is_empty());
     }
 
     #[test]

@@ -19,7 +19,9 @@ use zeroize::Zeroizing;
 use super::respond::{HttpResponse, blocking, csv, json_response, ok_json, parse_id, read_json};
 use super::{AppState, Call, unix_now};
 use crate::domain::error::{ApiError, ErrorCode};
-use crate::domain::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
+use crate::domain::store::{
+    Account, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus, Role,
+};
 use crate::domain::workflow::Principal;
 
 fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
@@ -101,6 +103,7 @@ pub fn row_json(r: &F1RowRecord) -> Value {
         "min_attenuation_db": r.min_attenuation_db,
         "weighted_minutes": r.weighted_minutes,
         "confirmation": r.confirmation.as_str(),
+        "one_sided": r.confirmation == ConfirmationRecord::OneSided,
         "received_at": r.received_at,
         "follow_up": {
             "status": r.follow_up.status.as_str(),
@@ -185,9 +188,16 @@ pub async fn change_password(call: Call) -> Result<HttpResponse, ApiError> {
         current: Zeroizing<String>,
         new: Zeroizing<String>,
     }
+    let token = bearer(&call.req)?;
     let (who, state) = caller(&call).await?;
+    let client = call.client;
     let c: Change = read_json(call.req, state.limits.json_bytes).await?;
-    blocking(move || state.workflow.change_password(&who, &c.current, &c.new)).await?;
+    blocking(move || {
+        state
+            .workflow
+            .change_password(&who, &token, &c.current, &c.new, client, unix_now())
+    })
+    .await?;
     ok_json(json!({"changed": true}))
 }
 
@@ -298,11 +308,14 @@ pub async fn trace(call: Call) -> Result<HttpResponse, ApiError> {
     ok_json(case_json(&case))
 }
 
-/// `GET /api/v1/cases/{id}/f1`: the case's F1 table.
+/// `GET /api/v1/cases/{id}/f1`: the case's F1 table, the rows confirmed both ways first, then
+/// the one-sided ones (which a relayed beacon can also make), each part by row number; each
+/// row says which it is in `one_sided`.
 pub async fn f1_table(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
     let id: u64 = parse_id(call.param("id"))?;
-    let rows = blocking(move || state.workflow.f1_table(&who, id)).await?;
+    let mut rows = blocking(move || state.workflow.f1_table(&who, id)).await?;
+    rows.sort_by_key(|r| (r.confirmation == ConfirmationRecord::OneSided, r.row_no));
     ok_json(Value::Array(rows.iter().map(row_json).collect()))
 }
 

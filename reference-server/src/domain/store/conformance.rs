@@ -21,10 +21,10 @@ use rand_core::SeedableRng;
 
 use crate::domain::password::PasswordHash;
 use crate::domain::store::{
-    Account, BatchRecord, CONTACT_RETENTION_SECONDS, CaseRecord, CaseStatus, CodeRefusal,
-    ConfirmationRecord, ContactHash, F1RowRecord, FollowUp, FollowUpStatus,
-    KEY_RETENTION_INTERVALS, Role, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey,
+    Account, BatchRecord, CLAIM_RETENTION_SECONDS, CONTACT_RETENTION_SECONDS, CaseRecord,
+    CaseStatus, ClaimRecord, CodeRefusal, ConfirmationRecord, ContactHash, F1RowRecord, FollowUp,
+    FollowUpStatus, KEY_RETENTION_INTERVALS, Role, Seconds, SessionRecord, Store, StoreCounts,
+    StoreError, StoredKey,
 };
 
 /// A store under test and the storage it lives in (a directory, a database, shared memory),
@@ -70,14 +70,17 @@ macro_rules! store_conformance_tests {
             parallel_callers_get_one_secret,
             accounts_are_unique_by_name_and_updated_in_place,
             sessions_are_kept_found_ended_and_expired,
+            sessions_of_one_account_end_together_but_the_kept_one,
             cases_are_numbered_from_one_and_kept_as_opened,
             parallel_openings_get_distinct_case_ids,
             a_code_is_consumed_by_exactly_one_of_parallel_uploads,
+            an_upload_repeated_with_its_used_code_is_known_by_its_digest,
             expired_and_unknown_codes_are_refused_without_a_trace,
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
             a_taken_batch_id_is_never_given_again,
             reports_number_rows_per_case_and_refuse_duplicates,
+            a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_age,
             parallel_reports_of_one_case_get_rows_one_to_eight,
             f1_rows_of_districts_are_ordered_by_district_case_and_row,
             follow_ups_replace_only_their_row,
@@ -121,6 +124,11 @@ pub(crate) fn case(reference: &str) -> CaseRecord {
 
 pub(crate) fn code(n: u8) -> [u8; 32] {
     [n; 32]
+}
+
+/// The digest of the upload accepted with `code(n)`.
+pub(crate) fn digest_of(n: u8) -> [u8; 32] {
+    [n ^ 0xa5; 32]
 }
 
 pub(crate) fn key(n: u8, rolling_start: u32, rolling_period: u32) -> StoredKey {
@@ -208,7 +216,13 @@ pub(crate) fn uploaded_case(store: &dyn Store, n: u8) -> u64 {
         .open_case(&case(&format!("ref-{n}")), &code(n))
         .unwrap();
     store
-        .accept_upload(&code(n), NOW + 60, &[key(n, 100, 144)], &[([n; 16], NOW)])
+        .accept_upload(
+            &code(n),
+            &digest_of(n),
+            NOW + 60,
+            &[key(n, 100, 144)],
+            &[([n; 16], NOW)],
+        )
         .unwrap()
 }
 
@@ -383,6 +397,141 @@ pub(crate) fn sessions_are_kept_found_ended_and_expired<S: Store, G>(
     assert_eq!(store.counts().unwrap().sessions, 0);
 }
 
+/// Ending the sessions of one account (after its password changed) ends all of them but the
+/// one kept, and no session of another account; ending none changes nothing.
+pub(crate) fn sessions_of_one_account_end_together_but_the_kept_one<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let of = |n: u8, username: &str| SessionRecord {
+        username: username.into(),
+        ..session(n, NOW + 3600)
+    };
+    for (n, name) in [(1, "alice"), (2, "alice"), (3, "alice"), (4, "bob")] {
+        store.insert_session(&of(n, name)).unwrap();
+    }
+    assert_eq!(
+        store.delete_sessions_of("alice", Some(&[2; 32])).unwrap(),
+        2
+    );
+    assert_eq!(store.session(&[1; 32]).unwrap(), None);
+    assert_eq!(store.session(&[2; 32]).unwrap(), Some(of(2, "alice")));
+    assert_eq!(store.session(&[3; 32]).unwrap(), None);
+    assert_eq!(store.session(&[4; 32]).unwrap(), Some(of(4, "bob")));
+    let digest = store.digest().unwrap();
+    assert_eq!(store.delete_sessions_of("carol", None).unwrap(), 0);
+    assert_eq!(store.digest().unwrap(), digest);
+    assert_eq!(store.delete_sessions_of("bob", None).unwrap(), 1);
+    assert_eq!(store.counts().unwrap().sessions, 1);
+    let h = h.reopen();
+    assert_eq!(h.store.session(&[2; 32]).unwrap(), Some(of(2, "alice")));
+    assert_eq!(h.store.session(&[1; 32]).unwrap(), None);
+}
+
+/// The digest of an accepted upload is kept with its code: the same digest finds the case
+/// again, another digest, another code or a refused upload finds nothing.
+pub(crate) fn an_upload_repeated_with_its_used_code_is_known_by_its_digest<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let a = uploaded_case(store, 1);
+    store.open_case(&case("two"), &code(2)).unwrap();
+    assert_eq!(
+        store.repeated_upload(&code(1), &digest_of(1)).unwrap(),
+        Some(a)
+    );
+    assert_eq!(
+        store.repeated_upload(&code(1), &digest_of(2)).unwrap(),
+        None
+    );
+    // Code 2 opened a case but no upload used it; code 3 opens nothing.
+    assert_eq!(
+        store.repeated_upload(&code(2), &digest_of(2)).unwrap(),
+        None
+    );
+    assert_eq!(
+        store.repeated_upload(&code(3), &digest_of(3)).unwrap(),
+        None
+    );
+    // A second upload with the used code is refused and does not replace the digest.
+    assert_refused(
+        store,
+        || store.accept_upload(&code(1), &digest_of(9), NOW + 70, &[], &[]),
+        |e| matches!(e, StoreError::Code(CodeRefusal::Used)),
+    );
+    assert_eq!(
+        store.repeated_upload(&code(1), &digest_of(9)).unwrap(),
+        None
+    );
+    let h = h.reopen();
+    assert_eq!(
+        h.store.repeated_upload(&code(1), &digest_of(1)).unwrap(),
+        Some(a)
+    );
+}
+
+fn claim(rpi: u8, id: u8, case_id: u64, one_sided: bool) -> ClaimRecord {
+    ClaimRecord {
+        rpi: [rpi; 16],
+        claim_id: [id; 32],
+        case_id,
+        one_sided,
+        received_at: NOW,
+    }
+}
+
+/// A report's claims are kept with it and listed per RPI; a report that repeats a claim (of
+/// an earlier report, or twice in itself) is refused whole and changes nothing; claims go
+/// with age, after [`CLAIM_RETENTION_SECONDS`], and survive a reopen until then.
+pub(crate) fn a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_age<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let a = uploaded_case(store, 1);
+    let first = [claim(7, 1, a, true), claim(8, 1, a, true)];
+    store
+        .record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &first)
+        .unwrap();
+    // Another sighting of RPI 7 is another claim.
+    store
+        .record_report(&[2; 16], NOW, vec![row(a, 1, 2)], &[claim(7, 2, a, false)])
+        .unwrap();
+    assert_eq!(
+        store.claims_of_rpi(&[7; 16]).unwrap(),
+        vec![claim(7, 1, a, true), claim(7, 2, a, false)]
+    );
+    assert_eq!(store.claims_of_rpi(&[9; 16]).unwrap(), vec![]);
+    // The same sighting again, with a new report id: refused, nothing kept.
+    assert_refused(
+        store,
+        || store.record_report(&[3; 16], NOW, vec![row(a, 1, 3)], &[claim(8, 1, a, true)]),
+        |e| matches!(e, StoreError::ClaimedBefore),
+    );
+    assert_refused(
+        store,
+        || {
+            let twice = [claim(9, 1, a, true), claim(9, 1, a, true)];
+            store.record_report(&[3; 16], NOW, vec![row(a, 1, 3)], &twice)
+        },
+        |e| matches!(e, StoreError::ClaimedBefore),
+    );
+    assert!(!store.report_seen(&[3; 16]).unwrap());
+    let h = h.reopen();
+    let store = &h.store;
+    assert_eq!(
+        store.claims_of_rpi(&[8; 16]).unwrap(),
+        vec![first[1].clone()]
+    );
+    store.purge(NOW + CLAIM_RETENTION_SECONDS - 1).unwrap();
+    assert_eq!(store.claims_of_rpi(&[7; 16]).unwrap().len(), 2);
+    store.purge(NOW + CLAIM_RETENTION_SECONDS).unwrap();
+    assert_eq!(store.claims_of_rpi(&[7; 16]).unwrap(), vec![]);
+    assert_eq!(store.claims_of_rpi(&[8; 16]).unwrap(), vec![]);
+}
+
 /// Case ids are assigned from 1 up whatever the caller put in `case_id`; a case is kept as
 /// opened; a declaration code hash already in use is refused and changes nothing.
 pub(crate) fn cases_are_numbered_from_one_and_kept_as_opened<S: Store, G>(
@@ -420,7 +569,12 @@ pub(crate) fn cases_are_numbered_from_one_and_kept_as_opened<S: Store, G>(
             .collect::<Vec<_>>(),
         [(1, "HN-1"), (2, "HN-2")]
     );
-    assert_eq!(store.accept_upload(&code(1), NOW, &[], &[]).unwrap(), 1);
+    assert_eq!(
+        store
+            .accept_upload(&code(1), &digest_of(1), NOW, &[], &[])
+            .unwrap(),
+        1
+    );
     assert_eq!(
         store.case(2).unwrap().unwrap().status,
         CaseStatus::AwaitingUpload
@@ -460,7 +614,9 @@ pub(crate) fn parallel_openings_get_distinct_case_ids<S: Store, G>(
         );
         // Each code opens the case it was issued with.
         assert_eq!(
-            store.accept_upload(&code(i), NOW, &[], &[]).unwrap(),
+            store
+                .accept_upload(&code(i), &digest_of(i), NOW, &[], &[])
+                .unwrap(),
             case_id
         );
     }
@@ -484,6 +640,7 @@ pub(crate) fn a_code_is_consumed_by_exactly_one_of_parallel_uploads<S: Store, G>
                     barrier.wait();
                     store.accept_upload(
                         &code(1),
+                        &digest_of(1),
                         NOW + 60 + u64::from(i),
                         &[key(i, 100, 144)],
                         &[([i; 16], NOW + u64::from(i))],
@@ -522,13 +679,13 @@ pub(crate) fn a_code_is_consumed_by_exactly_one_of_parallel_uploads<S: Store, G>
     alone.store.open_case(&case("HN-1"), &code(1)).unwrap();
     alone
         .store
-        .accept_upload(&code(1), at, &winners_keys, &winners_hashes)
+        .accept_upload(&code(1), &digest_of(1), at, &winners_keys, &winners_hashes)
         .unwrap();
     assert_eq!(store.digest().unwrap(), alone.store.digest().unwrap());
     // The code stays used, and the keys kept are the winner's.
     assert_refused(
         store,
-        || store.accept_upload(&code(1), NOW + 61, &[], &[]),
+        || store.accept_upload(&code(1), &digest_of(1), NOW + 61, &[], &[]),
         |e| matches!(e, StoreError::Code(CodeRefusal::Used)),
     );
     store.request_trace(case_id, "doctor", NOW + 100).unwrap();
@@ -549,13 +706,13 @@ pub(crate) fn expired_and_unknown_codes_are_refused_without_a_trace<S: Store, G>
     let before = store.digest().unwrap();
     let expires = NOW + 86_400;
     for now in [expires, expires + 1] {
-        let refused = store.accept_upload(&code(1), now, &[key(1, 100, 144)], &[]);
+        let refused = store.accept_upload(&code(1), &digest_of(1), now, &[key(1, 100, 144)], &[]);
         assert!(
             matches!(refused, Err(StoreError::Code(CodeRefusal::Expired))),
             "{refused:?}"
         );
     }
-    let refused = store.accept_upload(&code(2), NOW, &[key(1, 100, 144)], &[]);
+    let refused = store.accept_upload(&code(2), &digest_of(2), NOW, &[key(1, 100, 144)], &[]);
     assert!(
         matches!(refused, Err(StoreError::Code(CodeRefusal::Unknown))),
         "{refused:?}"
@@ -570,13 +727,13 @@ pub(crate) fn expired_and_unknown_codes_are_refused_without_a_trace<S: Store, G>
     // expired.
     assert_eq!(
         store
-            .accept_upload(&code(1), expires - 1, &[], &[])
+            .accept_upload(&code(1), &digest_of(1), expires - 1, &[], &[])
             .unwrap(),
         case_id
     );
     let after = store.digest().unwrap();
     assert_ne!(after, before);
-    let refused = store.accept_upload(&code(1), expires + 10, &[], &[]);
+    let refused = store.accept_upload(&code(1), &digest_of(1), expires + 10, &[], &[]);
     assert!(
         matches!(refused, Err(StoreError::Code(CodeRefusal::Used))),
         "{refused:?}"
@@ -609,7 +766,9 @@ pub(crate) fn trace_is_refused_before_the_upload_and_changes_nothing<S: Store, G
     );
     assert!(store.uploads_to_publish().unwrap().is_empty());
     // Once uploaded, the same case can be traced.
-    store.accept_upload(&code(1), NOW + 60, &[], &[]).unwrap();
+    store
+        .accept_upload(&code(1), &digest_of(1), NOW + 60, &[], &[])
+        .unwrap();
     assert!(matches!(
         store.request_trace(awaiting, "doctor", NOW + 120).unwrap().status,
         CaseStatus::TraceRequested { at, .. } if at == NOW + 120
@@ -767,7 +926,7 @@ pub(crate) fn reports_number_rows_per_case_and_refuse_duplicates<S: Store, G>(
     let b = uploaded_case(store, 2);
 
     let stored = store
-        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(b, 2, 1)])
+        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(b, 2, 1)], &[])
         .unwrap();
     assert_eq!(
         stored
@@ -778,7 +937,7 @@ pub(crate) fn reports_number_rows_per_case_and_refuse_duplicates<S: Store, G>(
     );
     // Two rows of one case in one report get consecutive numbers.
     let stored = store
-        .record_report(&[2; 16], NOW + 1, vec![row(a, 3, 2), row(a, 1, 2)])
+        .record_report(&[2; 16], NOW + 1, vec![row(a, 3, 2), row(a, 1, 2)], &[])
         .unwrap();
     assert_eq!(
         stored
@@ -791,14 +950,14 @@ pub(crate) fn reports_number_rows_per_case_and_refuse_duplicates<S: Store, G>(
     assert!(!store.report_seen(&[3; 16]).unwrap());
 
     let before = store.digest().unwrap();
-    let again = store.record_report(&[1; 16], NOW + 2, vec![row(b, 2, 1)]);
+    let again = store.record_report(&[1; 16], NOW + 2, vec![row(b, 2, 1)], &[]);
     assert!(
         matches!(again, Err(StoreError::DuplicateReport)),
         "{again:?}"
     );
     assert_eq!(store.digest().unwrap(), before);
     // A report naming an unknown case changes nothing either, not even its other rows.
-    let unknown = store.record_report(&[4; 16], NOW + 2, vec![row(b, 2, 4), row(99, 2, 4)]);
+    let unknown = store.record_report(&[4; 16], NOW + 2, vec![row(b, 2, 4), row(99, 2, 4)], &[]);
     assert!(
         matches!(unknown, Err(StoreError::NoSuchCase(99))),
         "{unknown:?}"
@@ -861,7 +1020,7 @@ pub(crate) fn parallel_reports_of_one_case_get_rows_one_to_eight<S: Store, G>(
                 s.spawn(move || {
                     barrier.wait();
                     let stored = store
-                        .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)])
+                        .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)], &[])
                         .unwrap();
                     assert_eq!(stored.len(), 1);
                     (i, stored[0].row_no)
@@ -894,7 +1053,7 @@ pub(crate) fn parallel_reports_of_one_case_get_rows_one_to_eight<S: Store, G>(
     for (i, _) in in_order {
         sequential
             .store
-            .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)])
+            .record_report(&[i; 16], NOW, vec![row(case_id, 1, i)], &[])
             .unwrap();
     }
     assert_eq!(store.digest().unwrap(), sequential.store.digest().unwrap());
@@ -911,13 +1070,13 @@ pub(crate) fn f1_rows_of_districts_are_ordered_by_district_case_and_row<S: Store
     let b = uploaded_case(store, 2);
     let (low, mid, high) = (1, 256, 70_000);
     store
-        .record_report(&[1; 16], NOW, vec![row(b, high, 1), row(b, low, 1)])
+        .record_report(&[1; 16], NOW, vec![row(b, high, 1), row(b, low, 1)], &[])
         .unwrap();
     store
-        .record_report(&[2; 16], NOW, vec![row(a, mid, 2), row(a, low, 2)])
+        .record_report(&[2; 16], NOW, vec![row(a, mid, 2), row(a, low, 2)], &[])
         .unwrap();
     store
-        .record_report(&[3; 16], NOW, vec![row(b, mid, 3), row(a, high, 3)])
+        .record_report(&[3; 16], NOW, vec![row(b, mid, 3), row(a, high, 3)], &[])
         .unwrap();
     let key_of = |r: &F1RowRecord| (r.district, r.case_id, r.row_no);
     let rows = store.f1_rows_of_districts(&[high, low, mid, 9]).unwrap();
@@ -959,6 +1118,7 @@ pub(crate) fn follow_ups_replace_only_their_row<S: Store, G>(new: impl Fn() -> H
             &[1; 16],
             NOW,
             vec![row(a, 1, 1), row(a, 1, 1), row(b, 1, 1)],
+            &[],
         )
         .unwrap();
     let untouched = (store.f1_row(a, 1).unwrap(), store.f1_row(b, 1).unwrap());
@@ -1019,6 +1179,7 @@ pub(crate) fn purge_erases_what_retention_no_longer_allows<S: Store, G>(
     store
         .accept_upload(
             &code(1),
+            &digest_of(1),
             now - 60,
             &[key(1, oldest - 144, 144), key(2, oldest - 143, 144)],
             &[([1; 16], cutoff), ([2; 16], cutoff + 1)],
@@ -1029,6 +1190,7 @@ pub(crate) fn purge_erases_what_retention_no_longer_allows<S: Store, G>(
     store
         .accept_upload(
             &code(2),
+            &digest_of(2),
             now - 60,
             &[key(3, oldest + 144, 144)],
             &[([3; 16], cutoff - 86_400)],
@@ -1080,11 +1242,17 @@ pub(crate) fn a_purge_that_erases_nothing_changes_nothing<S: Store, G>(
     let fresh = u32::try_from(NOW / 600).unwrap() - 144;
     store.open_case(&case("no contacts"), &code(1)).unwrap();
     store
-        .accept_upload(&code(1), NOW, &[key(1, fresh, 144)], &[])
+        .accept_upload(&code(1), &digest_of(1), NOW, &[key(1, fresh, 144)], &[])
         .unwrap();
     store.open_case(&case("contacts"), &code(2)).unwrap();
     store
-        .accept_upload(&code(2), NOW, &[key(2, fresh, 144)], &[([2; 16], NOW)])
+        .accept_upload(
+            &code(2),
+            &digest_of(2),
+            NOW,
+            &[key(2, fresh, 144)],
+            &[([2; 16], NOW)],
+        )
         .unwrap();
     let (digest, hashes) = (store.digest().unwrap(), store.contact_hashes().unwrap());
     assert_eq!(store.purge(NOW + 1).unwrap(), 0);
@@ -1107,14 +1275,14 @@ pub(crate) fn counts_count_each_kind_of_record<S: Store, G>(new: impl Fn() -> Ha
     store.record_batch(&batch(1, vec![a])).unwrap();
     assert!(store.record_batch(&batch(1, vec![a])).is_err());
     store
-        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(a, 2, 1)])
+        .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(a, 2, 1)], &[])
         .unwrap();
     assert!(
         store
-            .record_report(&[1; 16], NOW, vec![row(a, 1, 1)])
+            .record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &[])
             .is_err()
     );
-    store.record_report(&[2; 16], NOW, vec![]).unwrap();
+    store.record_report(&[2; 16], NOW, vec![], &[]).unwrap();
     assert_eq!(
         store.counts().unwrap(),
         StoreCounts {
@@ -1161,7 +1329,8 @@ pub(crate) fn equal_contents_have_equal_digests<S: Store, G>(new: impl Fn() -> H
     y.insert_session(&session(1, NOW)).unwrap();
     for s in [x, y] {
         let a = uploaded_case(s, 1);
-        s.record_report(&[1; 16], NOW, vec![row(a, 1, 1)]).unwrap();
+        s.record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &[])
+            .unwrap();
     }
     assert_eq!(x.digest().unwrap(), y.digest().unwrap());
     // Reading changes nothing.
@@ -1196,7 +1365,7 @@ pub(crate) fn equal_contents_have_equal_digests<S: Store, G>(new: impl Fn() -> H
         },
         &|s: &S| s.record_batch(&batch(1, vec![1])).unwrap(),
         &|s: &S| {
-            s.record_report(&[2; 16], NOW, vec![]).unwrap();
+            s.record_report(&[2; 16], NOW, vec![], &[]).unwrap();
         },
     ];
     for change in changes {
@@ -1228,7 +1397,9 @@ pub(crate) fn the_largest_records_still_decode<S: Store, G>(new: impl Fn() -> Ha
             (h, NOW - u64::from(i))
         })
         .collect();
-    store.accept_upload(&code(1), NOW, &keys, &hashes).unwrap();
+    store
+        .accept_upload(&code(1), &digest_of(1), NOW, &keys, &hashes)
+        .unwrap();
     assert_eq!(store.case(case_id).unwrap().unwrap().reference, long);
     assert_eq!(store.contact_hashes().unwrap(), vec![(case_id, hashes)]);
     store.request_trace(case_id, &long, NOW).unwrap();
@@ -1255,7 +1426,7 @@ pub(crate) fn everything_survives_a_reopen<S: Store, G>(new: impl Fn() -> Harnes
         store.request_trace(a, "doctor", NOW).unwrap();
         store.record_batch(&batch(1, vec![a])).unwrap();
         store
-            .record_report(&[1; 16], NOW + 20, vec![row(a, 1, 1)])
+            .record_report(&[1; 16], NOW + 20, vec![row(a, 1, 1)], &[])
             .unwrap();
         assert_eq!(b, 2);
         (
@@ -1313,11 +1484,13 @@ pub(crate) fn everything_survives_a_reopen<S: Store, G>(new: impl Fn() -> Harnes
     assert_eq!(store.open_case(&case("next"), &code(4)).unwrap(), 4);
     // The code used before the restart stays used; the one not used still works.
     assert!(matches!(
-        store.accept_upload(&code(1), NOW + 100, &[], &[]),
+        store.accept_upload(&code(1), &digest_of(1), NOW + 100, &[], &[]),
         Err(StoreError::Code(CodeRefusal::Used))
     ));
     assert_eq!(
-        store.accept_upload(&code(3), NOW + 100, &[], &[]).unwrap(),
+        store
+            .accept_upload(&code(3), &digest_of(3), NOW + 100, &[], &[])
+            .unwrap(),
         3
     );
 }

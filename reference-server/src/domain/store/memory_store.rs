@@ -13,9 +13,9 @@ use ring::digest;
 use serde::Serialize;
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
-    F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey, UploadRecord, contact_retained, key_retained,
+    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
+    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
+    StoreError, StoredKey, UploadRecord, claim_retained, contact_retained, key_retained,
 };
 
 #[derive(Default)]
@@ -27,10 +27,12 @@ struct Inner {
     sessions: BTreeMap<[u8; 32], SessionRecord>,
     cases: BTreeMap<u64, CaseRecord>,
     codes: BTreeMap<[u8; 32], CodeRecord>,
+    upload_digests: BTreeMap<[u8; 32], ([u8; 32], u64)>,
     uploads: BTreeMap<u64, UploadRecord>,
     contacts: BTreeMap<u64, Vec<ContactHash>>,
     batches: BTreeMap<u64, BatchRecord>,
     reports: BTreeMap<[u8; 16], ReportRecord>,
+    claims: BTreeMap<([u8; 16], [u8; 32]), ClaimRecord>,
     f1_rows: BTreeMap<(u64, u32), F1RowRecord>,
     f1_by_district: BTreeMap<(u32, u64, u32), ()>,
 }
@@ -128,6 +130,19 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn delete_sessions_of(
+        &self,
+        username: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner
+            .sessions
+            .retain(|hash, s| s.username != username || Some(hash) == keep);
+        Ok((before - inner.sessions.len()) as u64)
+    }
+
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         if inner.codes.contains_key(code_hash) {
@@ -165,6 +180,7 @@ impl Store for MemoryStore {
     fn accept_upload(
         &self,
         code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
         now: Seconds,
         keys: &[StoredKey],
         contact_hashes: &[ContactHash],
@@ -180,6 +196,9 @@ impl Store for MemoryStore {
         let case = case.upload_received(now)?;
         let case_id = case.case_id;
         inner.codes.insert(*code_hash, code);
+        inner
+            .upload_digests
+            .insert(*code_hash, (*upload_digest, case_id));
         inner.cases.insert(case_id, case);
         inner.uploads.insert(
             case_id,
@@ -191,6 +210,19 @@ impl Store for MemoryStore {
         );
         inner.contacts.insert(case_id, contact_hashes.to_vec());
         Ok(case_id)
+    }
+
+    fn repeated_upload(
+        &self,
+        code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .lock()
+            .upload_digests
+            .get(code_hash)
+            .filter(|(digest, _)| digest == upload_digest)
+            .map(|&(_, case_id)| case_id))
     }
 
     fn request_trace(
@@ -299,10 +331,17 @@ impl Store for MemoryStore {
         report_id: &[u8; 16],
         received_at: Seconds,
         rows: Vec<F1RowRecord>,
+        claims: &[ClaimRecord],
     ) -> Result<Vec<F1RowRecord>, StoreError> {
         let mut inner = self.lock();
         if inner.reports.contains_key(report_id) {
             return Err(StoreError::DuplicateReport);
+        }
+        let mut keys: Vec<_> = claims.iter().map(|c| (c.rpi, c.claim_id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.len() != claims.len() || keys.iter().any(|k| inner.claims.contains_key(k)) {
+            return Err(StoreError::ClaimedBefore);
         }
         if let Some(row) = rows.iter().find(|r| !inner.cases.contains_key(&r.case_id)) {
             return Err(StoreError::NoSuchCase(row.case_id));
@@ -327,7 +366,21 @@ impl Store for MemoryStore {
                 rows: stored.iter().map(|r| (r.case_id, r.row_no)).collect(),
             },
         );
+        for claim in claims {
+            inner
+                .claims
+                .insert((claim.rpi, claim.claim_id), claim.clone());
+        }
         Ok(stored)
+    }
+
+    fn claims_of_rpi(&self, rpi: &[u8; 16]) -> Result<Vec<ClaimRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .claims
+            .range((*rpi, [0; 32])..=(*rpi, [0xff; 32]))
+            .map(|(_, c)| c.clone())
+            .collect())
     }
 
     fn f1_rows(&self, case_id: u64) -> Result<Vec<F1RowRecord>, StoreError> {
@@ -393,6 +446,9 @@ impl Store for MemoryStore {
             removed += (before - hashes.len()) as u64;
             before == 0 || !hashes.is_empty()
         });
+        let before = inner.claims.len();
+        inner.claims.retain(|_, c| claim_retained(c, now));
+        removed += (before - inner.claims.len()) as u64;
         for upload in inner.uploads.values_mut() {
             let before = upload.keys.len();
             upload.keys.retain(|key| key_retained(key, now));
@@ -442,6 +498,10 @@ impl Store for MemoryStore {
         for (k, v) in &inner.codes {
             hash_record(&mut ctx, k, v);
         }
+        ctx.update(b"upload_digests");
+        for (k, v) in &inner.upload_digests {
+            hash_record(&mut ctx, k, v);
+        }
         ctx.update(b"uploads");
         for (k, v) in &inner.uploads {
             hash_record(&mut ctx, &k.to_be_bytes(), v);
@@ -457,6 +517,12 @@ impl Store for MemoryStore {
         ctx.update(b"reports");
         for (k, v) in &inner.reports {
             hash_record(&mut ctx, k, v);
+        }
+        ctx.update(b"claims");
+        for ((rpi, id), v) in &inner.claims {
+            let mut key = rpi.to_vec();
+            key.extend_from_slice(id);
+            hash_record(&mut ctx, &key, v);
         }
         ctx.update(b"f1_rows");
         for ((case, row), v) in &inner.f1_rows {
@@ -489,8 +555,9 @@ mod tests {
         let s = MemoryStore::new();
         let a = uploaded_case(&s, 1);
         let b = uploaded_case(&s, 2);
-        s.record_report(&[5; 16], NOW, vec![row(a, 3, 5)]).unwrap();
-        s.record_report(&[6; 16], NOW, vec![row(b, 3, 6), row(a, 3, 6)])
+        s.record_report(&[5; 16], NOW, vec![row(a, 3, 5)], &[])
+            .unwrap();
+        s.record_report(&[6; 16], NOW, vec![row(b, 3, 6), row(a, 3, 6)], &[])
             .unwrap();
         assert_eq!(s.report(&[5; 16]).unwrap().rows, vec![(a, 1)]);
         let report = s.report(&[6; 16]).unwrap();

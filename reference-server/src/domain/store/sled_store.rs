@@ -7,10 +7,12 @@
 //! | `sessions` | SHA-256 of the token | [`SessionRecord`] |
 //! | `cases` | case id (u64 BE) | [`CaseRecord`] |
 //! | `codes` | keyed hash of the declaration code | [`CodeRecord`] |
+//! | `upload_digests` | keyed hash of the declaration code | digest of the upload it accepted, case id |
 //! | `uploads` | case id | [`UploadRecord`] |
 //! | `contacts` | case id | the case's [`ContactHash`]es |
 //! | `batches` | batch id (u64 BE) | [`BatchRecord`] |
 //! | `reports` | report id | [`ReportRecord`] |
+//! | `claims` | RPI ‖ claim id | [`ClaimRecord`] |
 //! | `f1_rows` | case id ‖ row no. (u32 BE) | [`F1RowRecord`] |
 //! | `f1_by_district` | district (u32 BE) ‖ case id ‖ row no. | empty |
 //!
@@ -29,21 +31,23 @@ use sled::transaction::{
 use crate::domain::files;
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, CodeRecord, CodeRefusal, ContactHash,
-    F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts, StoreError,
-    StoredKey, UploadRecord, contact_retained, key_retained,
+    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
+    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
+    StoreError, StoredKey, UploadRecord, claim_retained, contact_retained, key_retained,
 };
 
-const TREES: [&str; 11] = [
+const TREES: [&str; 13] = [
     "meta",
     "accounts",
     "sessions",
     "cases",
     "codes",
+    "upload_digests",
     "uploads",
     "contacts",
     "batches",
     "reports",
+    "claims",
     "f1_rows",
     "f1_by_district",
 ];
@@ -56,10 +60,12 @@ pub struct SledStore {
     sessions: sled::Tree,
     cases: sled::Tree,
     codes: sled::Tree,
+    upload_digests: sled::Tree,
     uploads: sled::Tree,
     contacts: sled::Tree,
     batches: sled::Tree,
     reports: sled::Tree,
+    claims: sled::Tree,
     f1_rows: sled::Tree,
     f1_by_district: sled::Tree,
 }
@@ -106,6 +112,13 @@ fn district_key(district: u32, case_id: u64, row_no: u32) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..4].copy_from_slice(&district.to_be_bytes());
     k[4..].copy_from_slice(&row_key(case_id, row_no));
+    k
+}
+
+fn claim_key(claim: &ClaimRecord) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..16].copy_from_slice(&claim.rpi);
+    k[16..].copy_from_slice(&claim.claim_id);
     k
 }
 
@@ -201,10 +214,12 @@ impl SledStore {
             sessions: tree("sessions")?,
             cases: tree("cases")?,
             codes: tree("codes")?,
+            upload_digests: tree("upload_digests")?,
             uploads: tree("uploads")?,
             contacts: tree("contacts")?,
             batches: tree("batches")?,
             reports: tree("reports")?,
+            claims: tree("claims")?,
             f1_rows: tree("f1_rows")?,
             f1_by_district: tree("f1_by_district")?,
             db,
@@ -240,10 +255,12 @@ impl SledStore {
             "sessions" => &self.sessions,
             "cases" => &self.cases,
             "codes" => &self.codes,
+            "upload_digests" => &self.upload_digests,
             "uploads" => &self.uploads,
             "contacts" => &self.contacts,
             "batches" => &self.batches,
             "reports" => &self.reports,
+            "claims" => &self.claims,
             "f1_rows" => &self.f1_rows,
             _ => &self.f1_by_district,
         }
@@ -328,6 +345,26 @@ impl Store for SledStore {
         self.flush()
     }
 
+    fn delete_sessions_of(
+        &self,
+        username: &str,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<u64, StoreError> {
+        let mut ended = 0u64;
+        for kv in self.sessions.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let session: SessionRecord = decode("session", &v)?;
+            if session.username == username && keep.is_none_or(|keep| keep[..] != k[..]) {
+                self.sessions.remove(k).map_err(backend)?;
+                ended += 1;
+            }
+        }
+        if ended > 0 {
+            self.flush()?;
+        }
+        Ok(ended)
+    }
+
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
         let result = (&self.meta, &self.cases, &self.codes).transaction(|(meta, cases, codes)| {
             if codes.get(code_hash)?.is_some() {
@@ -367,46 +404,65 @@ impl Store for SledStore {
     fn accept_upload(
         &self,
         code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
         now: Seconds,
         keys: &[StoredKey],
         contact_hashes: &[ContactHash],
     ) -> Result<u64, StoreError> {
         let hashes = encode(&contact_hashes)?;
-        let result = (&self.codes, &self.cases, &self.uploads, &self.contacts).transaction(
-            |(codes, cases, uploads, contacts)| {
-                let Some(code) = tx_get::<CodeRecord>(codes, "code", code_hash)? else {
-                    return abort(StoreError::Code(CodeRefusal::Unknown));
-                };
-                let code = match code.used(now) {
-                    Ok(code) => code,
-                    Err(e) => return abort(e),
-                };
-                let key = code.case_id.to_be_bytes();
-                let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
-                    return abort(StoreError::NoSuchCase(code.case_id));
-                };
-                let case = match case.upload_received(now) {
-                    Ok(case) => case,
-                    Err(e) => return abort(e),
-                };
-                tx_put(codes, code_hash, &code)?;
-                tx_put(cases, &key, &case)?;
-                tx_put(
-                    uploads,
-                    &key,
-                    &UploadRecord {
-                        case_id: case.case_id,
-                        received_at: now,
-                        keys: keys.to_vec(),
-                    },
-                )?;
-                contacts.insert(&key, hashes.clone())?;
-                Ok(case.case_id)
-            },
+        let trees = (
+            &self.codes,
+            &self.cases,
+            &self.uploads,
+            &self.contacts,
+            &self.upload_digests,
         );
+        let result = trees.transaction(|(codes, cases, uploads, contacts, digests)| {
+            let Some(code) = tx_get::<CodeRecord>(codes, "code", code_hash)? else {
+                return abort(StoreError::Code(CodeRefusal::Unknown));
+            };
+            let code = match code.used(now) {
+                Ok(code) => code,
+                Err(e) => return abort(e),
+            };
+            let key = code.case_id.to_be_bytes();
+            let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
+                return abort(StoreError::NoSuchCase(code.case_id));
+            };
+            let case = match case.upload_received(now) {
+                Ok(case) => case,
+                Err(e) => return abort(e),
+            };
+            tx_put(codes, code_hash, &code)?;
+            tx_put(digests, code_hash, &(*upload_digest, case.case_id))?;
+            tx_put(cases, &key, &case)?;
+            tx_put(
+                uploads,
+                &key,
+                &UploadRecord {
+                    case_id: case.case_id,
+                    received_at: now,
+                    keys: keys.to_vec(),
+                },
+            )?;
+            contacts.insert(&key, hashes.clone())?;
+            Ok(case.case_id)
+        });
         let case_id = finish(result)?;
         self.flush()?;
         Ok(case_id)
+    }
+
+    fn repeated_upload(
+        &self,
+        code_hash: &[u8; 32],
+        upload_digest: &[u8; 32],
+    ) -> Result<Option<u64>, StoreError> {
+        let kept: Option<([u8; 32], u64)> =
+            Self::get(&self.upload_digests, "upload digest", code_hash)?;
+        Ok(kept
+            .filter(|(digest, _)| digest == upload_digest)
+            .map(|(_, case_id)| case_id))
     }
 
     fn request_trace(
@@ -539,16 +595,25 @@ impl Store for SledStore {
         report_id: &[u8; 16],
         received_at: Seconds,
         rows: Vec<F1RowRecord>,
+        claims: &[ClaimRecord],
     ) -> Result<Vec<F1RowRecord>, StoreError> {
         let result = (
             &self.reports,
             &self.cases,
             &self.f1_rows,
             &self.f1_by_district,
+            &self.claims,
         )
-            .transaction(|(reports, cases, f1_rows, by_district)| {
+            .transaction(|(reports, cases, f1_rows, by_district, claims_tree)| {
                 if reports.get(report_id)?.is_some() {
                     return abort(StoreError::DuplicateReport);
+                }
+                for claim in claims {
+                    let key = claim_key(claim);
+                    if claims_tree.get(key)?.is_some() {
+                        return abort(StoreError::ClaimedBefore);
+                    }
+                    tx_put(claims_tree, &key, claim)?;
                 }
                 let mut stored = Vec::with_capacity(rows.len());
                 for row in &rows {
@@ -579,6 +644,14 @@ impl Store for SledStore {
         let stored = finish(result)?;
         self.flush()?;
         Ok(stored)
+    }
+
+    fn claims_of_rpi(&self, rpi: &[u8; 16]) -> Result<Vec<ClaimRecord>, StoreError> {
+        self.claims
+            .scan_prefix(rpi)
+            .values()
+            .map(|v| decode("claim", &v.map_err(backend)?))
+            .collect()
     }
 
     fn f1_rows(&self, case_id: u64) -> Result<Vec<F1RowRecord>, StoreError> {
@@ -658,6 +731,14 @@ impl Store for SledStore {
                 } else {
                     self.contacts.insert(k, encode(&kept)?).map_err(backend)?;
                 }
+            }
+        }
+        for kv in self.claims.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let claim: ClaimRecord = decode("claim", &v)?;
+            if !claim_retained(&claim, now) {
+                self.claims.remove(k).map_err(backend)?;
+                removed += 1;
             }
         }
         for kv in self.uploads.iter() {
@@ -773,8 +854,8 @@ mod tests {
             // Inside transactions too, which then change nothing.
             let digest = store.digest().unwrap();
             assert_corrupt(store.request_trace(a, "doctor", NOW));
-            assert_corrupt(store.record_report(&[1; 16], NOW, vec![row(a, 1, 1)]));
-            assert_corrupt(store.accept_upload(&code(3), NOW, &[], &[]));
+            assert_corrupt(store.record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &[]));
+            assert_corrupt(store.accept_upload(&code(3), &[0; 32], NOW, &[], &[]));
             assert_eq!(store.digest().unwrap(), digest);
         }
         // Repaired, the case works again: the refusals left nothing half-written.
@@ -783,7 +864,7 @@ mod tests {
         assert!(!store.report_seen(&[1; 16]).unwrap());
 
         store.codes.insert(code(2), vec![0xff; 3]).unwrap();
-        assert_corrupt(store.accept_upload(&code(2), NOW, &[], &[]));
+        assert_corrupt(store.accept_upload(&code(2), &[0; 32], NOW, &[], &[]));
 
         let mut absurd_name = huge_length(u64::MAX);
         absurd_name.extend_from_slice(b"admin");

@@ -31,6 +31,55 @@ pub fn valid_username(name: &str) -> bool {
 }
 
 impl Workflow {
+    /// Check the login throttles for `username` from `client` and count the attempt as a
+    /// failure at once, under one lock, so that parallel attempts cannot all pass the check;
+    /// [`password_proved`](Self::password_proved) takes it back. From an address that logged
+    /// in to the account before, only the (account, address) limit applies; from any other,
+    /// the account-wide and per-address limits too. Returns whether the address was known.
+    fn password_attempt(
+        &self,
+        username: &str,
+        client: IpAddr,
+        now: Seconds,
+    ) -> Result<bool, ApiError> {
+        let mut t = lock(&self.throttles);
+        let pair = (username.to_owned(), client);
+        let known = t.known_clients.contains(&pair);
+        let mut checks = t.login_pair.check(&pair, now);
+        if !known {
+            checks = checks
+                .and(t.login_account.check(&pair.0, now))
+                .and(t.login_client.check(&client, now));
+        }
+        if let Err(wait) = checks {
+            return Err(ApiError {
+                retry_after: Some(wait.seconds),
+                ..ApiError::new(ErrorCode::LoginThrottled, "too many failed logins; wait")
+            });
+        }
+        if !known {
+            t.login_account.record_failure(pair.0.clone(), now);
+            t.login_client.record_failure(client, now);
+        }
+        t.login_pair.record_failure(pair, now);
+        Ok(known)
+    }
+
+    /// The password of the attempt [`password_attempt`](Self::password_attempt) counted was
+    /// right: take the failure back, and remember the address as one the account's owner uses.
+    /// The account-wide count is only refunded, never cleared, so the owner's logins do not
+    /// give a guesser elsewhere a fresh budget.
+    fn password_proved(&self, username: &str, client: IpAddr, known: bool, now: Seconds) {
+        let mut t = lock(&self.throttles);
+        let pair = (username.to_owned(), client);
+        if !known {
+            t.login_account.refund(&pair.0);
+            t.login_client.refund(&client);
+        }
+        t.login_pair.clear(&pair);
+        t.known_clients.insert(pair, now);
+    }
+
     /// Log in: check the throttles, then the password; open a session.
     pub fn login(
         &self,
@@ -39,21 +88,7 @@ impl Workflow {
         client: IpAddr,
         now: Seconds,
     ) -> Result<LoginOutcome, ApiError> {
-        {
-            // Check, and count the attempt as a failure at once (refunded if the password is
-            // right), under one lock: parallel attempts cannot all pass the check.
-            let mut t = lock(&self.throttles);
-            let account_check = t.login_account.check(&username.to_owned(), now);
-            let client_check = t.login_client.check(&client, now);
-            if let Err(wait) = account_check.and(client_check) {
-                return Err(ApiError {
-                    retry_after: Some(wait.seconds),
-                    ..ApiError::new(ErrorCode::LoginThrottled, "too many failed logins; wait")
-                });
-            }
-            t.login_account.record_failure(username.to_owned(), now);
-            t.login_client.record_failure(client, now);
-        }
+        let known = self.password_attempt(username, client, now)?;
         let account = self.store.account(username)?;
         let ok = match &account {
             Some(a) => a.password.verify(password) && !a.disabled,
@@ -70,11 +105,7 @@ impl Workflow {
                 "wrong user name or password",
             ));
         }
-        {
-            let mut t = lock(&self.throttles);
-            t.login_account.clear(&username.to_owned());
-            t.login_client.refund(&client);
-        }
+        self.password_proved(username, client, known, now);
         let mut token = Zeroizing::new([0u8; 32]);
         lock(&self.rng).fill_bytes(&mut *token);
         let expires_at = now + self.settings.session_ttl_seconds;
@@ -206,26 +237,40 @@ impl Workflow {
         Ok(self.store.accounts()?)
     }
 
-    /// Change one's own password, proving the current one.
+    /// Change one's own password, proving the current one, from the session of
+    /// `session_token`: every other session of the account ends (whoever held one of them,
+    /// perhaps the reason for the change, is out), that one stays.
+    ///
+    /// A wrong current password from `client` counts as a failed login of the account, so a
+    /// stolen session cannot be used to guess the password faster than the login page allows.
     pub fn change_password(
         &self,
         principal: &Principal,
+        session_token: &str,
         current: &str,
         new: &str,
+        client: IpAddr,
+        now: Seconds,
     ) -> Result<(), ApiError> {
+        let keep = Self::token_hash(session_token)?;
+        let known = self.password_attempt(&principal.username, client, now)?;
         let mut account = self
             .store
             .account(&principal.username)?
             .ok_or_else(|| ApiError::new(ErrorCode::SessionInvalid, "no such account"))?;
         if !account.password.verify(current) {
+            Metrics::inc(&self.metrics.login_failures);
             return Err(ApiError::new(
                 ErrorCode::LoginFailed,
                 "the current password is wrong",
             ));
         }
+        self.password_proved(&principal.username, client, known, now);
         account.password = PasswordHash::new(new, &mut *lock(&self.rng))
             .map_err(|e| ApiError::new(ErrorCode::PasswordRejected, e.to_string()))?;
         self.store.update_account(&account)?;
+        self.store
+            .delete_sessions_of(&principal.username, Some(&keep))?;
         Ok(())
     }
 }

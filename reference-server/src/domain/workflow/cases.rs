@@ -26,6 +26,18 @@ impl Workflow {
         out
     }
 
+    /// The digest an accepted upload is remembered by, to know it again when a phone repeats
+    /// it: HMAC-SHA256(code secret, "upload" ‖ 0x00 ‖ the upload's bytes), apart from every
+    /// code hash (a code never holds 0x00).
+    pub(super) fn upload_digest(&self, upload: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.code_key);
+        ctx.update(b"upload\0");
+        ctx.update(upload);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
     /// Open an F0 case and issue its declaration code (treatment facilities only).
     ///
     /// The store keeps only HMAC-SHA256(server secret, code). An upload's code is looked up by

@@ -35,7 +35,7 @@ use crate::domain::metrics::Metrics;
 use crate::domain::password::PasswordHash;
 use crate::domain::settings::Settings;
 use crate::domain::store::{Account, Role, Seconds, Store};
-use crate::domain::throttle::Throttle;
+use crate::domain::throttle::{KnownClients, Throttle};
 
 mod accounts;
 mod cases;
@@ -63,8 +63,10 @@ pub struct Principal {
 }
 
 struct Throttles {
+    login_pair: Throttle<(String, IpAddr)>,
     login_account: Throttle<String>,
     login_client: Throttle<IpAddr>,
+    known_clients: KnownClients<(String, IpAddr)>,
     code_client: Throttle<IpAddr>,
     code_global: Throttle<()>,
 }
@@ -85,6 +87,9 @@ pub struct Workflow {
     history: RwLock<ContactHistoryStore>,
     throttles: Mutex<Throttles>,
     publication: Mutex<()>,
+    /// Held while a report is verified against the claims of earlier ones and recorded, so
+    /// that parallel reports cannot together pass a bound on one-sided rows.
+    reports: Mutex<()>,
     /// Held while the batch index is rebuilt and handed to the sink: the hourly purge writes
     /// it outside the publication lock, and the last index written must be built from the
     /// latest batches.
@@ -144,8 +149,13 @@ impl Workflow {
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         let t = settings.throttle;
         let throttles = Throttles {
-            login_account: Throttle::new(
+            login_pair: Throttle::new(
                 t.login_failures_per_account,
+                t.login_window_seconds,
+                THROTTLE_MAX_KEYS,
+            ),
+            login_account: Throttle::new(
+                t.login_failures_per_account_all_clients,
                 t.login_window_seconds,
                 THROTTLE_MAX_KEYS,
             ),
@@ -160,6 +170,7 @@ impl Workflow {
                 THROTTLE_MAX_KEYS,
             ),
             code_global: Throttle::new(t.code_failures_global, t.code_window_seconds, 1),
+            known_clients: KnownClients::new(THROTTLE_MAX_KEYS),
         };
         let workflow = Workflow {
             store,
@@ -172,6 +183,7 @@ impl Workflow {
             history: RwLock::new(ContactHistoryStore::new(&history_secret)),
             throttles: Mutex::new(throttles),
             publication: Mutex::new(()),
+            reports: Mutex::new(()),
             index_file: Mutex::new(()),
             rng: Mutex::new(rng),
             dummy_password,

@@ -1,12 +1,76 @@
 //! Seed steps 5 and 6: a phone's F1 report is verified exactly and becomes rows of the F1 table.
 
-use bluezone_protocol::{Confirmation, F1Report, VerifyError, verify_report};
+use std::collections::{BTreeMap, BTreeSet};
+
+use bluezone_protocol::{
+    CaseId, ClaimLedger, Confirmation, F1Report, PublicationIndex, RollingProximityId, Sighting,
+    VerifyError, claim_id, verify_report,
+};
 use serde::Serialize;
 
-use super::{Principal, Workflow, read};
+use super::{Principal, Workflow, lock, read};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
-use crate::domain::store::{ConfirmationRecord, F1RowRecord, FollowUp, FollowUpStatus, Seconds};
+use crate::domain::store::{
+    ClaimRecord, ConfirmationRecord, F1RowRecord, FollowUp, FollowUpStatus, Seconds, Store,
+};
+
+/// What the store holds of earlier reports on the RPIs and cases of one report, read before
+/// it is verified: the [`ClaimLedger`] the protocol's rules consult.
+#[derive(Default)]
+struct StoredClaims {
+    claimed: BTreeSet<([u8; 16], [u8; 32])>,
+    one_sided_of_rpi: BTreeMap<[u8; 16], u32>,
+    one_sided_of_case: BTreeMap<u64, u32>,
+}
+
+impl StoredClaims {
+    /// The claims on the published RPIs `report` names, and the one-sided rows of their cases.
+    fn load(
+        store: &dyn Store,
+        index: &PublicationIndex,
+        report: &F1Report,
+    ) -> Result<StoredClaims, ApiError> {
+        let mut out = StoredClaims::default();
+        let mut cases = BTreeSet::new();
+        for s in &report.sightings {
+            let Some(published) = index.lookup(&s.rpi) else {
+                continue;
+            };
+            cases.insert(published.case.0);
+            for claim in store.claims_of_rpi(&s.rpi.0)? {
+                out.claimed.insert((claim.rpi, claim.claim_id));
+                if claim.one_sided {
+                    *out.one_sided_of_rpi.entry(claim.rpi).or_default() += 1;
+                }
+            }
+        }
+        for case in cases {
+            let one_sided = store
+                .f1_rows(case)?
+                .iter()
+                .filter(|r| r.confirmation == ConfirmationRecord::OneSided)
+                .count();
+            out.one_sided_of_case
+                .insert(case, u32::try_from(one_sided).unwrap_or(u32::MAX));
+        }
+        Ok(out)
+    }
+}
+
+impl ClaimLedger for StoredClaims {
+    fn claimed(&self, sighting: &Sighting) -> bool {
+        self.claimed.contains(&(sighting.rpi.0, claim_id(sighting)))
+    }
+
+    fn one_sided_rows_of_rpi(&self, rpi: &RollingProximityId) -> u32 {
+        self.one_sided_of_rpi.get(&rpi.0).copied().unwrap_or(0)
+    }
+
+    fn one_sided_rows_of_case(&self, case: CaseId) -> u32 {
+        self.one_sided_of_case.get(&case.0).copied().unwrap_or(0)
+    }
+}
 
 /// What the phone learns from an accepted report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,13 +107,20 @@ impl Workflow {
                 format!("no unit covers district {}", report.district),
             ));
         }
+        let _serial = lock(&self.reports);
         let seen = self.store.report_seen(&report.report_id.0)?;
         let verification = {
             let index = read(&self.index);
             let history = read(&self.history);
-            verify_report(&report, &index, &history, &self.settings.risk_rule, |_| {
-                seen
-            })
+            let claims = StoredClaims::load(&*self.store, &index, &report)?;
+            verify_report(
+                &report,
+                &index,
+                &history,
+                &self.settings.risk_rule,
+                &claims,
+                |_| seen,
+            )
         };
         let verification = verification.map_err(|e| match e {
             VerifyError::DuplicateReport(_) => {
@@ -83,7 +154,22 @@ impl Workflow {
                 },
             })
             .collect();
-        let stored = self.store.record_report(&report.report_id.0, now, rows)?;
+        let claims: Vec<ClaimRecord> = verification
+            .rows
+            .iter()
+            .flat_map(|row| {
+                row.sightings.iter().map(move |s| ClaimRecord {
+                    rpi: s.rpi.0,
+                    claim_id: claim_id(s),
+                    case_id: row.case.0,
+                    one_sided: row.confirmation == Confirmation::OneSided,
+                    received_at: now,
+                })
+            })
+            .collect();
+        let stored = self
+            .store
+            .record_report(&report.report_id.0, now, rows, &claims)?;
         let relaxed = std::sync::atomic::Ordering::Relaxed;
         self.metrics.f1_rows.fetch_add(stored.len() as u64, relaxed);
         self.metrics

@@ -9,7 +9,7 @@ use super::{Workflow, lock, read, write};
 use crate::domain::code;
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
-use crate::domain::store::{ContactHash, Seconds, StoredKey};
+use crate::domain::store::{CodeRefusal, ContactHash, Seconds, StoreError, StoredKey};
 
 impl Workflow {
     /// Accept an F0 upload (SPEC.md §7) from `client`: parse, validate, consume its declaration
@@ -18,6 +18,10 @@ impl Workflow {
     /// Wrong codes count against the client's and the global throttle; while either is
     /// exhausted every upload is refused with `declaration_code_throttled` before its code is
     /// looked at.
+    ///
+    /// The same bytes sent again with their (now used) code are a phone that lost the answer:
+    /// they are answered as the first time, with the same case, change nothing and are not a
+    /// wrong code. Other bytes with a used code stay `declaration_code_used`, and count.
     pub fn accept_upload(
         &self,
         bytes: &[u8],
@@ -97,9 +101,20 @@ impl Workflow {
                 .map(|s| (history.keyed_hash(&s.rpi), s.last_seen.0))
                 .collect()
         };
-        let case_id = self
+        let code_hash = self.code_hash(&canonical);
+        let digest = self.upload_digest(bytes);
+        let case_id = match self
             .store
-            .accept_upload(&self.code_hash(&canonical), now, &keys, &hashes)?;
+            .accept_upload(&code_hash, &digest, now, &keys, &hashes)
+        {
+            Err(StoreError::Code(CodeRefusal::Used)) => {
+                return match self.store.repeated_upload(&code_hash, &digest)? {
+                    Some(case_id) => Ok(case_id),
+                    None => Err(StoreError::Code(CodeRefusal::Used).into()),
+                };
+            }
+            other => other?,
+        };
         write(&self.history).store_hashes(
             CaseId(case_id),
             hashes.into_iter().map(|(h, t)| (h, UnixTime(t))),

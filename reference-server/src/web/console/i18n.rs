@@ -112,6 +112,10 @@ pub struct Texts {
     pub district_col: &'static str,
     pub confirmed_both_ways: &'static str,
     pub one_sided: &'static str,
+    /// Heading of the F1 table's rows confirmed from both phones.
+    pub both_ways_section: &'static str,
+    /// Heading of the F1 table's one-sided rows, which a relayed beacon can also make.
+    pub one_sided_section: &'static str,
     pub sealed_for_unit: &'static str,
     pub no_unit_for_district: &'static str,
     pub no_f1: &'static str,
@@ -339,6 +343,8 @@ pub static VI: Texts = Texts {
     district_col: "Quận/huyện",
     confirmed_both_ways: "Hai chiều",
     one_sided: "Một chiều",
+    both_ways_section: "Tiếp xúc xác nhận hai chiều",
+    one_sided_section: "Tiếp xúc một chiều: chỉ điện thoại của F1 nghe thấy F0 (tín hiệu bị phát lại cũng cho kết quả như vậy; cần xác minh thêm)",
     sealed_for_unit: "Đã mã hóa, chỉ đơn vị này mở được:",
     no_unit_for_district: "Không có đơn vị phụ trách",
     no_f1: "Chưa có F1 nào được xác minh.",
@@ -459,6 +465,8 @@ pub static EN: Texts = Texts {
     district_col: "District",
     confirmed_both_ways: "Both ways",
     one_sided: "One-sided",
+    both_ways_section: "Contacts confirmed both ways",
+    one_sided_section: "One-sided contacts: only the F1's phone heard the F0 (a relayed beacon looks the same; check before acting)",
     sealed_for_unit: "Sealed; only this unit can open it:",
     no_unit_for_district: "No unit covers it",
     no_f1: "No verified F1 yet.",

@@ -7,7 +7,9 @@ use super::{CSRF_FIELD, Ctx};
 use bluezone_export::{opened_header, row_fields, utc};
 
 use crate::domain::settings::Unit;
-use crate::domain::store::{Account, CaseRecord, CaseStatus, F1RowRecord, FollowUpStatus, Role};
+use crate::domain::store::{
+    Account, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus, Role,
+};
 use crate::web::api::export_row;
 
 /// What the "open a case" form holds after a failed submit.
@@ -290,8 +292,12 @@ pub fn case(
                     div.scroll {
                         table #f1-table {
                             thead { (header_row(&[t.no_col, t.f1_id_col, t.phone_col, t.contact_time_col, t.duration_col, t.confirmation_col])) }
-                            tbody {
-                                @for r in rows {
+                            @for (section, one_sided) in [(t.both_ways_section, false), (t.one_sided_section, true)] {
+                            @let part: Vec<&F1RowRecord> = rows.iter().filter(|r| (r.confirmation == ConfirmationRecord::OneSided) == one_sided).collect();
+                            @if !part.is_empty() {
+                            tbody.f1-section data-one-sided=(one_sided) {
+                                tr.section { th colspan="6" { (section) " (" (part.len()) ")" } }
+                                @for r in part {
                                     tr data-f1-id=(hex::encode(r.report_id)) {
                                         td.num { (r.row_no) }
                                         td { code.id { (hex::encode(r.report_id)) } }
@@ -306,6 +312,8 @@ pub fn case(
                                         td data-confirmation=(r.confirmation.as_str()) { (t.confirmation(r.confirmation)) }
                                     }
                                 }
+                            }
+                            }
                             }
                         }
                     }

@@ -254,10 +254,22 @@ pub async fn password_form(call: Call) -> HttpResponse {
 /// `POST /console/password`: change one's own password.
 pub async fn change_password(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
+    let client = call.client;
     let (ctx, who, form) = answer!(signed_in_form(call).await);
     let current = Zeroizing::new(field(&form, "current").to_owned());
     let new = Zeroizing::new(field(&form, "new").to_owned());
-    match blocking(move || state.workflow.change_password(&who, &current, &new)).await {
+    let token = Zeroizing::new(
+        ctx.session
+            .as_ref()
+            .map(|s| s.token.to_string())
+            .unwrap_or_default(),
+    );
+    let changed = blocking(move || {
+        state
+            .workflow
+            .change_password(&who, &token, &current, &new, client, unix_now())
+    });
+    match changed.await {
         Ok(()) => redirect(&ctx, "/console/password?done=password"),
         Err(e) => {
             let message = if e.code == ErrorCode::LoginFailed {
