@@ -8,10 +8,10 @@ use bluezone_protocol::hpke::{self, HpkeError};
 use bluezone_protocol::{
     AssociatedEncryptedMetadata, BatchSpec, CandidateExposure, CaseId, Confirmation,
     ContactDetails, ContactError, ContactHistoryStore, DEFAULT_TARGET_FP_RATE, DeclarationCode,
-    F1Report, IntervalNumber, OwnRpi, Phone, PhoneConfig, PublicationBatch, PublicationIndex,
-    PublisherKeyPair, REPORT_SIZE_CLASSES, ReportId, RiskRule, RollingProximityId,
-    SEALED_CONTACT_DETAILS_LEN, SealedContactDetails, Sighting, UnixTime, VerifyError,
-    verify_report,
+    F1Report, FilterKind, IntervalNumber, OwnRpi, Phone, PhoneConfig, PublicationBatch,
+    PublicationIndex, PublisherKeyPair, REPORT_SIZE_CLASSES, ReportId, RiskRule,
+    RollingProximityId, SEALED_CONTACT_DETAILS_LEN, SealedContactDetails, Sighting, UnixTime,
+    VerifyError, verify_report,
 };
 use bluezone_testkit::{at, scan};
 use proptest::collection::vec;
@@ -110,6 +110,7 @@ fn world() -> World {
         region: 0,
         created_at: published_at,
         target_fp_rate: DEFAULT_TARGET_FP_RATE,
+        filter_kind: FilterKind::default(),
         dummy_quantum: 0,
     };
     server.batch = PublicationBatch::build(&entries, &spec, &server.publisher, &mut rng)
