@@ -1,12 +1,17 @@
-//! Publication at national scale, on one core:
+//! Publication at national scale, on one core, for filter kinds 1 (partitioned Bloom filter)
+//! and 2 (Golomb-Rice compressed) side by side:
 //! - building a 4,000,000-entry batch from F0 uploads (RPI derivation included);
-//! - a phone matching 30,000 sightings against that batch;
-//! - the filter's bits per entry against the information-theoretic bound log2(1/eps).
+//! - a phone matching 30,000 sightings against that batch (opened once beforehand);
+//! - opening the batch (signature, and for kind 2 the check of the whole stream);
+//! - each filter's bytes and bits per entry against the information-theoretic bound
+//!   log2(1/eps), and kind 2's size as a ratio of kind 1's (printed before the timings; the
+//!   timings' ratios are read off criterion's report).
 
 use bluezone_protocol::{
-    AssociatedEncryptedMetadata, BatchSpec, BloomParams, CaseId, DEFAULT_TARGET_FP_RATE, DailyKey,
-    DeclarationCode, F0Upload, IntervalNumber, PhoneConfig, PublicationBatch, PublishedIntervals,
-    PublisherKeyPair, RollingProximityId, Sighting, UnixTime, UploadedKey, match_sightings,
+    AssociatedEncryptedMetadata, BATCH_HEADER_LEN, BatchSpec, CaseId, DEFAULT_TARGET_FP_RATE,
+    DailyKey, DeclarationCode, F0Upload, FilterKind, IntervalNumber, PhoneConfig, PublicationBatch,
+    PublishedIntervals, PublisherKeyPair, RollingProximityId, Sighting, UnixTime, UploadedKey,
+    match_sightings,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
@@ -46,12 +51,13 @@ fn uploads(rng: &mut ChaCha20Rng) -> Vec<F0Upload> {
     uploads
 }
 
-fn spec() -> BatchSpec {
+fn spec(kind: FilterKind) -> BatchSpec {
     BatchSpec {
         batch_id: 1,
         region: 0,
         created_at: UnixTime(u64::from(DAY + 15 * 144) * 600),
         target_fp_rate: DEFAULT_TARGET_FP_RATE,
+        filter_kind: kind,
         dummy_quantum: 0,
     }
 }
@@ -64,53 +70,68 @@ fn publication(c: &mut Criterion) {
     let mut group = c.benchmark_group("publication");
     group.sample_size(10);
     group.throughput(Throughput::Elements(ENTRIES as u64));
-    group.bench_function("build 4M-entry batch from uploads", |b| {
-        // The builder's entry buffer is reused from batch to batch, as a server's is.
-        let mut entries = Vec::with_capacity(ENTRIES + 144);
-        b.iter(|| {
-            entries.clear();
-            for (case, upload) in uploads.iter().enumerate() {
-                upload.extend_published_entries(CaseId(case as u64), &mut entries);
-            }
-            entries.truncate(ENTRIES);
-            let (batch, bytes) =
-                PublicationBatch::build(&entries, &spec(), &publisher, &mut rng).unwrap();
-            black_box((batch.entry_count, bytes.len()))
-        })
-    });
+    for kind in FilterKind::ALL {
+        let k = kind.code();
+        group.bench_function(
+            format!("kind {k}: build 4M-entry batch from uploads"),
+            |b| {
+                // The builder's entry buffer is reused from batch to batch, as a server's is.
+                let mut entries = Vec::with_capacity(ENTRIES + 144);
+                b.iter(|| {
+                    entries.clear();
+                    for (case, upload) in uploads.iter().enumerate() {
+                        upload.extend_published_entries(CaseId(case as u64), &mut entries);
+                    }
+                    entries.truncate(ENTRIES);
+                    let (batch, bytes) =
+                        PublicationBatch::build(&entries, &spec(kind), &publisher, &mut rng)
+                            .unwrap();
+                    black_box((batch.entry_count, bytes.len()))
+                })
+            },
+        );
+    }
 
     let mut entries = Vec::with_capacity(ENTRIES + 144);
     for (case, upload) in uploads.iter().enumerate() {
         entries.extend(upload.published_entries(CaseId(case as u64)));
     }
     entries.truncate(ENTRIES);
-    group.bench_function(
-        "parts: build from expanded entries (filter and signature)",
-        |b| {
-            b.iter(|| {
-                let (batch, bytes) =
-                    PublicationBatch::build(&entries, &spec(), &publisher, &mut rng).unwrap();
-                black_box((batch.entry_count, bytes.len()))
-            })
-        },
-    );
+    for kind in FilterKind::ALL {
+        let k = kind.code();
+        group.bench_function(
+            format!("kind {k}: parts: build from expanded entries (filter and signature)"),
+            |b| {
+                b.iter(|| {
+                    let (batch, bytes) =
+                        PublicationBatch::build(&entries, &spec(kind), &publisher, &mut rng)
+                            .unwrap();
+                    black_box((batch.entry_count, bytes.len()))
+                })
+            },
+        );
+    }
 
-    // The batch a phone downloads, and 30,000 sightings (a busy fortnight), none published.
-    let (_, bytes) = PublicationBatch::build(&entries, &spec(), &publisher, &mut rng).unwrap();
-    let batch = PublicationBatch::open(&bytes, &publisher.public_key()).unwrap();
-    let params = batch.filter.params();
-    let bits_per_entry = f64::from(params.bits) / ENTRIES as f64;
+    // The batches a phone downloads, and 30,000 sightings (a busy fortnight), none published.
     let bound = (1.0 / DEFAULT_TARGET_FP_RATE).log2();
+    let batches: Vec<(FilterKind, Vec<u8>)> = FilterKind::ALL
+        .iter()
+        .map(|&kind| {
+            let (_, bytes) =
+                PublicationBatch::build(&entries, &spec(kind), &publisher, &mut rng).unwrap();
+            let filter_bytes = bytes.len() - BATCH_HEADER_LEN - 64;
+            let bits_per_entry = filter_bytes as f64 * 8.0 / ENTRIES as f64;
+            eprintln!(
+                "{kind}: batch of {ENTRIES} entries at eps = 2^-24: {} bytes ({filter_bytes} of filter), {bits_per_entry:.2} bits per entry, bound log2(1/eps) = {bound:.0}, ratio {:.3}",
+                bytes.len(),
+                bits_per_entry / bound,
+            );
+            (kind, bytes)
+        })
+        .collect();
     eprintln!(
-        "batch of {ENTRIES} entries at eps = 2^-24: {} bytes, k = {}, {bits_per_entry:.2} bits per entry, bound log2(1/eps) = {bound:.0}, ratio {:.3}; predicted false-positive rate {:.3e}",
-        bytes.len(),
-        params.hashes,
-        bits_per_entry / bound,
-        params.predicted_fp_rate(ENTRIES as u64),
-    );
-    assert_eq!(
-        BloomParams::for_target(ENTRIES as u64, DEFAULT_TARGET_FP_RATE).unwrap(),
-        params
+        "kind 2 / kind 1 batch bytes: {:.3}",
+        batches[1].1.len() as f64 / batches[0].1.len() as f64
     );
 
     let sightings: Vec<Sighting> = (0..SIGHTINGS)
@@ -131,11 +152,21 @@ fn publication(c: &mut Criterion) {
         })
         .collect();
     let rule = PhoneConfig::default().risk_rule;
-    group.throughput(Throughput::Elements(SIGHTINGS as u64));
-    group.sample_size(50);
-    group.bench_function("match 30k sightings against the 4M batch", |b| {
-        b.iter(|| black_box(match_sightings(&batch, sightings.iter().copied(), &rule, 0)))
-    });
+    let key = publisher.public_key();
+    group.sample_size(20);
+    for (kind, bytes) in &batches {
+        let k = kind.code();
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("kind {k}: open the 4M batch"), |b| {
+            b.iter(|| black_box(PublicationBatch::open(bytes, &key).unwrap().entry_count))
+        });
+        let batch = PublicationBatch::open(bytes, &key).unwrap();
+        group.throughput(Throughput::Elements(SIGHTINGS as u64));
+        group.bench_function(
+            format!("kind {k}: match 30k sightings against the 4M batch"),
+            |b| b.iter(|| black_box(match_sightings(&batch, sightings.iter().copied(), &rule, 0))),
+        );
+    }
     group.finish();
 }
 

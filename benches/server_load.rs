@@ -142,6 +142,7 @@ fn main() {
         code_ttl_seconds: 86_400,
         session_ttl_seconds: 3600,
         filter_target_fp_rate: bluezone_protocol::DEFAULT_TARGET_FP_RATE,
+        filter_kind: bluezone_protocol::FilterKind::default(),
         dummy_quantum: 1024,
         throttle: ThrottleConfig::default(),
         units: vec![Unit {

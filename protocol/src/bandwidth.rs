@@ -1,8 +1,9 @@
-//! A model of what every phone downloads per day, for our publication batches and, on the
-//! same load, for the two designs they are an alternative to.
+//! A model of what every phone downloads per day, for our publication batches (each filter
+//! kind) and, on the same load, for the two designs they are an alternative to.
 
 use crate::batch::{BATCH_HEADER_LEN, BATCH_INDEX_ENTRY_LEN, SIGNATURE_LEN};
 use crate::bloom::BloomParams;
+use crate::gcs::CompressedParams;
 use crate::time::{INTERVALS_PER_DAY, RETENTION_DAYS};
 use crate::wire::HEADER_LEN;
 
@@ -44,31 +45,45 @@ pub const CUCKOO_BUCKET_SIZE: f64 = 4.0;
 /// Load factor a cuckoo filter with buckets of 4 reaches (Fan et al., 2014).
 pub const CUCKOO_LOAD_FACTOR: f64 = 0.95;
 
-/// The three models on `load`, ours first.
+/// The four models on `load`: ours first, filter kind 2 then kind 1, then GAEN and DP-3T.
 pub fn estimate(load: &BandwidthLoad) -> Vec<BandwidthEstimate> {
     let days_published = load.f0_per_day * load.contagious_days;
     let batches = f64::from(load.batches_per_day.max(1));
 
-    // Ours: Bloom filters sized exactly as the server sizes them, one per batch, plus the
-    // batch header and signature, plus one index poll per batch listing 14 days of batches.
+    // Ours: filters sized exactly as the server sizes them, one per batch, plus the batch
+    // header and signature, plus one index poll per batch listing 14 days of batches. Kind 2's
+    // size is its expected coded size (the stream's length varies a little with the hashes).
     let ours_entries = days_published * f64::from(INTERVALS_PER_DAY) * load.published_share;
     let per_batch = (ours_entries / batches).ceil().max(0.0) as u64;
-    let bloom_bits = BloomParams::for_target(per_batch, load.target_fp_rate)
-        .map(|p| f64::from(p.bits))
-        .unwrap_or(f64::INFINITY);
-    let batch_bytes = bloom_bits / 8.0 + (BATCH_HEADER_LEN + SIGNATURE_LEN) as f64;
     let index_bytes = (HEADER_LEN + 12 + SIGNATURE_LEN) as f64
         + (BATCH_INDEX_ENTRY_LEN as f64) * batches * f64::from(RETENTION_DAYS);
-    let ours = BandwidthEstimate {
-        model: "Bluezone publication batches (Bloom filter over the published RPIs, SPEC.md §8.1)",
+    let ours = |model, filter_bits: f64| BandwidthEstimate {
+        model,
         entries_per_day: ours_entries,
         bits_per_entry: if per_batch == 0 {
             0.0
         } else {
-            bloom_bits / per_batch as f64
+            filter_bits / per_batch as f64
         },
-        bytes_per_phone_per_day: batches * (batch_bytes + index_bytes),
+        bytes_per_phone_per_day: batches
+            * ((filter_bits / 8.0).ceil()
+                + (BATCH_HEADER_LEN + SIGNATURE_LEN) as f64
+                + index_bytes),
     };
+    let compressed_bits = CompressedParams::for_target(load.target_fp_rate)
+        .map(|p| p.expected_bits_per_value() * per_batch as f64)
+        .unwrap_or(f64::INFINITY);
+    let kind2 = ours(
+        "Bluezone publication batches, filter kind 2 (Golomb-Rice compressed Bloom filter, SPEC.md §8.1.2)",
+        compressed_bits,
+    );
+    let bloom_bits = BloomParams::for_target(per_batch, load.target_fp_rate)
+        .map(|p| f64::from(p.bits))
+        .unwrap_or(f64::INFINITY);
+    let kind1 = ours(
+        "Bluezone publication batches, filter kind 1 (partitioned Bloom filter, SPEC.md §8.1.1)",
+        bloom_bits,
+    );
 
     // GAEN: every key of the window, whole, in the clear.
     let gaen = BandwidthEstimate {
@@ -91,7 +106,7 @@ pub fn estimate(load: &BandwidthLoad) -> Vec<BandwidthEstimate> {
         bits_per_entry: dp3t_bits,
         bytes_per_phone_per_day: dp3t_entries * dp3t_bits / 8.0,
     };
-    vec![ours, gaen, dp3t]
+    vec![kind2, kind1, gaen, dp3t]
 }
 
 #[cfg(test)]
@@ -107,7 +122,8 @@ mod tests {
             target_fp_rate: 1.0 / 16_777_216.0,
             batches_per_day: 24,
         };
-        let [ours, gaen, dp3t] = <[BandwidthEstimate; 3]>::try_from(estimate(&load)).unwrap();
+        let [kind2, ours, gaen, dp3t] =
+            <[BandwidthEstimate; 4]>::try_from(estimate(&load)).unwrap();
         assert_eq!(gaen.bytes_per_phone_per_day, 5000.0 * 28.0);
         assert_eq!(ours.entries_per_day, 5000.0 * 72.0);
         // Bloom filter at k = 24: log2(1/eps) / ln 2 = 34.6 bits per entry.
@@ -116,6 +132,14 @@ mod tests {
             "{}",
             ours.bits_per_entry
         );
+        // Kind 2 at M = 2^24, P = 23: 23 + 1 + 1/(e^(1/2) - 1) = 25.54 bits per entry.
+        assert_eq!(kind2.entries_per_day, ours.entries_per_day);
+        assert!(
+            (kind2.bits_per_entry - 25.54).abs() < 0.01,
+            "{}",
+            kind2.bits_per_entry
+        );
+        assert!(kind2.bytes_per_phone_per_day < ours.bytes_per_phone_per_day);
         // Cuckoo: ceil(log2(8 * 2^24)) = 27 bits, / 0.95.
         assert!((dp3t.bits_per_entry - 27.0 / 0.95).abs() < 1e-9);
         assert_eq!(dp3t.entries_per_day, 5000.0 * 96.0);
@@ -125,6 +149,7 @@ mod tests {
             ..load
         });
         let filters = |e: &BandwidthEstimate| e.entries_per_day * e.bits_per_entry / 8.0;
-        assert!((filters(&all[0]) / filters(&ours) - 2.0).abs() < 0.01);
+        assert!((filters(&all[1]) / filters(&ours) - 2.0).abs() < 0.01);
+        assert!((filters(&all[0]) / filters(&kind2) - 2.0).abs() < 0.01);
     }
 }

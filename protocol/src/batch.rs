@@ -6,7 +6,8 @@
 //! replay their RPIs. A filter hit on a phone is only a candidate; the server verifies every
 //! report exactly (two-stage matching).
 //!
-//! Layouts: SPEC.md §8.3 (batch) and §8.4 (index); filter definition: SPEC.md §8.1.
+//! Layouts: SPEC.md §8.3 (batch) and §8.4 (index); filter definitions: SPEC.md §8.1 (kind 1,
+//! partitioned Bloom filter; kind 2, Golomb-Rice coded compressed Bloom filter).
 
 use core::fmt;
 use core::ops::Deref;
@@ -15,15 +16,16 @@ use rand_core::CryptoRng;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::bloom::{BloomError, BloomFilter, BloomParams};
+use crate::bloom::{BloomError, BloomFilter, BloomParams, Id, Salt};
 use crate::error::Error;
+use crate::gcs::{CompressedError, CompressedFilter, CompressedParams};
 use crate::keys::{RPI_LEN, RollingProximityId};
 use crate::time::{INTERVAL_SECONDS, IntervalNumber, UnixTime};
 use crate::upload::PublishedEntry;
 use crate::wire::{self, MessageType, Reader};
 
 /// Format version of publication batches written and read here.
-pub const BATCH_VERSION: u8 = 1;
+pub const BATCH_VERSION: u8 = 2;
 /// Format version of batch indexes written and read here.
 pub const BATCH_INDEX_VERSION: u8 = 1;
 /// Length of an Ed25519 signature.
@@ -31,14 +33,14 @@ pub const SIGNATURE_LEN: usize = 64;
 /// Length of an Ed25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
 /// Bytes of a batch before its filter.
-pub const BATCH_HEADER_LEN: usize = 56;
+pub const BATCH_HEADER_LEN: usize = 60;
 /// Largest filter a phone accepts: 64 MiB, about 15 million entries at a false-positive rate
 /// of 2^-24.
 pub const MAX_FILTER_BYTES: usize = 64 << 20;
 /// Most entries (real and dummy) one batch may hold.
 pub const MAX_BATCH_ENTRIES: u32 = 1 << 26;
 /// Bytes of one batch index entry.
-pub const BATCH_INDEX_ENTRY_LEN: usize = 64;
+pub const BATCH_INDEX_ENTRY_LEN: usize = 68;
 /// Most batches one index lists.
 pub const MAX_INDEX_ENTRIES: u32 = 100_000;
 /// Default target false-positive rate of the filter: 2^-24.
@@ -58,8 +60,12 @@ pub enum BatchError {
     AlreadySeen(u64),
     /// A batch created more than 14 days ago: nothing in it can still match.
     Expired(u64),
-    /// Filter parameters that break SPEC.md §8.1 (size, hash count).
+    /// Filter parameters that break SPEC.md §8.1.1 (size, hash count): kind 1.
     BadFilter(BloomError),
+    /// A compressed filter whose parameters or coded stream break SPEC.md §8.1.2: kind 2.
+    BadCompressedFilter(CompressedError),
+    /// A filter kind this implementation does not read (SPEC.md §8.3).
+    UnknownFilterKind(u8),
     /// The covered interval range ends before it starts.
     BadIntervalRange,
     /// A filter larger than [`MAX_FILTER_BYTES`] or more entries than [`MAX_BATCH_ENTRIES`].
@@ -79,6 +85,8 @@ impl fmt::Display for BatchError {
             BatchError::AlreadySeen(id) => write!(f, "batch {id} was already processed"),
             BatchError::Expired(id) => write!(f, "batch {id} is older than 14 days"),
             BatchError::BadFilter(e) => write!(f, "bad filter parameters: {e}"),
+            BatchError::BadCompressedFilter(e) => write!(f, "bad compressed filter: {e}"),
+            BatchError::UnknownFilterKind(k) => write!(f, "filter kind {k} is not supported"),
             BatchError::BadIntervalRange => f.write_str("interval range ends before it starts"),
             BatchError::TooLarge => f.write_str("batch larger than a phone accepts"),
             BatchError::BadSigningKey => f.write_str("signing key rejected"),
@@ -178,6 +186,126 @@ impl fmt::Debug for PublisherKeyPair {
     }
 }
 
+/// The filter kind of a batch: the byte at offset 14 of its header (SPEC.md §8.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum FilterKind {
+    /// Kind 1: a partitioned Bloom filter (SPEC.md §8.1.1), about 1.44 · log2(1/ε) bits per
+    /// entry.
+    Bloom,
+    /// Kind 2: a compressed Bloom filter with one hash function, its sorted values' gaps
+    /// Golomb-Rice coded (SPEC.md §8.1.2), about 1.06 · log2(1/ε) bits per entry at 2^-24.
+    /// What servers publish by default.
+    #[default]
+    Compressed,
+}
+
+impl FilterKind {
+    /// Both kinds, in the order of their codes.
+    pub const ALL: [FilterKind; 2] = [FilterKind::Bloom, FilterKind::Compressed];
+
+    /// The code on the wire: 1 or 2.
+    pub fn code(self) -> u8 {
+        match self {
+            FilterKind::Bloom => 1,
+            FilterKind::Compressed => 2,
+        }
+    }
+
+    /// The kind of a wire code, if it is one.
+    pub fn from_code(code: u8) -> Option<FilterKind> {
+        match code {
+            1 => Some(FilterKind::Bloom),
+            2 => Some(FilterKind::Compressed),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FilterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FilterKind::Bloom => f.write_str("kind 1, partitioned Bloom filter"),
+            FilterKind::Compressed => f.write_str("kind 2, Golomb-Rice compressed Bloom filter"),
+        }
+    }
+}
+
+/// The filter of a batch, of either kind.
+#[derive(Clone, Debug)]
+pub enum BatchFilter {
+    /// Kind 1.
+    Bloom(BloomFilter),
+    /// Kind 2.
+    Compressed(CompressedFilter),
+}
+
+impl BatchFilter {
+    /// Its kind.
+    pub fn kind(&self) -> FilterKind {
+        match self {
+            BatchFilter::Bloom(_) => FilterKind::Bloom,
+            BatchFilter::Compressed(_) => FilterKind::Compressed,
+        }
+    }
+
+    /// The salt its hash is keyed with.
+    pub fn salt(&self) -> &Salt {
+        match self {
+            BatchFilter::Bloom(f) => f.salt(),
+            BatchFilter::Compressed(f) => f.salt(),
+        }
+    }
+
+    /// The filter's bytes as the batch carries them.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            BatchFilter::Bloom(f) => f.as_bytes(),
+            BatchFilter::Compressed(f) => f.as_bytes(),
+        }
+    }
+
+    /// The two parameters of the header: (`k`, `m`) for kind 1, (`P`, `M`) for kind 2.
+    fn header_params(&self) -> (u8, u32) {
+        match self {
+            BatchFilter::Bloom(f) => (f.params().hashes, f.params().bits),
+            BatchFilter::Compressed(f) => (f.params().rice, f.params().range),
+        }
+    }
+
+    /// Whether `id` may be in the filter. For kind 2 this decodes the stream: to test many
+    /// identifiers use [`contains_all`](Self::contains_all).
+    pub fn contains(&self, id: &Id) -> bool {
+        match self {
+            BatchFilter::Bloom(f) => f.contains(id),
+            BatchFilter::Compressed(f) => f.contains(id),
+        }
+    }
+
+    /// Query every identifier of `ids`: clears `out`, then pushes one answer per identifier.
+    pub fn contains_all(&self, ids: &[Id], out: &mut Vec<bool>) {
+        match self {
+            BatchFilter::Bloom(f) => f.contains_all(ids, out),
+            BatchFilter::Compressed(f) => f.contains_all(ids, out),
+        }
+    }
+
+    /// Number of identifiers of `ids` the filter may hold.
+    pub fn count_contained(&self, ids: &[Id]) -> usize {
+        match self {
+            BatchFilter::Bloom(f) => f.count_contained(ids),
+            BatchFilter::Compressed(f) => f.count_contained(ids),
+        }
+    }
+
+    /// Predicted false-positive rate with `n` entries.
+    pub fn predicted_fp_rate(&self, n: u64) -> f64 {
+        match self {
+            BatchFilter::Bloom(f) => f.params().predicted_fp_rate(n),
+            BatchFilter::Compressed(f) => f.params().predicted_fp_rate(n),
+        }
+    }
+}
+
 /// What the server decides about a batch it builds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchSpec {
@@ -189,6 +317,8 @@ pub struct BatchSpec {
     pub created_at: UnixTime,
     /// Target false-positive rate of the filter ([`DEFAULT_TARGET_FP_RATE`] by default).
     pub target_fp_rate: f64,
+    /// Kind of filter to build ([`FilterKind::Compressed`] by default).
+    pub filter_kind: FilterKind,
     /// When non-zero, dummy entries round the entry count up to a multiple of this, so the
     /// batch does not tell exactly how many RPIs were published.
     pub dummy_quantum: u32,
@@ -214,7 +344,7 @@ pub struct PublicationBatch {
     /// Entries inserted into the filter, dummies included.
     pub entry_count: u32,
     /// The filter.
-    pub filter: BloomFilter,
+    pub filter: BatchFilter,
 }
 
 impl PublicationBatch {
@@ -239,15 +369,8 @@ impl PublicationBatch {
         if total > MAX_BATCH_ENTRIES {
             return Err(BatchError::TooLarge.into());
         }
-        let params = BloomParams::for_target(u64::from(total), spec.target_fp_rate)
-            .map_err(BatchError::BadFilter)?;
-        if params.byte_len() > MAX_FILTER_BYTES {
-            return Err(BatchError::TooLarge.into());
-        }
         let mut salt = [0u8; 16];
         rng.fill_bytes(&mut salt);
-        let mut filter = BloomFilter::new(params, salt).map_err(BatchError::BadFilter)?;
-        filter.insert_all(entries.iter().map(|e| e.rpi.0));
         let dummies: Vec<[u8; RPI_LEN]> = (real..total)
             .map(|_| {
                 let mut dummy = [0u8; RPI_LEN];
@@ -255,7 +378,29 @@ impl PublicationBatch {
                 dummy
             })
             .collect();
-        filter.insert_all(dummies);
+        let filter = match spec.filter_kind {
+            FilterKind::Bloom => {
+                let params = BloomParams::for_target(u64::from(total), spec.target_fp_rate)
+                    .map_err(BatchError::BadFilter)?;
+                if params.byte_len() > MAX_FILTER_BYTES {
+                    return Err(BatchError::TooLarge.into());
+                }
+                let mut filter = BloomFilter::new(params, salt).map_err(BatchError::BadFilter)?;
+                filter.insert_all(entries.iter().map(|e| e.rpi.0));
+                filter.insert_all(dummies);
+                BatchFilter::Bloom(filter)
+            }
+            FilterKind::Compressed => {
+                let params = CompressedParams::for_target(spec.target_fp_rate)
+                    .map_err(BatchError::BadCompressedFilter)?;
+                let ids = entries.iter().map(|e| e.rpi.0).chain(dummies);
+                let filter = CompressedFilter::build(params, salt, ids).map_err(|e| match e {
+                    CompressedError::TooLarge { .. } => BatchError::TooLarge,
+                    e => BatchError::BadCompressedFilter(e),
+                })?;
+                BatchFilter::Compressed(filter)
+            }
+        };
 
         let created = spec.created_at.interval();
         let first_interval = entries.iter().map(|e| e.interval).min().unwrap_or(created);
@@ -275,18 +420,21 @@ impl PublicationBatch {
 
     fn signed_bytes(&self, signer: &PublisherKeyPair) -> Vec<u8> {
         let filter = self.filter.as_bytes();
+        let (small, large) = self.filter.header_params();
         let mut out = Vec::with_capacity(BATCH_HEADER_LEN + filter.len() + SIGNATURE_LEN);
         wire::write_header(&mut out, MessageType::PublicationBatch, BATCH_VERSION);
         out.extend_from_slice(&self.batch_id.to_le_bytes());
         out.extend_from_slice(&self.region.to_le_bytes());
-        out.push(self.filter.params().hashes);
-        out.push(0); // reserved
+        out.push(self.filter.kind().code());
+        out.push(small);
         out.extend_from_slice(&self.created_at.0.to_le_bytes());
         out.extend_from_slice(&self.first_interval.0.to_le_bytes());
         out.extend_from_slice(&self.last_interval.0.to_le_bytes());
         out.extend_from_slice(&self.entry_count.to_le_bytes());
-        out.extend_from_slice(&self.filter.params().bits.to_le_bytes());
+        out.extend_from_slice(&large.to_le_bytes());
         out.extend_from_slice(self.filter.salt());
+        // At most MAX_FILTER_BYTES, checked when the filter was built.
+        out.extend_from_slice(&(filter.len() as u32).to_le_bytes());
         debug_assert_eq!(out.len(), BATCH_HEADER_LEN);
         out.extend_from_slice(filter);
         let signature = signer.sign(&out);
@@ -338,20 +486,44 @@ impl VerifiedBatch {
         r.header(MessageType::PublicationBatch, BATCH_VERSION)?;
         let batch_id = r.u64()?;
         let region = r.u16()?;
-        let hashes = r.u8()?;
-        r.reserved::<1>("batch.reserved")?;
+        let kind = r.u8()?;
+        let kind = FilterKind::from_code(kind).ok_or(BatchError::UnknownFilterKind(kind))?;
+        let small = r.u8()?;
         let created_at = UnixTime(r.u64()?);
         let first_interval = IntervalNumber(r.u32()?);
         let last_interval = IntervalNumber(r.u32()?);
         let entry_count = r.u32()?;
-        let bits = r.u32()?;
+        let large = r.u32()?;
         let salt = r.array::<16>()?;
-        let params = BloomParams { bits, hashes };
-        params.validate().map_err(BatchError::BadFilter)?;
-        if params.byte_len() > MAX_FILTER_BYTES || entry_count > MAX_BATCH_ENTRIES {
+        let filter_len = r.u32()? as usize;
+        if filter_len > MAX_FILTER_BYTES || entry_count > MAX_BATCH_ENTRIES {
             return Err(BatchError::TooLarge.into());
         }
-        let filter_bytes = r.take(params.byte_len())?;
+        // The cheap checks of the parameters come before the signature; decoding the stream
+        // of kind 2 only after it.
+        match kind {
+            FilterKind::Bloom => {
+                let params = BloomParams {
+                    bits: large,
+                    hashes: small,
+                };
+                params.validate().map_err(BatchError::BadFilter)?;
+                if params.byte_len() != filter_len {
+                    return Err(BatchError::BadFilter(BloomError::WrongLength {
+                        expected: params.byte_len(),
+                        actual: filter_len,
+                    })
+                    .into());
+                }
+            }
+            FilterKind::Compressed => CompressedParams {
+                range: large,
+                rice: small,
+            }
+            .validate()
+            .map_err(BatchError::BadCompressedFilter)?,
+        }
+        let filter_bytes = r.take(filter_len)?;
         let signed_len = bytes.len() - r.remaining();
         let signature = r.take(SIGNATURE_LEN)?;
         r.finish()?;
@@ -359,8 +531,28 @@ impl VerifiedBatch {
         if last_interval < first_interval {
             return Err(BatchError::BadIntervalRange.into());
         }
-        let filter = BloomFilter::from_parts(params, salt, filter_bytes.to_vec())
-            .map_err(BatchError::BadFilter)?;
+        let filter = match kind {
+            FilterKind::Bloom => {
+                let params = BloomParams {
+                    bits: large,
+                    hashes: small,
+                };
+                BatchFilter::Bloom(
+                    BloomFilter::from_parts(params, salt, filter_bytes.to_vec())
+                        .map_err(BatchError::BadFilter)?,
+                )
+            }
+            FilterKind::Compressed => {
+                let params = CompressedParams {
+                    range: large,
+                    rice: small,
+                };
+                BatchFilter::Compressed(
+                    CompressedFilter::from_parts(params, salt, entry_count, filter_bytes)
+                        .map_err(BatchError::BadCompressedFilter)?,
+                )
+            }
+        };
         Ok(VerifiedBatch(PublicationBatch {
             batch_id,
             region,

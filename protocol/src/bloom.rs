@@ -1,4 +1,5 @@
-//! Salted, partitioned Bloom filter over 16-byte identifiers (SPEC.md §8.1).
+//! Salted, partitioned Bloom filter over 16-byte identifiers: filter kind 1 of a publication
+//! batch (SPEC.md §8.1.1).
 //!
 //! The definition below is **normative**: Kotlin and Swift ports must reproduce it bit for
 //! bit, so that a filter built on one platform answers identically on every other.
@@ -359,6 +360,28 @@ fn offset(a: u64, b: u64, i: u32, s: u32) -> u32 {
     reduce(mix(a.wrapping_add(u64::from(i).wrapping_mul(b))), s)
 }
 
+/// `AES-128(salt, id)` of every identifier of `ids`, `CHUNK` blocks at a time (the AES backend
+/// pipelines them), through `map` and appended to `out`. Both filter kinds hash with it.
+pub(crate) fn hash_ids<T>(
+    cipher: &Aes128Enc,
+    ids: impl Iterator<Item = impl Borrow<Id>>,
+    out: &mut Vec<T>,
+    map: impl Fn(&[u8; 16]) -> T,
+) {
+    let mut blocks = [Block::default(); CHUNK];
+    let mut ids = ids.peekable();
+    while ids.peek().is_some() {
+        let mut len = 0;
+        for (block, id) in blocks.iter_mut().zip(ids.by_ref()) {
+            block.0 = *id.borrow();
+            len += 1;
+        }
+        let blocks = &mut blocks[..len];
+        cipher.encrypt_blocks(blocks);
+        out.extend(blocks.iter().map(|block| map(&block.0)));
+    }
+}
+
 /// A salted, partitioned Bloom filter (see the [module documentation](self)).
 #[derive(Clone)]
 pub struct BloomFilter {
@@ -500,18 +523,7 @@ impl BloomFilter {
 
     /// Step 1 and 2 for every identifier of `ids`, appended to `out`.
     fn hash_into(&self, ids: impl Iterator<Item = impl Borrow<Id>>, out: &mut Vec<(u64, u64)>) {
-        let mut blocks = [Block::default(); CHUNK];
-        let mut ids = ids.peekable();
-        while ids.peek().is_some() {
-            let mut len = 0;
-            for (block, id) in blocks.iter_mut().zip(ids.by_ref()) {
-                block.0 = *id.borrow();
-                len += 1;
-            }
-            let blocks = &mut blocks[..len];
-            self.cipher.encrypt_blocks(blocks);
-            out.extend(blocks.iter().map(|block| split_hash(&block.0)));
-        }
+        hash_ids(&self.cipher, ids, out, split_hash);
     }
 
     /// Query every identifier of `ids`: clears `out`, then pushes one answer per identifier,

@@ -49,6 +49,7 @@ pub mod bandwidth;
 mod batch;
 mod bloom;
 mod error;
+mod gcs;
 pub mod hpke;
 mod keys;
 mod matching;
@@ -65,12 +66,13 @@ pub mod wire;
 pub use advertisement::{ADVERTISEMENT_LEN, Advertisement};
 pub use batch::{
     BATCH_HEADER_LEN, BATCH_INDEX_ENTRY_LEN, BATCH_INDEX_VERSION, BATCH_VERSION, BatchError,
-    BatchIndex, BatchIndexEntry, BatchSpec, DEFAULT_TARGET_FP_RATE, MATCH_TOLERANCE_SECONDS,
-    MAX_BATCH_ENTRIES, MAX_FILTER_BYTES, MAX_INDEX_ENTRIES, PublicationBatch, PublisherKeyPair,
-    PublisherPublicKey, VerifiedBatch,
+    BatchFilter, BatchIndex, BatchIndexEntry, BatchSpec, DEFAULT_TARGET_FP_RATE, FilterKind,
+    MATCH_TOLERANCE_SECONDS, MAX_BATCH_ENTRIES, MAX_FILTER_BYTES, MAX_INDEX_ENTRIES,
+    PublicationBatch, PublisherKeyPair, PublisherPublicKey, VerifiedBatch,
 };
 pub use bloom::{BloomError, BloomFilter, BloomParams};
 pub use error::{DecodeError, Error};
+pub use gcs::{CompressedError, CompressedFilter, CompressedParams};
 pub use keys::{
     AEM_LEN, AemKey, AssociatedEncryptedMetadata, DAILY_KEY_LEN, DailyKey, Metadata, RPI_LEN,
     RollingProximityId, RpiKey, derive_aem_key, derive_rpi_key, rpi_padded_data,

@@ -8,7 +8,7 @@ use bluezone_protocol::hpke::{self, HpkeError};
 use bluezone_protocol::{
     AssociatedEncryptedMetadata, BatchSpec, CandidateExposure, CaseId, Confirmation,
     ContactDetails, ContactError, ContactHistoryStore, DEFAULT_TARGET_FP_RATE, DeclarationCode,
-    F1Report, IntervalNumber, NoClaims, OwnRpi, Phone, PhoneConfig, PublicationBatch,
+    F1Report, FilterKind, IntervalNumber, NoClaims, OwnRpi, Phone, PhoneConfig, PublicationBatch,
     PublicationIndex, PublisherKeyPair, REPORT_SIZE_CLASSES, ReportId, RiskRule,
     RollingProximityId, SEALED_CONTACT_DETAILS_LEN, SealedContactDetails, Sighting, UnixTime,
     VerifyError, verify_report,
@@ -111,6 +111,7 @@ fn world() -> World {
         region: 0,
         created_at: published_at,
         target_fp_rate: DEFAULT_TARGET_FP_RATE,
+        filter_kind: FilterKind::default(),
         dummy_quantum: 0,
     };
     server.batch = PublicationBatch::build(&entries, &spec, &server.publisher, &mut rng)

@@ -3,8 +3,9 @@
 
 use bluezone_protocol::hpke::derive_keypair;
 use bluezone_protocol::{
-    BatchSpec, CaseId, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, Phone, PhoneConfig,
-    PublicationBatch, PublicationIndex, PublisherKeyPair, StateError, StateKey, UnixTime,
+    BatchSpec, CaseId, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, FilterKind, Phone,
+    PhoneConfig, PublicationBatch, PublicationIndex, PublisherKeyPair, StateError, StateKey,
+    UnixTime,
 };
 use bluezone_testkit::{MIDNIGHT, at, scan};
 use proptest::prelude::*;
@@ -117,6 +118,7 @@ fn what_it_does_next(phone: &mut Phone, friend: &mut Phone, seed: u64) -> Vec<Ve
         created_at: now,
         target_fp_rate: DEFAULT_TARGET_FP_RATE,
         dummy_quantum: 0,
+        filter_kind: FilterKind::default(),
     };
     let (_, bytes) = PublicationBatch::build(&entries, &spec, &publisher, &mut rng).unwrap();
     let outcome = phone.match_batch(&bytes, &publisher.public_key(), now);

@@ -7,6 +7,7 @@
 //! data_dir = "bluezone-data"
 //! publication_interval_seconds = 3600
 //! filter_target_fp_rate = 5.9604644775390625e-8   # 2^-24
+//! filter_kind = 2              # 2: compressed (Golomb-Rice), 1: partitioned Bloom filter
 //! dummy_quantum = 1024
 //! # signing_key = "/etc/bluezone/publisher.key"  # 64 hex characters (Ed25519 seed)
 //! code_ttl_seconds = 86400
@@ -46,6 +47,9 @@ pub struct Config {
     pub publication_interval_seconds: u64,
     /// Target false-positive rate of the batches' Bloom filters.
     pub filter_target_fp_rate: f64,
+    /// Filter kind of the batches (SPEC.md §8.1): 2, the compressed filter (the default), or
+    /// 1, the partitioned Bloom filter.
+    pub filter_kind: u8,
     /// Dummy entries round each batch's entry count up to a multiple of this (0: none).
     pub dummy_quantum: u32,
     /// File holding the publisher's Ed25519 seed as 64 hex characters. Default:
@@ -88,6 +92,7 @@ impl Default for Config {
             data_dir: PathBuf::from("bluezone-data"),
             publication_interval_seconds: 3600,
             filter_target_fp_rate: bluezone_protocol::DEFAULT_TARGET_FP_RATE,
+            filter_kind: bluezone_protocol::FilterKind::default().code(),
             dummy_quantum: 1024,
             signing_key: None,
             code_ttl_seconds: 24 * 3600,
@@ -139,6 +144,19 @@ impl Config {
                 "filter_target_fp_rate must be in (0, 0.5), not {rate}"
             )));
         }
+        let kind = bluezone_protocol::FilterKind::from_code(self.filter_kind).ok_or_else(|| {
+            ConfigError(format!(
+                "filter_kind must be 1 (Bloom) or 2 (compressed), not {}",
+                self.filter_kind
+            ))
+        })?;
+        if kind == bluezone_protocol::FilterKind::Compressed
+            && bluezone_protocol::CompressedParams::for_target(rate).is_err()
+        {
+            return Err(ConfigError(format!(
+                "filter_target_fp_rate {rate} is below 1/(2^32 - 1), the least filter kind 2 reaches"
+            )));
+        }
         if self.code_ttl_seconds == 0 || self.session_ttl_seconds == 0 {
             return Err(ConfigError("lifetimes must be positive".into()));
         }
@@ -165,6 +183,8 @@ impl Config {
             code_ttl_seconds: self.code_ttl_seconds,
             session_ttl_seconds: self.session_ttl_seconds,
             filter_target_fp_rate: self.filter_target_fp_rate,
+            filter_kind: bluezone_protocol::FilterKind::from_code(self.filter_kind)
+                .unwrap_or_default(),
             dummy_quantum: self.dummy_quantum,
             throttle: self.throttle,
             units,
@@ -223,5 +243,18 @@ mod tests {
             ..Config::default()
         };
         assert!(rate.validate().is_err());
+        for bad in [
+            "filter_kind = 0",
+            "filter_kind = 3",
+            "filter_target_fp_rate = 1e-12",
+        ] {
+            assert!(Config::from_toml(bad).unwrap().validate().is_err(), "{bad}");
+        }
+        let kind1 = Config::from_toml("filter_kind = 1").unwrap();
+        let units = kind1.validate().unwrap();
+        assert_eq!(
+            kind1.settings(units).filter_kind,
+            bluezone_protocol::FilterKind::Bloom
+        );
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Independent computation of the Bloom filter test vector of SPEC.md §12.3 (partitioned
-Bloom filter, SPEC.md §8.1), with Python's `cryptography` package: pip install cryptography."""
+Bloom filter, SPEC.md §8.1.1), with Python's `cryptography` package: pip install cryptography."""
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 salt = bytes(range(16))

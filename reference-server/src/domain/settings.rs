@@ -139,6 +139,8 @@ pub struct Settings {
     pub session_ttl_seconds: u64,
     /// Target false-positive rate of the batch filters.
     pub filter_target_fp_rate: f64,
+    /// Kind of filter the batches carry (SPEC.md §8.1; kind 2, compressed, by default).
+    pub filter_kind: bluezone_protocol::FilterKind,
     /// Dummy entries round batch sizes up to a multiple of this.
     pub dummy_quantum: u32,
     /// Throttle figures.

@@ -258,6 +258,7 @@ mod tests {
             code_ttl_seconds: 86_400,
             session_ttl_seconds: 3600,
             filter_target_fp_rate: bluezone_protocol::DEFAULT_TARGET_FP_RATE,
+            filter_kind: bluezone_protocol::FilterKind::default(),
             dummy_quantum: 0,
             throttle: Default::default(),
             units: Vec::new(),

@@ -257,6 +257,7 @@ impl Workflow {
             region: 0,
             created_at: UnixTime(now),
             target_fp_rate: self.settings.filter_target_fp_rate,
+            filter_kind: self.settings.filter_kind,
             dummy_quantum: self.settings.dummy_quantum,
         };
         let (batch, bytes) =

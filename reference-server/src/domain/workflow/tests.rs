@@ -34,6 +34,7 @@ fn settings() -> Settings {
         code_ttl_seconds: 86_400,
         session_ttl_seconds: 12 * 3600,
         filter_target_fp_rate: DEFAULT_TARGET_FP_RATE,
+        filter_kind: bluezone_protocol::FilterKind::default(),
         dummy_quantum: 0,
         throttle: ThrottleConfig::default(),
         units: vec![unit("north", vec![1]), unit("south", vec![2])],
