@@ -144,7 +144,11 @@ fn main() {
         filter_target_fp_rate: bluezone_protocol::DEFAULT_TARGET_FP_RATE,
         filter_kind: bluezone_protocol::FilterKind::default(),
         dummy_quantum: 1024,
-        throttle: ThrottleConfig::default(),
+        // Every report of the load comes from one loopback address: no per-client budget.
+        throttle: ThrottleConfig {
+            reports_per_client: u32::MAX,
+            ..ThrottleConfig::default()
+        },
         units: vec![Unit {
             name: "unit".into(),
             districts: vec![1],

@@ -395,3 +395,36 @@ fn one_overheard_beacon_mints_a_bounded_number_of_one_sided_rows() {
         .expect("a one-sided section");
     assert!(both < one);
 }
+
+/// Reports are throttled per client address: every report counts, accepted or not, and once
+/// the address's budget is spent the next is refused with `report_throttled` and
+/// `Retry-After` before it is looked at. Other routes are not affected.
+#[test]
+fn reports_are_throttled_per_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    let extra = "[throttle]\nreports_per_client = 3\nreport_window_seconds = 3600\n";
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &units, extra));
+    for attempt in 0..3 {
+        let reply = server.post_bytes("/phone/v1/reports", b"not a report");
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (400, "malformed_report".to_owned()),
+            "attempt {attempt}"
+        );
+    }
+    let refused = server.post_bytes("/phone/v1/reports", b"not a report");
+    assert_eq!(
+        (refused.status, refused.error_code()),
+        (429, "report_throttled".to_owned())
+    );
+    let wait: u64 = refused
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&wait), "Retry-After: {wait}");
+    // Uploads have budgets of their own.
+    let upload = server.post_bytes("/phone/v1/uploads", b"not an upload");
+    assert_eq!(upload.error_code(), "malformed_upload");
+}

@@ -867,7 +867,22 @@ impl Sim<'_> {
                 };
                 row.reports += 1;
                 row.sightings_verified += report.sightings.len() as u64;
-                if self.server.accept_report(&bytes, EPOCH + report_t).is_err() {
+                // Each phone reports from an address of its own (carrier NAT is not modelled).
+                let client = IpAddr::V6(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0x0db8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (agent >> 16) as u16,
+                    agent as u16,
+                ));
+                if self
+                    .server
+                    .accept_report(&bytes, client, EPOCH + report_t)
+                    .is_err()
+                {
                     row.reports_rejected += 1;
                     self.refused_sightings += report.sightings.len() as u64;
                     continue;

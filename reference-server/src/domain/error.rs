@@ -51,6 +51,8 @@ pub enum ErrorCode {
     DeclarationCodeExpired,
     /// Too many wrong declaration codes from this client, or from everyone: wait.
     DeclarationCodeThrottled,
+    /// Too many F1 reports from this client address: wait.
+    ReportThrottled,
     /// The upload bytes do not parse (SPEC.md §7 and §11).
     MalformedUpload,
     /// The upload parses but breaks a rule (future or too old intervals, overlapping keys...).
@@ -94,6 +96,7 @@ impl ErrorCode {
             ErrorCode::DeclarationCodeUsed => "declaration_code_used",
             ErrorCode::DeclarationCodeExpired => "declaration_code_expired",
             ErrorCode::DeclarationCodeThrottled => "declaration_code_throttled",
+            ErrorCode::ReportThrottled => "report_throttled",
             ErrorCode::MalformedUpload => "malformed_upload",
             ErrorCode::UploadRejected => "upload_rejected",
             ErrorCode::MalformedReport => "malformed_report",

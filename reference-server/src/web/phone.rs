@@ -42,7 +42,7 @@ pub async fn upload(call: Call) -> Result<HttpResponse, ApiError> {
 /// `POST /phone/v1/reports`: an F1 report (SPEC.md §10) → `{"verified": true, "rows": n}`.
 pub async fn report(call: Call) -> Result<HttpResponse, ApiError> {
     let body = read_body(call.req, call.state.limits.report_bytes).await?;
-    let state = call.state;
-    let outcome = blocking(move || state.workflow.accept_report(&body, unix_now())).await?;
+    let (state, client) = (call.state, call.client);
+    let outcome = blocking(move || state.workflow.accept_report(&body, client, unix_now())).await?;
     ok_json(json!(outcome))
 }

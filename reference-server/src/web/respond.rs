@@ -41,9 +41,9 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         ErrorCode::DeclarationCodeExpired => StatusCode::GONE,
         ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UploadRejected | ErrorCode::ReportRejected => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::LoginThrottled | ErrorCode::DeclarationCodeThrottled => {
-            StatusCode::TOO_MANY_REQUESTS
-        }
+        ErrorCode::LoginThrottled
+        | ErrorCode::DeclarationCodeThrottled
+        | ErrorCode::ReportThrottled => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::StorageFailure | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -69,6 +69,7 @@ struct Throttles {
     known_clients: KnownClients<(String, IpAddr)>,
     code_client: Throttle<IpAddr>,
     code_global: Throttle<()>,
+    report_client: Throttle<IpAddr>,
 }
 
 const THROTTLE_MAX_KEYS: usize = 100_000;
@@ -170,6 +171,11 @@ impl Workflow {
                 THROTTLE_MAX_KEYS,
             ),
             code_global: Throttle::new(t.code_failures_global, t.code_window_seconds, 1),
+            report_client: Throttle::new(
+                t.reports_per_client,
+                t.report_window_seconds,
+                THROTTLE_MAX_KEYS,
+            ),
             known_clients: KnownClients::new(THROTTLE_MAX_KEYS),
         };
         let workflow = Workflow {

@@ -1,6 +1,7 @@
 //! Seed steps 5 and 6: a phone's F1 report is verified exactly and becomes rows of the F1 table.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use bluezone_protocol::{
     CaseId, ClaimLedger, Confirmation, F1Report, PublicationIndex, RollingProximityId, Sighting,
@@ -82,9 +83,33 @@ pub struct ReportOutcome {
 }
 
 impl Workflow {
-    /// Accept an F1 report (SPEC.md §10): parse, verify exactly against the published keys and
-    /// the F0s' contact histories, keep one row per case it verifies for.
-    pub fn accept_report(&self, bytes: &[u8], now: Seconds) -> Result<ReportOutcome, ApiError> {
+    /// Accept an F1 report (SPEC.md §10) from `client`: parse, verify exactly against the
+    /// published keys and the F0s' contact histories, keep one row per case it verifies for.
+    ///
+    /// Every report counts against its client address's budget
+    /// ([`ThrottleConfig::reports_per_client`](crate::domain::settings::ThrottleConfig)); while
+    /// it is spent, reports are refused with `report_throttled` before they are parsed.
+    pub fn accept_report(
+        &self,
+        bytes: &[u8],
+        client: IpAddr,
+        now: Seconds,
+    ) -> Result<ReportOutcome, ApiError> {
+        {
+            // Every report counts against its client's budget, before it is looked at.
+            let mut t = lock(&self.throttles);
+            if let Err(wait) = t.report_client.check(&client, now) {
+                Metrics::inc(&self.metrics.reports_refused);
+                return Err(ApiError {
+                    retry_after: Some(wait.seconds),
+                    ..ApiError::new(
+                        ErrorCode::ReportThrottled,
+                        "too many F1 reports from this address; wait",
+                    )
+                });
+            }
+            t.report_client.record_failure(client, now);
+        }
         let result = self.accept_report_inner(bytes, now);
         match &result {
             Ok(_) => Metrics::inc(&self.metrics.reports_verified),

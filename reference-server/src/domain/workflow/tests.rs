@@ -465,7 +465,7 @@ fn a_report_verifies_and_reaches_its_unit_only() {
         .unwrap()
         .to_bytes()
         .unwrap();
-    let outcome = workflow.accept_report(&report, NOW + 60).unwrap();
+    let outcome = workflow.accept_report(&report, CLIENT, NOW + 60).unwrap();
     assert_eq!(
         outcome,
         ReportOutcome {
@@ -474,11 +474,11 @@ fn a_report_verifies_and_reaches_its_unit_only() {
         }
     );
     assert_eq!(
-        code_of(workflow.accept_report(&report, NOW + 61)),
+        code_of(workflow.accept_report(&report, CLIENT, NOW + 61)),
         ErrorCode::ReportDuplicate
     );
     assert_eq!(
-        code_of(workflow.accept_report(&report[..report.len() - 1], NOW + 61)),
+        code_of(workflow.accept_report(&report[..report.len() - 1], CLIENT, NOW + 61)),
         ErrorCode::MalformedReport
     );
 

@@ -269,6 +269,7 @@ impl Texts {
             | ErrorCode::UploadRejected
             | ErrorCode::MalformedReport
             | ErrorCode::ReportRejected
+            | ErrorCode::ReportThrottled
             | ErrorCode::ReportDuplicate => pick(
                 "Yêu cầu của điện thoại bị từ chối.",
                 "The phone's request was refused.",
