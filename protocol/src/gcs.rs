@@ -244,6 +244,27 @@ pub struct CompressedFilter {
     n: u32,
     /// The coded stream followed by [`PAD`] zero bytes.
     coded: Vec<u8>,
+    /// Where decoding can resume, every [`SKIP`] values: filled while a received filter is
+    /// checked (it is decoded whole then anyway), so that matching jumps over the values
+    /// between its sorted queries. Empty for a filter built here. Never on the wire.
+    skips: Vec<Resume>,
+}
+
+/// Values between two points where decoding of a received filter can resume: 48 bytes of
+/// memory per 64 values (3 MB for a 4M-entry batch, which is 12.8 MB itself), and at most 63
+/// values decoded in vain per query.
+const SKIP: u32 = 64;
+
+/// A decoder's state before the value of index `index`.
+#[derive(Clone, Copy, Debug)]
+struct Resume {
+    index: u32,
+    next: usize,
+    buf: u64,
+    avail: u32,
+    pos: u64,
+    /// The value before (0 at the start).
+    value: u64,
 }
 
 impl fmt::Debug for CompressedFilter {
@@ -314,7 +335,11 @@ impl CompressedFilter {
         }
         let big_n = u64::from(n) * u64::from(params.range);
         let mut decoder = Decoder::new(coded, params.rice);
+        let mut skips = Vec::with_capacity((n / SKIP) as usize + 1);
         for index in 0..n {
+            if index % SKIP == 0 {
+                skips.push(decoder.resume_point(index));
+            }
             let v = decoder.next_value();
             if decoder.pos > len_bits {
                 return Err(CompressedError::StreamTooShort);
@@ -333,13 +358,15 @@ impl CompressedFilter {
         if tail_bits != 0 && coded[used - 1] & (0xff >> tail_bits) != 0 {
             return Err(CompressedError::NonZeroPadding);
         }
-        Ok(Self::assemble(
+        let mut filter = Self::assemble(
             params,
             salt,
             Aes128Enc::new(&Array::from(salt)),
             n,
             coded.to_vec(),
-        ))
+        );
+        filter.skips = skips;
+        Ok(filter)
     }
 
     fn assemble(
@@ -356,6 +383,7 @@ impl CompressedFilter {
             cipher,
             n,
             coded,
+            skips: Vec::new(),
         }
     }
 
@@ -424,14 +452,27 @@ impl CompressedFilter {
             .collect();
         order.sort_unstable();
         let mut decoder = Decoder::new(&self.coded, self.params.rice);
-        let mut left = self.n;
+        // Values decoded so far, and the last of them.
+        let mut decoded = 0u32;
         let mut current = None;
         for (v, i) in order {
+            if current.is_none_or(|c| c < v) {
+                // Jump to the last resume point whose preceding value is below `v`, if it is
+                // ahead: every value before it is below `v`.
+                let at = self.skips.partition_point(|r| r.value < v);
+                if let Some(r) = at.checked_sub(1).map(|k| self.skips[k])
+                    && r.index > decoded
+                {
+                    decoder = Decoder::resume(&self.coded, self.params.rice, r);
+                    decoded = r.index;
+                    current = Some(r.value);
+                }
+            }
             while current.is_none_or(|c| c < v) {
-                if left == 0 {
+                if decoded == self.n {
                     return;
                 }
-                left -= 1;
+                decoded += 1;
                 current = Some(decoder.next_value());
             }
             if current == Some(v) {
@@ -549,6 +590,31 @@ impl<'a> Decoder<'a> {
             avail: 0,
             pos: 0,
             value: 0,
+        }
+    }
+
+    /// Where decoding stands, before the value of index `index`.
+    fn resume_point(&self, index: u32) -> Resume {
+        Resume {
+            index,
+            next: self.next,
+            buf: self.buf,
+            avail: self.avail,
+            pos: self.pos,
+            value: self.value,
+        }
+    }
+
+    /// A decoder of `bytes` that goes on from `r`.
+    fn resume(bytes: &'a [u8], rice: u8, r: Resume) -> Self {
+        Decoder {
+            bytes,
+            rice: u32::from(rice),
+            next: r.next,
+            buf: r.buf,
+            avail: r.avail,
+            pos: r.pos,
+            value: r.value,
         }
     }
 
@@ -727,6 +793,41 @@ mod tests {
             for (id, hit) in all.iter().zip(&answers) {
                 prop_assert_eq!(*hit, back.contains(id));
             }
+        }
+
+        #[test]
+        fn jumps_between_sorted_queries_give_the_answers_of_a_full_decode(
+            seed in any::<u64>(),
+            members in 0usize..400,
+            others in 0usize..400,
+        ) {
+            // Thousands of values, so that matching jumps over many resume points.
+            let mut rng = seed;
+            let mut next_id = || {
+                let mut id = [0u8; 16];
+                for b in id.iter_mut() {
+                    rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    *b = (rng >> 56) as u8;
+                }
+                id
+            };
+            let ids: Vec<Id> = (0..3_000).map(|_| next_id()).collect();
+            let params = CompressedParams::for_range(64);
+            let f = CompressedFilter::build(params, [9; 16], &ids).unwrap();
+            let back = CompressedFilter::from_parts(params, [9; 16], f.len(), f.as_bytes()).unwrap();
+            prop_assert_eq!(back.skips.len(), 3_000usize.div_ceil(SKIP as usize));
+            let values: std::collections::HashSet<u64> = back.values().collect();
+            let mut queries: Vec<Id> = ids.iter().step_by(7).take(members).copied().collect();
+            queries.extend((0..others).map(|_| next_id()));
+            let mut answers = Vec::new();
+            back.contains_all(&queries, &mut answers);
+            for (id, hit) in queries.iter().zip(&answers) {
+                prop_assert_eq!(*hit, values.contains(&back.value(id)));
+            }
+            // Built here (no resume points), the answers are the same.
+            let mut built = Vec::new();
+            f.contains_all(&queries, &mut built);
+            prop_assert_eq!(built, answers);
         }
 
         #[test]
