@@ -180,11 +180,17 @@ impl Browser {
         }
     }
 
-    /// Wait (at most 10 s) until the element's text satisfies `ok`; return it.
+    /// Wait (at most 10 s) until the element's text satisfies `ok`; return it. While a form's
+    /// answer loads, the element found may belong to the page being replaced: a stale element
+    /// is looked for again.
     async fn wait_for_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.text(css).await;
+            let text = match self.find(css).await.text().await {
+                Ok(text) => text,
+                Err(e) if e.is_stale_element_reference() => String::new(),
+                Err(e) => panic!("text of {css}: {e}"),
+            };
             if ok(&text) {
                 return text;
             }
