@@ -39,6 +39,10 @@ struct Cli {
     /// Target false-positive rate of the batch filters (overrides the file).
     #[arg(long)]
     filter_target_fp_rate: Option<f64>,
+    /// Filter kind of the batches: 2 (compressed, the default) or 1 (partitioned Bloom filter)
+    /// (overrides the file; SPEC.md §8.1).
+    #[arg(long)]
+    filter_kind: Option<u8>,
     /// File with the publisher's Ed25519 seed, 64 hex characters (overrides the file).
     #[arg(long)]
     signing_key: Option<PathBuf>,
@@ -148,6 +152,9 @@ fn configure(cli: &Cli) -> Result<Config, ConfigError> {
     }
     if let Some(v) = cli.filter_target_fp_rate {
         config.filter_target_fp_rate = v;
+    }
+    if let Some(v) = cli.filter_kind {
+        config.filter_kind = v;
     }
     if let Some(v) = &cli.signing_key {
         config.signing_key = Some(v.clone());

@@ -424,8 +424,8 @@ pub fn run(
         code_ttl_seconds: 86_400,
         session_ttl_seconds: 86_400,
         filter_target_fp_rate: DEFAULT_TARGET_FP_RATE,
-        // Kind 1 until the worked example (simulator/docs/example/) is regenerated with kind 2.
-        filter_kind: bluezone_protocol::FilterKind::Bloom,
+        // What the reference server publishes by default.
+        filter_kind: bluezone_protocol::FilterKind::default(),
         dummy_quantum: 0,
         throttle: ThrottleConfig::default(),
         units: vec![Unit {
