@@ -29,7 +29,7 @@ pub const PUBLICATION_DIR: &str = "publication";
 
 /// Write a publication file atomically, `0600` from its creation (see
 /// [`crate::domain::files`] for why the publication files are private too).
-pub use crate::domain::files::write_atomically;
+use crate::domain::files::write_atomically;
 
 /// At most this many bytes of batches are kept in memory by a [`FileSink`] (the oldest ids
 /// are dropped first; a dropped batch is read from its file again when asked for).
