@@ -154,6 +154,7 @@ fn main() {
             districts: vec![1],
             public_key: unit_key,
         }],
+        regions: Default::default(),
         risk_rule: RiskRule::default(),
     };
     let store: Box<dyn Store> =
@@ -280,11 +281,10 @@ fn main() {
             .expect("trace");
     }
     let t = Instant::now();
-    let batch = state
-        .workflow
-        .publish(now + 1)
-        .expect("publish")
-        .expect("a batch");
+    let run = state.workflow.publish(now + 1).expect("publish");
+    let [batch] = &run[..] else {
+        panic!("one batch (every case to region 0), got {}", run.len())
+    };
     let publish_seconds = t.elapsed().as_secs_f64();
     let batch_bytes = state
         .workflow

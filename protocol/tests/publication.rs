@@ -259,21 +259,50 @@ fn the_index_lists_new_batches_and_detects_substitution() {
     let entry = BatchIndexEntry::describe(&batch, &w.batch);
     let (old, old_bytes) =
         PublicationBatch::build(&[], &spec(0, at(0, 0)), &w.publisher, &mut w.rng).unwrap();
+    // Batch 2 is published to province 79 only.
+    let (regional, regional_bytes) = PublicationBatch::build(
+        &[],
+        &BatchSpec {
+            region: 79,
+            ..spec(2, at(1, 0))
+        },
+        &w.publisher,
+        &mut w.rng,
+    )
+    .unwrap();
     let index = BatchIndex {
         generated_at: at(2, 3600),
-        entries: vec![BatchIndexEntry::describe(&old, &old_bytes), entry],
+        entries: vec![
+            BatchIndexEntry::describe(&old, &old_bytes),
+            entry,
+            BatchIndexEntry::describe(&regional, &regional_bytes),
+        ],
     };
     let bytes = index.to_bytes(&w.publisher).unwrap();
     assert_eq!(BatchIndex::open(&bytes, &key).unwrap(), index);
 
     let now = at(2, 7200);
-    let todo = w.bob.batches_to_fetch(&bytes, &key, now).unwrap();
-    assert_eq!(todo.iter().map(|e| e.batch_id).collect::<Vec<_>>(), [0, 1]);
+    let ids = |todo: Vec<BatchIndexEntry>| todo.iter().map(|e| e.batch_id).collect::<Vec<_>>();
+    // Region 0's batches for every phone; province 79's only for a phone subscribed to it.
+    assert_eq!(
+        ids(w.bob.batches_to_fetch(&bytes, &key, &[], now).unwrap()),
+        [0, 1]
+    );
+    assert_eq!(
+        ids(w.bob.batches_to_fetch(&bytes, &key, &[1, 74], now).unwrap()),
+        [0, 1]
+    );
+    assert_eq!(
+        ids(w.bob.batches_to_fetch(&bytes, &key, &[79], now).unwrap()),
+        [0, 1, 2]
+    );
     entry.check(&w.batch).unwrap();
     assert_eq!(entry.check(&old_bytes), Err(BatchError::DigestMismatch(1)));
     w.bob.match_batch(&w.batch, &key, now).unwrap();
-    let todo = w.bob.batches_to_fetch(&bytes, &key, now).unwrap();
-    assert_eq!(todo.iter().map(|e| e.batch_id).collect::<Vec<_>>(), [0]);
+    assert_eq!(
+        ids(w.bob.batches_to_fetch(&bytes, &key, &[79], now).unwrap()),
+        [0, 2]
+    );
 
     let mut tampered = bytes.clone();
     tampered[20] ^= 1;

@@ -24,6 +24,11 @@
 //! name = "hanoi-cdc"
 //! districts = [1, 2, 3]
 //! public_key = "<64 hex characters: the unit's X25519 HPKE public key>"
+//!
+//! default_trace_regions = [1]   # "Trace F1" publishes to Hà Nội unless the worker chooses
+//! # [[regions]]                 # replaces the built-in list of Vietnam's 63 provinces
+//! # code = 1
+//! # name = "Hà Nội"
 //! ```
 
 use std::net::SocketAddr;
@@ -31,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::regions::{Region, RegionConfig};
 use crate::domain::settings::{Settings, ThrottleConfig, Unit, UnitConfig, validate_units};
 use crate::web::Limits;
 use crate::web::console::ConsoleConfig;
@@ -79,6 +85,12 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The preventive-medicine units.
     pub units: Vec<UnitConfig>,
+    /// The regions cases are published to (SPEC.md §8.5), each a code and a name. Default:
+    /// Vietnam's 63 provinces by their official codes.
+    pub regions: Option<Vec<Region>>,
+    /// The regions "Trace F1" publishes a case to when the health worker chooses none: `[0]`
+    /// (the whole country, the default) or province codes.
+    pub default_trace_regions: Vec<u16>,
     /// Throttle figures.
     pub throttle: ThrottleConfig,
     /// The web console.
@@ -105,6 +117,8 @@ impl Default for Config {
             max_body_bytes_in_flight: 64 << 20,
             trusted_proxies: Vec::new(),
             units: Vec::new(),
+            regions: None,
+            default_trace_regions: vec![crate::domain::regions::WHOLE_COUNTRY],
             throttle: ThrottleConfig::default(),
             console: ConsoleConfig::default(),
         }
@@ -174,7 +188,21 @@ impl Config {
                 "request_timeout_seconds must be positive".into(),
             ));
         }
+        self.region_config()
+            .validate()
+            .map_err(|e| ConfigError(e.0))?;
         validate_units(&self.units).map_err(|e| ConfigError(e.0))
+    }
+
+    fn region_config(&self) -> RegionConfig {
+        let mut config = RegionConfig {
+            default_trace: self.default_trace_regions.clone(),
+            ..RegionConfig::default()
+        };
+        if let Some(regions) = &self.regions {
+            config.regions = regions.clone();
+        }
+        config
     }
 
     /// What the workflow is configured with, given the validated `units`.
@@ -188,6 +216,7 @@ impl Config {
             dummy_quantum: self.dummy_quantum,
             throttle: self.throttle,
             units,
+            regions: self.region_config(),
             risk_rule: bluezone_protocol::RiskRule::default(),
         }
     }

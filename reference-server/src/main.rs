@@ -13,7 +13,7 @@ use std::time::Duration;
 use bluezone_protocol::PublisherKeyPair;
 use bluezone_server::config::{Config, ConfigError};
 use bluezone_server::domain::files;
-use bluezone_server::domain::workflow::PublishedFile;
+use bluezone_server::domain::workflow::{IndexScope, PublishedFile};
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{self, AppState, unix_now};
 use bluezone_server::{PublicationSink, SledStore, Store, Workflow};
@@ -115,24 +115,24 @@ impl PublicationSink for ExitAfterBatchFile {
         std::process::exit(FAULT_EXIT_STATUS)
     }
 
-    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.put_index(bytes)
+    fn put_index(&self, scope: IndexScope, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.put_index(scope, bytes)
     }
 
     fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>> {
         self.0.batch(batch_id)
     }
 
-    fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
-        self.0.index()
+    fn index(&self, scope: IndexScope) -> std::io::Result<Option<Vec<u8>>> {
+        self.0.index(scope)
     }
 
     fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
         self.0.served_batch(batch_id)
     }
 
-    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
-        self.0.served_index()
+    fn served_index(&self, scope: IndexScope) -> std::io::Result<Option<PublishedFile>> {
+        self.0.served_index(scope)
     }
 }
 

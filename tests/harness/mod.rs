@@ -434,7 +434,7 @@ pub fn sync_and_report_named(
     let index = server.get("/publication/v1/index.bin", None, &[]);
     assert_eq!(index.status, 200);
     let to_fetch = phone
-        .batches_to_fetch(&index.body, &publisher, UnixTime(now))
+        .batches_to_fetch(&index.body, &publisher, &[], UnixTime(now))
         .expect("index verifies");
     let unit_key = units
         .iter()

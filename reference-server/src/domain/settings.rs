@@ -156,6 +156,8 @@ pub struct Settings {
     pub throttle: ThrottleConfig,
     /// The units.
     pub units: Vec<Unit>,
+    /// The regions cases are published to, and the default of "Trace F1".
+    pub regions: crate::domain::regions::RegionConfig,
     /// The risk rule reports are rescored with.
     pub risk_rule: RiskRule,
 }

@@ -73,6 +73,11 @@ pub static ROUTES: &[Route] = &[
     route(GET, "/publication/v1/index.bin", json!(publication::index)),
     route(
         GET,
+        "/publication/v1/regions/{region}/index.bin",
+        json!(publication::region_index),
+    ),
+    route(
+        GET,
         "/publication/v1/batches/{file}",
         json!(publication::batch),
     ),

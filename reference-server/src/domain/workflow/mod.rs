@@ -46,7 +46,7 @@ mod uploads;
 
 pub use accounts::{LoginOutcome, valid_username};
 pub use cases::{MAX_REFERENCE_LEN, OpenedCase};
-pub use publication::{MemorySink, PublicationSink, PublishedFile};
+pub use publication::{IndexScope, MemorySink, PublicationSink, PublishedFile};
 pub use reports::ReportOutcome;
 
 /// The randomness the workflow draws from: the OS generator in the server, a seeded one in the

@@ -70,13 +70,19 @@ pub async fn case(call: Call) -> HttpResponse {
 pub async fn trace(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
     let id = parse_id::<u64>(call.param("id"));
-    let (ctx, who, _) = answer!(signed_in_form(call).await);
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
     let id = match id {
         Ok(id) => id,
         Err(e) => return api_error_page(&ctx, &e),
     };
+    // Each chosen province is one `region` field; one that is not a number is no region.
+    let regions: Vec<u16> = form
+        .iter()
+        .filter(|(k, _)| k == "region")
+        .map(|(_, v)| v.parse().unwrap_or(u16::MAX))
+        .collect();
     let s = Arc::clone(&state);
-    match blocking(move || s.workflow.request_trace(&who, id, unix_now())).await {
+    match blocking(move || s.workflow.request_trace_to(&who, id, &regions, unix_now())).await {
         Ok(_) => redirect(&ctx, &format!("/console/cases/{id}?done=trace")),
         Err(e) => case_page(&state, &ctx, id, false, Some(&e)).await,
     }
@@ -105,7 +111,8 @@ async fn case_page(
             let units = &state.workflow.settings().units;
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
-            let body = pages::case(ctx, &case, &rows, units, traced, message);
+            let regions = &state.workflow.settings().regions;
+            let body = pages::case(ctx, &case, &rows, units, regions, traced, message);
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
@@ -249,11 +256,14 @@ pub async fn publish(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
     let (ctx, who, _) = answer!(signed_in_form(call).await);
     match blocking(move || state.workflow.publish_on_demand(&who, unix_now())).await {
-        Ok(Some(batch)) => redirect(
-            &ctx,
-            &format!("/console/admin?done=batch-{}", batch.batch_id),
-        ),
-        Ok(None) => redirect(&ctx, "/console/admin?done=nothing"),
+        Ok(run) if run.is_empty() => redirect(&ctx, "/console/admin?done=nothing"),
+        Ok(run) => {
+            let ids: Vec<String> = run.iter().map(|b| b.batch_id.to_string()).collect();
+            redirect(
+                &ctx,
+                &format!("/console/admin?done=batch-{}", ids.join("-")),
+            )
+        }
         Err(e) => api_error_page(&ctx, &e),
     }
 }
