@@ -407,6 +407,9 @@ pub fn publisher_key(server: &Server) -> (PublisherPublicKey, Vec<(Vec<u32>, Hpk
     (PublisherPublicKey(key), units)
 }
 
+/// The province the tests' phones subscribe to besides region 0: Hà Nội.
+pub const HOME_REGION: u16 = 1;
+
 /// Steps 4 and 5 on one phone: fetch what is new, match, report each exposure that passes.
 /// Returns the ids of the reports the server verified.
 pub fn sync_and_report(
@@ -434,7 +437,7 @@ pub fn sync_and_report_named(
     let index = server.get("/publication/v1/index.bin", None, &[]);
     assert_eq!(index.status, 200);
     let to_fetch = phone
-        .batches_to_fetch(&index.body, &publisher, &[], UnixTime(now))
+        .batches_to_fetch(&index.body, &publisher, &[HOME_REGION], UnixTime(now))
         .expect("index verifies");
     let unit_key = units
         .iter()
