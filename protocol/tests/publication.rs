@@ -374,11 +374,11 @@ proptest! {
     }
 }
 
-/// The measured false-positive rate over 10^7 random RPIs is within 1.5x of the target for
-/// kind 1 and within 1.2x for kind 2, at targets where 10^7 queries see enough false positives
-/// to measure (2^-10 to 2^-17, on filters of 300 to 200,000 entries; at the default 2^-24 they
-/// would see 0.6 on average: see the closing note of the publication issue). Kind 2 is held to
-/// the tighter bound at targets where the count's standard deviation is at most 4% of it.
+/// The measured false-positive rate over 10^7 random RPIs is within 1.2x of the target for
+/// both kinds, on batches of 300 to 4,000,000 entries, at targets where 10^7 queries see
+/// enough false positives for the count's standard deviation to be at most 4% of it (2^-8 to
+/// 2^-13; at the default 2^-24 they would see 0.6 on average:
+/// `measured_false_positive_rate_at_the_default_target` measures it by hand).
 #[test]
 fn measured_false_positive_rate_is_near_the_target_for_both_kinds() {
     const QUERIES: usize = 10_000_000;
@@ -387,30 +387,14 @@ fn measured_false_positive_rate_is_near_the_target_for_both_kinds() {
     let rpi_key = RpiKey::new(&[3; 16]);
     // Small filters too: a position scheme that is linear in the hash has a false-positive
     // floor of about n / (s·m), which only small filters reach (SPEC.md §8.1.1, "the mixer").
-    let cases = [
-        (
-            FilterKind::Bloom,
-            1.5,
-            [
-                (10u32, 50_000u32),
-                (14, 100_000),
-                (17, 200_000),
-                (14, 300),
-                (17, 2_000),
-            ],
-        ),
-        (
-            FilterKind::Compressed,
-            1.2,
-            [
-                (10, 300),
-                (12, 2_000),
-                (14, 50_000),
-                (12, 200_000),
-                (10, 250_000),
-            ],
-        ),
+    let sizes = [
+        (10u32, 300u32),
+        (12, 2_000),
+        (13, 50_000),
+        (12, 200_000),
+        (8, 4_000_000),
     ];
+    let cases = [(FilterKind::Bloom, 1.2, sizes), (FilterKind::Compressed, 1.2, sizes)];
     let mut queries = vec![[0u8; 16]; QUERIES];
     for (kind, tolerance, sizes) in cases {
         for (log2, n) in sizes {
