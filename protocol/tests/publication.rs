@@ -310,6 +310,24 @@ fn the_index_lists_new_batches_and_detects_substitution() {
         BatchIndex::open(&tampered, &key),
         Err(Error::Batch(BatchError::BadSignature))
     );
+    // Signed by another key, cut anywhere, or with a byte more: refused, and a phone's
+    // `batches_to_fetch` with it.
+    let other = PublisherKeyPair::generate(&mut w.rng);
+    let forged = index.to_bytes(&other).unwrap();
+    assert_eq!(
+        BatchIndex::open(&forged, &key),
+        Err(Error::Batch(BatchError::BadSignature))
+    );
+    assert!(w.bob.batches_to_fetch(&forged, &key, &[79], now).is_err());
+    for len in 0..bytes.len() {
+        assert!(
+            BatchIndex::open(&bytes[..len], &key).is_err(),
+            "prefix {len}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(BatchIndex::open(&longer, &key).is_err());
 }
 
 #[test]
@@ -394,7 +412,10 @@ fn measured_false_positive_rate_is_near_the_target_for_both_kinds() {
         (12, 200_000),
         (8, 4_000_000),
     ];
-    let cases = [(FilterKind::Bloom, 1.2, sizes), (FilterKind::Compressed, 1.2, sizes)];
+    let cases = [
+        (FilterKind::Bloom, 1.2, sizes),
+        (FilterKind::Compressed, 1.2, sizes),
+    ];
     let mut queries = vec![[0u8; 16]; QUERIES];
     for (kind, tolerance, sizes) in cases {
         for (log2, n) in sizes {
