@@ -241,6 +241,7 @@ fn main() {
             body_bytes_in_flight: 64 << 20,
         },
         trusted_proxies: Vec::new(),
+        draining: std::sync::atomic::AtomicBool::new(false),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -252,7 +253,15 @@ fn main() {
         .unwrap();
     let address = listener.local_addr().unwrap();
     let server_state = Arc::clone(&state);
-    runtime.spawn(async move { serve(listener, server_state, std::future::pending()).await });
+    runtime.spawn(async move {
+        serve(
+            listener,
+            server_state,
+            std::future::pending(),
+            Duration::from_secs(1),
+        )
+        .await
+    });
 
     let baseline = run_phase(
         "GET /healthz (baseline)",

@@ -14,6 +14,8 @@
 //! trusted_proxies = ["10.0.0.1"]   # whose X-Forwarded-For names the client
 //! max_connections = 768            # below `ulimit -n`; a few more answer /healthz only
 //! max_body_bytes_in_flight = 67108864   # 64 MiB of bodies being received at once
+//! shutdown_grace_seconds = 30      # after SIGTERM/SIGINT, in-flight requests get this long
+//! log_format = "text"              # or "json": one object per line on standard error
 //!
 //!
 //! [console]
@@ -73,6 +75,12 @@ pub struct Config {
     pub max_json_bytes: usize,
     /// Seconds a request may take, body included.
     pub request_timeout_seconds: u64,
+    /// After SIGTERM or SIGINT, how long in-flight requests may take to finish before the
+    /// server exits anyway, seconds.
+    pub shutdown_grace_seconds: u64,
+    /// How log lines are written to standard error: `"text"` or `"json"` (one object per
+    /// line).
+    pub log_format: LogFormat,
     /// Most connections served at once; keep it below the process's file limit (`ulimit -n`)
     /// less about 50. A few more are answered in overload (`/healthz`, or `503 server_busy`),
     /// and any further one is closed at once.
@@ -113,6 +121,8 @@ impl Default for Config {
             max_report_bytes: bluezone_protocol::REPORT_SIZE_CLASSES[3],
             max_json_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            shutdown_grace_seconds: 30,
+            log_format: LogFormat::Text,
             max_connections: 768,
             max_body_bytes_in_flight: 64 << 20,
             trusted_proxies: Vec::new(),
@@ -123,6 +133,17 @@ impl Default for Config {
             console: ConsoleConfig::default(),
         }
     }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal only).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target` and the event's fields.
+    Json,
 }
 
 /// A configuration that cannot be used.

@@ -8,10 +8,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bluezone_protocol::PublisherKeyPair;
-use bluezone_server::config::{Config, ConfigError};
+use bluezone_server::config::{Config, ConfigError, LogFormat};
 use bluezone_server::domain::files;
 use bluezone_server::domain::workflow::{IndexScope, PublishedFile};
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
@@ -49,6 +50,9 @@ struct Cli {
     /// Lifetime of declaration codes, seconds (overrides the file).
     #[arg(long)]
     code_ttl: Option<u64>,
+    /// Log lines as text (the default) or as one JSON object per line (overrides the file).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -162,19 +166,56 @@ fn configure(cli: &Cli) -> Result<Config, ConfigError> {
     if let Some(v) = cli.code_ttl {
         config.code_ttl_seconds = v;
     }
+    if let Some(v) = cli.log_format {
+        config.log_format = v;
+    }
     Ok(config)
 }
 
+/// Log to standard error: text (coloured on a terminal only) or one JSON object per line with
+/// the time, level, target and fields. `RUST_LOG` filters, `info` by default.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => fail(format!("cannot handle SIGTERM: {e}")),
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "stopping"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!(signal = "interrupt", "stopping");
+    }
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let config = configure(&cli).unwrap_or_else(|e| fail(e));
+    init_logging(config.log_format);
     let units = config.validate().unwrap_or_else(|e| fail(e));
     if units.is_empty() {
         tracing::warn!(
@@ -210,6 +251,18 @@ fn main() {
     } else {
         Arc::new(files)
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("cannot start the runtime: {e}")));
+    // The port first: a start that cannot listen fails before anything is created, so the
+    // first-start admin password is never made, and lost, by a start that then fails.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.listen))
+        .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|e| fail(format!("no local address: {e}")));
     let (workflow, admin_password) = Workflow::open(
         store,
         settings,
@@ -220,43 +273,45 @@ fn main() {
     )
     .unwrap_or_else(|e| fail(e));
     if let Some(password) = admin_password {
-        // Shown this once: only its PBKDF2 hash is stored.
-        println!(
+        // Shown this once, the account stored: only its PBKDF2 hash is kept. Standard error,
+        // not the log, and never standard output, which a service manager may keep.
+        eprintln!(
             "first start: created account \"admin\" with password \"{password}\" \
              (shown once; log in and change it)"
         );
+        println!("first start: the admin password is on standard error, shown once");
     }
     let state = Arc::new(AppState {
         workflow,
         limits: config.limits(),
         trusted_proxies: config.trusted_proxies.clone(),
         console: config.console,
+        draining: AtomicBool::new(false),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(format!("cannot start the runtime: {e}")));
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| fail(format!("no local address: {e}")));
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let drained = runtime.block_on(async {
         println!(
             "listening on http://{address} (data in {}; publisher key {})",
             config.data_dir.display(),
             hex::encode(state.workflow.publisher_key().0)
         );
         spawn_background(&state, config.publication_interval_seconds);
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        };
-        if let Err(e) = web::serve(listener, state, shutdown).await {
-            fail(format!("server failed: {e}"));
-        }
+        web::serve(listener, Arc::clone(&state), stop_signal(), grace)
+            .await
+            .unwrap_or_else(|e| fail(format!("server failed: {e}")))
     });
+    match drained {
+        web::Drained::All => tracing::info!("in-flight requests finished"),
+        web::Drained::DeadlinePassed => tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "requests still running at the end of the grace period were cut"
+        ),
+    }
+    // Background tasks end with the runtime; the store is closed (and flushed) when the last
+    // handle on the workflow goes. Every acknowledged write was flushed before its answer.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    drop(state);
+    tracing::info!("stopped");
 }
 
 /// Scheduled publication, and hourly purging of what retention no longer allows.

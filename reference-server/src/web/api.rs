@@ -43,7 +43,9 @@ fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
 async fn principal(call: &Call) -> Result<Principal, ApiError> {
     let token = bearer(&call.req)?;
     let state = Arc::clone(&call.state);
-    blocking(move || state.workflow.authenticate(&token, unix_now())).await
+    let who = blocking(move || state.workflow.authenticate(&token, unix_now())).await?;
+    let _ = call.log.account.set(who.username.clone());
+    Ok(who)
 }
 
 /// The caller and a handle on the shared state, for the blocking work of a handler.

@@ -68,6 +68,7 @@ pub static ROUTES: &[Route] = &[
     // Operations.
     route(GET, "/", json!(ops::root)),
     route(GET, "/healthz", json!(ops::healthz)),
+    route(GET, "/readyz", json!(ops::readyz)),
     route(GET, "/metrics", json!(ops::metrics)),
     // Publication files (phones, CDN).
     route(GET, "/publication/v1/index.bin", json!(publication::index)),
@@ -183,6 +184,7 @@ pub async fn dispatch(mut call: Call) -> HttpResponse {
         Err(_) => return refuse(call, console, ErrorCode::RouteNotFound).await,
     };
     call.params = params;
+    let _ = call.log.route.set(route.path);
     match route.handler {
         Handler::Json(handler) => match handler(call).await {
             Ok(response) => response,
