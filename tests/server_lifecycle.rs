@@ -174,3 +174,53 @@ fn sigterm_finishes_the_request_in_flight_and_json_logs_parse() {
     assert_eq!(login, 2, "two logins, each logged once");
     assert!(lines.iter().any(|l| l["message"] == "stopped"));
 }
+
+/// Admin disables, enables and resets an account over the API: disabling and resetting each
+/// end the account's sessions at once; a disabled account cannot log in; after a reset only the
+/// new password works; an admin cannot disable itself, and no one else may do any of it.
+#[test]
+fn disable_and_reset_end_the_sessions_of_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &[], ""));
+    let admin = server.login("admin", server.admin_password.as_deref().unwrap());
+    let old_password = "a long first password";
+    let created = server.post_json(
+        "/api/v1/accounts",
+        Some(&admin),
+        &json!({"username": "bs.hung", "password": old_password, "role": "treatment_facility"}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let worker = server.login("bs.hung", old_password);
+    let me = |token: &str| server.get("/api/v1/me", Some(token), &[]).status;
+    assert_eq!(me(&worker), 200);
+    let post = |path: &str, token: &str| server.post_json(path, Some(token), &json!({}));
+    let login_status = |password: &str| {
+        let body = json!({"username": "bs.hung", "password": password});
+        server.post_json("/api/v1/login", None, &body).status
+    };
+
+    // Only an admin, and not on itself.
+    assert_eq!(post("/api/v1/accounts/admin/disable", &worker).status, 403);
+    let own = post("/api/v1/accounts/admin/disable", &admin);
+    assert_eq!(own.status, 400, "{}", own.text());
+    assert_eq!(post("/api/v1/accounts/nobody/disable", &admin).status, 404);
+
+    let disabled = post("/api/v1/accounts/bs.hung/disable", &admin);
+    assert_eq!(disabled.json()["disabled"], json!(true));
+    assert_eq!(me(&worker), 401, "the session ended with the disabling");
+    assert_eq!(login_status(old_password), 401);
+    let enabled = post("/api/v1/accounts/bs.hung/enable", &admin);
+    assert_eq!(enabled.json()["disabled"], json!(false));
+    let worker = server.login("bs.hung", old_password);
+    assert_eq!(me(&worker), 200);
+
+    let reset = post("/api/v1/accounts/bs.hung/reset-password", &admin);
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    let new_password = reset.json()["password"].as_str().unwrap().to_owned();
+    assert!(new_password.len() >= 12);
+    assert_eq!(me(&worker), 401, "the session ended with the reset");
+    assert_eq!(login_status(old_password), 401);
+    let worker = server.login("bs.hung", &new_password);
+    assert_eq!(me(&worker), 200);
+    assert_eq!(me(&admin), 200, "the admin's own session is untouched");
+}

@@ -251,6 +251,34 @@ pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
     ))
 }
 
+/// `POST /api/v1/accounts/{username}/disable` (admin): the account cannot log in, and its
+/// sessions end.
+pub async fn disable_account(call: Call) -> Result<HttpResponse, ApiError> {
+    set_disabled(call, true).await
+}
+
+/// `POST /api/v1/accounts/{username}/enable` (admin).
+pub async fn enable_account(call: Call) -> Result<HttpResponse, ApiError> {
+    set_disabled(call, false).await
+}
+
+async fn set_disabled(call: Call, disabled: bool) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let name = call.param("username").to_owned();
+    let account =
+        blocking(move || state.workflow.set_account_disabled(&who, &name, disabled)).await?;
+    ok_json(account_json(&account))
+}
+
+/// `POST /api/v1/accounts/{username}/reset-password` (admin): a new random password, shown
+/// this once, `{"username", "password"}`; the account's sessions end.
+pub async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let name = call.param("username").to_owned();
+    let (account, password) = blocking(move || state.workflow.reset_password(&who, &name)).await?;
+    ok_json(json!({"username": account.username, "password": password.as_str()}))
+}
+
 /// `POST /api/v1/publication/run` (admin): run publication now: one batch per region some
 /// waiting case is traced to, none when no case waits.
 pub async fn publish(call: Call) -> Result<HttpResponse, ApiError> {

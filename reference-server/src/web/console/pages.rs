@@ -460,10 +460,13 @@ pub fn admin(
     form: &AccountForm,
     done: Option<&str>,
     error: Option<&str>,
+    reset: Option<(&str, &str)>,
 ) -> String {
     let t = ctx.t();
     let done_text = match done {
         Some("account") => Some(t.account_created.to_owned()),
+        Some("disabled") => Some(t.account_disabled.to_owned()),
+        Some("enabled") => Some(t.account_enabled.to_owned()),
         Some("nothing") => Some(t.published_nothing.to_owned()),
         // "batch-7-8-9": the batches of one run, one per region.
         Some(d) => d
@@ -492,6 +495,12 @@ pub fn admin(
         html! {
             h1 { (t.admin_title) }
             (notice(done_text.as_deref()))
+            @if let Some((user, password)) = reset {
+                p.notice #password-reset role="status" {
+                    (t.password_reset_notice) " " strong { (user) } ": "
+                    code #new-account-password { (password) }
+                }
+            }
             section.card {
                 h2 { (t.new_account_title) }
                 (alert(error))
@@ -524,13 +533,26 @@ pub fn admin(
                 h2 { (t.accounts_title) }
                 div.scroll {
                     table #accounts {
-                        thead { (header_row(&[t.username, t.role_col, t.created_col])) }
+                        thead { (header_row(&[t.username, t.role_col, t.created_col, t.actions_col])) }
                         tbody {
                             @for a in accounts {
-                                tr {
+                                @let base = format!("/console/admin/accounts/{}", a.username);
+                                tr data-username=(a.username) data-disabled=(a.disabled) {
                                     td { (a.username) @if a.disabled { " (" (t.disabled) ")" } }
                                     td { (role_text(ctx, &a.role)) }
                                     td { (when(ctx, a.created_at)) }
+                                    td.actions {
+                                        form.inline method="post" action={(base) @if a.disabled { "/enable" } @else { "/disable" }} {
+                                            (csrf(ctx))
+                                            button.disable type="submit" {
+                                                @if a.disabled { (t.enable_button) } @else { (t.disable_button) }
+                                            }
+                                        }
+                                        form.inline method="post" action={(base) "/reset-password"} {
+                                            (csrf(ctx))
+                                            button.reset type="submit" { (t.reset_button) }
+                                        }
+                                    }
                                 }
                             }
                         }
