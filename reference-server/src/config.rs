@@ -44,7 +44,7 @@ use crate::web::Limits;
 use crate::web::console::ConsoleConfig;
 
 /// Everything the server is configured with.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on.
@@ -136,7 +136,9 @@ impl Default for Config {
 }
 
 /// How log lines are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines (coloured on a terminal only).
@@ -257,6 +259,50 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    /// Every key of `value`'s tables, as dotted paths (arrays are leaves).
+    fn key_paths(value: &toml::Value, at: &str, out: &mut Vec<String>) {
+        if let Some(table) = value.as_table() {
+            for (k, v) in table {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                out.push(path.clone());
+                key_paths(v, &path, out);
+            }
+        }
+    }
+
+    /// `reference-server/bluezone.example.toml` is the defaults, field for field, and names
+    /// every field: those whose default is unset as `#: field = example`, which parse and
+    /// validate once uncommented.
+    #[test]
+    fn the_example_file_is_the_defaults_and_names_every_field() {
+        let text = include_str!("../bluezone.example.toml");
+        let parsed: Config = toml::from_str(text).expect("the example parses");
+        assert_eq!(parsed, Config::default());
+        let full_text: String = text
+            .lines()
+            .map(|l| l.strip_prefix("#: ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let full: Config = toml::from_str(&full_text).expect("the uncommented example parses");
+        full.validate().expect("and validates");
+        assert!(full.signing_key.is_some() && full.regions.is_some());
+        assert!(full.console.secure_cookies.is_some() && !full.units.is_empty());
+        let (mut named, mut fields) = (Vec::new(), Vec::new());
+        let written: toml::Table = toml::from_str(&full_text).unwrap();
+        key_paths(&toml::Value::Table(written), "", &mut named);
+        key_paths(&toml::Value::try_from(&full).unwrap(), "", &mut fields);
+        named.sort();
+        fields.sort();
+        assert_eq!(
+            named, fields,
+            "the example names exactly the fields of Config"
+        );
+    }
+
     use super::*;
 
     #[test]

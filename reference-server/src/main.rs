@@ -55,6 +55,44 @@ struct Cli {
     log_format: Option<LogFormat>,
 }
 
+/// The command line, each flag's help ending with the default it overrides: the
+/// configuration's ([`Config::default`]), what the server uses when neither flag nor file sets
+/// the field.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let d = Config::default();
+    let defaults = [
+        ("listen", d.listen.to_string()),
+        ("data_dir", d.data_dir.display().to_string()),
+        (
+            "publication_interval",
+            d.publication_interval_seconds.to_string(),
+        ),
+        (
+            "filter_target_fp_rate",
+            format!("{:e}", d.filter_target_fp_rate),
+        ),
+        ("filter_kind", d.filter_kind.to_string()),
+        (
+            "signing_key",
+            "<data-dir>/publisher.key, made at the first start".into(),
+        ),
+        ("code_ttl", d.code_ttl_seconds.to_string()),
+        ("log_format", "text".into()),
+    ];
+    let mut cmd = Cli::command().after_help(
+        "Every flag overrides the field of the configuration file; every field is listed with \
+         its default in reference-server/bluezone.example.toml.",
+    );
+    for (id, value) in defaults {
+        cmd = cmd.mut_arg(id, |a| {
+            let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+            a.help(format!("{help} [default: {value}]"))
+        });
+    }
+    cmd
+}
+
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("bluezone-server: {message}");
     std::process::exit(2)
@@ -213,7 +251,10 @@ async fn stop_signal() {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = {
+        use clap::FromArgMatches;
+        Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+    };
     let config = configure(&cli).unwrap_or_else(|e| fail(e));
     init_logging(config.log_format);
     let units = config.validate().unwrap_or_else(|e| fail(e));
@@ -352,4 +393,27 @@ fn spawn_background(state: &Arc<AppState>, publication_interval: u64) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--help` shows, for every flag that overrides the file, the default it overrides.
+    #[test]
+    fn help_shows_every_default() {
+        let cmd = command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if ["config", "help", "version"].contains(&id) {
+                continue;
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains("[default: "), "--{id}: {help}");
+        }
+        let text = command().render_long_help().to_string();
+        assert!(text.contains("[default: 127.0.0.1:8080]"), "{text}");
+        assert!(text.contains("[default: 3600]"), "{text}");
+        assert!(text.contains("bluezone.example.toml"), "{text}");
+    }
 }

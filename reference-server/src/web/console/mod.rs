@@ -52,7 +52,7 @@ use crate::domain::store::Role;
 use crate::domain::workflow::Principal;
 
 /// The console's settings (the `[console]` table of the configuration).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
     /// Offset of the times the console shows from UTC, in minutes. Default 420: Indochina Time
