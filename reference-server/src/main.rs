@@ -14,6 +14,7 @@ use std::time::Duration;
 use bluezone_protocol::PublisherKeyPair;
 use bluezone_server::config::{Config, ConfigError, LogFormat};
 use bluezone_server::domain::files;
+use bluezone_server::domain::password::{PasswordHash, random_password};
 use bluezone_server::domain::workflow::{IndexScope, PublishedFile};
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{self, AppState, unix_now};
@@ -25,14 +26,17 @@ use rand_core::UnwrapErr;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
+    /// What to do; without a command, serve.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML configuration file (every field optional; see the crate docs of `config`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Address to listen on (overrides the file), e.g. 127.0.0.1:8080; port 0 picks a free one.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
     /// Data directory (overrides the file).
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Seconds between scheduled publication runs, 0 for on demand only (overrides the file).
     #[arg(long)]
@@ -53,6 +57,19 @@ struct Cli {
     /// Log lines as text (the default) or as one JSON object per line (overrides the file).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+}
+
+/// What the server binary does besides serving.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Give an account a new random password, printed once to standard error, and end its
+    /// sessions: for a lost admin password. Offline: stop the server first (the store is
+    /// locked while it runs).
+    ResetPassword {
+        /// The account.
+        #[arg(long)]
+        user: String,
+    },
 }
 
 /// The command line, each flag's help ending with the default it overrides: the
@@ -229,6 +246,45 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// `reset-password`: a new random password for `user` in the store of `config`, its sessions
+/// ended. Refused while a server holds the store.
+fn reset_password(config: &Config, user: &str) -> Result<(), String> {
+    let dir = config.data_dir.join("store");
+    if !dir.is_dir() {
+        return Err(format!(
+            "no store in {}: give the server's --config or --data-dir",
+            dir.display()
+        ));
+    }
+    let store = SledStore::open(&dir).map_err(|e| {
+        format!(
+            "cannot open the store in {} (a running server holds it: stop it first): {e}",
+            dir.display()
+        )
+    })?;
+    let mut account = store
+        .account(user)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account {user:?}"))?;
+    let mut rng = UnwrapErr(getrandom::SysRng);
+    let password = zeroize::Zeroizing::new(random_password(&mut rng));
+    account.password = PasswordHash::new(&password, &mut rng).map_err(|e| e.to_string())?;
+    store.update_account(&account).map_err(|e| e.to_string())?;
+    let ended = store
+        .delete_sessions_of(user, None)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "new password for \"{user}\": \"{}\" (shown once; {ended} session(s) ended{})",
+        password.as_str(),
+        if account.disabled {
+            "; the account is disabled: an admin enables it"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
 /// Resolves at the first SIGTERM or SIGINT.
 async fn stop_signal() {
     #[cfg(unix)]
@@ -256,6 +312,10 @@ fn main() {
         Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
     };
     let config = configure(&cli).unwrap_or_else(|e| fail(e));
+    if let Some(Command::ResetPassword { user }) = &cli.command {
+        reset_password(&config, user).unwrap_or_else(|e| fail(e));
+        return;
+    }
     init_logging(config.log_format);
     let units = config.validate().unwrap_or_else(|e| fail(e));
     if units.is_empty() {

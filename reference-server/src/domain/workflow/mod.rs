@@ -225,14 +225,7 @@ impl Workflow {
     }
 
     fn random_password(&self) -> String {
-        // 20 characters of Crockford base32: 100 bits.
-        const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-        let mut bytes = [0u8; 20];
-        lock(&self.rng).fill_bytes(&mut bytes);
-        bytes
-            .iter()
-            .map(|b| ALPHABET[usize::from(b & 31)] as char)
-            .collect()
+        crate::domain::password::random_password(&mut *lock(&self.rng))
     }
 
     /// The store (for tests and tools).
