@@ -471,6 +471,7 @@ pub fn run(
         facility: Principal {
             username: "facility".into(),
             role: Role::TreatmentFacility,
+            client: None,
         },
         publication,
         cases: Vec::new(),

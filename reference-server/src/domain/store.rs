@@ -618,6 +618,77 @@ pub fn contact_retained(hash: &ContactHash, now: Seconds) -> bool {
     hash.1 > now.saturating_sub(CONTACT_RETENTION_SECONDS)
 }
 
+/// One entry of the audit log: who did what, when, from where, to which object. Entries are
+/// only ever appended (there is no method to change or remove one), numbered from 1 in the
+/// order they were appended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its number, from 1 up, assigned by [`Store::append_audit`] (0 before).
+    pub seq: u64,
+    /// When.
+    pub at: Seconds,
+    /// The account that acted (for a failed login, the name that was tried; `-` for the
+    /// server itself, as for a scheduled publication run or a retention purge).
+    pub account: String,
+    /// The client address it came from, when known.
+    pub client: Option<String>,
+    /// What was done: one of [`AuditEntry::ACTIONS`].
+    pub action: String,
+    /// What it was done to (`case 12`, `account bs.hung`, `unit hanoi-cdc`, …), or empty.
+    pub object: String,
+}
+
+impl AuditEntry {
+    /// The actions recorded, as the API and the console name them.
+    pub const ACTIONS: [&'static str; 17] = [
+        "login",
+        "login_failed",
+        "password_changed",
+        "account_created",
+        "account_disabled",
+        "account_enabled",
+        "password_reset",
+        "case_opened",
+        "trace_requested",
+        "publication_run",
+        "f1_table_read",
+        "f1_export",
+        "unit_rows_read",
+        "follow_up_changed",
+        "audit_read",
+        "retention_purge",
+        "store_read",
+    ];
+}
+
+/// Which audit entries to read: every condition given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Entries of this account.
+    pub account: Option<String>,
+    /// Entries of this action.
+    pub action: Option<String>,
+    /// Entries at or after this time.
+    pub from: Option<Seconds>,
+    /// Entries before this time.
+    pub to: Option<Seconds>,
+    /// Entries numbered below this one (to page backwards).
+    pub before_seq: Option<u64>,
+    /// At most this many, the newest first.
+    pub limit: usize,
+}
+
+impl AuditFilter {
+    /// Whether `entry` meets every condition (the limit aside).
+    pub fn admits(&self, entry: &AuditEntry) -> bool {
+        self.account.as_ref().is_none_or(|a| &entry.account == a)
+            && self.action.as_ref().is_none_or(|a| &entry.action == a)
+            && self.from.is_none_or(|t| entry.at >= t)
+            && self.to.is_none_or(|t| entry.at < t)
+            && self.before_seq.is_none_or(|s| entry.seq < s)
+    }
+}
+
 /// Counts of what the store holds (for `/metrics` and tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
@@ -767,8 +838,16 @@ pub trait Store: Send + Sync + 'static {
     /// went.
     fn purge(&self, now: Seconds) -> Result<u64, StoreError>;
 
+    /// Append an entry to the audit log, numbering it (its `seq` is ignored); returns its
+    /// number. Durable when it returns.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError>;
+    /// The audit entries `filter` admits, the newest first, at most `filter.limit`.
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
     /// How many records of each kind the store holds.
     fn counts(&self) -> Result<StoreCounts, StoreError>;
-    /// SHA-256 over every stored record, in a fixed order: equal digests mean equal contents.
+    /// SHA-256 over every stored record of the workflow, in a fixed order: equal digests mean
+    /// equal contents. The audit log is left out: every request may add to it, refused ones
+    /// too, while the digest tells whether the workflow's state changed.
     fn digest(&self) -> Result<[u8; 32], StoreError>;
 }

@@ -21,10 +21,11 @@ use rand_core::SeedableRng;
 
 use crate::domain::password::PasswordHash;
 use crate::domain::store::{
-    Account, BatchRecord, CLAIM_RETENTION_SECONDS, CONTACT_RETENTION_SECONDS, CaseRecord,
-    CaseStatus, ClaimRecord, CodeRefusal, ConfirmationRecord, ContactHash, F1RowRecord, FollowUp,
-    FollowUpStatus, KEY_RETENTION_INTERVALS, RegionBatch, Role, Seconds, SessionRecord, Store,
-    StoreCounts, StoreError, StoredKey,
+    Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS,
+    CONTACT_RETENTION_SECONDS, CaseRecord, CaseStatus, ClaimRecord, CodeRefusal,
+    ConfirmationRecord, ContactHash, F1RowRecord, FollowUp, FollowUpStatus,
+    KEY_RETENTION_INTERVALS, RegionBatch, Role, Seconds, SessionRecord, Store, StoreCounts,
+    StoreError, StoredKey,
 };
 
 /// A store under test and the storage it lives in (a directory, a database, shared memory),
@@ -79,6 +80,7 @@ macro_rules! store_conformance_tests {
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
             a_run_publishes_each_case_in_each_of_its_regions_or_nothing,
+            the_audit_log_is_appended_numbered_filtered_and_outside_the_digest,
             a_taken_batch_id_is_never_given_again,
             reports_number_rows_per_case_and_refuse_duplicates,
             a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_age,
@@ -857,6 +859,104 @@ pub(crate) fn a_run_publishes_each_case_in_each_of_its_regions_or_nothing<S: Sto
     assert_eq!(
         h.store.case(b).unwrap().unwrap().status,
         published(vec![region_batch(79, second)])
+    );
+}
+
+/// Audit entries are numbered from 1 in the order appended, read newest first through every
+/// filter (account, action, time range, before a number, limit), kept across a reopen, and
+/// never change the digest.
+pub(crate) fn the_audit_log_is_appended_numbered_filtered_and_outside_the_digest<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let before = h.store.digest().unwrap();
+    let entry = |at, account: &str, action: &str| AuditEntry {
+        seq: 0,
+        at,
+        account: account.into(),
+        client: Some("192.0.2.1".into()),
+        action: action.into(),
+        object: format!("case {at}"),
+    };
+    let appended: Vec<u64> = [
+        entry(NOW, "doctor", "case_opened"),
+        entry(NOW + 10, "admin", "login"),
+        entry(NOW + 20, "doctor", "trace_requested"),
+        entry(NOW + 30, "doctor", "f1_table_read"),
+    ]
+    .iter()
+    .map(|e| h.store.append_audit(e).unwrap())
+    .collect();
+    assert_eq!(appended, vec![1, 2, 3, 4]);
+    assert_eq!(
+        h.store.digest().unwrap(),
+        before,
+        "the audit log is outside the digest"
+    );
+    let h = h.reopen();
+    let read = |filter: AuditFilter| -> Vec<u64> {
+        h.store
+            .audit(&AuditFilter {
+                limit: if filter.limit == 0 { 100 } else { filter.limit },
+                ..filter
+            })
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(read(AuditFilter::default()), vec![4, 3, 2, 1]);
+    let doctor = || Some("doctor".to_owned());
+    assert_eq!(
+        read(AuditFilter {
+            account: doctor(),
+            ..Default::default()
+        }),
+        vec![4, 3, 1]
+    );
+    let action = Some("login".to_owned());
+    assert_eq!(
+        read(AuditFilter {
+            action,
+            ..Default::default()
+        }),
+        vec![2]
+    );
+    let (from, to) = (Some(NOW + 10), Some(NOW + 30));
+    assert_eq!(
+        read(AuditFilter {
+            from,
+            to,
+            ..Default::default()
+        }),
+        vec![3, 2]
+    );
+    let paged = AuditFilter {
+        account: doctor(),
+        before_seq: Some(4),
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(read(paged), vec![3]);
+    let all = h
+        .store
+        .audit(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        all[3],
+        AuditEntry {
+            seq: 1,
+            ..entry(NOW, "doctor", "case_opened")
+        }
+    );
+    assert_eq!(
+        h.store
+            .append_audit(&entry(NOW + 40, "-", "publication_run"))
+            .unwrap(),
+        5
     );
 }
 

@@ -13,10 +13,10 @@ use ring::digest;
 use serde::Serialize;
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
-    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained, key_retained,
-    published_cases,
+    Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
+    CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store,
+    StoreCounts, StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained,
+    key_retained, published_cases,
 };
 
 #[derive(Default)]
@@ -36,6 +36,7 @@ struct Inner {
     claims: BTreeMap<([u8; 16], [u8; 32]), ClaimRecord>,
     f1_rows: BTreeMap<(u64, u32), F1RowRecord>,
     f1_by_district: BTreeMap<(u32, u64, u32), ()>,
+    audit: Vec<AuditEntry>,
 }
 
 /// The in-memory store. See the module documentation.
@@ -465,6 +466,28 @@ impl Store for MemoryStore {
             removed += (before - upload.keys.len()) as u64;
         }
         Ok(removed)
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let seq = inner.audit.len() as u64 + 1;
+        inner.audit.push(AuditEntry {
+            seq,
+            ..entry.clone()
+        });
+        Ok(seq)
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| filter.admits(e))
+            .take(filter.limit)
+            .cloned()
+            .collect())
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {

@@ -15,6 +15,8 @@
 //! | `claims` | RPI ‖ claim id | [`ClaimRecord`] |
 //! | `f1_rows` | case id ‖ row no. (u32 BE) | [`F1RowRecord`] |
 //! | `f1_by_district` | district (u32 BE) ‖ case id ‖ row no. | empty |
+//! | `audit` | entry number (u64 BE) | [`AuditEntry`], appended only; outside [`Store::digest`] |
+//! | `audit_meta` | `next_seq` | the next entry number; outside [`Store::digest`] |
 //!
 //! Every write method ends with `Db::flush`, so a method that returned `Ok` survives a crash.
 
@@ -31,10 +33,10 @@ use sled::transaction::{
 use crate::domain::files;
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
-    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained, key_retained,
-    published_cases,
+    Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
+    CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store,
+    StoreCounts, StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained,
+    key_retained, published_cases,
 };
 
 const TREES: [&str; 13] = [
@@ -131,6 +133,8 @@ pub struct SledStore {
     claims: sled::Tree,
     f1_rows: sled::Tree,
     f1_by_district: sled::Tree,
+    audit: sled::Tree,
+    audit_meta: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -333,6 +337,8 @@ impl SledStore {
             claims: tree("claims")?,
             f1_rows: tree("f1_rows")?,
             f1_by_district: tree("f1_by_district")?,
+            audit: tree("audit")?,
+            audit_meta: tree("audit_meta")?,
             db,
         })
     }
@@ -870,6 +876,42 @@ impl Store for SledStore {
         }
         self.flush()?;
         Ok(removed)
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let seq = finish(
+            // The counter lives beside the log, outside the digested trees.
+            (&self.audit_meta, &self.audit).transaction(|(counter, audit)| {
+                let seq = tx_next_id(counter, "next_seq")?;
+                tx_put(
+                    audit,
+                    &seq.to_be_bytes(),
+                    &AuditEntry {
+                        seq,
+                        ..entry.clone()
+                    },
+                )?;
+                Ok(seq)
+            }),
+        )?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let end = filter.before_seq.unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        for kv in self.audit.range(..end.to_be_bytes()).rev() {
+            if out.len() >= filter.limit {
+                break;
+            }
+            let (_, bytes) = kv.map_err(backend)?;
+            let entry: AuditEntry = decode("audit entry", &bytes)?;
+            if filter.admits(&entry) {
+                out.push(entry);
+            }
+        }
+        Ok(out)
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {
