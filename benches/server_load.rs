@@ -155,6 +155,7 @@ fn main() {
             public_key: unit_key,
         }],
         regions: Default::default(),
+        retention: Default::default(),
         risk_rule: RiskRule::default(),
     };
     let store: Box<dyn Store> =

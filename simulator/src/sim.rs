@@ -438,6 +438,7 @@ pub fn run(
         // Every case is traced to region 0, the whole country: one batch per run, which every
         // phone downloads (the simulated country has no provinces yet).
         regions: Default::default(),
+        retention: Default::default(),
         risk_rule: rule,
     };
     let store = MemoryStore::new();

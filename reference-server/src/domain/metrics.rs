@@ -80,6 +80,8 @@ pub struct Metrics {
     pub login_failures: AtomicU64,
     /// Audit entries that could not be written.
     pub audit_failures: AtomicU64,
+    /// Records the retention purges erased.
+    pub retention_purged: AtomicU64,
     /// Requests answered with a 5xx status.
     pub server_errors: AtomicU64,
     latency: Mutex<[Histogram; 4]>,
@@ -123,7 +125,7 @@ impl Metrics {
         index_rpis: usize,
     ) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 16] = [
+        let counters: [(&str, &str, &AtomicU64); 17] = [
             (
                 "bluezone_uploads_accepted_total",
                 "F0 uploads accepted",
@@ -179,6 +181,11 @@ impl Metrics {
                 "bluezone_login_failures_total",
                 "Failed logins",
                 &self.login_failures,
+            ),
+            (
+                "bluezone_retention_purged_total",
+                "Records the retention purges erased",
+                &self.retention_purged,
             ),
             (
                 "bluezone_audit_failures_total",

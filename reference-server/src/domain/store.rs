@@ -689,6 +689,67 @@ impl AuditFilter {
     }
 }
 
+/// How long the records about people are kept (the `[retention]` table of the
+/// configuration). The protocol's own retention (keys, contact hashes and claims: 14 to 15
+/// days) is fixed by SPEC.md and applies whatever these say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Days after an F1 row arrived that its sealed contact details (the F1's phone number
+    /// and name) are erased, the row kept: 28 by default, the 14 days of quarantine and 14 of
+    /// self-monitoring Vietnam asked of F1s through most of 2021, after which the unit has no
+    /// call to make.
+    pub sealed_contact_days: u32,
+    /// Days after an F1 row arrived that the row goes, with its follow-up: 90 by default, a
+    /// quarter for the units' and the ministry's reporting on the outbreak.
+    pub f1_row_days: u32,
+    /// Days after a case was opened that it goes, with its code, its upload and whatever of
+    /// its F1 rows is left: 90 by default, as the rows.
+    pub case_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            sealed_contact_days: 28,
+            f1_row_days: 90,
+            case_days: 90,
+        }
+    }
+}
+
+impl Retention {
+    /// Check the periods: each at least one day, contact details erased no later than their
+    /// row, and cases kept at least the 15 days the protocol may still need them.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sealed_contact_days == 0 || self.f1_row_days == 0 {
+            return Err("retention: every period is at least one day".into());
+        }
+        if self.sealed_contact_days > self.f1_row_days {
+            return Err("retention: sealed_contact_days cannot be longer than f1_row_days".into());
+        }
+        if self.case_days < 15 {
+            return Err("retention: case_days is at least 15 (the protocol's 14-day window and a day of publication)".into());
+        }
+        Ok(())
+    }
+
+    /// Whether a row received at `received_at` still has its contact details at `now`.
+    pub fn contact_kept(&self, received_at: Seconds, now: Seconds) -> bool {
+        received_at + u64::from(self.sealed_contact_days) * 86_400 > now
+    }
+
+    /// Whether a row received at `received_at` is kept at `now`.
+    pub fn row_kept(&self, received_at: Seconds, now: Seconds) -> bool {
+        received_at + u64::from(self.f1_row_days) * 86_400 > now
+    }
+
+    /// Whether a case opened at `opened_at` is kept at `now`.
+    pub fn case_kept(&self, opened_at: Seconds, now: Seconds) -> bool {
+        opened_at + u64::from(self.case_days) * 86_400 > now
+    }
+}
+
 /// Counts of what the store holds (for `/metrics` and tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
@@ -834,9 +895,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Erase what retention no longer allows at `now`: sessions past expiry, contact hashes
     /// last heard 14 days or more ago, the daily keys of uploads whose every interval is
-    /// older than 15 days, and claims received 15 days or more ago. Returns how many records
-    /// went.
-    fn purge(&self, now: Seconds) -> Result<u64, StoreError>;
+    /// older than 15 days, claims received 15 days or more ago; and, as `retention` says, the
+    /// sealed contact details of F1 rows (the rows kept), F1 rows with their follow-up and
+    /// their reports, and cases with their code, upload digest, upload, contact hashes and
+    /// rows. Returns how many records went (a row whose contact details are erased counts
+    /// one).
+    fn purge(&self, now: Seconds, retention: &Retention) -> Result<u64, StoreError>;
 
     /// Append an entry to the audit log, numbering it (its `seq` is ignored); returns its
     /// number. Durable when it returns.

@@ -303,7 +303,10 @@ impl Workflow {
     /// Erase what retention no longer allows: expired sessions, contact hashes older than 14
     /// days, index entries and stored keys past their use.
     pub fn purge(&self, now: Seconds) -> Result<u64, ApiError> {
-        let removed = self.store.purge(now)?;
+        let removed = self.store.purge(now, &self.settings.retention)?;
+        self.metrics
+            .retention_purged
+            .fetch_add(removed, std::sync::atomic::Ordering::Relaxed);
         write(&self.history).purge(UnixTime(now));
         write(&self.index).expire(UnixTime(now));
         if removed > 0 {

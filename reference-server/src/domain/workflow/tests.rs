@@ -39,6 +39,7 @@ fn settings() -> Settings {
         throttle: ThrottleConfig::default(),
         units: vec![unit("north", vec![1]), unit("south", vec![2])],
         regions: Default::default(),
+        retention: Default::default(),
         risk_rule: RiskRule::default(),
     }
 }
