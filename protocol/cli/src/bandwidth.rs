@@ -16,7 +16,7 @@ pub const MEASURED_SIGHTINGS_PER_PHONE: f64 = 940.961481;
 pub const MEASURED_ALONE_SHARE: f64 = 0.0;
 /// Same-day pairs of relevant sightings a phone tests against one batch
 /// (`same_day_pairs_per_phone_batch`), measured with `--all-phones` on 20,000 agents (README).
-pub const MEASURED_PAIRS_PER_BATCH: f64 = 11335.312482;
+pub const MEASURED_PAIRS_PER_BATCH: f64 = 12397.356401;
 /// Share of the contagious window's intervals an F0 publishes (`published_interval_share` of
 /// the worked example).
 pub const MEASURED_PUBLISHED_SHARE: f64 = 0.312807;

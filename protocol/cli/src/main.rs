@@ -121,10 +121,11 @@ impl BandwidthArgs {
                     .into(),
             );
         }
-        if !(self.false_alert_budget > 0.0 && self.false_alert_budget < 1.0)
-            || !finite(self.sightings_per_phone)
-            || !finite(self.pairs_per_batch)
-            || !finite(self.phones)
+        let budget_ok = self.false_alert_budget > 0.0 && self.false_alert_budget < 1.0;
+        if !(budget_ok
+            && finite(self.sightings_per_phone)
+            && finite(self.pairs_per_batch)
+            && finite(self.phones))
         {
             return Err("--false-alert-budget must lie strictly between 0 and 1, --sightings-per-phone, --pairs-per-batch and --phones be >= 0".into());
         }
