@@ -415,7 +415,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             regions.attr("data-regions").await.unwrap().as_deref(),
             Some("1,79")
         );
-        assert_eq!(regions.text().await.unwrap(), "Hà Nội, Hồ Chí Minh");
+        assert_eq!(regions.text().await.unwrap(), "Hà Nội, TP. Hồ Chí Minh");
         b.screenshot("case-traced").await;
     });
 

@@ -302,7 +302,7 @@ fn regional_publication_over_http() {
         regions
             .as_array()
             .unwrap()
-            .contains(&json!({"code": 79, "name": "Hồ Chí Minh"}))
+            .contains(&json!({"code": 79, "name": "TP. Hồ Chí Minh"}))
     );
 
     let mut rng = ChaCha20Rng::seed_from_u64(79);
@@ -421,4 +421,25 @@ fn regional_publication_over_http() {
         200
     );
     assert_eq!(index_of(79).0.entries.len(), 2);
+}
+
+/// The server's built-in provinces are those of `bluezone bandwidth`'s VN-2021 data, code for
+/// code and name for name: one list of regions, whoever reads it.
+#[test]
+fn the_servers_provinces_are_the_bandwidth_datas() {
+    let data = include_str!("../protocol/cli/data/vn-2021.csv");
+    let listed: Vec<(u16, String)> = data
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("code,"))
+        .map(|l| {
+            let mut fields = l.split(',');
+            let code = fields.next().unwrap().parse().unwrap();
+            (code, fields.next().unwrap().to_owned())
+        })
+        .collect();
+    let server: Vec<(u16, String)> = bluezone_server::domain::regions::VIETNAM_PROVINCES
+        .iter()
+        .map(|&(c, n)| (c, n.to_owned()))
+        .collect();
+    assert_eq!(listed, server);
 }

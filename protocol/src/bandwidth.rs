@@ -142,8 +142,14 @@ pub struct EpsilonBudget {
     /// Pairs of relevant sightings (non-zero weight) of the same UTC day that a phone tests
     /// against one batch, on average: `Σ_d C(R_{b,d}, 2)`.
     pub pairs_per_batch: f64,
-    /// Batches a phone matches per day.
+    /// Publication runs per day (each may make one batch per region).
     pub batches_per_day: u32,
+    /// Regions a phone subscribes to, region 0 included: it matches at most
+    /// `batches_per_day × subscribed_regions` batches a day (SPEC.md §8.5).
+    pub subscribed_regions: u32,
+    /// Factor on `pairs_per_batch` for what its measurement does not cover (one seed of a
+    /// synthetic population; denser places): the bound is met with this much to spare.
+    pub margin: f64,
     /// Most phone-days shown a false match, as a probability (1e-5: one phone in 100,000 a
     /// day).
     pub max_false_alert_rate: f64,
@@ -181,16 +187,25 @@ impl EpsilonBudget {
     /// `ε²` for each such pair, each query's false positive being independent under the
     /// batch's salt, and the union bound over pairs). Sightings of weight 0 add nothing to an
     /// exposure. `Π ≤ Σ_b C(R_b, 2) ≤ Σ_b R_b²/2` gives the looser `ε·Q_alone + Σ_b (ε·R_b)²/2`.
+    ///
+    /// The day's batches are `batches_per_day × subscribed_regions` (every subscribed region
+    /// publishing at every run, the most a phone matches), and `Π` is taken `margin` times the
+    /// measured pairs.
     pub fn false_alert_bound(&self, epsilon: f64) -> f64 {
-        let batches = f64::from(self.batches_per_day);
+        let batches = self.batches_matched();
         epsilon * self.alone_share * self.sightings_per_phone * batches
-            + epsilon * epsilon * self.pairs_per_batch * batches
+            + epsilon * epsilon * self.pairs_per_batch * self.margin * batches
+    }
+
+    /// The most batches a phone matches a day.
+    pub fn batches_matched(&self) -> f64 {
+        f64::from(self.batches_per_day) * f64::from(self.subscribed_regions.max(1))
     }
 
     /// The smallest `bits` in 1..=32 (the compressed filter's range limit) whose bound at
     /// ε = 2^-bits meets the budget, or `None` if even 2^-32 does not.
     pub fn derive(&self) -> Option<EpsilonDerivation> {
-        let batches = f64::from(self.batches_per_day);
+        let batches = self.batches_matched();
         let eps = |bits: u32| 2f64.powi(-(bits as i32));
         (1..=32u32)
             .find(|&b| self.false_alert_bound(eps(b)) <= self.max_false_alert_rate)
@@ -199,7 +214,7 @@ impl EpsilonBudget {
                 epsilon: eps(bits),
                 queries_per_day: self.sightings_per_phone * batches,
                 queries_alone_per_day: self.alone_share * self.sightings_per_phone * batches,
-                pairs_per_day: self.pairs_per_batch * batches,
+                pairs_per_day: self.pairs_per_batch * self.margin * batches,
                 false_alert_bound: self.false_alert_bound(eps(bits)),
                 false_alert_bound_one_bit_less: if bits == 1 {
                     f64::INFINITY
@@ -363,6 +378,8 @@ mod tests {
             alone_share: 0.02,
             pairs_per_batch: 5000.0,
             batches_per_day: 24,
+            subscribed_regions: 1,
+            margin: 1.0,
             max_false_alert_rate: 1e-5,
         }
     }
@@ -400,6 +417,26 @@ mod tests {
             ..b
         };
         assert_eq!(impossible.derive(), None);
+        // Three subscribed regions and a margin of 4 multiply Π by 12: about 1.8 bits more
+        // where the pair term decides.
+        let pairs_only = EpsilonBudget {
+            alone_share: 0.0,
+            ..b
+        };
+        let wider = EpsilonBudget {
+            subscribed_regions: 3,
+            margin: 4.0,
+            ..pairs_only
+        };
+        let (narrow, wide) = (pairs_only.derive().unwrap(), wider.derive().unwrap());
+        assert_eq!(wide.pairs_per_day, 12.0 * narrow.pairs_per_day);
+        assert_eq!(wide.queries_per_day, 3.0 * narrow.queries_per_day);
+        assert!(
+            wide.bits == narrow.bits + 1 || wide.bits == narrow.bits + 2,
+            "{wide:?}"
+        );
+        assert!(wider.false_alert_bound(wide.epsilon) <= 1e-5);
+        assert!(wider.false_alert_bound(2.0 * wide.epsilon) > 1e-5);
     }
 
     fn load() -> BandwidthLoad {

@@ -43,8 +43,9 @@ pub const MAX_BATCH_ENTRIES: u32 = 1 << 26;
 pub const BATCH_INDEX_ENTRY_LEN: usize = 68;
 /// Most batches one index lists.
 pub const MAX_INDEX_ENTRIES: u32 = 100_000;
-/// Default target false-positive rate of the filter: 2^-24.
-pub const DEFAULT_TARGET_FP_RATE: f64 = 1.0 / (1u64 << 24) as f64;
+/// Default target false-positive rate of the filter: 2^-20, derived from a false-alert budget
+/// (SPEC.md §8.1.3, `bluezone bandwidth`).
+pub const DEFAULT_TARGET_FP_RATE: f64 = 1.0 / (1u64 << 20) as f64;
 /// How far a sighting may lie from the interval of its RPI and still count: GAEN's tolerance
 /// for clock skew between phones, two hours.
 pub const MATCH_TOLERANCE_SECONDS: u64 = 2 * 3600;

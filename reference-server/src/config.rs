@@ -6,7 +6,7 @@
 //! listen = "127.0.0.1:8080"
 //! data_dir = "bluezone-data"
 //! publication_interval_seconds = 3600
-//! filter_target_fp_rate = 5.9604644775390625e-8   # 2^-24
+//! filter_target_fp_rate = 9.5367431640625e-7   # 2^-20 (SPEC.md §8.1.3)
 //! filter_kind = 2              # 2: compressed (Golomb-Rice), 1: partitioned Bloom filter
 //! dummy_quantum = 1024
 //! # signing_key = "/etc/bluezone/publisher.key"  # 64 hex characters (Ed25519 seed)

@@ -84,12 +84,15 @@ pub fn report(req: &Request) -> Result<String, String> {
     })?;
     let _ = writeln!(
         out,
-        "epsilon: budget {:e} false alerts per phone-day; {} sightings per phone, {:.4} of them passing the risk rule alone, {} same-day pairs of relevant sightings per batch; {} batches/day",
+        "epsilon: budget {:e} false alerts per phone-day; {} sightings per phone, {:.4} of them passing the risk rule alone, {} same-day pairs of relevant sightings per batch (x{} margin); {} runs/day x {} subscribed regions = {} batches matched/day at most",
         budget.max_false_alert_rate,
         budget.sightings_per_phone,
         budget.alone_share,
         budget.pairs_per_batch,
-        budget.batches_per_day
+        budget.margin,
+        budget.batches_per_day,
+        budget.subscribed_regions,
+        budget.batches_matched()
     );
     let _ = writeln!(
         out,

@@ -92,6 +92,14 @@ struct BandwidthArgs {
     /// measured `same_day_pairs_per_phone_batch`).
     #[arg(long, default_value_t = bandwidth::MEASURED_PAIRS_PER_BATCH)]
     pairs_per_batch: f64,
+    /// Regions a phone subscribes to, region 0 included (default: region 0, its home
+    /// province and one its user adds); each may publish a batch at every run.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+    subscribed_regions: u32,
+    /// Factor on the measured pairs per batch for what one seed of a synthetic population does
+    /// not cover (denser places); the budget is met with this much to spare.
+    #[arg(long, default_value_t = 4.0)]
+    margin: f64,
     /// Phones in the country (for the server's expected false reports a day).
     #[arg(long, default_value_t = 50_000_000.0)]
     phones: f64,
@@ -125,9 +133,11 @@ impl BandwidthArgs {
         if !(budget_ok
             && finite(self.sightings_per_phone)
             && finite(self.pairs_per_batch)
-            && finite(self.phones))
+            && finite(self.phones)
+            && self.margin.is_finite()
+            && self.margin >= 1.0)
         {
-            return Err("--false-alert-budget must lie strictly between 0 and 1, --sightings-per-phone, --pairs-per-batch and --phones be >= 0".into());
+            return Err("--false-alert-budget must lie strictly between 0 and 1, --sightings-per-phone, --pairs-per-batch and --phones be >= 0, --margin >= 1".into());
         }
         let regions = match &self.regions {
             Some(path) => Some((path.display().to_string(), bandwidth::read_regions(path)?)),
@@ -147,6 +157,8 @@ impl BandwidthArgs {
                 alone_share: self.alone_share,
                 pairs_per_batch: self.pairs_per_batch,
                 batches_per_day: self.batches_per_day,
+                subscribed_regions: self.subscribed_regions,
+                margin: self.margin,
                 max_false_alert_rate: self.false_alert_budget,
             },
             phones: self.phones,

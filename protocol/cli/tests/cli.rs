@@ -298,13 +298,14 @@ fn bandwidth_at_its_defaults_meets_the_issue_14_targets() {
     let kind2 = figure(&text, "filter kind 2 (", "bits/entry");
     let kind2_bytes = figure(&text, "filter kind 2 (", "bytes/phone/day");
     let dp3t_bytes = figure(&text, "DP-3T", "bytes/phone/day");
-    // The compressed filter's floor is log2(1/ε) + log2(e) bits per entry: 1.08·log2(1/ε)
-    // holds from ε = 2^-20 down (SPEC-epsilon.md). At the derived ε, kind 2 stays within
-    // 0.15 bit of that floor.
-    assert!(
-        kind2 <= bits + std::f64::consts::LOG2_E + 0.15,
-        "{kind2} at 2^-{bits}"
+    // The derived ε is the server's default, and at it kind 2 spends at most
+    // 1.08 · log2(1/ε) bits per entry (SPEC.md §8.1.3).
+    assert_eq!(
+        2f64.powf(-bits),
+        bluezone_protocol::DEFAULT_TARGET_FP_RATE,
+        "the derived ε is not the default"
     );
+    assert!(kind2 <= 1.08 * bits, "{kind2} at 2^-{bits}");
     assert!(
         kind2_bytes <= 0.7 * dp3t_bytes,
         "{kind2_bytes} vs {dp3t_bytes}"
@@ -316,7 +317,7 @@ fn bandwidth_at_its_defaults_meets_the_issue_14_targets() {
         .expect("a regional line");
     let median: f64 = regional.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(median <= 1e6, "{regional}");
-    // At 2^-24 (today's DEFAULT_TARGET_FP_RATE) kind 2 is within 1.08 · log2(1/ε).
+    // At 2^-24 kind 2 is within 1.08 · log2(1/ε) too (its overhead shrinks as ε does).
     let out = bluezone(&["bandwidth", "--f0-per-day", "11321", "--target-fp", "2^-24"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(

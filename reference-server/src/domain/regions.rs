@@ -173,7 +173,7 @@ pub const VIETNAM_PROVINCES: [(u16, &str); 63] = [
     (74, "Bình Dương"),
     (75, "Đồng Nai"),
     (77, "Bà Rịa - Vũng Tàu"),
-    (79, "Hồ Chí Minh"),
+    (79, "TP. Hồ Chí Minh"),
     (80, "Long An"),
     (82, "Tiền Giang"),
     (83, "Bến Tre"),
@@ -198,7 +198,7 @@ mod tests {
         let config = RegionConfig::default();
         config.validate().unwrap();
         assert!(VIETNAM_PROVINCES.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(config.name(79), Some("Hồ Chí Minh"));
+        assert_eq!(config.name(79), Some("TP. Hồ Chí Minh"));
         assert_eq!(config.name(3), None);
     }
 
