@@ -231,6 +231,7 @@ fn main() {
         limits: config.limits(),
         trusted_proxies: config.trusted_proxies.clone(),
         console: config.console,
+        decoy_timing: Default::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

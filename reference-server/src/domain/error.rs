@@ -39,6 +39,12 @@ pub enum ErrorCode {
     AccountExists,
     /// The configuration has no unit with this name.
     UnknownUnit,
+    /// A unit to register has a bad name or key.
+    UnitInvalid,
+    /// A unit with this name exists (configured or registered).
+    UnitExists,
+    /// Another unit covers one of the districts of a unit to register.
+    UnitDistrictTaken,
     /// No such case, row or batch.
     NotFound,
     /// The case is not in a state that allows this (e.g. tracing before the upload).
@@ -90,6 +96,9 @@ impl ErrorCode {
             ErrorCode::PasswordRejected => "password_rejected",
             ErrorCode::AccountExists => "account_exists",
             ErrorCode::UnknownUnit => "unknown_unit",
+            ErrorCode::UnitInvalid => "unit_invalid",
+            ErrorCode::UnitExists => "unit_exists",
+            ErrorCode::UnitDistrictTaken => "unit_district_taken",
             ErrorCode::NotFound => "not_found",
             ErrorCode::CaseNotReady => "case_not_ready",
             ErrorCode::DeclarationCodeInvalid => "declaration_code_invalid",
@@ -152,6 +161,7 @@ impl From<StoreError> for ApiError {
             StoreError::Code(CodeRefusal::Used) => ErrorCode::DeclarationCodeUsed,
             StoreError::Code(CodeRefusal::Expired) => ErrorCode::DeclarationCodeExpired,
             StoreError::AccountExists => ErrorCode::AccountExists,
+            StoreError::UnitExists => ErrorCode::UnitExists,
             StoreError::NoSuchAccount
             | StoreError::NoSuchCase(_)
             | StoreError::NoSuchRow { .. } => ErrorCode::NotFound,

@@ -81,6 +81,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// The web console's settings.
     pub console: console::ConsoleConfig,
+    /// The answer times of real uploads and reports, which decoys copy.
+    pub decoy_timing: phone::DecoyTiming,
 }
 
 /// A request, with what routing learnt about it.

@@ -24,7 +24,8 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         | ErrorCode::MalformedUpload
         | ErrorCode::MalformedReport
         | ErrorCode::PasswordRejected
-        | ErrorCode::UnknownUnit => StatusCode::BAD_REQUEST,
+        | ErrorCode::UnknownUnit
+        | ErrorCode::UnitInvalid => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated | ErrorCode::SessionInvalid | ErrorCode::LoginFailed => {
             StatusCode::UNAUTHORIZED
         }
@@ -35,6 +36,8 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::AccountExists
+        | ErrorCode::UnitExists
+        | ErrorCode::UnitDistrictTaken
         | ErrorCode::CaseNotReady
         | ErrorCode::DeclarationCodeUsed
         | ErrorCode::ReportDuplicate => StatusCode::CONFLICT,

@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::{
     Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
     ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey, UploadRecord, claim_retained, contact_retained, key_retained,
+    StoreError, StoredKey, UnitRecord, UploadRecord, claim_retained, contact_retained,
+    key_retained,
 };
 
 #[derive(Default)]
@@ -24,6 +25,7 @@ struct Inner {
     next_case_id: u64,
     next_batch_id: u64,
     accounts: BTreeMap<String, Account>,
+    units: BTreeMap<String, UnitRecord>,
     sessions: BTreeMap<[u8; 32], SessionRecord>,
     cases: BTreeMap<u64, CaseRecord>,
     codes: BTreeMap<[u8; 32], CodeRecord>,
@@ -112,6 +114,19 @@ impl Store for MemoryStore {
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         Ok(self.lock().accounts.values().cloned().collect())
+    }
+
+    fn insert_unit(&self, unit: &UnitRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.units.contains_key(&unit.name) {
+            return Err(StoreError::UnitExists);
+        }
+        inner.units.insert(unit.name.clone(), unit.clone());
+        Ok(())
+    }
+
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        Ok(self.lock().units.values().cloned().collect())
     }
 
     fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
@@ -484,6 +499,10 @@ impl Store for MemoryStore {
         }
         ctx.update(b"accounts");
         for (k, v) in &inner.accounts {
+            hash_record(&mut ctx, k.as_bytes(), v);
+        }
+        ctx.update(b"units");
+        for (k, v) in &inner.units {
             hash_record(&mut ctx, k.as_bytes(), v);
         }
         ctx.update(b"sessions");

@@ -319,7 +319,8 @@ pub use session::{
     stylesheet,
 };
 pub use steps::{
-    admin, case, cases, create_account, follow_up, open_case, publish, trace, unit_csv, unit_inbox,
+    admin, case, cases, create_account, follow_up, open_case, publish, register_unit, trace,
+    unit_csv, unit_inbox,
 };
 
 #[cfg(test)]
