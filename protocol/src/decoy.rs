@@ -273,6 +273,40 @@ mod tests {
     }
 
     #[test]
+    fn a_decoy_upload_has_the_length_of_the_phones_real_upload() {
+        use crate::{DeclarationCode, Phone, PhoneConfig};
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let now = UnixTime(1_700_000_000);
+        // Sighting counts on both sides of the class boundaries (4 KiB holds about 80).
+        for heard in [0u32, 40, 85, 120, 380, 1500, 6000] {
+            let mut phone = Phone::new(PhoneConfig::default());
+            for day in (0..4).rev() {
+                phone.broadcast(now.minus_seconds(day * 86_400 + 3600), &mut rng);
+            }
+            for k in 0..heard {
+                let mut payload = [0u8; 20];
+                payload[..4].copy_from_slice(&k.to_le_bytes());
+                let at = now.minus_seconds(3 * 86_400 - u64::from(k) * 7);
+                phone.hear(&payload, -70, at).unwrap();
+            }
+            let decoy = phone.prepare_decoy_upload(now);
+            let real = phone
+                .prepare_f0_upload(
+                    DeclarationCode::new("ABCD-EFGH-JKMN-P").unwrap(),
+                    now.minus_seconds(DECOY_UPLOAD_WINDOW_SECONDS),
+                    &[],
+                    now,
+                    &mut rng,
+                )
+                .unwrap()
+                .to_bytes()
+                .unwrap();
+            assert_eq!(decoy.len(), real.len(), "{heard} sightings");
+            assert_eq!(parse_upload_body(&decoy).unwrap(), UploadBody::Decoy);
+        }
+    }
+
+    #[test]
     fn report_lengths_follow_the_weights() {
         let schedule = DecoySchedule {
             report_class_weights: [3, 1, 0, 0],

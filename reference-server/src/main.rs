@@ -179,7 +179,8 @@ fn main() {
     if units.is_empty() {
         tracing::warn!(
             "no preventive-medicine unit configured: F1 reports will be refused until one is \
-             (see `bluezone unit keygen`)"
+             (see `bluezone unit keygen`), or until an admin registers one (POST /api/v1/units \
+             or the console's admin page)"
         );
     }
     // Private to the server's user whatever the umask: the directory 0700, every file 0600

@@ -213,11 +213,11 @@ pub fn run(base: &str, admin_password: &str, dir: &Path) -> Result<String, Strin
     for r in &rows {
         say(format!(
             "{:>3}  {:<32}  {:<20}  {:>6} s  {:>8} dB  {}",
-            r["no"],
+            r["no"].as_u64().unwrap_or(0),
             r["f1_id"].as_str().unwrap_or(""),
             r["contact_time_utc"].as_str().unwrap_or(""),
-            r["duration_seconds"],
-            r["min_attenuation_db"],
+            r["duration_seconds"].as_u64().unwrap_or(0),
+            r["min_attenuation_db"].as_i64().unwrap_or(0),
             r["confirmation"].as_str().unwrap_or("")
         ));
     }
