@@ -1,9 +1,10 @@
 //! What phones call (SPEC.md §13): the configuration they pin, F0 uploads and F1 reports.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
@@ -34,43 +35,47 @@ pub async fn config(call: Call) -> Result<HttpResponse, ApiError> {
 }
 
 /// How long the server took over its latest real answers of one kind (accepted uploads, or
-/// verified reports), so that a decoy is answered after as long as a real one (SPEC.md §13):
-/// each decoy is held for one of the last [`AnswerTimes::KEPT`] durations, drawn at random, so
-/// decoys and real requests share one distribution of answer times.
+/// verified reports) of each length (size class), so that a decoy is answered after as long as
+/// a real one of its length (SPEC.md §13): each decoy is held for one of the last
+/// [`AnswerTimes::KEPT`] durations of its length, drawn at random, so decoys and real requests
+/// of one size class share one distribution of answer times.
 #[derive(Debug)]
 pub struct AnswerTimes {
-    kept: Mutex<VecDeque<Duration>>,
+    kept: Mutex<BTreeMap<usize, VecDeque<Duration>>>,
     /// What a decoy waits while no real answer is kept yet (just after a start).
     initial: Duration,
 }
 
 impl AnswerTimes {
-    /// How many durations are kept.
+    /// How many durations are kept per length.
     pub const KEPT: usize = 64;
 
-    /// No duration kept yet; decoys wait `initial` until one is.
+    /// No duration kept yet; decoys wait `initial` until one of their length is.
     pub fn new(initial: Duration) -> AnswerTimes {
         AnswerTimes {
-            kept: Mutex::new(VecDeque::with_capacity(Self::KEPT)),
+            kept: Mutex::new(BTreeMap::new()),
             initial,
         }
     }
 
-    /// Keep the duration of a real answer.
-    pub fn record(&self, took: Duration) {
-        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+    /// Keep the duration of a real answer to a body of `len` bytes (a size class: the
+    /// protocol refuses other lengths, so at most ten keys).
+    pub fn record(&self, len: usize, took: Duration) {
+        let mut all = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = all.entry(len).or_default();
         if kept.len() == Self::KEPT {
             kept.pop_front();
         }
         kept.push_back(took);
     }
 
-    /// A duration for a decoy: one of those kept, drawn uniformly.
-    pub fn draw(&self) -> Duration {
-        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        if kept.is_empty() {
+    /// A duration for a decoy of `len` bytes: one of those kept for that length, drawn
+    /// uniformly.
+    pub fn draw(&self, len: usize) -> Duration {
+        let all = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(kept) = all.get(&len).filter(|k| !k.is_empty()) else {
             return self.initial;
-        }
+        };
         let mut bytes = [0u8; 8];
         // Without OS randomness, the latest duration (still one of a real answer).
         let pick = match getrandom::fill(&mut bytes) {
@@ -91,7 +96,7 @@ pub struct DecoyTiming {
 }
 
 impl Default for DecoyTiming {
-    /// Before any real answer, decoys wait the median the load benchmark measured for real
+    /// Before any real answer of their length, decoys wait the median the load benchmark measured for real
     /// ones (README, "Load": uploads p50 4.3 ms, reports 4.0 ms).
     fn default() -> Self {
         DecoyTiming {
@@ -108,16 +113,18 @@ impl Default for DecoyTiming {
 async fn answered_alike<T: Send + 'static>(
     times: fn(&AppState) -> &AnswerTimes,
     state: Arc<AppState>,
-    work: impl FnOnce(&AppState) -> Result<Answered<T>, ApiError> + Send + 'static,
+    body: Bytes,
+    work: impl FnOnce(&AppState, &[u8]) -> Result<Answered<T>, ApiError> + Send + 'static,
 ) -> Result<Answered<T>, ApiError> {
     blocking(move || {
         let started = Instant::now();
-        let answered = work(&state)?;
+        let answered = work(&state, &body)?;
         let times = times(&state);
         match &answered {
-            Answered::Real(_) => times.record(started.elapsed()),
+            Answered::Real(_) => times.record(body.len(), started.elapsed()),
             Answered::Decoy => {
-                std::thread::sleep(times.draw().saturating_sub(started.elapsed()));
+                let hold = times.draw(body.len());
+                std::thread::sleep(hold.saturating_sub(started.elapsed()));
             }
         }
         Ok(answered)
@@ -133,7 +140,8 @@ pub async fn upload(call: Call) -> Result<HttpResponse, ApiError> {
     answered_alike(
         |s| &s.decoy_timing.uploads,
         call.state,
-        move |s| s.workflow.accept_upload(&body, client, unix_now()),
+        body,
+        move |s, body| s.workflow.accept_upload(body, client, unix_now()),
     )
     .await?;
     Ok(json_response(
@@ -151,7 +159,8 @@ pub async fn report(call: Call) -> Result<HttpResponse, ApiError> {
     let answered = answered_alike(
         |s| &s.decoy_timing.reports,
         call.state,
-        move |s| s.workflow.accept_report(&body, client, unix_now()),
+        body,
+        move |s, body| s.workflow.accept_report(body, client, unix_now()),
     )
     .await?;
     let outcome = answered.real().unwrap_or(ReportOutcome {
