@@ -233,6 +233,7 @@ fn main() {
 
     let state = Arc::new(AppState {
         console: Default::default(),
+        decoy_timing: Default::default(),
         workflow,
         limits: Limits {
             upload_bytes: 4 << 20,

@@ -606,3 +606,81 @@ fn a_failed_form_comes_back_with_what_was_typed_and_a_clear_error() {
         "nothing was created"
     );
 }
+
+#[test]
+fn an_admin_registers_a_unit_in_the_console_in_both_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    let (server, admin_token) = start(dir.path(), &units, "");
+    let mut admin = ConsoleClient::new(&server);
+    let password = server.admin_password.clone().unwrap();
+    assert_eq!(admin.login("admin", &password, &[]).status, 303);
+    let page = admin.get("/console/admin", &[]);
+    assert!(
+        page.body.contains("Đăng ký đơn vị y tế dự phòng"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let key = hex::encode(
+        TestUnit::new("south", vec![2])
+            .private_key
+            .public_key()
+            .as_bytes(),
+    );
+    let form = |name: &'static str, districts: &'static str, key: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("name".to_owned(), name.to_owned()),
+            ("districts".to_owned(), districts.to_owned()),
+            ("public_key".to_owned(), key.to_owned()),
+        ]
+    };
+    let post = |admin: &mut ConsoleClient, fields: Vec<(String, String)>| {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        admin.post("/console/admin/units", &fields, &[])
+    };
+
+    // A district of another unit, in Vietnamese: refused with what was typed kept.
+    let refused = post(&mut admin, form("south", "2, 1", &key));
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.contains("đã thuộc đơn vị khác"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"2, 1\""));
+    // Districts that are not numbers, then a short key, in English.
+    admin.get("/console/lang/en", &[]);
+    let refused = post(&mut admin, form("south", "2, two", &key));
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused
+            .body
+            .contains("Districts are numbers separated by commas")
+    );
+    let refused = post(&mut admin, form("south", "2", "abcd"));
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("its public key 64 hex characters"));
+    let listed = || server.get("/api/v1/units", Some(&admin_token), &[]).json();
+    assert_eq!(listed()["units"].as_array().unwrap().len(), 1);
+
+    let done = post(&mut admin, form("south", " 2 ,3", &key));
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = admin.get("/console/admin?done=unit", &[]);
+    assert!(page.body.contains("Unit registered."));
+    assert!(page.body.contains(&key), "the units table lists it");
+    assert_eq!(listed()["units"][1]["districts"], serde_json::json!([2, 3]));
+    // It can be chosen for a worker's account at once.
+    assert!(
+        page.body.contains("<option value=\"south\">"),
+        "{}",
+        page.body
+    );
+    let again = post(&mut admin, form("south", "4", &key));
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("A unit with that name exists"));
+}

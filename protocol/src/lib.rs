@@ -48,6 +48,7 @@ mod advertisement;
 pub mod bandwidth;
 mod batch;
 mod bloom;
+mod decoy;
 mod error;
 mod gcs;
 pub mod hpke;
@@ -71,6 +72,10 @@ pub use batch::{
     PublicationBatch, PublisherKeyPair, PublisherPublicKey, VerifiedBatch, WHOLE_COUNTRY,
 };
 pub use bloom::{BloomError, BloomFilter, BloomParams};
+pub use decoy::{
+    DECOY_UPLOAD_WINDOW_SECONDS, DecoySchedule, MAX_DECOY_WAIT_MEANS, MIN_DECOY_WAIT_SECONDS,
+    ReportBody, UploadBody, decoy_report, decoy_upload, parse_report_body, parse_upload_body,
+};
 pub use error::{DecodeError, Error};
 pub use gcs::{CompressedError, CompressedFilter, CompressedParams};
 pub use keys::{

@@ -6,6 +6,7 @@ use rand_core::CryptoRng;
 
 use crate::advertisement::Advertisement;
 use crate::batch::{BatchError, BatchIndex, BatchIndexEntry, PublisherPublicKey, VerifiedBatch};
+use crate::decoy::{self, DECOY_UPLOAD_WINDOW_SECONDS};
 use crate::error::Error;
 use crate::hpke::HpkePublicKey;
 use crate::keys::{DailyKey, Metadata};
@@ -20,7 +21,7 @@ use crate::time::{
     INTERVALS_PER_DAY, IntervalNumber, RETENTION_INTERVALS, RETENTION_SECONDS, UnixTime,
 };
 use crate::upload::{
-    DeclarationCode, F0Upload, MAX_UPLOAD_KEYS, MAX_UPLOAD_SIGHTINGS, PublishedIntervals,
+    self, DeclarationCode, F0Upload, MAX_UPLOAD_KEYS, MAX_UPLOAD_SIGHTINGS, PublishedIntervals,
     UploadError, UploadedKey,
 };
 
@@ -365,6 +366,29 @@ impl Phone {
             keys,
             contact_history,
         })
+    }
+
+    /// A decoy upload (SPEC.md §7.6) of the size class of the upload this phone would send at
+    /// `now` for a contagious window of the last [`DECOY_UPLOAD_WINDOW_SECONDS`]: its keys
+    /// meeting the window (a fresh key for the current interval included) and its sightings
+    /// last seen in it, with a declaration code of 16 characters (the reference server's
+    /// `XXXX-XXXX-XXXX-C`). Its length says what a real upload of this phone would say.
+    pub fn prepare_decoy_upload(&self, now: UnixTime) -> Vec<u8> {
+        let from = now.minus_seconds(DECOY_UPLOAD_WINDOW_SECONDS);
+        let keys = self
+            .keys
+            .iter()
+            .filter(|k| k.end() > from.interval() && k.rolling_start() < now.interval())
+            .count()
+            .min(MAX_UPLOAD_KEYS);
+        let sightings = self
+            .sightings
+            .iter()
+            .filter(|s| s.last_seen >= from)
+            .count()
+            .min(MAX_UPLOAD_SIGHTINGS as usize);
+        let len = upload::size_class(upload::content_len(16, keys, sightings));
+        decoy::decoy_upload(len).unwrap_or_default()
     }
 
     /// End the key in use at the current interval and start a fresh one now.

@@ -18,7 +18,7 @@ use crate::time::{IntervalNumber, UnixTime};
 use crate::wire::{self, MessageType, Reader};
 
 /// Format version of F1 reports written and read here.
-pub const F1_REPORT_VERSION: u8 = 1;
+pub const F1_REPORT_VERSION: u8 = 2;
 /// Most matched sightings in one report.
 pub const MAX_REPORT_SIGHTINGS: u16 = 1000;
 /// Most of the reporter's own RPIs in one report.

@@ -17,7 +17,7 @@ use crate::time::{
 use crate::wire::{self, MessageType, Reader};
 
 /// Format version of the F0 upload written and read here.
-pub const F0_UPLOAD_VERSION: u8 = 1;
+pub const F0_UPLOAD_VERSION: u8 = 2;
 /// Most daily keys in one upload (14 days of retention plus the day of the upload).
 pub const MAX_UPLOAD_KEYS: usize = 15;
 /// Most sightings of contact history in one upload.
@@ -251,6 +251,27 @@ impl fmt::Display for UploadError {
 
 impl std::error::Error for UploadError {}
 
+/// Bytes of an upload's content (before padding) with a code of `code_len` characters, `keys`
+/// keys and `sightings` sightings.
+pub(crate) fn content_len(code_len: usize, keys: usize, sightings: usize) -> usize {
+    wire::HEADER_LEN
+        + 1
+        + code_len
+        + 1
+        + keys * UPLOADED_KEY_RECORD_LEN
+        + 4
+        + sightings * SIGHTING_RECORD_LEN
+}
+
+/// The size class that holds `content` bytes (the largest class for anything bigger).
+pub(crate) fn size_class(content: usize) -> usize {
+    UPLOAD_SIZE_CLASSES
+        .iter()
+        .copied()
+        .find(|&c| c >= content)
+        .unwrap_or(UPLOAD_SIZE_CLASSES[UPLOAD_SIZE_CLASSES.len() - 1])
+}
+
 impl F0Upload {
     /// Check the rules that need no clock: counts, order and overlap of keys, bitmaps inside
     /// validity, unique sightings.
@@ -351,13 +372,11 @@ impl F0Upload {
 
     /// Length of the content before padding.
     fn content_len(&self) -> usize {
-        wire::HEADER_LEN
-            + 1
-            + self.code.0.len()
-            + 1
-            + self.keys.len() * UPLOADED_KEY_RECORD_LEN
-            + 4
-            + self.contact_history.len() * SIGHTING_RECORD_LEN
+        content_len(
+            self.code.0.len(),
+            self.keys.len(),
+            self.contact_history.len(),
+        )
     }
 
     /// The message bytes, padded with zeros to the smallest size class that holds them.

@@ -25,4 +25,4 @@ pub use config::Config;
 pub use domain::error::{ApiError, ErrorCode};
 pub use domain::settings::Settings;
 pub use domain::store::{MemoryStore, SledStore, Store};
-pub use domain::workflow::{MemorySink, PublicationSink, Workflow};
+pub use domain::workflow::{Answered, MemorySink, PublicationSink, Workflow};

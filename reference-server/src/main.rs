@@ -321,7 +321,8 @@ fn main() {
     if units.is_empty() {
         tracing::warn!(
             "no preventive-medicine unit configured: F1 reports will be refused until one is \
-             (see `bluezone unit keygen`)"
+             (see `bluezone unit keygen`), or until an admin registers one (POST /api/v1/units \
+             or the console's admin page)"
         );
     }
     // Private to the server's user whatever the umask: the directory 0700, every file 0600
@@ -388,6 +389,7 @@ fn main() {
         trusted_proxies: config.trusted_proxies.clone(),
         console: config.console,
         draining: AtomicBool::new(false),
+        decoy_timing: Default::default(),
     });
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let drained = runtime.block_on(async {

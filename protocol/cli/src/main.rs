@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod demo;
+mod phone;
+
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -56,6 +59,198 @@ enum Command {
         #[command(subcommand)]
         command: UnitCommand,
     },
+    /// A phone against a live server over HTTP, its state in files: `STATE` (the sealed saved
+    /// state, SPEC.md appendix A), `STATE.key` (its 256-bit key, 64 hex digits, mode 0600: what
+    /// an app keeps in the platform keystore) and `STATE.json` (subscribed regions, the pinned
+    /// publisher key, exposures found and not reported yet).
+    Phone {
+        /// The phone's state file.
+        #[arg(long)]
+        state: std::path::PathBuf,
+        #[command(subcommand)]
+        command: PhoneCommand,
+    },
+    /// Run the seven steps against a live server with four phones (accounts, a unit with its
+    /// key, a case, an upload, tracing, publication, matching, reports) and print the F1 table.
+    Demo {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: String,
+        /// The admin's password (printed by the server at its first start).
+        #[arg(long)]
+        admin_password: String,
+        /// Where the phone files go (default: a new directory under the system's temporary
+        /// directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PhoneCommand {
+    /// Make a new phone (refuses to replace one), subscribed to region 0 (the whole country)
+    /// and the regions given.
+    Init {
+        /// A region to download batches of, besides 0 (repeatable).
+        #[arg(long)]
+        region: Vec<u16>,
+    },
+    /// Print the advertisement the phone broadcasts now (40 hex digits: RPI then AEM).
+    Advertise,
+    /// Hear an advertisement now, or hear another phone (and be heard by it) for some minutes.
+    Hear {
+        /// An advertisement, 40 hex digits.
+        #[arg(long, conflicts_with = "with")]
+        advertisement: Option<String>,
+        /// Another phone's state file: both phones hear each other.
+        #[arg(long)]
+        with: Option<std::path::PathBuf>,
+        /// Only this phone hears the other (a one-way radio path).
+        #[arg(long, requires = "with")]
+        one_way: bool,
+        /// Minutes of the encounter, ending now.
+        #[arg(long, default_value_t = 30, requires = "with")]
+        minutes: u64,
+        /// Received signal strength, dBm.
+        #[arg(long, default_value_t = -60, allow_hyphen_values = true)]
+        rssi: i8,
+    },
+    /// "Send ID and contact history" with the F0 declaration code.
+    Upload {
+        /// The server.
+        #[arg(long)]
+        server: String,
+        /// The declaration code the health worker gave.
+        #[arg(long)]
+        code: String,
+        /// Days of contagious window before now.
+        #[arg(long, default_value_t = 2)]
+        days: u64,
+    },
+    /// Download the index and the new batches of the phone's regions, and match them.
+    Check {
+        /// The server.
+        #[arg(long)]
+        server: String,
+    },
+    /// Report the exposures found, with the user's consent and contact details.
+    Report {
+        /// The server.
+        #[arg(long)]
+        server: String,
+        /// Phone number, international form without `+` (84912345678).
+        #[arg(long)]
+        phone_number: String,
+        /// Name (optional).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The user's district (routes the report to its unit).
+        #[arg(long)]
+        district: u32,
+    },
+    /// Send a decoy upload (or, with --report, a decoy report) now (SPEC.md §7.6, §10.6).
+    Decoy {
+        /// The server.
+        #[arg(long)]
+        server: String,
+        /// A decoy report instead of a decoy upload.
+        #[arg(long)]
+        report: bool,
+    },
+}
+
+fn phone_command(path: &std::path::Path, command: PhoneCommand) -> Result<String, String> {
+    let now = phone::unix_now();
+    if let PhoneCommand::Init { region } = command {
+        let mut regions = vec![0];
+        regions.extend(region.into_iter().filter(|&r| r != 0));
+        phone::PhoneFile::init(path, regions.clone())?;
+        return Ok(format!(
+            "phone {} made, regions {regions:?}",
+            path.display()
+        ));
+    }
+    let mut file = phone::PhoneFile::open(path)?;
+    let out = match command {
+        PhoneCommand::Init { .. } => unreachable!("handled above"),
+        PhoneCommand::Advertise => {
+            let b = file.phone.broadcast(now, &mut phone::os_rng());
+            hex::encode(b.advertisement.to_bytes())
+        }
+        PhoneCommand::Hear {
+            advertisement,
+            with,
+            one_way,
+            minutes,
+            rssi,
+        } => match (advertisement, with) {
+            (Some(adv), None) => {
+                let bytes = hex::decode(adv.trim()).map_err(|e| format!("not hex: {e}"))?;
+                file.phone
+                    .hear(&bytes, rssi, now)
+                    .map_err(|e| e.to_string())?;
+                "heard".to_owned()
+            }
+            (None, Some(other_path)) => {
+                let mut other = phone::PhoneFile::open(&other_path)?;
+                phone::encounter(
+                    &mut file.phone,
+                    &mut other.phone,
+                    minutes,
+                    rssi,
+                    now,
+                    one_way,
+                )?;
+                other.save()?;
+                format!(
+                    "heard {} for {minutes} min at {rssi} dBm{}",
+                    other_path.display(),
+                    if one_way {
+                        " (one way)"
+                    } else {
+                        ", and was heard"
+                    }
+                )
+            }
+            _ => return Err("give --advertisement or --with".into()),
+        },
+        PhoneCommand::Upload { server, code, days } => {
+            let from = bluezone_protocol::UnixTime(now.0.saturating_sub(days * 86_400));
+            let n = phone::upload(&mut file, &phone::Server::new(&server), &code, from, now)?;
+            format!("uploaded: {n} intervals to publish")
+        }
+        PhoneCommand::Check { server } => {
+            let c = phone::check(&mut file, &phone::Server::new(&server), now)?;
+            let pending: Vec<String> = file
+                .pending()
+                .iter()
+                .map(|(batch, minutes)| format!("batch {batch}: {minutes} weighted min"))
+                .collect();
+            format!(
+                "matched {} batch(es), {} bytes: {} new exposure(s); to report: [{}]",
+                c.batches,
+                c.bytes,
+                c.exposures,
+                pending.join(", ")
+            )
+        }
+        PhoneCommand::Report {
+            server,
+            phone_number,
+            name,
+            district,
+        } => {
+            let server = phone::Server::new(&server);
+            let rows = phone::report(&mut file, &server, &phone_number, &name, district, now)?;
+            format!("{} report(s) verified, rows {rows:?}", rows.len())
+        }
+        PhoneCommand::Decoy { server, report } => {
+            let status = phone::decoy(&file, &phone::Server::new(&server), report, now)?;
+            format!("decoy answered with HTTP {status}")
+        }
+    };
+    file.save()?;
+    Ok(out)
 }
 
 #[derive(clap::Args)]
@@ -283,6 +478,36 @@ fn unit_open(key_file: &str, csv: &str) -> Result<(String, usize), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Phone { state, command } => match phone_command(&state, command) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Demo {
+            server,
+            admin_password,
+            dir,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("bluezone-demo-{}", std::process::id()))
+            });
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                eprintln!("error: cannot create {}: {e}", dir.display());
+                return ExitCode::from(2);
+            }
+            match demo::run(&server, &admin_password, &dir) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Unit {
             command:
                 UnitCommand::Keygen {

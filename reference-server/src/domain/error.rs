@@ -42,6 +42,12 @@ pub enum ErrorCode {
     /// A region that is not 0 (the whole country) or one of the configured provinces, or no
     /// region at all.
     UnknownRegion,
+    /// A unit to register has a bad name or key.
+    UnitInvalid,
+    /// A unit with this name exists (configured or registered).
+    UnitExists,
+    /// Another unit covers one of the districts of a unit to register.
+    UnitDistrictTaken,
     /// No such case, row or batch.
     NotFound,
     /// The case is not in a state that allows this (e.g. tracing before the upload).
@@ -94,6 +100,9 @@ impl ErrorCode {
             ErrorCode::AccountExists => "account_exists",
             ErrorCode::UnknownUnit => "unknown_unit",
             ErrorCode::UnknownRegion => "unknown_region",
+            ErrorCode::UnitInvalid => "unit_invalid",
+            ErrorCode::UnitExists => "unit_exists",
+            ErrorCode::UnitDistrictTaken => "unit_district_taken",
             ErrorCode::NotFound => "not_found",
             ErrorCode::CaseNotReady => "case_not_ready",
             ErrorCode::DeclarationCodeInvalid => "declaration_code_invalid",
@@ -156,6 +165,7 @@ impl From<StoreError> for ApiError {
             StoreError::Code(CodeRefusal::Used) => ErrorCode::DeclarationCodeUsed,
             StoreError::Code(CodeRefusal::Expired) => ErrorCode::DeclarationCodeExpired,
             StoreError::AccountExists => ErrorCode::AccountExists,
+            StoreError::UnitExists => ErrorCode::UnitExists,
             StoreError::NoSuchAccount
             | StoreError::NoSuchCase(_)
             | StoreError::NoSuchRow { .. } => ErrorCode::NotFound,

@@ -4,6 +4,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bluezone_protocol::REPORT_SIZE_CLASSES;
+
 /// Upper bounds of the latency buckets, seconds.
 pub const LATENCY_BUCKETS: [f64; 13] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -62,6 +64,13 @@ pub struct Metrics {
     pub reports_refused: AtomicU64,
     /// F1 rows created.
     pub f1_rows: AtomicU64,
+    /// Decoy uploads answered (SPEC.md §7.6): nothing stored.
+    pub decoy_uploads: AtomicU64,
+    /// Decoy reports answered (SPEC.md §10.6): nothing stored.
+    pub decoy_reports: AtomicU64,
+    /// Reports that verified, per size class (`REPORT_SIZE_CLASSES`, in order): what a
+    /// deployment sets the phones' decoy report sizes from.
+    pub reports_by_size_class: [AtomicU64; 4],
     /// Sightings of accepted reports that did not verify (filter false positives mostly).
     pub sightings_unverified: AtomicU64,
     /// Rows that were confirmed both ways.
@@ -125,7 +134,7 @@ impl Metrics {
         index_rpis: usize,
     ) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 17] = [
+        let counters: [(&str, &str, &AtomicU64); 19] = [
             (
                 "bluezone_uploads_accepted_total",
                 "F0 uploads accepted",
@@ -152,6 +161,16 @@ impl Metrics {
                 &self.reports_refused,
             ),
             ("bluezone_f1_rows_total", "F1 rows created", &self.f1_rows),
+            (
+                "bluezone_decoy_uploads_total",
+                "Decoy uploads answered (nothing stored)",
+                &self.decoy_uploads,
+            ),
+            (
+                "bluezone_decoy_reports_total",
+                "Decoy reports answered (nothing stored)",
+                &self.decoy_reports,
+            ),
             (
                 "bluezone_sightings_unverified_total",
                 "Sightings of accepted reports that did not verify",
@@ -219,6 +238,14 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
                 get(counter)
             );
+        }
+        let name = "bluezone_reports_verified_by_size_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} F1 reports that verified, by length\n# TYPE {name} counter"
+        );
+        for (class, counter) in REPORT_SIZE_CLASSES.iter().zip(&self.reports_by_size_class) {
+            let _ = writeln!(out, "{name}{{bytes=\"{class}\"}} {}", get(counter));
         }
         let _ = writeln!(
             out,

@@ -44,48 +44,79 @@ impl std::fmt::Display for UnitError {
 
 impl std::error::Error for UnitError {}
 
-/// Check the configured units (names of 1 to 64 characters of `a-z 0-9 -`, unique; keys of 64
-/// hex characters; no district covered twice) and decode their keys.
+/// Why a unit cannot be added to the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnitRefusal {
+    /// Its name is not 1 to 64 characters of `a-z 0-9 -`, or its key not 64 hex characters of
+    /// an X25519 public key.
+    Invalid(String),
+    /// Another unit has this name.
+    NameTaken(String),
+    /// Another unit covers one of its districts.
+    DistrictTaken(String),
+}
+
+impl UnitRefusal {
+    /// What is wrong, in words.
+    pub fn message(&self) -> &str {
+        match self {
+            UnitRefusal::Invalid(m) | UnitRefusal::NameTaken(m) | UnitRefusal::DistrictTaken(m) => {
+                m
+            }
+        }
+    }
+}
+
+/// Check one unit against the units already known (name of 1 to 64 characters of `a-z 0-9 -`
+/// not taken by another; key of 64 hex characters; no district another unit covers) and
+/// decode its key. Configured and registered units are held to this one rule.
+pub fn validate_unit(u: &UnitConfig, known: &[Unit]) -> Result<Unit, UnitRefusal> {
+    if u.name.is_empty()
+        || u.name.len() > 64
+        || !u
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(UnitRefusal::Invalid(format!(
+            "unit name {:?}: 1 to 64 characters of a-z 0-9 -",
+            u.name
+        )));
+    }
+    let key = hex::decode(&u.public_key)
+        .ok()
+        .and_then(|b| HpkePublicKey::from_bytes(&b).ok())
+        .ok_or_else(|| {
+            UnitRefusal::Invalid(format!(
+                "unit {}: public_key must be 64 hex characters",
+                u.name
+            ))
+        })?;
+    for other in known {
+        if other.name == u.name {
+            return Err(UnitRefusal::NameTaken(format!("unit {} twice", u.name)));
+        }
+        if let Some(d) = u.districts.iter().find(|d| other.districts.contains(d)) {
+            return Err(UnitRefusal::DistrictTaken(format!(
+                "district {d} covered by both {} and {}",
+                other.name, u.name
+            )));
+        }
+    }
+    Ok(Unit {
+        name: u.name.clone(),
+        districts: u.districts.clone(),
+        public_key: key,
+    })
+}
+
+/// Check the configured units with [`validate_unit`], each against those before it, and
+/// decode their keys.
 pub fn validate_units(configured: &[UnitConfig]) -> Result<Vec<Unit>, UnitError> {
     let mut units: Vec<Unit> = Vec::new();
     for u in configured {
-        if u.name.is_empty()
-            || u.name.len() > 64
-            || !u
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(UnitError(format!(
-                "unit name {:?}: 1 to 64 characters of a-z 0-9 -",
-                u.name
-            )));
-        }
-        let key = hex::decode(&u.public_key)
-            .ok()
-            .and_then(|b| HpkePublicKey::from_bytes(&b).ok())
-            .ok_or_else(|| {
-                UnitError(format!(
-                    "unit {}: public_key must be 64 hex characters",
-                    u.name
-                ))
-            })?;
-        for other in &units {
-            if other.name == u.name {
-                return Err(UnitError(format!("unit {} twice", u.name)));
-            }
-            if let Some(d) = u.districts.iter().find(|d| other.districts.contains(d)) {
-                return Err(UnitError(format!(
-                    "district {d} covered by both {} and {}",
-                    other.name, u.name
-                )));
-            }
-        }
-        units.push(Unit {
-            name: u.name.clone(),
-            districts: u.districts.clone(),
-            public_key: key,
-        });
+        let unit = validate_unit(u, &units).map_err(|e| UnitError(e.message().to_owned()))?;
+        units.push(unit);
     }
     Ok(units)
 }

@@ -408,6 +408,23 @@ pub struct ClaimRecord {
     pub received_at: Seconds,
 }
 
+/// A preventive-medicine unit an admin registered through the API or the console (units of
+/// the configuration file are not stored). The workflow checks it against every other unit
+/// before it is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRecord {
+    /// Its name (1 to 64 characters of `a-z 0-9 -`).
+    pub name: String,
+    /// The districts it covers.
+    pub districts: Vec<u32>,
+    /// Its HPKE public key (X25519).
+    pub public_key: [u8; 32],
+    /// When it was registered.
+    pub registered_at: Seconds,
+    /// The admin who registered it.
+    pub registered_by: String,
+}
+
 /// Claims are kept as long as the daily keys they were verified against: 15 days.
 pub const CLAIM_RETENTION_SECONDS: u64 =
     KEY_RETENTION_INTERVALS * bluezone_protocol::INTERVAL_SECONDS;
@@ -438,6 +455,8 @@ pub enum StoreError {
     AccountExists,
     /// No such account.
     NoSuchAccount,
+    /// A unit with this name was registered before.
+    UnitExists,
     /// No such case.
     NoSuchCase(u64),
     /// No such F1 row.
@@ -472,6 +491,7 @@ impl fmt::Display for StoreError {
             StoreError::Code(CodeRefusal::Expired) => write!(f, "declaration code expired"),
             StoreError::AccountExists => write!(f, "an account with this name exists"),
             StoreError::NoSuchAccount => write!(f, "no such account"),
+            StoreError::UnitExists => write!(f, "a unit with this name is registered"),
             StoreError::NoSuchCase(id) => write!(f, "no case {id}"),
             StoreError::NoSuchRow { case_id, row_no } => {
                 write!(f, "case {case_id} has no F1 row {row_no}")
@@ -789,6 +809,11 @@ pub trait Store: Send + Sync + 'static {
     fn account(&self, username: &str) -> Result<Option<Account>, StoreError>;
     /// Every account, by name.
     fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+
+    /// Add a registered unit; refused with [`StoreError::UnitExists`] if the name is taken.
+    fn insert_unit(&self, unit: &UnitRecord) -> Result<(), StoreError>;
+    /// Every registered unit, by name.
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError>;
 
     /// Keep a session.
     fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;

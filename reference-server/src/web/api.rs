@@ -22,11 +22,13 @@ use super::respond::{
 };
 use super::{AppState, Call, unix_now};
 use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::settings::UnitConfig;
 use crate::domain::store::{
     Account, AuditEntry, AuditFilter, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord,
     FollowUpStatus, Role,
 };
 use crate::domain::workflow::Principal;
+use crate::web::phone::unit_json;
 
 fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
     let value = req
@@ -251,6 +253,27 @@ pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
     Ok(json_response(
         StatusCode::CREATED,
         account_json(&account).to_string(),
+    ))
+}
+
+/// `GET /api/v1/units` (any health worker): every unit, configured then registered, as
+/// `{"units": [{"name", "districts", "public_key"}]}`.
+pub async fn units(call: Call) -> Result<HttpResponse, ApiError> {
+    let (_, state) = caller(&call).await?;
+    let units: Vec<Value> = state.workflow.units().iter().map(unit_json).collect();
+    ok_json(json!({ "units": units }))
+}
+
+/// `POST /api/v1/units` (admin): `{"name", "districts", "public_key"}` → 201 and the unit;
+/// 400 `unit_invalid`, 409 `unit_exists` or `unit_district_taken` (the rules of configured
+/// units).
+pub async fn register_unit(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let config: UnitConfig = read_json(call.req, state.limits.json_bytes).await?;
+    let unit = blocking(move || state.workflow.register_unit(&who, &config, unix_now())).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        unit_json(&unit).to_string(),
     ))
 }
 

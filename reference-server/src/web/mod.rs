@@ -83,6 +83,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// The web console's settings.
     pub console: console::ConsoleConfig,
+    /// The answer times of real uploads and reports, which decoys copy.
+    pub decoy_timing: phone::DecoyTiming,
     /// Set once shutdown begins: `/readyz` then answers 503 so that a load balancer stops
     /// sending traffic while in-flight requests finish.
     pub draining: AtomicBool,

@@ -25,7 +25,8 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         | ErrorCode::MalformedReport
         | ErrorCode::PasswordRejected
         | ErrorCode::UnknownUnit
-        | ErrorCode::UnknownRegion => StatusCode::BAD_REQUEST,
+        | ErrorCode::UnknownRegion
+        | ErrorCode::UnitInvalid => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated | ErrorCode::SessionInvalid | ErrorCode::LoginFailed => {
             StatusCode::UNAUTHORIZED
         }
@@ -36,6 +37,8 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::AccountExists
+        | ErrorCode::UnitExists
+        | ErrorCode::UnitDistrictTaken
         | ErrorCode::CaseNotReady
         | ErrorCode::DeclarationCodeUsed
         | ErrorCode::ReportDuplicate => StatusCode::CONFLICT,

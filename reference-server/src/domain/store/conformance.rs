@@ -25,7 +25,7 @@ use crate::domain::store::{
     CONTACT_RETENTION_SECONDS, CaseRecord, CaseStatus, ClaimRecord, CodeRefusal,
     ConfirmationRecord, ContactHash, F1RowRecord, FollowUp, FollowUpStatus,
     KEY_RETENTION_INTERVALS, RegionBatch, Retention, Role, Seconds, SessionRecord, Store,
-    StoreCounts, StoreError, StoredKey,
+    StoreCounts, StoreError, StoredKey, UnitRecord,
 };
 
 /// A store under test and the storage it lives in (a directory, a database, shared memory),
@@ -70,6 +70,7 @@ macro_rules! store_conformance_tests {
             the_secret_is_drawn_once_per_name,
             parallel_callers_get_one_secret,
             accounts_are_unique_by_name_and_updated_in_place,
+            units_are_unique_by_name_listed_by_name_and_kept,
             sessions_are_kept_found_ended_and_expired,
             sessions_of_one_account_end_together_but_the_kept_one,
             cases_are_numbered_from_one_and_kept_as_opened,
@@ -315,6 +316,41 @@ pub(crate) fn parallel_callers_get_one_secret<S: Store, G>(new: impl Fn() -> Har
 
 /// Accounts are listed by name; a taken name is refused and leaves its account as it was;
 /// update replaces an existing account only.
+fn unit(name: &str, districts: Vec<u32>, key: u8) -> UnitRecord {
+    UnitRecord {
+        name: name.into(),
+        districts,
+        public_key: [key; 32],
+        registered_at: NOW,
+        registered_by: "admin".into(),
+    }
+}
+
+/// Registered units: a name is taken once (a second unit of that name changes nothing),
+/// they are listed by name, they count in the digest and they survive a reopen.
+pub(crate) fn units_are_unique_by_name_listed_by_name_and_kept<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let mut h = new();
+    assert!(h.store.units().unwrap().is_empty());
+    let empty = h.store.digest().unwrap();
+    let (south, north) = (unit("south", vec![20, 21], 2), unit("north", vec![10], 1));
+    h.store.insert_unit(&south).unwrap();
+    h.store.insert_unit(&north).unwrap();
+    let with_units = h.store.digest().unwrap();
+    assert_ne!(with_units, empty);
+    assert_refused(
+        &h.store,
+        || h.store.insert_unit(&unit("north", vec![99], 9)),
+        |e| matches!(e, StoreError::UnitExists),
+    );
+    assert_eq!(h.store.units().unwrap(), [north.clone(), south.clone()]);
+    assert_eq!(h.store.counts().unwrap(), StoreCounts::default());
+    h = h.reopen();
+    assert_eq!(h.store.units().unwrap(), [north, south]);
+    assert_eq!(h.store.digest().unwrap(), with_units);
+}
+
 pub(crate) fn accounts_are_unique_by_name_and_updated_in_place<S: Store, G>(
     new: impl Fn() -> Harness<S, G>,
 ) {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{
     Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
     CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
-    SessionRecord, Store, StoreCounts, StoreError, StoredKey, UploadRecord, check_run,
+    SessionRecord, Store, StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run,
     claim_retained, contact_retained, key_retained, published_cases,
 };
 
@@ -25,6 +25,7 @@ struct Inner {
     next_case_id: u64,
     next_batch_id: u64,
     accounts: BTreeMap<String, Account>,
+    units: BTreeMap<String, UnitRecord>,
     sessions: BTreeMap<[u8; 32], SessionRecord>,
     cases: BTreeMap<u64, CaseRecord>,
     codes: BTreeMap<[u8; 32], CodeRecord>,
@@ -114,6 +115,19 @@ impl Store for MemoryStore {
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         Ok(self.lock().accounts.values().cloned().collect())
+    }
+
+    fn insert_unit(&self, unit: &UnitRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.units.contains_key(&unit.name) {
+            return Err(StoreError::UnitExists);
+        }
+        inner.units.insert(unit.name.clone(), unit.clone());
+        Ok(())
+    }
+
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        Ok(self.lock().units.values().cloned().collect())
     }
 
     fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
@@ -555,6 +569,10 @@ impl Store for MemoryStore {
         }
         ctx.update(b"accounts");
         for (k, v) in &inner.accounts {
+            hash_record(&mut ctx, k.as_bytes(), v);
+        }
+        ctx.update(b"units");
+        for (k, v) in &inner.units {
             hash_record(&mut ctx, k.as_bytes(), v);
         }
         ctx.update(b"sessions");

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `meta` | name | counters (`next_case_id`, `next_batch_id`) and secrets (`secret/<name>`) |
 //! | `accounts` | username | [`Account`] |
+//! | `units` | unit name | [`UnitRecord`] (units registered by an admin) |
 //! | `sessions` | SHA-256 of the token | [`SessionRecord`] |
 //! | `cases` | case id (u64 BE) | [`CaseRecord`] |
 //! | `codes` | keyed hash of the declaration code | [`CodeRecord`] |
@@ -35,13 +36,14 @@ use crate::domain::files;
 use super::{
     Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
     CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
-    SessionRecord, Store, StoreCounts, StoreError, StoredKey, UploadRecord, check_run,
+    SessionRecord, Store, StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run,
     claim_retained, contact_retained, key_retained, published_cases,
 };
 
-const TREES: [&str; 13] = [
+const TREES: [&str; 14] = [
     "meta",
     "accounts",
+    "units",
     "sessions",
     "cases",
     "codes",
@@ -122,6 +124,7 @@ pub struct SledStore {
     db: sled::Db,
     meta: sled::Tree,
     accounts: sled::Tree,
+    units: sled::Tree,
     sessions: sled::Tree,
     cases: sled::Tree,
     codes: sled::Tree,
@@ -326,6 +329,7 @@ impl SledStore {
         Ok(SledStore {
             meta: tree("meta")?,
             accounts: tree("accounts")?,
+            units: tree("units")?,
             sessions: tree("sessions")?,
             cases: tree("cases")?,
             codes: tree("codes")?,
@@ -369,6 +373,7 @@ impl SledStore {
         match name {
             "meta" => &self.meta,
             "accounts" => &self.accounts,
+            "units" => &self.units,
             "sessions" => &self.sessions,
             "cases" => &self.cases,
             "codes" => &self.codes,
@@ -444,6 +449,22 @@ impl Store for SledStore {
 
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         Self::all(&self.accounts, "account")
+    }
+
+    fn insert_unit(&self, unit: &UnitRecord) -> Result<(), StoreError> {
+        let bytes = encode(unit)?;
+        let swapped = self
+            .units
+            .compare_and_swap(unit.name.as_bytes(), None as Option<&[u8]>, Some(bytes))
+            .map_err(backend)?;
+        if swapped.is_err() {
+            return Err(StoreError::UnitExists);
+        }
+        self.flush()
+    }
+
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        Self::all(&self.units, "unit")
     }
 
     fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {

@@ -184,19 +184,14 @@ impl Workflow {
         }
     }
 
-    pub(super) fn require_unit(&self, principal: &Principal) -> Result<&Unit, ApiError> {
+    pub(super) fn require_unit(&self, principal: &Principal) -> Result<Unit, ApiError> {
         match &principal.role {
-            Role::PreventiveUnit { unit } => self
-                .settings
-                .units
-                .iter()
-                .find(|u| &u.name == unit)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::UnknownUnit,
-                        format!("unit {unit} is no longer configured"),
-                    )
-                }),
+            Role::PreventiveUnit { unit } => self.unit(unit).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::UnknownUnit,
+                    format!("unit {unit} is no longer configured"),
+                )
+            }),
             _ => Err(ApiError::new(
                 ErrorCode::ForbiddenRole,
                 "preventive-medicine unit workers only",
@@ -221,7 +216,7 @@ impl Workflow {
             ));
         }
         if let Role::PreventiveUnit { unit } = &role
-            && !self.settings.units.iter().any(|u| &u.name == unit)
+            && self.unit(unit).is_none()
         {
             return Err(ApiError::new(
                 ErrorCode::UnknownUnit,

@@ -12,7 +12,7 @@ impl Workflow {
         &self,
         principal: &Principal,
         unit_name: &str,
-    ) -> Result<&Unit, ApiError> {
+    ) -> Result<Unit, ApiError> {
         let unit = self.require_unit(principal)?;
         if unit.name != unit_name {
             return Err(ApiError::new(

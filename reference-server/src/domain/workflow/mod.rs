@@ -33,7 +33,7 @@ use zeroize::Zeroizing;
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::password::PasswordHash;
-use crate::domain::settings::Settings;
+use crate::domain::settings::{Settings, Unit};
 use crate::domain::store::{Account, AuditEntry, AuditFilter, Role, Seconds, Store, StoreCounts};
 use crate::domain::throttle::{KnownClients, Throttle};
 
@@ -42,6 +42,7 @@ mod cases;
 mod follow_up;
 mod publication;
 mod reports;
+mod units;
 mod uploads;
 
 pub use accounts::{LoginOutcome, valid_username};
@@ -52,6 +53,26 @@ pub use reports::ReportOutcome;
 /// The randomness the workflow draws from: the OS generator in the server, a seeded one in the
 /// simulator and tests.
 pub type WorkflowRng = Box<dyn CryptoRng + Send>;
+
+/// What a phone's upload or report was: a real one, with its outcome, or a decoy (SPEC.md
+/// §7.6, §10.6), which changed nothing. The web layer answers both alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answered<T> {
+    /// A real upload or report, and what it gave.
+    Real(T),
+    /// A decoy: nothing stored; counted apart in the metrics.
+    Decoy,
+}
+
+impl<T> Answered<T> {
+    /// The outcome of a real request; `None` for a decoy.
+    pub fn real(self) -> Option<T> {
+        match self {
+            Answered::Real(t) => Some(t),
+            Answered::Decoy => None,
+        }
+    }
+}
 
 /// Who is calling: an authenticated health worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +101,8 @@ const THROTTLE_MAX_KEYS: usize = 100_000;
 pub struct Workflow {
     store: Box<dyn Store>,
     settings: Settings,
+    /// The configured units, then those registered by an admin.
+    units: RwLock<Vec<Unit>>,
     publisher: PublisherKeyPair,
     sink: Arc<dyn PublicationSink>,
     code_key: hmac::Key,
@@ -180,9 +203,11 @@ impl Workflow {
             ),
             known_clients: KnownClients::new(THROTTLE_MAX_KEYS),
         };
+        let units = RwLock::new(units::load_units(&settings.units, &*store)?);
         let workflow = Workflow {
             store,
             settings,
+            units,
             publisher,
             sink,
             code_key: hmac::Key::new(hmac::HMAC_SHA256, &*code_secret),

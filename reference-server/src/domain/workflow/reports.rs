@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use bluezone_protocol::{
-    CaseId, ClaimLedger, Confirmation, F1Report, PublicationIndex, RollingProximityId, Sighting,
-    VerifyError, claim_id, verify_report,
+    CaseId, ClaimLedger, Confirmation, F1Report, PublicationIndex, REPORT_SIZE_CLASSES, ReportBody,
+    RollingProximityId, Sighting, VerifyError, claim_id, parse_report_body, verify_report,
 };
 use serde::Serialize;
 
-use super::{Principal, Workflow, lock, read};
+use super::{Answered, Principal, Workflow, lock, read};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::store::{
@@ -94,7 +94,7 @@ impl Workflow {
         bytes: &[u8],
         client: IpAddr,
         now: Seconds,
-    ) -> Result<ReportOutcome, ApiError> {
+    ) -> Result<Answered<ReportOutcome>, ApiError> {
         {
             // Every report counts against its client's budget, before it is looked at.
             let mut t = lock(&self.throttles);
@@ -112,21 +112,30 @@ impl Workflow {
         }
         let result = self.accept_report_inner(bytes, now);
         match &result {
-            Ok(_) => Metrics::inc(&self.metrics.reports_verified),
+            Ok(Answered::Real(_)) => {
+                Metrics::inc(&self.metrics.reports_verified);
+                if let Some(class) = REPORT_SIZE_CLASSES.iter().position(|&c| c == bytes.len()) {
+                    Metrics::inc(&self.metrics.reports_by_size_class[class]);
+                }
+            }
+            Ok(Answered::Decoy) => Metrics::inc(&self.metrics.decoy_reports),
             Err(_) => Metrics::inc(&self.metrics.reports_refused),
         }
         result
     }
 
-    fn accept_report_inner(&self, bytes: &[u8], now: Seconds) -> Result<ReportOutcome, ApiError> {
-        let report = F1Report::parse(bytes)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedReport, e.to_string()))?;
-        if !self
-            .settings
-            .units
-            .iter()
-            .any(|u| u.districts.contains(&report.district))
+    fn accept_report_inner(
+        &self,
+        bytes: &[u8],
+        now: Seconds,
+    ) -> Result<Answered<ReportOutcome>, ApiError> {
+        let report = match parse_report_body(bytes)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedReport, e.to_string()))?
         {
+            ReportBody::F1(report) => *report,
+            ReportBody::Decoy => return Ok(Answered::Decoy),
+        };
+        if self.unit_of_district(report.district).is_none() {
             return Err(ApiError::new(
                 ErrorCode::ReportRejected,
                 format!("no unit covers district {}", report.district),
@@ -208,10 +217,10 @@ impl Workflow {
                 ConfirmationRecord::OneSided => Metrics::inc(&self.metrics.one_sided),
             }
         }
-        Ok(ReportOutcome {
+        Ok(Answered::Real(ReportOutcome {
             verified: true,
             rows: stored.len(),
-        })
+        }))
     }
 
     /// The F1 table of a case (treatment facilities and admins).

@@ -273,6 +273,8 @@ fn publish_writes_a_signed_batch_and_index() {
     let f0 = upload(&mut phones[0], &opened.code, &mut rng);
     let case_id = workflow
         .accept_upload(&f0.to_bytes().unwrap(), CLIENT, NOW)
+        .unwrap()
+        .real()
         .unwrap();
     assert!(workflow.publish(NOW).unwrap().is_empty());
     assert!(batch_ids(&workflow).is_empty());
@@ -345,7 +347,9 @@ fn a_run_makes_one_batch_per_region_and_each_region_its_own_index() {
         let f0 = upload(&mut phones[phone], &opened.code, &mut rng);
         let id = workflow
             .accept_upload(&f0.to_bytes().unwrap(), CLIENT, t)
-            .unwrap();
+            .unwrap()
+            .real()
+            .expect("a real upload");
         (id, f0.published_count() as u32)
     };
     let (a, a_rpis) = uploaded(0, NOW);
@@ -447,7 +451,11 @@ fn an_upload_consumes_its_declaration_code_once() {
 
     let f0 = upload(&mut phones[0], &opened.code, &mut rng);
     let bytes = f0.to_bytes().unwrap();
-    let case_id = workflow.accept_upload(&bytes, CLIENT, NOW + 5).unwrap();
+    let case_id = workflow
+        .accept_upload(&bytes, CLIENT, NOW + 5)
+        .unwrap()
+        .real()
+        .unwrap();
     assert_eq!(case_id, opened.case.case_id);
     assert_eq!(
         workflow.case(&doctor(), case_id).unwrap().status,
@@ -456,7 +464,11 @@ fn an_upload_consumes_its_declaration_code_once() {
     let digest = workflow.store().digest().unwrap();
     // The same bytes again (a phone that lost the answer) get the same answer.
     assert_eq!(
-        workflow.accept_upload(&bytes, CLIENT, NOW + 6).unwrap(),
+        workflow
+            .accept_upload(&bytes, CLIENT, NOW + 6)
+            .unwrap()
+            .real()
+            .unwrap(),
         case_id
     );
     // The same code typed in its canonical form is the same code, in another upload.
@@ -516,6 +528,8 @@ fn malformed_uploads_do_not_charge_the_code_throttle() {
     assert_eq!(
         workflow
             .accept_upload(&f0.to_bytes().unwrap(), CLIENT, NOW)
+            .unwrap()
+            .real()
             .unwrap(),
         opened.case.case_id
     );
@@ -539,7 +553,11 @@ fn malformed_uploads_do_not_charge_the_code_throttle() {
     assert_eq!(throttled.retry_after, Some(3600 - 2));
     let other = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
     assert_eq!(
-        workflow.accept_upload(&bytes, other, NOW + 2).unwrap(),
+        workflow
+            .accept_upload(&bytes, other, NOW + 2)
+            .unwrap()
+            .real()
+            .unwrap(),
         second.case.case_id
     );
 }
@@ -555,6 +573,8 @@ fn a_report_verifies_and_reaches_its_unit_only() {
     let f0 = upload(&mut phones[0], &opened.code, &mut rng);
     let case_id = workflow
         .accept_upload(&f0.to_bytes().unwrap(), CLIENT, NOW)
+        .unwrap()
+        .real()
         .unwrap();
     workflow.request_trace(&doctor(), case_id, NOW).unwrap();
     assert_eq!(workflow.publish(NOW).unwrap().len(), 1);
@@ -585,7 +605,11 @@ fn a_report_verifies_and_reaches_its_unit_only() {
         .unwrap()
         .to_bytes()
         .unwrap();
-    let outcome = workflow.accept_report(&report, CLIENT, NOW + 60).unwrap();
+    let outcome = workflow
+        .accept_report(&report, CLIENT, NOW + 60)
+        .unwrap()
+        .real()
+        .unwrap();
     assert_eq!(
         outcome,
         ReportOutcome {
@@ -647,4 +671,79 @@ fn a_report_verifies_and_reaches_its_unit_only() {
         workflow.f1_table(&doctor(), case_id, NOW).unwrap(),
         vec![row]
     );
+}
+
+#[test]
+fn decoys_are_answered_store_nothing_and_are_counted_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workflow, _) = open(dir.path());
+    let digest = workflow.store().digest().unwrap();
+    for len in [4096, 65_536] {
+        let decoy = bluezone_protocol::decoy_upload(len).unwrap();
+        let answered = workflow.accept_upload(&decoy, CLIENT, NOW).unwrap();
+        assert_eq!(answered, super::Answered::Decoy);
+    }
+    let decoy = bluezone_protocol::decoy_report(1024).unwrap();
+    assert_eq!(
+        workflow.accept_report(&decoy, CLIENT, NOW).unwrap(),
+        super::Answered::Decoy
+    );
+    assert_eq!(workflow.store().digest().unwrap(), digest);
+    let metrics = workflow.metrics.render(None, 0);
+    for line in [
+        "bluezone_decoy_uploads_total 2\n",
+        "bluezone_decoy_reports_total 1\n",
+        "bluezone_uploads_accepted_total 0\n",
+        "bluezone_reports_verified_total 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    // A decoy with a stray byte is malformed, as any other bad upload.
+    let mut stray = bluezone_protocol::decoy_upload(4096).unwrap();
+    stray[100] = 1;
+    assert_eq!(
+        code_of(workflow.accept_upload(&stray, CLIENT, NOW)),
+        ErrorCode::MalformedUpload
+    );
+}
+
+#[test]
+fn registered_units_follow_the_configured_units_rules_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workflow, _) = open(dir.path());
+    let key = |seed: &str| hex::encode(derive_keypair(seed.as_bytes()).0.public_key().as_bytes());
+    let config =
+        |name: &str, districts: Vec<u32>, public_key: String| crate::domain::settings::UnitConfig {
+            name: name.into(),
+            districts,
+            public_key,
+        };
+    let east = config("east", vec![7, 8], key("east"));
+    assert_eq!(
+        code_of(workflow.register_unit(&doctor(), &east, NOW)),
+        ErrorCode::ForbiddenRole
+    );
+    for (refused, code) in [
+        (config("north", vec![9], key("x")), ErrorCode::UnitExists),
+        (
+            config("west", vec![9, 2], key("x")),
+            ErrorCode::UnitDistrictTaken,
+        ),
+        (config("west", vec![9], "00".into()), ErrorCode::UnitInvalid),
+        (config("West", vec![9], key("x")), ErrorCode::UnitInvalid),
+    ] {
+        assert_eq!(
+            code_of(workflow.register_unit(&admin(), &refused, NOW)),
+            code
+        );
+    }
+    let unit = workflow.register_unit(&admin(), &east, NOW).unwrap();
+    assert_eq!(unit.districts, vec![7, 8]);
+    assert_eq!(workflow.unit_of_district(8), Some(unit.clone()));
+    let names = |w: &Workflow| w.units().into_iter().map(|u| u.name).collect::<Vec<_>>();
+    assert_eq!(names(&workflow), ["north", "south", "east"]);
+    drop(workflow);
+    let (workflow, _) = open(dir.path());
+    assert_eq!(names(&workflow), ["north", "south", "east"]);
+    assert_eq!(workflow.unit("east"), Some(unit));
 }

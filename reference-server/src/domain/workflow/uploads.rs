@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
-use bluezone_protocol::{CaseId, F0Upload, RETENTION_SECONDS, UnixTime};
+use bluezone_protocol::{CaseId, RETENTION_SECONDS, UnixTime, UploadBody, parse_upload_body};
 
-use super::{Workflow, lock, read, write};
+use super::{Answered, Workflow, lock, read, write};
 use crate::domain::code;
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
@@ -27,7 +27,7 @@ impl Workflow {
         bytes: &[u8],
         client: IpAddr,
         now: Seconds,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<Answered<u64>, ApiError> {
         {
             // Check, and count the attempt as a wrong code at once (refunded below unless it
             // is one), under one lock: parallel guesses cannot all pass the check.
@@ -67,15 +67,20 @@ impl Workflow {
             t.code_global.refund(&());
         }
         match &result {
-            Ok(_) => Metrics::inc(&self.metrics.uploads_accepted),
+            Ok(Answered::Real(_)) => Metrics::inc(&self.metrics.uploads_accepted),
+            Ok(Answered::Decoy) => Metrics::inc(&self.metrics.decoy_uploads),
             Err(_) => Metrics::inc(&self.metrics.uploads_refused),
         }
         result
     }
 
-    fn accept_upload_inner(&self, bytes: &[u8], now: Seconds) -> Result<u64, ApiError> {
-        let upload = F0Upload::parse(bytes)
-            .map_err(|e| ApiError::new(ErrorCode::MalformedUpload, e.to_string()))?;
+    fn accept_upload_inner(&self, bytes: &[u8], now: Seconds) -> Result<Answered<u64>, ApiError> {
+        let upload = match parse_upload_body(bytes)
+            .map_err(|e| ApiError::new(ErrorCode::MalformedUpload, e.to_string()))?
+        {
+            UploadBody::F0(upload) => upload,
+            UploadBody::Decoy => return Ok(Answered::Decoy),
+        };
         let canonical = code::normalize(upload.code.as_str())
             .map_err(|e| ApiError::new(ErrorCode::DeclarationCodeInvalid, e.to_string()))?;
         upload
@@ -109,7 +114,7 @@ impl Workflow {
         {
             Err(StoreError::Code(CodeRefusal::Used)) => {
                 return match self.store.repeated_upload(&code_hash, &digest)? {
-                    Some(case_id) => Ok(case_id),
+                    Some(case_id) => Ok(Answered::Real(case_id)),
                     None => Err(StoreError::Code(CodeRefusal::Used).into()),
                 };
             }
@@ -119,6 +124,6 @@ impl Workflow {
             CaseId(case_id),
             hashes.into_iter().map(|(h, t)| (h, UnixTime(t))),
         );
-        Ok(case_id)
+        Ok(Answered::Real(case_id))
     }
 }

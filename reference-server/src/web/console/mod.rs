@@ -313,7 +313,7 @@ pub use session::{
 };
 pub use steps::{
     account_action, admin, audit, case, cases, create_account, follow_up, open_case, publish,
-    trace, unit_csv, unit_inbox,
+    register_unit, trace, unit_csv, unit_inbox,
 };
 
 #[cfg(test)]

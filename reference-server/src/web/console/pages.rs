@@ -29,6 +29,27 @@ pub struct AccountForm {
     pub unit: String,
 }
 
+/// What the new-unit form held, to show it again with its error.
+#[derive(Default)]
+#[allow(missing_docs)]
+pub struct UnitForm {
+    pub name: String,
+    pub districts: String,
+    pub public_key: String,
+}
+
+/// The admin page's two forms as last sent, and the error of the one that was refused.
+#[derive(Default)]
+#[allow(missing_docs)]
+pub struct AdminForms {
+    pub account: AccountForm,
+    pub unit: UnitForm,
+    pub account_error: Option<&'static str>,
+    pub unit_error: Option<&'static str>,
+    /// An account whose password was just reset, and the new password, shown this once.
+    pub password_reset: Option<(String, String)>,
+}
+
 /// A time as the console shows it: in the configured zone, `dd/mm/yyyy HH:MM` in Vietnamese
 /// and `yyyy-mm-dd HH:MM` in English, with the offset.
 pub fn when(ctx: &Ctx, seconds: u64) -> String {
@@ -459,16 +480,16 @@ pub fn admin(
     ctx: &Ctx,
     accounts: &[Account],
     units: &[Unit],
-    form: &AccountForm,
+    forms: &AdminForms,
     done: Option<&str>,
-    error: Option<&str>,
-    reset: Option<(&str, &str)>,
 ) -> String {
     let t = ctx.t();
+    let form = &forms.account;
     let done_text = match done {
         Some("account") => Some(t.account_created.to_owned()),
         Some("disabled") => Some(t.account_disabled.to_owned()),
         Some("enabled") => Some(t.account_enabled.to_owned()),
+        Some("unit") => Some(t.unit_registered.to_owned()),
         Some("nothing") => Some(t.published_nothing.to_owned()),
         // "batch-7-8-9": the batches of one run, one per region.
         Some(d) => d
@@ -497,7 +518,7 @@ pub fn admin(
         html! {
             h1 { (t.admin_title) }
             (notice(done_text.as_deref()))
-            @if let Some((user, password)) = reset {
+            @if let Some((user, password)) = &forms.password_reset {
                 p.notice #password-reset role="status" {
                     (t.password_reset_notice) " " strong { (user) } ": "
                     code #new-account-password { (password) }
@@ -505,7 +526,7 @@ pub fn admin(
             }
             section.card {
                 h2 { (t.new_account_title) }
-                (alert(error))
+                (alert(forms.account_error))
                 form #new-account method="post" action="/console/admin/accounts" {
                     (csrf(ctx))
                     label for="new-username" { (t.username) }
@@ -577,6 +598,26 @@ pub fn admin(
                             }
                         }
                     }
+                }
+                h3 { (t.new_unit_title) }
+                (alert(forms.unit_error))
+                form #new-unit method="post" action="/console/admin/units" {
+                    (csrf(ctx))
+                    label for="unit-name" { (t.unit_name) }
+                    input #unit-name type="text" name="name" value=(forms.unit.name)
+                        autocomplete="off" autocapitalize="none" spellcheck="false"
+                        pattern="[a-z0-9-]{1,64}" required;
+                    label for="unit-districts" { (t.district_col) }
+                    input #unit-districts type="text" name="districts" value=(forms.unit.districts)
+                        autocomplete="off" inputmode="numeric" aria-describedby="unit-districts-help"
+                        required;
+                    p #unit-districts-help.help { (t.unit_districts_help) }
+                    label for="unit-key" { (t.public_key_col) }
+                    input #unit-key type="text" name="public_key" value=(forms.unit.public_key)
+                        autocomplete="off" spellcheck="false" pattern="[0-9a-fA-F]{64}"
+                        aria-describedby="unit-key-help" required;
+                    p #unit-key-help.help { (t.unit_key_help) }
+                    button.primary type="submit" { (t.register_unit_button) }
                 }
             }
             section.card {

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::session::{signed_in, signed_in_form};
 use super::{Ctx, api_error_page, error_page, field, finish, html, pages, query_param, redirect};
 use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::settings::UnitConfig;
 use crate::domain::store::{AuditEntry, AuditFilter, F1RowRecord, FollowUpStatus, Role};
 use crate::web::AppState;
 use crate::web::api::rows_csv;
@@ -108,11 +109,11 @@ async fn case_page(
     .await;
     match found {
         Ok((case, rows)) => {
-            let units = &state.workflow.settings().units;
+            let units = state.workflow.units();
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
             let regions = &state.workflow.settings().regions;
-            let body = pages::case(ctx, &case, &rows, units, regions, traced, message);
+            let body = pages::case(ctx, &case, &rows, &units, regions, traced, message);
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
@@ -148,9 +149,8 @@ async fn unit_rows(
 /// (seed step 7).
 pub async fn unit_inbox(call: Call) -> HttpResponse {
     let (ctx, unit, rows) = answer!(unit_rows(&call, false).await);
-    let units = &call.state.workflow.settings().units;
-    match units.iter().find(|u| u.name == unit) {
-        Some(u) => html(StatusCode::OK, &ctx, pages::unit_inbox(&ctx, u, &rows)),
+    match call.state.workflow.unit(&unit) {
+        Some(u) => html(StatusCode::OK, &ctx, pages::unit_inbox(&ctx, &u, &rows)),
         None => api_error_page(
             &ctx,
             &ApiError::new(ErrorCode::UnknownUnit, "unit not configured"),
@@ -204,17 +204,16 @@ pub async fn follow_up(call: Call) -> HttpResponse {
 pub async fn admin(call: Call) -> HttpResponse {
     let (ctx, _) = answer!(signed_in(&call).await);
     let done = query_param(&call.req, "done");
-    let form = pages::AccountForm::default();
-    admin_page(&call.state, &ctx, done.as_deref(), &form, None, None).await
+    let forms = pages::AdminForms::default();
+    admin_page(&call.state, &ctx, done.as_deref(), &forms, StatusCode::OK).await
 }
 
 async fn admin_page(
     state: &Arc<AppState>,
     ctx: &Ctx,
     done: Option<&str>,
-    form: &pages::AccountForm,
-    error: Option<(StatusCode, &'static str)>,
-    reset: Option<(&str, &str)>,
+    forms: &pages::AdminForms,
+    status: StatusCode,
 ) -> HttpResponse {
     let Some(session) = &ctx.session else {
         return redirect(ctx, "/console/login");
@@ -223,10 +222,8 @@ async fn admin_page(
     let s = Arc::clone(state);
     match blocking(move || s.workflow.accounts(&who)).await {
         Ok(accounts) => {
-            let units = &state.workflow.settings().units;
-            let message = error.map(|(_, m)| m);
-            let status = error.map_or(StatusCode::OK, |(s, _)| s);
-            let body = pages::admin(ctx, &accounts, units, form, done, message, reset);
+            let units = state.workflow.units();
+            let body = pages::admin(ctx, &accounts, &units, forms, done);
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
@@ -245,8 +242,12 @@ pub async fn create_account(call: Call) -> HttpResponse {
     let password = Zeroizing::new(field(&form, "password").to_owned());
     let unit = Some(f.unit.clone()).filter(|u| !u.is_empty() && f.role == Role::PREVENTIVE_UNIT);
     let Ok(role) = Role::from_kind(&f.role, unit) else {
-        let refused = (StatusCode::BAD_REQUEST, ctx.t().unit_required);
-        return admin_page(&state, &ctx, None, &f, Some(refused), None).await;
+        let forms = pages::AdminForms {
+            account: f,
+            account_error: Some(ctx.t().unit_required),
+            ..Default::default()
+        };
+        return admin_page(&state, &ctx, None, &forms, StatusCode::BAD_REQUEST).await;
     };
     let (name, s) = (f.username.clone(), Arc::clone(&state));
     let created = blocking(move || {
@@ -257,8 +258,12 @@ pub async fn create_account(call: Call) -> HttpResponse {
     match created {
         Ok(_) => redirect(&ctx, "/console/admin?done=account"),
         Err(e) => {
-            let refused = (status_of(&e), ctx.t().error(e.code));
-            admin_page(&state, &ctx, None, &f, Some(refused), None).await
+            let forms = pages::AdminForms {
+                account: f,
+                account_error: Some(ctx.t().error(e.code)),
+                ..Default::default()
+            };
+            admin_page(&state, &ctx, None, &forms, status_of(&e)).await
         }
     }
 }
@@ -271,7 +276,6 @@ pub async fn account_action(call: Call) -> HttpResponse {
     let name = call.param("username").to_owned();
     let action = call.param("action").to_owned();
     let (ctx, who, _) = answer!(signed_in_form(call).await);
-    let form = pages::AccountForm::default();
     let s = Arc::clone(&state);
     let user = name.clone();
     let outcome = match action.as_str() {
@@ -299,11 +303,54 @@ pub async fn account_action(call: Call) -> HttpResponse {
             },
         ),
         Ok(Some(password)) => {
-            admin_page(&state, &ctx, None, &form, None, Some((&name, &password))).await
+            let forms = pages::AdminForms {
+                password_reset: Some((name, password.to_string())),
+                ..Default::default()
+            };
+            admin_page(&state, &ctx, None, &forms, StatusCode::OK).await
         }
         Err(e) => {
-            let refused = (status_of(&e), ctx.t().error(e.code));
-            admin_page(&state, &ctx, None, &form, Some(refused), None).await
+            let forms = pages::AdminForms {
+                account_error: Some(ctx.t().error(e.code)),
+                ..Default::default()
+            };
+            admin_page(&state, &ctx, None, &forms, status_of(&e)).await
+        }
+    }
+}
+
+/// `POST /console/admin/units`: register a preventive-medicine unit.
+pub async fn register_unit(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
+    let f = pages::UnitForm {
+        name: field(&form, "name").trim().to_owned(),
+        districts: field(&form, "districts").trim().to_owned(),
+        public_key: field(&form, "public_key").trim().to_owned(),
+    };
+    let Some(districts) = parse_districts(&f.districts) else {
+        let forms = pages::AdminForms {
+            unit: f,
+            unit_error: Some(ctx.t().unit_districts_bad),
+            ..Default::default()
+        };
+        return admin_page(&state, &ctx, None, &forms, StatusCode::BAD_REQUEST).await;
+    };
+    let config = UnitConfig {
+        name: f.name.clone(),
+        districts,
+        public_key: f.public_key.clone(),
+    };
+    let s = Arc::clone(&state);
+    match blocking(move || s.workflow.register_unit(&who, &config, unix_now())).await {
+        Ok(_) => redirect(&ctx, "/console/admin?done=unit"),
+        Err(e) => {
+            let forms = pages::AdminForms {
+                unit: f,
+                unit_error: Some(ctx.t().error(e.code)),
+                ..Default::default()
+            };
+            admin_page(&state, &ctx, None, &forms, status_of(&e)).await
         }
     }
 }
@@ -387,6 +434,16 @@ pub async fn audit(call: Call) -> HttpResponse {
         }
         Err(e) => api_error_page(&ctx, &e),
     }
+}
+
+/// Districts as the form takes them: numbers separated by commas (spaces allowed), at least
+/// one.
+fn parse_districts(text: &str) -> Option<Vec<u32>> {
+    let districts: Option<Vec<u32>> = text
+        .split(',')
+        .map(|d| d.trim().parse::<u32>().ok())
+        .collect();
+    districts.filter(|d| !d.is_empty())
 }
 
 /// `POST /console/admin/publish`: run publication now.
