@@ -154,6 +154,7 @@ fn main() {
             districts: vec![1],
             public_key: unit_key,
         }],
+        regions: Default::default(),
         risk_rule: RiskRule::default(),
     };
     let store: Box<dyn Store> =
@@ -240,6 +241,7 @@ fn main() {
             body_bytes_in_flight: 64 << 20,
         },
         trusted_proxies: Vec::new(),
+        draining: std::sync::atomic::AtomicBool::new(false),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -251,7 +253,15 @@ fn main() {
         .unwrap();
     let address = listener.local_addr().unwrap();
     let server_state = Arc::clone(&state);
-    runtime.spawn(async move { serve(listener, server_state, std::future::pending()).await });
+    runtime.spawn(async move {
+        serve(
+            listener,
+            server_state,
+            std::future::pending(),
+            Duration::from_secs(1),
+        )
+        .await
+    });
 
     let baseline = run_phase(
         "GET /healthz (baseline)",
@@ -280,11 +290,10 @@ fn main() {
             .expect("trace");
     }
     let t = Instant::now();
-    let batch = state
-        .workflow
-        .publish(now + 1)
-        .expect("publish")
-        .expect("a batch");
+    let run = state.workflow.publish(now + 1).expect("publish");
+    let [batch] = &run[..] else {
+        panic!("one batch (every case to region 0), got {}", run.len())
+    };
     let publish_seconds = t.elapsed().as_secs_f64();
     let batch_bytes = state
         .workflow

@@ -402,9 +402,20 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         assert!(b.text("dl.facts").await.contains("HN-0001 <b>bold?</b>"));
         assert_eq!(b.text("#trace-button").await, "Truy vết F1");
         b.screenshot("case-upload-received").await;
+        // The whole country is chosen by default; the worker chooses Hà Nội and Hồ Chí Minh
+        // instead (in a list that takes several, a click toggles one).
+        for region in ["0", "1", "79"] {
+            b.select("#regions", region).await;
+        }
         b.click("#trace-button").await;
         b.wait_for_text("p.alert", |t| t == "Đã yêu cầu truy vết.")
             .await;
+        let regions = b.find("#case-regions").await;
+        assert_eq!(
+            regions.attr("data-regions").await.unwrap().as_deref(),
+            Some("1,79")
+        );
+        assert_eq!(regions.text().await.unwrap(), "Hà Nội, Hồ Chí Minh");
         b.screenshot("case-traced").await;
     });
 

@@ -69,7 +69,7 @@ fn acknowledged_writes_survive_sigkill() {
         assert_eq!(reply.status, 200);
     }
     let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
-    assert_eq!(run.json()["batch"]["cases"], json!(&cases[..6]));
+    assert_eq!(run.json()["batches"][0]["cases"], json!(&cases[..6]));
     let mut reports = Vec::new();
     for phone in &mut f1s[..5] {
         let ids = sync_and_report(&server, phone, "84911111111", 1, &mut rng, now);
@@ -135,6 +135,6 @@ fn acknowledged_writes_survive_sigkill() {
         );
     }
     let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
-    assert_eq!(run.json()["batch"]["batch_id"], json!(2));
-    assert_eq!(run.json()["batch"]["cases"], json!(&cases[6..]));
+    assert_eq!(run.json()["batches"][0]["batch_id"], json!(2));
+    assert_eq!(run.json()["batches"][0]["cases"], json!(&cases[6..]));
 }

@@ -118,7 +118,12 @@ fn data_directory_is_private_whatever_the_umask() {
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     traced_case(&server, &tokens, &mut rng);
     let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
-    assert_eq!(run.json()["batch"]["batch_id"], json!(1), "{}", run.text());
+    assert_eq!(
+        run.json()["batches"][0]["batch_id"],
+        json!(1),
+        "{}",
+        run.text()
+    );
     assert_private(&data);
     server.kill();
     let server = Server::start_with(dir.path(), &text, &launch);
@@ -190,8 +195,8 @@ fn a_crash_during_publication_never_reuses_a_batch_id() {
     let mut second = traced_case(&server, &tokens, &mut rng);
     let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
     assert_eq!(run.status, 200, "{}", run.text());
-    let batch_id = run.json()["batch"]["batch_id"].as_u64().unwrap();
-    assert_eq!(run.json()["batch"]["cases"], json!([1, 2]));
+    let batch_id = run.json()["batches"][0]["batch_id"].as_u64().unwrap();
+    assert_eq!(run.json()["batches"][0]["cases"], json!([1, 2]));
     note(served_batches(&server, &[1, batch_id]));
 
     // Phones of both cases match the new batch and are verified.
@@ -225,7 +230,12 @@ fn publication_files_are_served_from_memory() {
     let mut rng = ChaCha20Rng::seed_from_u64(8);
     traced_case(&server, &tokens, &mut rng);
     let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
-    assert_eq!(run.json()["batch"]["batch_id"], json!(1), "{}", run.text());
+    assert_eq!(
+        run.json()["batches"][0]["batch_id"],
+        json!(1),
+        "{}",
+        run.text()
+    );
     let batch = server.get("/publication/v1/batches/1.bin", None, &[]);
     let index = server.get("/publication/v1/index.bin", None, &[]);
     assert_eq!((batch.status, index.status), (200, 200));
@@ -255,7 +265,12 @@ fn publication_files_are_served_from_memory() {
     // A new run writes a new index: it is what is served from then on.
     traced_case(&server, &tokens, &mut rng);
     let run = server.post_json("/api/v1/publication/run", Some(&tokens.0), &json!({}));
-    assert_eq!(run.json()["batch"]["batch_id"], json!(2), "{}", run.text());
+    assert_eq!(
+        run.json()["batches"][0]["batch_id"],
+        json!(2),
+        "{}",
+        run.text()
+    );
     let fresh = server.get("/publication/v1/index.bin", None, &[]);
     assert_eq!(fresh.status, 200);
     let fresh_etag = fresh.header("etag").expect("an ETag");

@@ -12,8 +12,8 @@
 mod harness;
 
 use bluezone_protocol::{
-    ContactDetails, Phone, PhoneConfig, ReportId, SEALED_CONTACT_DETAILS_LEN, SealedContactDetails,
-    UnixTime,
+    BatchIndex, ContactDetails, Phone, PhoneConfig, ReportId, SEALED_CONTACT_DETAILS_LEN,
+    SealedContactDetails, UnixTime,
 };
 use bluezone_testkit::scan;
 use harness::{Server, TestUnit, config, share_history, sync_and_report, unix_now};
@@ -92,7 +92,7 @@ fn seven_steps_over_http() {
     assert_eq!(traced.json()["status"], json!("trace_requested"));
     let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
     assert_eq!(run.status, 200, "{}", run.text());
-    let batch = &run.json()["batch"];
+    let batch = &run.json()["batches"][0];
     assert_eq!(batch["cases"], json!([case_id]));
     assert_eq!(
         batch["published_rpis"].as_u64().unwrap() as usize,
@@ -212,4 +212,149 @@ fn seven_steps_over_http() {
             "{line} missing from\n{metrics}"
         );
     }
+}
+
+/// Regions over HTTP (SPEC.md §8.5): "Trace F1" to provinces, one batch per region per run,
+/// each region's index listing its batches only and kept (same `ETag`, 304) while it has no new
+/// batch; a phone subscribed to the province finds its exposure there, a phone subscribed
+/// elsewhere downloads nothing of it.
+#[test]
+fn regional_publication_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![TestUnit::new("north", vec![1])];
+    let server = Server::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &units,
+            "default_trace_regions = [1]",
+        ),
+    );
+    let (admin, doctor, _) = server.set_up_accounts(&units);
+    let (publisher, _) = harness::publisher_key(&server);
+    let regions = server.get("/phone/v1/config", None, &[]).json()["regions"].clone();
+    assert_eq!(regions.as_array().unwrap().len(), 63);
+    assert!(
+        regions
+            .as_array()
+            .unwrap()
+            .contains(&json!({"code": 79, "name": "Hồ Chí Minh"}))
+    );
+
+    let mut rng = ChaCha20Rng::seed_from_u64(79);
+    let mut phones: Vec<Phone> = (0..3).map(|_| Phone::new(PhoneConfig::default())).collect();
+    let now = unix_now();
+    scan(
+        &mut rng,
+        &mut phones,
+        UnixTime(now - 3 * 3600),
+        UnixTime(now - 3 * 3600 + 1800),
+        &[(0, 1, -55), (1, 0, -55), (2, 1, -55), (1, 2, -55)],
+    );
+    let mut traced_case = |phone: usize, body: Value| {
+        let opened = server
+            .post_json("/api/v1/cases", Some(&doctor), &json!({}))
+            .json();
+        let id = opened["case_id"].as_u64().unwrap();
+        let code = opened["declaration_code"].as_str().unwrap().to_owned();
+        share_history(&server, &mut phones[phone], &code, &mut rng, now);
+        let path = format!("/api/v1/cases/{id}/trace");
+        for wrong in [json!({"regions": [3]}), json!({"regions": []})] {
+            let refused = server.post_json(&path, Some(&doctor), &wrong);
+            assert_eq!(refused.status, 400, "{}", refused.text());
+            assert_eq!(refused.json()["error"]["code"], json!("unknown_region"));
+        }
+        let traced = server.post_json(&path, Some(&doctor), &body);
+        assert_eq!(traced.status, 200, "{}", traced.text());
+        (id, traced.json()["regions"].clone())
+    };
+    // A to Hồ Chí Minh and Bình Dương; C to the default, Hà Nội.
+    let (a, a_regions) = traced_case(0, json!({"regions": [79, 74]}));
+    let (c, c_regions) = traced_case(2, json!({}));
+    assert_eq!((a_regions, c_regions), (json!([74, 79]), json!([1])));
+    let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
+    let run = run.json()["batches"].clone();
+    let by_region: Vec<(u64, Value)> = run
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["region"].as_u64().unwrap(), b["cases"].clone()))
+        .collect();
+    assert_eq!(
+        by_region,
+        vec![(1, json!([c])), (74, json!([a])), (79, json!([a]))]
+    );
+
+    let index_of = |region: u16| {
+        let reply = server.get(
+            &format!("/publication/v1/regions/{region}/index.bin"),
+            None,
+            &[],
+        );
+        assert_eq!(reply.status, 200, "region {region}");
+        let index = BatchIndex::open(&reply.body, &publisher).expect("signed");
+        (index, reply.header("etag").unwrap(), reply.body)
+    };
+    assert!(index_of(0).0.entries.is_empty());
+    let (hcm, _, hcm_bytes) = index_of(79);
+    assert!(hcm.entries.iter().all(|e| e.region == 79) && hcm.entries.len() == 1);
+    assert_eq!(
+        server
+            .get("/publication/v1/regions/3/index.bin", None, &[])
+            .status,
+        404
+    );
+    // B subscribes to Hồ Chí Minh: it finds A there and reports.
+    let b = &mut phones[1];
+    let todo = b
+        .batches_to_fetch(&hcm_bytes, &publisher, &[79], UnixTime(now))
+        .unwrap();
+    assert_eq!(todo.len(), 1);
+    let bytes = server
+        .get(
+            &format!("/publication/v1/batches/{}.bin", todo[0].batch_id),
+            None,
+            &[],
+        )
+        .body;
+    todo[0].check(&bytes).unwrap();
+    let outcome = b.match_batch(&bytes, &publisher, UnixTime(now)).unwrap();
+    assert_eq!(outcome.passing().count(), 1);
+    // A phone subscribed to Cần Thơ only takes nothing from Hồ Chí Minh's index.
+    let elsewhere = Phone::new(PhoneConfig::default());
+    assert!(
+        elsewhere
+            .batches_to_fetch(&hcm_bytes, &publisher, &[92], UnixTime(now))
+            .unwrap()
+            .is_empty()
+    );
+
+    // A later run for Hồ Chí Minh only: Hà Nội's index is kept (304 on its ETag), HCM's is new.
+    let (_, hanoi_etag, _) = index_of(1);
+    let (_, hcm_etag, _) = index_of(79);
+    let opened = server
+        .post_json("/api/v1/cases", Some(&doctor), &json!({}))
+        .json();
+    let later = opened["case_id"].as_u64().unwrap();
+    let code = opened["declaration_code"].as_str().unwrap().to_owned();
+    share_history(&server, &mut phones[1], &code, &mut rng, now);
+    let path = format!("/api/v1/cases/{later}/trace");
+    server.post_json(&path, Some(&doctor), &json!({"regions": [79]}));
+    let run = server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
+    assert_eq!(run.json()["batches"].as_array().unwrap().len(), 1);
+    let path = "/publication/v1/regions/1/index.bin";
+    assert_eq!(
+        server
+            .get(path, None, &[("If-None-Match", &hanoi_etag)])
+            .status,
+        304
+    );
+    let path = "/publication/v1/regions/79/index.bin";
+    assert_eq!(
+        server
+            .get(path, None, &[("If-None-Match", &hcm_etag)])
+            .status,
+        200
+    );
+    assert_eq!(index_of(79).0.entries.len(), 2);
 }

@@ -578,6 +578,10 @@ impl Deref for VerifiedBatch {
     }
 }
 
+/// Region 0: the whole country. Every phone fetches its batches, whatever regions it
+/// subscribes to (SPEC.md §8.5).
+pub const WHOLE_COUNTRY: u16 = 0;
+
 /// One batch as the index lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchIndexEntry {
@@ -612,6 +616,12 @@ impl BatchIndexEntry {
             entry_count: batch.entry_count,
             sha256: sha256(bytes),
         }
+    }
+
+    /// Whether a phone subscribed to `regions` fetches this batch: its region is 0 (the whole
+    /// country) or one of them (SPEC.md §8.5).
+    pub fn concerns(&self, regions: &[u16]) -> bool {
+        self.region == WHOLE_COUNTRY || regions.contains(&self.region)
     }
 
     /// Whether downloaded `bytes` are the batch this entry describes.

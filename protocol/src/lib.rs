@@ -68,7 +68,7 @@ pub use batch::{
     BATCH_HEADER_LEN, BATCH_INDEX_ENTRY_LEN, BATCH_INDEX_VERSION, BATCH_VERSION, BatchError,
     BatchFilter, BatchIndex, BatchIndexEntry, BatchSpec, DEFAULT_TARGET_FP_RATE, FilterKind,
     MATCH_TOLERANCE_SECONDS, MAX_BATCH_ENTRIES, MAX_FILTER_BYTES, MAX_INDEX_ENTRIES,
-    PublicationBatch, PublisherKeyPair, PublisherPublicKey, VerifiedBatch,
+    PublicationBatch, PublisherKeyPair, PublisherPublicKey, VerifiedBatch, WHOLE_COUNTRY,
 };
 pub use bloom::{BloomError, BloomFilter, BloomParams};
 pub use error::{DecodeError, Error};

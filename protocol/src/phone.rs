@@ -154,11 +154,15 @@ impl Phone {
     }
 
     /// Open a batch index under the pinned publisher key and list the batches still worth
-    /// fetching: not matched yet, and created within the last 14 days.
+    /// fetching for a phone subscribed to `regions` (province codes; region 0, the whole
+    /// country, is always included): of region 0 or one of `regions`, not matched yet, and
+    /// created within the last 14 days. Works on the complete index and on a region's index
+    /// alike (SPEC.md §8.5).
     pub fn batches_to_fetch(
         &self,
         index: &[u8],
         publisher: &PublisherPublicKey,
+        regions: &[u16],
         now: UnixTime,
     ) -> Result<Vec<BatchIndexEntry>, Error> {
         let index = BatchIndex::open(index, publisher)?;
@@ -166,7 +170,11 @@ impl Phone {
         Ok(index
             .entries
             .into_iter()
-            .filter(|e| e.created_at >= oldest && !self.seen_batches.contains_key(&e.batch_id))
+            .filter(|e| {
+                e.concerns(regions)
+                    && e.created_at >= oldest
+                    && !self.seen_batches.contains_key(&e.batch_id)
+            })
             .collect())
     }
 

@@ -14,6 +14,8 @@
 //! trusted_proxies = ["10.0.0.1"]   # whose X-Forwarded-For names the client
 //! max_connections = 768            # below `ulimit -n`; a few more answer /healthz only
 //! max_body_bytes_in_flight = 67108864   # 64 MiB of bodies being received at once
+//! shutdown_grace_seconds = 30      # after SIGTERM/SIGINT, in-flight requests get this long
+//! log_format = "text"              # or "json": one object per line on standard error
 //!
 //!
 //! [console]
@@ -24,6 +26,11 @@
 //! name = "hanoi-cdc"
 //! districts = [1, 2, 3]
 //! public_key = "<64 hex characters: the unit's X25519 HPKE public key>"
+//!
+//! default_trace_regions = [1]   # "Trace F1" publishes to Hà Nội unless the worker chooses
+//! # [[regions]]                 # replaces the built-in list of Vietnam's 63 provinces
+//! # code = 1
+//! # name = "Hà Nội"
 //! ```
 
 use std::net::SocketAddr;
@@ -31,12 +38,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::domain::regions::{Region, RegionConfig};
 use crate::domain::settings::{Settings, ThrottleConfig, Unit, UnitConfig, validate_units};
 use crate::web::Limits;
 use crate::web::console::ConsoleConfig;
 
 /// Everything the server is configured with.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address to listen on.
@@ -67,6 +75,12 @@ pub struct Config {
     pub max_json_bytes: usize,
     /// Seconds a request may take, body included.
     pub request_timeout_seconds: u64,
+    /// After SIGTERM or SIGINT, how long in-flight requests may take to finish before the
+    /// server exits anyway, seconds.
+    pub shutdown_grace_seconds: u64,
+    /// How log lines are written to standard error: `"text"` or `"json"` (one object per
+    /// line).
+    pub log_format: LogFormat,
     /// Most connections served at once; keep it below the process's file limit (`ulimit -n`)
     /// less about 50. A few more are answered in overload (`/healthz`, or `503 server_busy`),
     /// and any further one is closed at once.
@@ -79,6 +93,12 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The preventive-medicine units.
     pub units: Vec<UnitConfig>,
+    /// The regions cases are published to (SPEC.md §8.5), each a code and a name. Default:
+    /// Vietnam's 63 provinces by their official codes.
+    pub regions: Option<Vec<Region>>,
+    /// The regions "Trace F1" publishes a case to when the health worker chooses none: `[0]`
+    /// (the whole country, the default) or province codes.
+    pub default_trace_regions: Vec<u16>,
     /// Throttle figures.
     pub throttle: ThrottleConfig,
     /// The web console.
@@ -101,14 +121,31 @@ impl Default for Config {
             max_report_bytes: bluezone_protocol::REPORT_SIZE_CLASSES[3],
             max_json_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            shutdown_grace_seconds: 30,
+            log_format: LogFormat::Text,
             max_connections: 768,
             max_body_bytes_in_flight: 64 << 20,
             trusted_proxies: Vec::new(),
             units: Vec::new(),
+            regions: None,
+            default_trace_regions: vec![crate::domain::regions::WHOLE_COUNTRY],
             throttle: ThrottleConfig::default(),
             console: ConsoleConfig::default(),
         }
     }
+}
+
+/// How log lines are written.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal only).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target` and the event's fields.
+    Json,
 }
 
 /// A configuration that cannot be used.
@@ -174,7 +211,21 @@ impl Config {
                 "request_timeout_seconds must be positive".into(),
             ));
         }
+        self.region_config()
+            .validate()
+            .map_err(|e| ConfigError(e.0))?;
         validate_units(&self.units).map_err(|e| ConfigError(e.0))
+    }
+
+    fn region_config(&self) -> RegionConfig {
+        let mut config = RegionConfig {
+            default_trace: self.default_trace_regions.clone(),
+            ..RegionConfig::default()
+        };
+        if let Some(regions) = &self.regions {
+            config.regions = regions.clone();
+        }
+        config
     }
 
     /// What the workflow is configured with, given the validated `units`.
@@ -188,6 +239,7 @@ impl Config {
             dummy_quantum: self.dummy_quantum,
             throttle: self.throttle,
             units,
+            regions: self.region_config(),
             risk_rule: bluezone_protocol::RiskRule::default(),
         }
     }
@@ -207,6 +259,50 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    /// Every key of `value`'s tables, as dotted paths (arrays are leaves).
+    fn key_paths(value: &toml::Value, at: &str, out: &mut Vec<String>) {
+        if let Some(table) = value.as_table() {
+            for (k, v) in table {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                out.push(path.clone());
+                key_paths(v, &path, out);
+            }
+        }
+    }
+
+    /// `reference-server/bluezone.example.toml` is the defaults, field for field, and names
+    /// every field: those whose default is unset as `#: field = example`, which parse and
+    /// validate once uncommented.
+    #[test]
+    fn the_example_file_is_the_defaults_and_names_every_field() {
+        let text = include_str!("../bluezone.example.toml");
+        let parsed: Config = toml::from_str(text).expect("the example parses");
+        assert_eq!(parsed, Config::default());
+        let full_text: String = text
+            .lines()
+            .map(|l| l.strip_prefix("#: ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let full: Config = toml::from_str(&full_text).expect("the uncommented example parses");
+        full.validate().expect("and validates");
+        assert!(full.signing_key.is_some() && full.regions.is_some());
+        assert!(full.console.secure_cookies.is_some() && !full.units.is_empty());
+        let (mut named, mut fields) = (Vec::new(), Vec::new());
+        let written: toml::Table = toml::from_str(&full_text).unwrap();
+        key_paths(&toml::Value::Table(written), "", &mut named);
+        key_paths(&toml::Value::try_from(&full).unwrap(), "", &mut fields);
+        named.sort();
+        fields.sort();
+        assert_eq!(
+            named, fields,
+            "the example names exactly the fields of Config"
+        );
+    }
+
     use super::*;
 
     #[test]

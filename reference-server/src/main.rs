@@ -8,12 +8,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bluezone_protocol::PublisherKeyPair;
-use bluezone_server::config::{Config, ConfigError};
+use bluezone_server::config::{Config, ConfigError, LogFormat};
 use bluezone_server::domain::files;
-use bluezone_server::domain::workflow::PublishedFile;
+use bluezone_server::domain::password::{PasswordHash, random_password};
+use bluezone_server::domain::workflow::{IndexScope, PublishedFile};
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{self, AppState, unix_now};
 use bluezone_server::{PublicationSink, SledStore, Store, Workflow};
@@ -24,14 +26,17 @@ use rand_core::UnwrapErr;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
+    /// What to do; without a command, serve.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML configuration file (every field optional; see the crate docs of `config`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Address to listen on (overrides the file), e.g. 127.0.0.1:8080; port 0 picks a free one.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
     /// Data directory (overrides the file).
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Seconds between scheduled publication runs, 0 for on demand only (overrides the file).
     #[arg(long)]
@@ -49,6 +54,60 @@ struct Cli {
     /// Lifetime of declaration codes, seconds (overrides the file).
     #[arg(long)]
     code_ttl: Option<u64>,
+    /// Log lines as text (the default) or as one JSON object per line (overrides the file).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+/// What the server binary does besides serving.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Give an account a new random password, printed once to standard error, and end its
+    /// sessions: for a lost admin password. Offline: stop the server first (the store is
+    /// locked while it runs).
+    ResetPassword {
+        /// The account.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+/// The command line, each flag's help ending with the default it overrides: the
+/// configuration's ([`Config::default`]), what the server uses when neither flag nor file sets
+/// the field.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let d = Config::default();
+    let defaults = [
+        ("listen", d.listen.to_string()),
+        ("data_dir", d.data_dir.display().to_string()),
+        (
+            "publication_interval",
+            d.publication_interval_seconds.to_string(),
+        ),
+        (
+            "filter_target_fp_rate",
+            format!("{:e}", d.filter_target_fp_rate),
+        ),
+        ("filter_kind", d.filter_kind.to_string()),
+        (
+            "signing_key",
+            "<data-dir>/publisher.key, made at the first start".into(),
+        ),
+        ("code_ttl", d.code_ttl_seconds.to_string()),
+        ("log_format", "text".into()),
+    ];
+    let mut cmd = Cli::command().after_help(
+        "Every flag overrides the field of the configuration file; every field is listed with \
+         its default in reference-server/bluezone.example.toml.",
+    );
+    for (id, value) in defaults {
+        cmd = cmd.mut_arg(id, |a| {
+            let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+            a.help(format!("{help} [default: {value}]"))
+        });
+    }
+    cmd
 }
 
 fn fail(message: impl std::fmt::Display) -> ! {
@@ -115,24 +174,24 @@ impl PublicationSink for ExitAfterBatchFile {
         std::process::exit(FAULT_EXIT_STATUS)
     }
 
-    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.put_index(bytes)
+    fn put_index(&self, scope: IndexScope, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.put_index(scope, bytes)
     }
 
     fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>> {
         self.0.batch(batch_id)
     }
 
-    fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
-        self.0.index()
+    fn index(&self, scope: IndexScope) -> std::io::Result<Option<Vec<u8>>> {
+        self.0.index(scope)
     }
 
     fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
         self.0.served_batch(batch_id)
     }
 
-    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
-        self.0.served_index()
+    fn served_index(&self, scope: IndexScope) -> std::io::Result<Option<PublishedFile>> {
+        self.0.served_index(scope)
     }
 }
 
@@ -162,19 +221,102 @@ fn configure(cli: &Cli) -> Result<Config, ConfigError> {
     if let Some(v) = cli.code_ttl {
         config.code_ttl_seconds = v;
     }
+    if let Some(v) = cli.log_format {
+        config.log_format = v;
+    }
     Ok(config)
 }
 
-fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+/// Log to standard error: text (coloured on a terminal only) or one JSON object per line with
+/// the time, level, target and fields. `RUST_LOG` filters, `info` by default.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// `reset-password`: a new random password for `user` in the store of `config`, its sessions
+/// ended. Refused while a server holds the store.
+fn reset_password(config: &Config, user: &str) -> Result<(), String> {
+    let dir = config.data_dir.join("store");
+    if !dir.is_dir() {
+        return Err(format!(
+            "no store in {}: give the server's --config or --data-dir",
+            dir.display()
+        ));
+    }
+    let store = SledStore::open(&dir).map_err(|e| {
+        format!(
+            "cannot open the store in {} (a running server holds it: stop it first): {e}",
+            dir.display()
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    })?;
+    let mut account = store
+        .account(user)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account {user:?}"))?;
+    let mut rng = UnwrapErr(getrandom::SysRng);
+    let password = zeroize::Zeroizing::new(random_password(&mut rng));
+    account.password = PasswordHash::new(&password, &mut rng).map_err(|e| e.to_string())?;
+    store.update_account(&account).map_err(|e| e.to_string())?;
+    let ended = store
+        .delete_sessions_of(user, None)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "new password for \"{user}\": \"{}\" (shown once; {ended} session(s) ended{})",
+        password.as_str(),
+        if account.disabled {
+            "; the account is disabled: an admin enables it"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => fail(format!("cannot handle SIGTERM: {e}")),
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "stopping"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!(signal = "interrupt", "stopping");
+    }
+}
+
+fn main() {
+    let cli = {
+        use clap::FromArgMatches;
+        Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+    };
     let config = configure(&cli).unwrap_or_else(|e| fail(e));
+    if let Some(Command::ResetPassword { user }) = &cli.command {
+        reset_password(&config, user).unwrap_or_else(|e| fail(e));
+        return;
+    }
+    init_logging(config.log_format);
     let units = config.validate().unwrap_or_else(|e| fail(e));
     if units.is_empty() {
         tracing::warn!(
@@ -210,6 +352,18 @@ fn main() {
     } else {
         Arc::new(files)
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("cannot start the runtime: {e}")));
+    // The port first: a start that cannot listen fails before anything is created, so the
+    // first-start admin password is never made, and lost, by a start that then fails.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.listen))
+        .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
+    let address = listener
+        .local_addr()
+        .unwrap_or_else(|e| fail(format!("no local address: {e}")));
     let (workflow, admin_password) = Workflow::open(
         store,
         settings,
@@ -220,43 +374,45 @@ fn main() {
     )
     .unwrap_or_else(|e| fail(e));
     if let Some(password) = admin_password {
-        // Shown this once: only its PBKDF2 hash is stored.
-        println!(
+        // Shown this once, the account stored: only its PBKDF2 hash is kept. Standard error,
+        // not the log, and never standard output, which a service manager may keep.
+        eprintln!(
             "first start: created account \"admin\" with password \"{password}\" \
              (shown once; log in and change it)"
         );
+        println!("first start: the admin password is on standard error, shown once");
     }
     let state = Arc::new(AppState {
         workflow,
         limits: config.limits(),
         trusted_proxies: config.trusted_proxies.clone(),
         console: config.console,
+        draining: AtomicBool::new(false),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| fail(format!("cannot start the runtime: {e}")));
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .unwrap_or_else(|e| fail(format!("cannot listen on {}: {e}", config.listen)));
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|e| fail(format!("no local address: {e}")));
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let drained = runtime.block_on(async {
         println!(
             "listening on http://{address} (data in {}; publisher key {})",
             config.data_dir.display(),
             hex::encode(state.workflow.publisher_key().0)
         );
         spawn_background(&state, config.publication_interval_seconds);
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        };
-        if let Err(e) = web::serve(listener, state, shutdown).await {
-            fail(format!("server failed: {e}"));
-        }
+        web::serve(listener, Arc::clone(&state), stop_signal(), grace)
+            .await
+            .unwrap_or_else(|e| fail(format!("server failed: {e}")))
     });
+    match drained {
+        web::Drained::All => tracing::info!("in-flight requests finished"),
+        web::Drained::DeadlinePassed => tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "requests still running at the end of the grace period were cut"
+        ),
+    }
+    // Background tasks end with the runtime; the store is closed (and flushed) when the last
+    // handle on the workflow goes. Every acknowledged write was flushed before its answer.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    drop(state);
+    tracing::info!("stopped");
 }
 
 /// Scheduled publication, and hourly purging of what retention no longer allows.
@@ -297,4 +453,27 @@ fn spawn_background(state: &Arc<AppState>, publication_interval: u64) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--help` shows, for every flag that overrides the file, the default it overrides.
+    #[test]
+    fn help_shows_every_default() {
+        let cmd = command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if ["config", "help", "version"].contains(&id) {
+                continue;
+            }
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(help.contains("[default: "), "--{id}: {help}");
+        }
+        let text = command().render_long_help().to_string();
+        assert!(text.contains("[default: 127.0.0.1:8080]"), "{text}");
+        assert!(text.contains("[default: 3600]"), "{text}");
+        assert!(text.contains("bluezone.example.toml"), "{text}");
+    }
 }

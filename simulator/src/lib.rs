@@ -27,9 +27,12 @@
 //!   scenario and seed.
 //! - [`sample`]: the random samplers (negative binomial, gamma, Poisson, log-normal) and keyed
 //!   streams.
+//! - [`study`]: `--set key=value` (one scenario field), `--replicates N` (means and 95%
+//!   intervals over seeds) and `--sweep key=v1,v2,…` (a table over one field).
 //! - The `bluezone-sim` binary: `--scenario`, `--population`, `--days`, `--seed`, `--out`,
-//!   `--no-protocol`, `--threads`, `--print-scenario`; a progress bar with ETA on a terminal,
-//!   none when `CI` is set or standard error is not a terminal.
+//!   `--no-protocol`, `--threads`, `--print-scenario`, `--set`, `--replicates`, `--sweep`,
+//!   `--force` (an output folder that holds files is refused without it); a progress bar with
+//!   ETA on a terminal, none when `CI` is set or standard error is not a terminal.
 //!
 //! # Memory
 //!
@@ -56,6 +59,7 @@ pub mod population;
 pub mod sample;
 pub mod scenario;
 pub mod sim;
+pub mod study;
 
 pub use contacts::{Contact, DayContacts, Setting};
 pub use population::{AgeGroup, Agent, Population};

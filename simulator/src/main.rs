@@ -1,5 +1,6 @@
 //! `bluezone-sim`: runs a scenario and writes `summary.json`, `daily.csv`, `epidemic.svg` and
-//! `recall.svg` into the output directory. See the crate documentation and README.md.
+//! `recall.svg` into the output directory; with `--replicates`, `--set` and `--sweep`, a study
+//! ([`bluezone_sim::study`]). See the crate documentation and README.md.
 
 #![forbid(unsafe_code)]
 
@@ -8,7 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use bluezone_sim::{Options, Scenario, output, run};
+use bluezone_sim::study::{self, Replicated};
+use bluezone_sim::{Options, Scenario};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -40,6 +42,28 @@ struct Cli {
     /// Print the effective scenario (defaults, file and flags) as TOML and exit.
     #[arg(long)]
     print_scenario: bool,
+    /// Change one scenario field, `key=value` with the key's dotted path and a TOML value
+    /// (`epidemic.transmission_per_hour=0.05`, `app.uptake_by_age=[0.5,0.8,0.5]`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Replicates: the same scenario with seeds seed, seed+1, …; summary.json then holds means
+    /// and 95% intervals, and each replicate's files go to replicates/seed-<seed>/.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    replicates: u32,
+    /// Sweep one field, `key=v1,v2,…`: the study (with its replicates) once per value, each in
+    /// sweep-<i>/, and sweep.csv with one row per value.
+    #[arg(long, value_name = "KEY=V1,V2,…")]
+    sweep: Option<String>,
+    /// Write into a non-empty output directory (its files are replaced, others left).
+    #[arg(long)]
+    force: bool,
+}
+
+fn key_value(text: &str, flag: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("{flag} {text:?}: expected key=value")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -72,10 +96,38 @@ fn main() -> ExitCode {
     if let Some(s) = cli.seed {
         scenario.seed = s;
     }
+    for set in &cli.set {
+        let changed = key_value(set, "--set")
+            .and_then(|(k, v)| study::set_field(&scenario, &k, &v).map_err(|e| e.to_string()));
+        match changed {
+            Ok(s) => scenario = s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if let Err(e) = scenario.validate() {
         eprintln!("{e}");
         return ExitCode::FAILURE;
     }
+    // Every value of a sweep is checked before anything runs.
+    let sweep = match cli.sweep.as_deref().map(|text| {
+        let (key, list) = key_value(text, "--sweep")?;
+        let values = study::sweep_values(&list)?;
+        let scenarios = values
+            .iter()
+            .map(|v| study::set_field(&scenario, &key, v).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, String>((key, values, scenarios))
+    }) {
+        None => None,
+        Some(Ok(sweep)) => Some(sweep),
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if cli.print_scenario {
         match toml::to_string(&scenario) {
             Ok(text) => {
@@ -88,14 +140,27 @@ fn main() -> ExitCode {
             }
         }
     }
+    if let Err(e) = study::check_output_dir(&cli.out, cli.force) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     if let Some(t) = cli.threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global();
     }
+    let studies: Vec<(PathBuf, Scenario)> = match &sweep {
+        None => vec![(cli.out.clone(), scenario.clone())],
+        Some((_, _, scenarios)) => scenarios
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (cli.out.join(format!("sweep-{i}")), s.clone()))
+            .collect(),
+    };
+    let runs = studies.len() as u64 * u64::from(cli.replicates);
     let show = std::env::var_os("CI").is_none() && std::io::stderr().is_terminal();
     let bar = if show {
-        let bar = ProgressBar::new(u64::from(scenario.days));
+        let bar = ProgressBar::new(runs * u64::from(scenario.days));
         bar.set_style(
             ProgressStyle::with_template("{bar:40} day {pos}/{len}  elapsed {elapsed}  ETA {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -109,38 +174,62 @@ fn main() -> ExitCode {
         ..Options::default()
     };
     let started = Instant::now();
-    let outcome = match run(&scenario, opts, |_| bar.inc(1)) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
+    let mut estimates: Vec<Replicated> = Vec::new();
+    for (dir, s) in &studies {
+        let done = match study::replicate(s, cli.replicates, opts, |_| bar.inc(1)) {
+            Ok(done) => done,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match study::write_runs(dir, &done) {
+            Ok(r) => estimates.push(r),
+            Err(e) => {
+                eprintln!("cannot write outputs: {e}");
+                return ExitCode::FAILURE;
+            }
         }
-    };
+    }
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
-    if let Err(e) = output::write_all(&cli.out, &scenario, &outcome) {
-        eprintln!("cannot write outputs: {e}");
-        return ExitCode::FAILURE;
+    if let Some((key, values, _)) = &sweep {
+        let rows: Vec<(String, Replicated)> = values
+            .iter()
+            .cloned()
+            .zip(estimates.iter().cloned())
+            .collect();
+        if let Err(e) = std::fs::write(cli.out.join("sweep.csv"), study::sweep_csv(key, &rows)) {
+            eprintln!("cannot write sweep.csv: {e}");
+            return ExitCode::FAILURE;
+        }
     }
-    let s = &outcome.summary;
-    let person_days = f64::from(scenario.population) * f64::from(scenario.days);
+    let person_days = f64::from(scenario.population) * f64::from(scenario.days) * runs as f64;
     eprintln!(
-        "{} agents x {} days in {elapsed:.1} s: {:.0} person-days/s (protocol layer {})",
+        "{runs} run(s) of {} agents x {} days in {elapsed:.1} s: {:.0} person-days/s (protocol layer {})",
         scenario.population,
         scenario.days,
         person_days / elapsed,
         if opts.protocol { "on" } else { "off" }
     );
-    eprintln!(
-        "infections: {} without the app, {} with it ({} averted); recall {} (app users {}), precision {}, false alerts {}",
-        s.infections_no_app,
-        s.infections_app,
-        s.infections_averted,
-        s.recall,
-        s.recall_app_users,
-        s.precision,
-        s.false_alerts
-    );
+    let mean = |r: &Replicated, m: &str| r.estimates.get(m).map_or(f64::NAN, |e| e.mean);
+    for (r, (dir, _)) in estimates.iter().zip(&studies) {
+        eprintln!(
+            "{}: infections {} without the app, {} with it ({} averted); recall {}, precision {}, false alerts {}{}",
+            dir.display(),
+            mean(r, "infections_no_app"),
+            mean(r, "infections_app"),
+            mean(r, "infections_averted"),
+            mean(r, "recall"),
+            mean(r, "precision"),
+            mean(r, "false_alerts"),
+            if r.seeds.len() > 1 {
+                " (means of the replicates)"
+            } else {
+                ""
+            },
+        );
+    }
     eprintln!("outputs in {}", cli.out.display());
     ExitCode::SUCCESS
 }

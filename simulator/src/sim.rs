@@ -68,7 +68,9 @@ use bluezone_protocol::{
 };
 use bluezone_server::domain::settings::{Settings, ThrottleConfig, Unit};
 use bluezone_server::domain::store::{ConfirmationRecord, MemoryStore, Role, Store};
-use bluezone_server::domain::workflow::{MemorySink, Principal, PublicationSink, Workflow};
+use bluezone_server::domain::workflow::{
+    IndexScope, MemorySink, Principal, PublicationSink, Workflow,
+};
 use rayon::prelude::*;
 
 use crate::contacts::{Contact, DayContacts, Setting};
@@ -433,6 +435,9 @@ pub fn run(
             districts: (0..scenario.districts).collect(),
             public_key: unit,
         }],
+        // Every case is traced to region 0, the whole country: one batch per run, which every
+        // phone downloads (the simulated country has no provinces yet).
+        regions: Default::default(),
         risk_rule: rule,
     };
     let store = MemoryStore::new();
@@ -791,17 +796,26 @@ impl Sim<'_> {
 
     /// A publication run at `t`, then every phone matches the new batch and reports.
     fn publish(&mut self, t: u64, row: &mut DayRow) -> Result<(), RunError> {
-        let Some(record) = self.server.publish(EPOCH + t).map_err(server_err)? else {
+        // Region 0 only (see `regions` above): a run makes one batch or none.
+        let Some(record) = self
+            .server
+            .publish(EPOCH + t)
+            .map_err(server_err)?
+            .into_iter()
+            .next()
+        else {
             return Ok(());
         };
-        // What phones download: the static batch file and the signed index.
+        // What phones download: the static batch file and region 0's signed index.
         let missing = || server_err("the server kept no publication file");
         let bytes = (self
             .publication
             .batch(record.batch_id)
             .map_err(server_err)?)
         .ok_or_else(missing)?;
-        let index = (self.publication.index().map_err(server_err)?).ok_or_else(missing)?;
+        let index = (self.publication.index(IndexScope::Region(0)))
+            .map_err(server_err)?
+            .ok_or_else(missing)?;
         let publisher = self.server.publisher_key();
         row.batches += 1;
         row.rpis_published += u64::from(record.published_rpis);

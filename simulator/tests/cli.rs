@@ -74,3 +74,115 @@ fn refuses_a_bad_scenario_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid scenario"));
     std::fs::remove_file(&path).ok();
 }
+
+/// A study (`--sweep` over one field, two replicates per value) writes the same bytes on one
+/// thread and on three; its tables have a row per value and estimates with intervals; an
+/// output folder that holds files is refused unless `--force`.
+#[test]
+fn studies_repeat_byte_for_byte_across_thread_counts_and_guard_their_folder() {
+    let tmp = std::env::temp_dir().join(format!("bluezone-sim-study-{}", std::process::id()));
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    let study = |dir: &Path, threads: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--population",
+            "1500",
+            "--days",
+            "10",
+            "--seed",
+            "3",
+            "--replicates",
+            "2",
+            "--sweep",
+            "app.upload_consent=0.5,0.9",
+            "--set",
+            "workflow.publication_interval_hours=12",
+            "--threads",
+            threads,
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        sim(&args)
+    };
+    for (dir, threads) in [(&a, "1"), (&b, "3")] {
+        let out = study(dir, threads, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut files = vec!["sweep.csv".to_owned()];
+    for sweep in ["sweep-0", "sweep-1"] {
+        files.push(format!("{sweep}/summary.json"));
+        for seed in [3, 4] {
+            for name in ["summary.json", "daily.csv"] {
+                files.push(format!("{sweep}/replicates/seed-{seed}/{name}"));
+            }
+        }
+    }
+    for name in &files {
+        assert_eq!(
+            read(&a, name),
+            read(&b, name),
+            "{name} differs across thread counts"
+        );
+    }
+    let table = String::from_utf8(read(&a, "sweep.csv")).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("key,value,replicates,infections_no_app_mean,"));
+    assert!(lines[1].starts_with("app.upload_consent,\"0.5\",2,"));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&read(&a, "sweep-1/summary.json")).unwrap();
+    assert_eq!(summary["replicates"], 2);
+    assert_eq!(summary["seeds"], serde_json::json!([3, 4]));
+    assert_eq!(summary["scenario"]["app"]["upload_consent"], 0.9);
+    assert_eq!(
+        summary["scenario"]["workflow"]["publication_interval_hours"],
+        12
+    );
+    let recall = &summary["estimates"]["recall"];
+    assert!(recall["ci95_low"].as_f64().unwrap() <= recall["mean"].as_f64().unwrap());
+    assert!(recall["mean"].as_f64().unwrap() <= recall["ci95_high"].as_f64().unwrap());
+
+    // The folder now holds files: refused, unchanged, unless --force.
+    let before = read(&a, "sweep.csv");
+    let refused = sim(&[
+        "--population",
+        "1500",
+        "--days",
+        "3",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not empty"));
+    assert_eq!(read(&a, "sweep.csv"), before);
+    let forced = sim(&[
+        "--population",
+        "1500",
+        "--days",
+        "3",
+        "--out",
+        a.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    // A bad --set or --sweep is refused before anything runs.
+    for bad in [
+        vec!["--set", "epidemic.nonsense=1"],
+        vec!["--sweep", "app.upload_consent=0.5,1.5"],
+        vec!["--sweep", "no-equals-sign"],
+    ] {
+        let mut args = vec!["--out", b.to_str().unwrap(), "--force"];
+        args.extend(bad.iter().copied());
+        let out = sim(&args);
+        assert!(!out.status.success(), "{bad:?} accepted");
+    }
+    std::fs::remove_dir_all(&tmp).ok();
+}

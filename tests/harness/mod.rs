@@ -5,8 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bluezone_protocol::hpke::{HpkePrivateKey, HpkePublicKey, derive_keypair};
@@ -74,6 +74,8 @@ impl TestUnit {
 /// A running server.
 pub struct Server {
     child: Child,
+    /// Every line the server wrote to standard error so far.
+    stderr: Arc<Mutex<Vec<String>>>,
     pub base: String,
     pub admin_password: Option<String>,
     pub data_dir: PathBuf,
@@ -124,16 +126,33 @@ impl Server {
                 c
             }
         };
+        command.env("RUST_LOG", "warn");
         command.envs(launch.env.iter().copied());
         let mut child = command
             .arg("--config")
             .arg(&config_path)
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start bluezone-server");
         let stdout = child.stdout.take().expect("stdout");
+        // Standard error is echoed to the test's; the first-start password is taken from it.
+        let stderr = child.stderr.take().expect("stderr");
+        let (password_tx, password_rx) = mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                kept.lock().unwrap().push(line.clone());
+                if let Some(rest) =
+                    line.strip_prefix("first start: created account \"admin\" with password \"")
+                {
+                    let _ = password_tx.send(rest.split('"').next().unwrap_or("").to_owned());
+                }
+            }
+        });
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -143,20 +162,21 @@ impl Server {
                 }
             }
         });
-        let mut admin_password = None;
+        let mut first_start = false;
         let base = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))
                 .expect("server printed its address within 60 s");
-            if let Some(rest) =
-                line.strip_prefix("first start: created account \"admin\" with password \"")
-            {
-                admin_password = rest.split('"').next().map(str::to_owned);
-            }
+            first_start |= line.starts_with("first start: the admin password is on standard error");
             if let Some(rest) = line.strip_prefix("listening on ") {
                 break rest.split(' ').next().expect("address").to_owned();
             }
         };
+        let admin_password = first_start.then(|| {
+            password_rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the first-start password on standard error")
+        });
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -164,6 +184,7 @@ impl Server {
             .into();
         Server {
             child,
+            stderr: lines,
             base,
             admin_password,
             data_dir: dir.to_owned(),
@@ -184,6 +205,11 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The lines the server wrote to standard error so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
     }
 
     /// The process id.
@@ -407,6 +433,9 @@ pub fn publisher_key(server: &Server) -> (PublisherPublicKey, Vec<(Vec<u32>, Hpk
     (PublisherPublicKey(key), units)
 }
 
+/// The province the tests' phones subscribe to besides region 0: Hà Nội.
+pub const HOME_REGION: u16 = 1;
+
 /// Steps 4 and 5 on one phone: fetch what is new, match, report each exposure that passes.
 /// Returns the ids of the reports the server verified.
 pub fn sync_and_report(
@@ -434,7 +463,7 @@ pub fn sync_and_report_named(
     let index = server.get("/publication/v1/index.bin", None, &[]);
     assert_eq!(index.status, 200);
     let to_fetch = phone
-        .batches_to_fetch(&index.body, &publisher, UnixTime(now))
+        .batches_to_fetch(&index.body, &publisher, &[HOME_REGION], UnixTime(now))
         .expect("index verifies");
     let unit_key = units
         .iter()

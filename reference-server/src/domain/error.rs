@@ -39,6 +39,9 @@ pub enum ErrorCode {
     AccountExists,
     /// The configuration has no unit with this name.
     UnknownUnit,
+    /// A region that is not 0 (the whole country) or one of the configured provinces, or no
+    /// region at all.
+    UnknownRegion,
     /// No such case, row or batch.
     NotFound,
     /// The case is not in a state that allows this (e.g. tracing before the upload).
@@ -90,6 +93,7 @@ impl ErrorCode {
             ErrorCode::PasswordRejected => "password_rejected",
             ErrorCode::AccountExists => "account_exists",
             ErrorCode::UnknownUnit => "unknown_unit",
+            ErrorCode::UnknownRegion => "unknown_region",
             ErrorCode::NotFound => "not_found",
             ErrorCode::CaseNotReady => "case_not_ready",
             ErrorCode::DeclarationCodeInvalid => "declaration_code_invalid",

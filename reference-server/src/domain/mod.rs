@@ -17,6 +17,7 @@ pub mod error;
 pub mod files;
 pub mod metrics;
 pub mod password;
+pub mod regions;
 pub mod settings;
 pub mod store;
 pub mod throttle;

@@ -22,6 +22,18 @@ pub const HASH_LEN: usize = 32;
 
 static ALGORITHM: pbkdf2::Algorithm = pbkdf2::PBKDF2_HMAC_SHA256;
 
+/// A new random password: 20 characters of Crockford's base32 alphabet in lower case, 100
+/// bits. The first-start admin password and every reset are drawn with it.
+pub fn random_password<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut bytes = [0u8; 20];
+    rng.fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 31)] as char)
+        .collect()
+}
+
 /// A stored password hash: PBKDF2-HMAC-SHA256 of the password under a random salt.
 ///
 /// Its `Debug` form shows the iteration count only.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 /// A preventive-medicine unit as configured: the districts it covers and the key F1 contact
 /// details are sealed to.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnitConfig {
     /// Short name, used in accounts (`PreventiveUnit { unit }`) and URLs.
@@ -91,7 +91,7 @@ pub fn validate_units(configured: &[UnitConfig]) -> Result<Vec<Unit>, UnitError>
 }
 
 /// Throttle figures (see [`crate::domain::throttle`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {
     /// Failed logins (and wrong current passwords on a password change) allowed per account
@@ -156,6 +156,8 @@ pub struct Settings {
     pub throttle: ThrottleConfig,
     /// The units.
     pub units: Vec<Unit>,
+    /// The regions cases are published to, and the default of "Trace F1".
+    pub regions: crate::domain::regions::RegionConfig,
     /// The risk rule reports are rescored with.
     pub risk_rule: RiskRule,
 }

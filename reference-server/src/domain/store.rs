@@ -3,13 +3,14 @@
 //! The workflow ([`crate::domain::workflow`]) talks to a [`Store`] only. Each method is one unit of
 //! work that a relational backend would run as one transaction: the conditional ones
 //! ([`Store::accept_upload`], [`Store::record_report`], [`Store::request_trace`],
-//! [`Store::record_batch`]) check and write atomically, so two server instances sharing a
+//! [`Store::record_run`]) check and write atomically, so two server instances sharing a
 //! networked backend could not, say, both consume one declaration code. Every method that
 //! writes returns only once the write is durable (flushed to disk for [`SledStore`]).
 //!
 //! Records are plain data ([`serde`] types); [`SledStore`] encodes them with bincode 2. None of
 //! them is a protocol message: those have their SPEC.md layouts and live in `bluezone-protocol`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -136,20 +137,33 @@ pub enum CaseStatus {
         /// When.
         at: Seconds,
     },
-    /// A health worker pressed "Trace F1": the case goes into the next batch (step 4).
+    /// A health worker pressed "Trace F1": the case goes into the next publication run's
+    /// batches, one per region (step 4).
     TraceRequested {
         /// When.
         at: Seconds,
         /// Who.
         by: String,
+        /// The regions it is published to, ascending: `[0]` (the whole country) or province
+        /// codes (SPEC.md §8.5).
+        regions: Vec<u16>,
     },
-    /// The case's RPIs are in a publication batch.
+    /// The case's RPIs are in the batches of one publication run, one per region.
     Published {
-        /// The batch.
-        batch_id: u64,
-        /// When the batch was built.
+        /// When the batches were built.
         at: Seconds,
+        /// Its batch in each region it was traced to, by region.
+        batches: Vec<RegionBatch>,
     },
+}
+
+/// One region's batch of a publication run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionBatch {
+    /// The region (0: the whole country).
+    pub region: u16,
+    /// Its batch.
+    pub batch_id: u64,
 }
 
 /// An F0 case.
@@ -515,11 +529,12 @@ impl CaseRecord {
         })
     }
 
-    /// The case after "Trace F1" by `by` at `now`: `Some` when that changes it, `None` when it
-    /// was already requested or published; refused before its upload.
+    /// The case after "Trace F1" to `regions` by `by` at `now`: `Some` when that changes it,
+    /// `None` when it was already requested or published; refused before its upload.
     pub fn trace_requested(
         &self,
         by: &str,
+        regions: &[u16],
         now: Seconds,
     ) -> Result<Option<CaseRecord>, StoreError> {
         match self.status {
@@ -527,6 +542,7 @@ impl CaseRecord {
                 status: CaseStatus::TraceRequested {
                     at: now,
                     by: by.to_owned(),
+                    regions: regions.to_vec(),
                 },
                 ..self.clone()
             })),
@@ -546,6 +562,48 @@ impl CaseRecord {
             ..row.clone()
         }
     }
+}
+
+/// The cases of a publication run, each with the status recording it in `run` sets: its batch
+/// in every region of the run that publishes it, by region (used by every [`Store::record_run`]).
+pub fn published_cases(run: &[BatchRecord]) -> BTreeMap<u64, CaseStatus> {
+    let mut cases: BTreeMap<u64, (Seconds, Vec<RegionBatch>)> = BTreeMap::new();
+    for batch in run {
+        for case_id in &batch.cases {
+            let (at, batches) = cases.entry(*case_id).or_default();
+            *at = (*at).max(batch.created_at);
+            batches.push(RegionBatch {
+                region: batch.region,
+                batch_id: batch.batch_id,
+            });
+        }
+    }
+    cases
+        .into_iter()
+        .map(|(case_id, (at, mut batches))| {
+            batches.sort_by_key(|b| (b.region, b.batch_id));
+            (case_id, CaseStatus::Published { at, batches })
+        })
+        .collect()
+}
+
+/// Refuse a run with no batch, or two batches with one id or one region.
+pub fn check_run(run: &[BatchRecord]) -> Result<(), StoreError> {
+    if run.is_empty() {
+        return Err(StoreError::Backend(
+            "a publication run with no batch".into(),
+        ));
+    }
+    let mut ids: Vec<u64> = run.iter().map(|b| b.batch_id).collect();
+    let mut regions: Vec<u16> = run.iter().map(|b| b.region).collect();
+    ids.sort_unstable();
+    regions.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) || regions.windows(2).any(|w| w[0] == w[1]) {
+        return Err(StoreError::Backend(
+            "a publication run names one batch id or one region twice".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a stored key still has an interval within [`KEY_RETENTION_INTERVALS`] at `now`.
@@ -640,12 +698,18 @@ pub trait Store: Send + Sync + 'static {
         code_hash: &[u8; 32],
         upload_digest: &[u8; 32],
     ) -> Result<Option<u64>, StoreError>;
-    /// Move a case whose upload was received to [`CaseStatus::TraceRequested`] (a case already
-    /// requested or published is returned unchanged).
-    fn request_trace(&self, case_id: u64, by: &str, now: Seconds)
-    -> Result<CaseRecord, StoreError>;
-    /// The uploads of the cases waiting for publication.
-    fn uploads_to_publish(&self) -> Result<Vec<UploadRecord>, StoreError>;
+    /// Move a case whose upload was received to [`CaseStatus::TraceRequested`] for `regions`
+    /// (a case already requested or published is returned unchanged).
+    fn request_trace(
+        &self,
+        case_id: u64,
+        by: &str,
+        regions: &[u16],
+        now: Seconds,
+    ) -> Result<CaseRecord, StoreError>;
+    /// The uploads of the cases waiting for publication, each with the regions it was traced
+    /// to, by case id.
+    fn uploads_to_publish(&self) -> Result<Vec<(UploadRecord, Vec<u16>)>, StoreError>;
     /// The uploads of published cases, with the creation time of their batch (to rebuild the
     /// verification index at start).
     fn published_uploads(&self) -> Result<Vec<(UploadRecord, Seconds)>, StoreError>;
@@ -655,14 +719,16 @@ pub trait Store: Send + Sync + 'static {
     /// The identifier the next [`Store::take_batch_id`] gives.
     fn next_batch_id(&self) -> Result<u64, StoreError>;
     /// Take the next batch identifier for good, before the batch's bytes exist: no later call
-    /// gives it again, even after a crash, so a run that dies before [`Store::record_batch`]
+    /// gives it again, even after a crash, so a run that dies before [`Store::record_run`]
     /// burns its id instead of leaving it to a later batch with other bytes (a batch id never
     /// names two contents). Durable when it returns.
     fn take_batch_id(&self) -> Result<u64, StoreError>;
-    /// Record a batch written out, and move its cases to [`CaseStatus::Published`]. Its id
-    /// must be taken ([`Store::take_batch_id`]) and not recorded yet, or be the next id (then
-    /// taken and recorded at once); anything else is refused and changes nothing.
-    fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError>;
+    /// Record the batches of one publication run (one per region), all written out, and move
+    /// their cases to [`CaseStatus::Published`] with each case's batch in every region: all of
+    /// it or nothing. Each id must be taken ([`Store::take_batch_id`]) and not recorded yet,
+    /// or be the next id (then taken and recorded at once), and each case must exist;
+    /// anything else is refused and changes nothing.
+    fn record_run(&self, batches: &[BatchRecord]) -> Result<(), StoreError>;
     /// Every batch, oldest first.
     fn batches(&self) -> Result<Vec<BatchRecord>, StoreError>;
 

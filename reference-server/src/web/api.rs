@@ -16,7 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::respond::{HttpResponse, blocking, csv, json_response, ok_json, parse_id, read_json};
+use super::respond::{
+    HttpResponse, blocking, csv, json_response, ok_json, parse_id, read_body, read_json,
+};
 use super::{AppState, Call, unix_now};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::store::{
@@ -41,7 +43,9 @@ fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
 async fn principal(call: &Call) -> Result<Principal, ApiError> {
     let token = bearer(&call.req)?;
     let state = Arc::clone(&call.state);
-    blocking(move || state.workflow.authenticate(&token, unix_now())).await
+    let who = blocking(move || state.workflow.authenticate(&token, unix_now())).await?;
+    let _ = call.log.account.set(who.username.clone());
+    Ok(who)
 }
 
 /// The caller and a handle on the shared state, for the blocking work of a handler.
@@ -69,11 +73,23 @@ fn account_json(a: &Account) -> Value {
 
 /// The JSON view of a case.
 pub fn case_json(c: &CaseRecord) -> Value {
-    let (status, at, batch) = match &c.status {
-        CaseStatus::AwaitingUpload => ("awaiting_upload", c.opened_at, None),
-        CaseStatus::UploadReceived { at } => ("upload_received", *at, None),
-        CaseStatus::TraceRequested { at, .. } => ("trace_requested", *at, None),
-        CaseStatus::Published { batch_id, at } => ("published", *at, Some(*batch_id)),
+    let (status, at, regions, batches) = match &c.status {
+        CaseStatus::AwaitingUpload => ("awaiting_upload", c.opened_at, json!(null), json!([])),
+        CaseStatus::UploadReceived { at } => ("upload_received", *at, json!(null), json!([])),
+        CaseStatus::TraceRequested { at, regions, .. } => {
+            ("trace_requested", *at, json!(regions), json!([]))
+        }
+        CaseStatus::Published { at, batches } => (
+            "published",
+            *at,
+            json!(batches.iter().map(|b| b.region).collect::<Vec<_>>()),
+            json!(
+                batches
+                    .iter()
+                    .map(|b| json!({"region": b.region, "batch_id": b.batch_id}))
+                    .collect::<Vec<_>>()
+            ),
+        ),
     };
     json!({
         "case_id": c.case_id,
@@ -83,7 +99,8 @@ pub fn case_json(c: &CaseRecord) -> Value {
         "code_expires_at": c.code_expires_at,
         "status": status,
         "status_at": at,
-        "batch_id": batch,
+        "regions": regions,
+        "batches": batches,
         "f1_rows": c.f1_rows,
     })
 }
@@ -234,22 +251,55 @@ pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-/// `POST /api/v1/publication/run` (admin): build a batch now.
+/// `POST /api/v1/accounts/{username}/disable` (admin): the account cannot log in, and its
+/// sessions end.
+pub async fn disable_account(call: Call) -> Result<HttpResponse, ApiError> {
+    set_disabled(call, true).await
+}
+
+/// `POST /api/v1/accounts/{username}/enable` (admin).
+pub async fn enable_account(call: Call) -> Result<HttpResponse, ApiError> {
+    set_disabled(call, false).await
+}
+
+async fn set_disabled(call: Call, disabled: bool) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let name = call.param("username").to_owned();
+    let account =
+        blocking(move || state.workflow.set_account_disabled(&who, &name, disabled)).await?;
+    ok_json(account_json(&account))
+}
+
+/// `POST /api/v1/accounts/{username}/reset-password` (admin): a new random password, shown
+/// this once, `{"username", "password"}`; the account's sessions end.
+pub async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let name = call.param("username").to_owned();
+    let (account, password) = blocking(move || state.workflow.reset_password(&who, &name)).await?;
+    ok_json(json!({"username": account.username, "password": password.as_str()}))
+}
+
+/// `POST /api/v1/publication/run` (admin): run publication now: one batch per region some
+/// waiting case is traced to, none when no case waits.
 pub async fn publish(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
-    let batch = blocking(move || state.workflow.publish_on_demand(&who, unix_now())).await?;
-    ok_json(match batch {
-        None => json!({"batch": null}),
-        Some(b) => json!({"batch": {
-            "batch_id": b.batch_id,
-            "created_at": b.created_at,
-            "entry_count": b.entry_count,
-            "published_rpis": b.published_rpis,
-            "byte_len": b.byte_len,
-            "sha256": hex::encode(b.sha256),
-            "cases": b.cases,
-        }}),
-    })
+    let run = blocking(move || state.workflow.publish_on_demand(&who, unix_now())).await?;
+    let batches: Vec<Value> = run
+        .iter()
+        .map(|b| {
+            json!({
+                "batch_id": b.batch_id,
+                "region": b.region,
+                "created_at": b.created_at,
+                "entry_count": b.entry_count,
+                "published_rpis": b.published_rpis,
+                "byte_len": b.byte_len,
+                "sha256": hex::encode(b.sha256),
+                "cases": b.cases,
+            })
+        })
+        .collect();
+    ok_json(json!({ "batches": batches }))
 }
 
 /// `GET /api/v1/admin/store` (admin): record counts and the store's digest.
@@ -300,11 +350,33 @@ pub async fn case(call: Call) -> Result<HttpResponse, ApiError> {
     ok_json(case_json(&case))
 }
 
-/// `POST /api/v1/cases/{id}/trace`: "Trace F1".
+/// `POST /api/v1/cases/{id}/trace`: "Trace F1", to the regions of the body
+/// `{"regions": [79, 74]}` (0: the whole country), or, with no body, `{}` or no `regions`, to
+/// the configured default.
 pub async fn trace(call: Call) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Trace {
+        #[serde(default)]
+        regions: Option<Vec<u16>>,
+    }
     let (who, state) = caller(&call).await?;
     let id: u64 = parse_id(call.param("id"))?;
-    let case = blocking(move || state.workflow.request_trace(&who, id, unix_now())).await?;
+    let body = read_body(call.req, state.limits.json_bytes).await?;
+    let chosen = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Trace>(&body)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("JSON body: {e}")))?
+            .regions
+    };
+    let regions = chosen.unwrap_or_else(|| state.workflow.settings().regions.default_trace.clone());
+    let case = blocking(move || {
+        state
+            .workflow
+            .request_trace_to(&who, id, &regions, unix_now())
+    })
+    .await?;
     ok_json(case_json(&case))
 }
 

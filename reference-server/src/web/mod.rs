@@ -14,7 +14,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::Request;
@@ -23,6 +24,7 @@ use hyper::header;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -81,6 +83,19 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     /// The web console's settings.
     pub console: console::ConsoleConfig,
+    /// Set once shutdown begins: `/readyz` then answers 503 so that a load balancer stops
+    /// sending traffic while in-flight requests finish.
+    pub draining: AtomicBool,
+}
+
+/// What a request's access-log line says beyond its method, path and status: the route it
+/// matched and the account that made it, filled in as routing and authentication learn them.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    /// The route's pattern (`/api/v1/cases/{id}`).
+    pub route: OnceLock<&'static str>,
+    /// The account, once its session is checked.
+    pub account: OnceLock<String>,
 }
 
 /// A request, with what routing learnt about it.
@@ -95,6 +110,8 @@ pub struct Call {
     pub peer: IpAddr,
     /// The client the throttles count against (see [`client_address`]).
     pub client: IpAddr,
+    /// What the access log says of this request.
+    pub log: Arc<RequestLog>,
 }
 
 impl Call {
@@ -155,14 +172,25 @@ pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+    grace: Duration,
+) -> std::io::Result<Drained> {
     let connections = Arc::new(Semaphore::new(state.limits.max_connections));
     let overload = Arc::new(Semaphore::new(OVERLOAD_CONNECTIONS));
     let budget = BodyBudget::new(state.limits.body_bytes_in_flight);
+    let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                // Stop accepting (the listener closes), say so to load balancers, and let every
+                // connection finish the request it is in, closing kept-alive ones after it.
+                drop(listener);
+                state.draining.store(true, Ordering::SeqCst);
+                return Ok(match tokio::time::timeout(grace, graceful.shutdown()).await {
+                    Ok(()) => Drained::All,
+                    Err(_) => Drained::DeadlinePassed,
+                });
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
@@ -185,6 +213,7 @@ pub async fn serve(
                 };
                 let state = Arc::clone(&state);
                 let budget = budget.clone();
+                let watched = graceful.watcher();
                 tokio::spawn(async move {
                     let _slot = slot;
                     let service = service_fn(move |mut req: Request<Incoming>| {
@@ -215,16 +244,29 @@ pub async fn serve(
                         })
                         .keep_alive(!overloaded)
                         .max_buf_size(64 * 1024);
-                    let served = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                    if let Err(e) = served {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watched.watch(connection).await {
                         tracing::debug!(error = %e, %peer, "connection ended with an error");
                     }
                 });
             }
         }
     }
+}
+
+/// How [`serve`] ended after its shutdown signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Every in-flight request finished.
+    All,
+    /// The grace period ended first; the requests still running were cut.
+    DeadlinePassed,
+}
+
+/// Routes whose client address the access log leaves out: it would tie an F0's upload or an
+/// F1's report to a network address in a file that outlives the throttles' memory.
+fn address_withheld(path: &str) -> bool {
+    path.starts_with("/phone/")
 }
 
 /// Which latency histogram a request counts in.
@@ -247,12 +289,14 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) 
     let endpoint = endpoint_of(&path);
     let timeout = state.limits.request_timeout;
     let client = client_address(req.headers(), peer.ip(), &state.trusted_proxies);
+    let log = Arc::new(RequestLog::default());
     let call = Call {
         state: Arc::clone(&state),
         req,
         params: Vec::new(),
         peer: peer.ip(),
         client,
+        log: Arc::clone(&log),
     };
     let response = match tokio::time::timeout(timeout, router::dispatch(call)).await {
         Ok(response) => response,
@@ -270,7 +314,22 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) 
         .workflow
         .metrics
         .observe(endpoint, elapsed.as_secs_f64());
-    tracing::debug!(%method, %path, status = status.as_u16(), micros = elapsed.as_micros() as u64, "request");
+    let client = if address_withheld(&path) {
+        "-".to_owned()
+    } else {
+        client.to_string()
+    };
+    tracing::info!(
+        target: "access",
+        %method,
+        route = log.route.get().copied().unwrap_or("-"),
+        %path,
+        status = status.as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        %client,
+        account = log.account.get().map_or("-", String::as_str),
+        "request"
+    );
     response
 }
 

@@ -1,5 +1,7 @@
 //! Operations: the root redirect, the health check and the metrics.
 
+use std::sync::atomic::Ordering;
+
 use hyper::StatusCode;
 use hyper::header::{self, HeaderValue};
 
@@ -12,9 +14,28 @@ pub async fn root(_call: Call) -> Result<HttpResponse, ApiError> {
     Ok(see_other("/console/"))
 }
 
-/// `GET /healthz`.
-pub async fn healthz(_call: Call) -> Result<HttpResponse, ApiError> {
-    Ok(plain(StatusCode::OK, "ok\n"))
+/// `GET /healthz`: whether the process works: `200 ok` once it has read from its store,
+/// `503` with the reason when it cannot.
+pub async fn healthz(call: Call) -> Result<HttpResponse, ApiError> {
+    let state = call.state;
+    let read = blocking(move || Ok(state.workflow.store().next_batch_id())).await?;
+    Ok(match read {
+        Ok(_) => plain(StatusCode::OK, "ok\n"),
+        Err(e) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("store unreadable: {e}\n"),
+        ),
+    })
+}
+
+/// `GET /readyz`: whether this instance takes traffic: `200 ready`, or `503 draining` from
+/// the moment it is asked to stop (SIGTERM, SIGINT) until it exits.
+pub async fn readyz(call: Call) -> Result<HttpResponse, ApiError> {
+    Ok(if call.state.draining.load(Ordering::SeqCst) {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        plain(StatusCode::OK, "ready\n")
+    })
 }
 
 /// `GET /metrics`: Prometheus text. Keep it off the public listener (see README).

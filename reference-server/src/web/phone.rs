@@ -22,9 +22,17 @@ pub async fn config(call: Call) -> Result<HttpResponse, ApiError> {
             })
         })
         .collect();
+    let regions: Vec<Value> = w
+        .settings()
+        .regions
+        .regions
+        .iter()
+        .map(|r| json!({"code": r.code, "name": r.name}))
+        .collect();
     ok_json(json!({
         "publisher_key": hex::encode(w.publisher_key().0),
         "units": units,
+        "regions": regions,
     }))
 }
 

@@ -1,8 +1,8 @@
 //! The publication files: where the server keeps them ([`FileSink`]) and the routes phones
 //! and CDNs fetch them from (SPEC.md §13).
 //!
-//! A batch never changes once written, so it is served `immutable` for its 14 days; the index
-//! changes at every run and is cached for a minute. Both carry a strong `ETag` (their SHA-256)
+//! A batch never changes once written, so it is served `immutable` for its 14 days; an index
+//! changes when its list of batches does and is cached for a minute. Both carry a strong `ETag` (their SHA-256)
 //! and answer `If-None-Match` with `304`. They are served from memory, hashed once when written
 //! ([`FileSink`]). For national scale, put a CDN or an object store in
 //! front: the files are static bytes and the same for every phone.
@@ -21,10 +21,10 @@ use super::Call;
 use super::respond::{HttpResponse, blocking, parse_id};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::files;
-use crate::domain::workflow::{PublicationSink, PublishedFile};
+use crate::domain::workflow::{IndexScope, PublicationSink, PublishedFile};
 
-/// The publication files' directory under the data directory: `index.bin` and
-/// `batches/<id>.bin`.
+/// The publication files' directory under the data directory: `index.bin`,
+/// `regions/<region>/index.bin` and `batches/<id>.bin`.
 pub const PUBLICATION_DIR: &str = "publication";
 
 /// Write a publication file atomically, `0600` from its creation (see
@@ -43,14 +43,14 @@ pub const BATCH_CACHE_BYTES: usize = 256 << 20;
 pub struct FileSink {
     dir: PathBuf,
     served: Arc<Mutex<Served>>,
-    /// Held from writing (or reading) the index file to keeping it in memory, so that the
+    /// Held from writing (or reading) an index file to keeping it in memory, so that the
     /// index in memory is the last one written.
     index_file: Arc<Mutex<()>>,
 }
 
 #[derive(Debug, Default)]
 struct Served {
-    index: Option<PublishedFile>,
+    indexes: BTreeMap<IndexScope, PublishedFile>,
     batches: BTreeMap<u64, PublishedFile>,
     batch_bytes: usize,
 }
@@ -94,9 +94,16 @@ impl FileSink {
         self.dir.join("batches").join(format!("{batch_id}.bin"))
     }
 
-    /// Where the batch index is written.
-    pub fn index_path(&self) -> PathBuf {
-        self.dir.join("index.bin")
+    /// Where the batch index `scope` is written.
+    pub fn index_path(&self, scope: IndexScope) -> PathBuf {
+        match scope {
+            IndexScope::All => self.dir.join("index.bin"),
+            IndexScope::Region(region) => self
+                .dir
+                .join("regions")
+                .join(region.to_string())
+                .join("index.bin"),
+        }
     }
 }
 
@@ -126,10 +133,12 @@ impl PublicationSink for FileSink {
         Ok(())
     }
 
-    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
+    fn put_index(&self, scope: IndexScope, bytes: &[u8]) -> std::io::Result<()> {
         let _one_at_a_time = lock(&self.index_file);
-        write_atomically(&self.index_path(), bytes)?;
-        lock(&self.served).index = Some(PublishedFile::new(bytes.to_vec()));
+        write_atomically(&self.index_path(scope), bytes)?;
+        lock(&self.served)
+            .indexes
+            .insert(scope, PublishedFile::new(bytes.to_vec()));
         Ok(())
     }
 
@@ -137,8 +146,8 @@ impl PublicationSink for FileSink {
         Ok(self.served_batch(batch_id)?.map(|f| f.bytes.to_vec()))
     }
 
-    fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
-        Ok(self.served_index()?.map(|f| f.bytes.to_vec()))
+    fn index(&self, scope: IndexScope) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(self.served_index(scope)?.map(|f| f.bytes.to_vec()))
     }
 
     fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
@@ -153,29 +162,45 @@ impl PublicationSink for FileSink {
         Ok(Some(file))
     }
 
-    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
-        if let Some(file) = &lock(&self.served).index {
+    fn served_index(&self, scope: IndexScope) -> std::io::Result<Option<PublishedFile>> {
+        if let Some(file) = lock(&self.served).indexes.get(&scope) {
             return Ok(Some(file.clone()));
         }
         // First read since the start: no index may be written meanwhile, or an older one
         // could be kept over it.
         let _one_at_a_time = lock(&self.index_file);
-        if let Some(file) = &lock(&self.served).index {
+        if let Some(file) = lock(&self.served).indexes.get(&scope) {
             return Ok(Some(file.clone()));
         }
-        let Some(bytes) = read_if_present(&self.index_path())? else {
+        let Some(bytes) = read_if_present(&self.index_path(scope))? else {
             return Ok(None);
         };
         let file = PublishedFile::new(bytes);
-        lock(&self.served).index = Some(file.clone());
+        lock(&self.served).indexes.insert(scope, file.clone());
         Ok(Some(file))
     }
 }
 
-/// `GET /publication/v1/index.bin`: the signed batch index (SPEC.md §8.3).
+/// `GET /publication/v1/index.bin`: the complete signed batch index (SPEC.md §8.4).
 pub async fn index(call: Call) -> Result<HttpResponse, ApiError> {
+    serve_index(call, IndexScope::All).await
+}
+
+/// `GET /publication/v1/regions/<region>/index.bin`: one region's signed batch index (SPEC.md
+/// §8.5); 404 for a region that is neither 0 nor configured.
+pub async fn region_index(call: Call) -> Result<HttpResponse, ApiError> {
+    let region = call
+        .param("region")
+        .parse::<u16>()
+        .ok()
+        .filter(|&r| r == 0 || call.state.workflow.settings().regions.name(r).is_some())
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such region"))?;
+    serve_index(call, IndexScope::Region(region)).await
+}
+
+async fn serve_index(call: Call, scope: IndexScope) -> Result<HttpResponse, ApiError> {
     let state = Arc::clone(&call.state);
-    let file = blocking(move || found(state.workflow.publication().served_index())).await?;
+    let file = blocking(move || found(state.workflow.publication().served_index(scope))).await?;
     Ok(cached(&call, file, "public, max-age=60"))
 }
 
@@ -262,6 +287,7 @@ mod tests {
             dummy_quantum: 0,
             throttle: Default::default(),
             units: Vec::new(),
+            regions: Default::default(),
             risk_rule: Default::default(),
         };
         let (workflow, _) = Workflow::open(
@@ -280,7 +306,7 @@ mod tests {
             let reader = s.spawn(|| {
                 let mut torn = Vec::new();
                 while !done.load(Ordering::Relaxed) {
-                    let bytes = fs::read(sink.index_path()).unwrap_or_default();
+                    let bytes = fs::read(sink.index_path(IndexScope::All)).unwrap_or_default();
                     if let Err(e) = BatchIndex::open(&bytes, &publisher) {
                         torn.push(format!("{} bytes: {e}", bytes.len()));
                     }
@@ -307,7 +333,7 @@ mod tests {
         });
         assert!(failed.is_empty(), "index writes failed: {failed:?}");
         assert!(torn.is_empty(), "torn index read: {torn:?}");
-        BatchIndex::open(&sink.index().unwrap().unwrap(), &publisher).unwrap();
+        BatchIndex::open(&sink.index(IndexScope::All).unwrap().unwrap(), &publisher).unwrap();
     }
 
     #[test]
@@ -315,23 +341,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::new(dir.path().join(PUBLICATION_DIR));
         sink.put_batch(1, b"one").unwrap();
-        sink.put_index(b"index 1").unwrap();
+        sink.put_index(IndexScope::All, b"index 1").unwrap();
         fs::remove_file(sink.batch_path(1)).unwrap();
-        fs::remove_file(sink.index_path()).unwrap();
+        fs::remove_file(sink.index_path(IndexScope::All)).unwrap();
         let batch = sink.served_batch(1).unwrap().unwrap();
         assert_eq!(batch, PublishedFile::new(&b"one"[..]));
-        assert_eq!(sink.served_index().unwrap().unwrap().bytes, &b"index 1"[..]);
+        assert_eq!(
+            sink.served_index(IndexScope::All).unwrap().unwrap().bytes,
+            &b"index 1"[..]
+        );
         // A batch is never replaced; the index is, in memory too.
         let refused = sink.put_batch(1, b"other").unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
-        sink.put_index(b"index 2").unwrap();
-        assert_eq!(sink.served_index().unwrap().unwrap().bytes, &b"index 2"[..]);
+        sink.put_index(IndexScope::All, b"index 2").unwrap();
+        assert_eq!(
+            sink.served_index(IndexScope::All).unwrap().unwrap().bytes,
+            &b"index 2"[..]
+        );
         // A fresh sink (a restart) reads the files, once.
         let restarted = FileSink::new(dir.path().join(PUBLICATION_DIR));
         assert_eq!(restarted.served_batch(1).unwrap(), None);
-        assert_eq!(restarted.index().unwrap().unwrap(), b"index 2");
-        fs::remove_file(sink.index_path()).unwrap();
-        assert_eq!(restarted.index().unwrap().unwrap(), b"index 2");
+        assert_eq!(
+            restarted.index(IndexScope::All).unwrap().unwrap(),
+            b"index 2"
+        );
+        fs::remove_file(sink.index_path(IndexScope::All)).unwrap();
+        assert_eq!(
+            restarted.index(IndexScope::All).unwrap().unwrap(),
+            b"index 2"
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         | ErrorCode::MalformedUpload
         | ErrorCode::MalformedReport
         | ErrorCode::PasswordRejected
-        | ErrorCode::UnknownUnit => StatusCode::BAD_REQUEST,
+        | ErrorCode::UnknownUnit
+        | ErrorCode::UnknownRegion => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated | ErrorCode::SessionInvalid | ErrorCode::LoginFailed => {
             StatusCode::UNAUTHORIZED
         }

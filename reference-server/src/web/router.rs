@@ -68,9 +68,15 @@ pub static ROUTES: &[Route] = &[
     // Operations.
     route(GET, "/", json!(ops::root)),
     route(GET, "/healthz", json!(ops::healthz)),
+    route(GET, "/readyz", json!(ops::readyz)),
     route(GET, "/metrics", json!(ops::metrics)),
     // Publication files (phones, CDN).
     route(GET, "/publication/v1/index.bin", json!(publication::index)),
+    route(
+        GET,
+        "/publication/v1/regions/{region}/index.bin",
+        json!(publication::region_index),
+    ),
     route(
         GET,
         "/publication/v1/batches/{file}",
@@ -87,6 +93,21 @@ pub static ROUTES: &[Route] = &[
     route(POST, "/api/v1/me/password", json!(api::change_password)),
     route(GET, "/api/v1/accounts", json!(api::accounts)),
     route(POST, "/api/v1/accounts", json!(api::create_account)),
+    route(
+        POST,
+        "/api/v1/accounts/{username}/disable",
+        json!(api::disable_account),
+    ),
+    route(
+        POST,
+        "/api/v1/accounts/{username}/enable",
+        json!(api::enable_account),
+    ),
+    route(
+        POST,
+        "/api/v1/accounts/{username}/reset-password",
+        json!(api::reset_password),
+    ),
     route(POST, "/api/v1/publication/run", json!(api::publish)),
     route(GET, "/api/v1/admin/store", json!(api::store_digest)),
     route(GET, "/api/v1/cases", json!(api::cases)),
@@ -129,6 +150,11 @@ pub static ROUTES: &[Route] = &[
         POST,
         "/console/admin/accounts",
         page!(console::create_account),
+    ),
+    route(
+        POST,
+        "/console/admin/accounts/{username}/{action}",
+        page!(console::account_action),
     ),
     route(POST, "/console/admin/publish", page!(console::publish)),
     route(GET, "/console/password", page!(console::password_form)),
@@ -178,6 +204,7 @@ pub async fn dispatch(mut call: Call) -> HttpResponse {
         Err(_) => return refuse(call, console, ErrorCode::RouteNotFound).await,
     };
     call.params = params;
+    let _ = call.log.route.set(route.path);
     match route.handler {
         Handler::Json(handler) => match handler(call).await {
             Ok(response) => response,

@@ -23,8 +23,8 @@ use crate::domain::password::PasswordHash;
 use crate::domain::store::{
     Account, BatchRecord, CLAIM_RETENTION_SECONDS, CONTACT_RETENTION_SECONDS, CaseRecord,
     CaseStatus, ClaimRecord, CodeRefusal, ConfirmationRecord, ContactHash, F1RowRecord, FollowUp,
-    FollowUpStatus, KEY_RETENTION_INTERVALS, Role, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey,
+    FollowUpStatus, KEY_RETENTION_INTERVALS, RegionBatch, Role, Seconds, SessionRecord, Store,
+    StoreCounts, StoreError, StoredKey,
 };
 
 /// A store under test and the storage it lives in (a directory, a database, shared memory),
@@ -78,6 +78,7 @@ macro_rules! store_conformance_tests {
             expired_and_unknown_codes_are_refused_without_a_trace,
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
+            a_run_publishes_each_case_in_each_of_its_regions_or_nothing,
             a_taken_batch_id_is_never_given_again,
             reports_number_rows_per_case_and_refuse_duplicates,
             a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_age,
@@ -229,7 +230,7 @@ pub(crate) fn uploaded_case(store: &dyn Store, n: u8) -> u64 {
 /// The stored daily keys of a case whose trace was requested.
 fn keys_to_publish(store: &dyn Store, case_id: u64) -> Vec<StoredKey> {
     let uploads = store.uploads_to_publish().unwrap();
-    let upload = uploads.iter().find(|u| u.case_id == case_id).unwrap();
+    let (upload, _) = uploads.iter().find(|(u, _)| u.case_id == case_id).unwrap();
     upload.keys.clone()
 }
 
@@ -688,11 +689,17 @@ pub(crate) fn a_code_is_consumed_by_exactly_one_of_parallel_uploads<S: Store, G>
         || store.accept_upload(&code(1), &digest_of(1), NOW + 61, &[], &[]),
         |e| matches!(e, StoreError::Code(CodeRefusal::Used)),
     );
-    store.request_trace(case_id, "doctor", NOW + 100).unwrap();
+    store
+        .request_trace(case_id, "doctor", &[0], NOW + 100)
+        .unwrap();
     let uploads = store.uploads_to_publish().unwrap();
     assert_eq!(uploads.len(), 1);
-    assert_eq!((uploads[0].case_id, uploads[0].received_at), (case_id, at));
-    assert_eq!(uploads[0].keys, winners_keys);
+    assert_eq!(
+        (uploads[0].0.case_id, uploads[0].0.received_at),
+        (case_id, at)
+    );
+    assert_eq!(uploads[0].0.keys, winners_keys);
+    assert_eq!(uploads[0].1, vec![0]);
 }
 
 /// A code is refused from its expiry on, an unknown code always; neither changes anything. A
@@ -751,7 +758,7 @@ pub(crate) fn trace_is_refused_before_the_upload_and_changes_nothing<S: Store, G
     let awaiting = store.open_case(&case("no upload"), &code(1)).unwrap();
     assert_refused(
         store,
-        || store.request_trace(awaiting, "doctor", NOW),
+        || store.request_trace(awaiting, "doctor", &[0], NOW),
         |e| {
             matches!(e, StoreError::WrongCaseState {
                 case_id,
@@ -761,7 +768,7 @@ pub(crate) fn trace_is_refused_before_the_upload_and_changes_nothing<S: Store, G
     );
     assert_refused(
         store,
-        || store.request_trace(77, "doctor", NOW),
+        || store.request_trace(77, "doctor", &[0], NOW),
         |e| matches!(e, StoreError::NoSuchCase(77)),
     );
     assert!(store.uploads_to_publish().unwrap().is_empty());
@@ -770,9 +777,87 @@ pub(crate) fn trace_is_refused_before_the_upload_and_changes_nothing<S: Store, G
         .accept_upload(&code(1), &digest_of(1), NOW + 60, &[], &[])
         .unwrap();
     assert!(matches!(
-        store.request_trace(awaiting, "doctor", NOW + 120).unwrap().status,
+        store.request_trace(awaiting, "doctor", &[0], NOW + 120).unwrap().status,
         CaseStatus::TraceRequested { at, .. } if at == NOW + 120
     ));
+}
+
+/// A case traced to several regions is published in the batch of each, all in one run: the
+/// run is recorded whole or, refused (a wrong id, an unknown case, a region or an id twice), not
+/// at all.
+pub(crate) fn a_run_publishes_each_case_in_each_of_its_regions_or_nothing<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let a = uploaded_case(store, 1);
+    let b = uploaded_case(store, 2);
+    store.request_trace(a, "doctor", &[74, 79], NOW).unwrap();
+    store.request_trace(b, "doctor", &[79], NOW).unwrap();
+    let waiting: Vec<(u64, Vec<u16>)> = store
+        .uploads_to_publish()
+        .unwrap()
+        .into_iter()
+        .map(|(u, regions)| (u.case_id, regions))
+        .collect();
+    assert_eq!(waiting, vec![(a, vec![74, 79]), (b, vec![79])]);
+    let in_region = |id, region, cases| BatchRecord {
+        region,
+        ..batch(id, cases)
+    };
+    let (first, second) = (
+        store.take_batch_id().unwrap(),
+        store.take_batch_id().unwrap(),
+    );
+    let before = store.digest().unwrap();
+    for wrong in [
+        vec![],
+        vec![
+            in_region(first, 74, vec![a]),
+            in_region(first, 79, vec![a, b]),
+        ],
+        vec![
+            in_region(first, 79, vec![a]),
+            in_region(second, 79, vec![a, b]),
+        ],
+        vec![in_region(first, 74, vec![a]), in_region(9, 79, vec![a, b])],
+        vec![
+            in_region(first, 74, vec![a]),
+            in_region(second, 79, vec![a, 99]),
+        ],
+    ] {
+        assert!(store.record_run(&wrong).is_err(), "{wrong:?}");
+        assert_eq!(store.digest().unwrap(), before, "{wrong:?}");
+    }
+    let run = vec![
+        in_region(first, 74, vec![a]),
+        in_region(second, 79, vec![a, b]),
+    ];
+    store.record_run(&run).unwrap();
+    assert_eq!(store.batches().unwrap(), run);
+    assert!(store.uploads_to_publish().unwrap().is_empty());
+    let published = |batches: Vec<RegionBatch>| CaseStatus::Published {
+        at: NOW + 300,
+        batches,
+    };
+    let region_batch = |region, batch_id| RegionBatch { region, batch_id };
+    assert_eq!(
+        store.case(a).unwrap().unwrap().status,
+        published(vec![region_batch(74, first), region_batch(79, second)])
+    );
+    assert_eq!(
+        store.case(b).unwrap().unwrap().status,
+        published(vec![region_batch(79, second)])
+    );
+    assert_eq!(store.published_uploads().unwrap().len(), 2);
+    assert_eq!(store.next_batch_id().unwrap(), second + 1);
+    // And so after a reopen.
+    let h = h.reopen();
+    assert_eq!(h.store.batches().unwrap(), run);
+    assert_eq!(
+        h.store.case(b).unwrap().unwrap().status,
+        published(vec![region_batch(79, second)])
+    );
 }
 
 /// A batch id taken is never given again, whether its batch is recorded or not (a crashed run
@@ -780,7 +865,7 @@ pub(crate) fn trace_is_refused_before_the_upload_and_changes_nothing<S: Store, G
 pub(crate) fn a_taken_batch_id_is_never_given_again<S: Store, G>(new: impl Fn() -> Harness<S, G>) {
     let h = new();
     let a = uploaded_case(&h.store, 1);
-    h.store.request_trace(a, "doctor", NOW).unwrap();
+    h.store.request_trace(a, "doctor", &[0], NOW).unwrap();
     assert_eq!(h.store.take_batch_id().unwrap(), 1);
     assert_eq!(h.store.take_batch_id().unwrap(), 2);
     assert_eq!(h.store.next_batch_id().unwrap(), 3);
@@ -790,12 +875,12 @@ pub(crate) fn a_taken_batch_id_is_never_given_again<S: Store, G>(new: impl Fn() 
     assert_eq!(store.next_batch_id().unwrap(), 3);
     let before = store.digest().unwrap();
     for wrong in [0, 4] {
-        assert!(store.record_batch(&batch(wrong, vec![a])).is_err());
+        assert!(store.record_run(&[batch(wrong, vec![a])]).is_err());
         assert_eq!(store.digest().unwrap(), before);
     }
-    store.record_batch(&batch(2, vec![a])).unwrap();
+    store.record_run(&[batch(2, vec![a])]).unwrap();
     let before = store.digest().unwrap();
-    assert!(store.record_batch(&batch(2, vec![a])).is_err());
+    assert!(store.record_run(&[batch(2, vec![a])]).is_err());
     assert_eq!(store.digest().unwrap(), before);
     assert_eq!(store.next_batch_id().unwrap(), 3);
     assert_eq!(store.take_batch_id().unwrap(), 3);
@@ -814,31 +899,35 @@ pub(crate) fn record_batch_publishes_its_cases_and_only_the_next_batch<S: Store,
     let c = uploaded_case(store, 3);
     let awaiting = store.open_case(&case("no upload"), &code(4)).unwrap();
     assert!(matches!(
-        store.request_trace(awaiting, "doctor", NOW),
+        store.request_trace(awaiting, "doctor", &[0], NOW),
         Err(StoreError::WrongCaseState { .. })
     ));
     assert!(matches!(
-        store.request_trace(77, "doctor", NOW),
+        store.request_trace(77, "doctor", &[0], NOW),
         Err(StoreError::NoSuchCase(77))
     ));
     for id in [a, b] {
-        let traced = store.request_trace(id, "doctor", NOW + 100).unwrap();
+        let traced = store.request_trace(id, "doctor", &[0], NOW + 100).unwrap();
         assert_eq!(
             traced.status,
             CaseStatus::TraceRequested {
                 at: NOW + 100,
-                by: "doctor".into()
+                by: "doctor".into(),
+                regions: vec![0],
             }
         );
     }
     // Asking again changes nothing.
     let before = store.digest().unwrap();
-    let again = store.request_trace(a, "someone else", NOW + 200).unwrap();
+    let again = store
+        .request_trace(a, "someone else", &[0], NOW + 200)
+        .unwrap();
     assert_eq!(
         again.status,
         CaseStatus::TraceRequested {
             at: NOW + 100,
-            by: "doctor".into()
+            by: "doctor".into(),
+            regions: vec![0],
         }
     );
     assert_eq!(store.digest().unwrap(), before);
@@ -846,7 +935,7 @@ pub(crate) fn record_batch_publishes_its_cases_and_only_the_next_batch<S: Store,
         .uploads_to_publish()
         .unwrap()
         .iter()
-        .map(|u| u.case_id)
+        .map(|(u, _)| u.case_id)
         .collect();
     assert_eq!(waiting, vec![a, b]);
     assert!(store.published_uploads().unwrap().is_empty());
@@ -854,26 +943,29 @@ pub(crate) fn record_batch_publishes_its_cases_and_only_the_next_batch<S: Store,
 
     let before = store.digest().unwrap();
     for wrong in [0, 2] {
-        assert!(store.record_batch(&batch(wrong, vec![a, b])).is_err());
+        assert!(store.record_run(&[batch(wrong, vec![a, b])]).is_err());
         assert_eq!(store.digest().unwrap(), before);
     }
     // A batch naming an unknown case is refused whole.
     assert!(matches!(
-        store.record_batch(&batch(1, vec![a, 99])),
+        store.record_run(&[batch(1, vec![a, 99])]),
         Err(StoreError::NoSuchCase(99))
     ));
     assert_eq!(store.digest().unwrap(), before);
     assert_eq!(store.next_batch_id().unwrap(), 1);
 
-    store.record_batch(&batch(1, vec![a, b])).unwrap();
+    store.record_run(&[batch(1, vec![a, b])]).unwrap();
     assert_eq!(store.next_batch_id().unwrap(), 2);
     assert_eq!(store.batches().unwrap(), vec![batch(1, vec![a, b])]);
     for id in [a, b] {
         assert_eq!(
             store.case(id).unwrap().unwrap().status,
             CaseStatus::Published {
-                batch_id: 1,
-                at: NOW + 300
+                at: NOW + 300,
+                batches: vec![RegionBatch {
+                    region: 0,
+                    batch_id: 1
+                }],
             }
         );
     }
@@ -891,25 +983,25 @@ pub(crate) fn record_batch_publishes_its_cases_and_only_the_next_batch<S: Store,
     assert_eq!(published, vec![(a, NOW + 300), (b, NOW + 300)]);
     // A published case stays published when traced again.
     assert!(matches!(
-        store.request_trace(a, "doctor", NOW + 400).unwrap().status,
-        CaseStatus::Published { batch_id: 1, .. }
+        store.request_trace(a, "doctor", &[0], NOW + 400).unwrap().status,
+        CaseStatus::Published { batches, .. } if batches[0].batch_id == 1
     ));
     // Batch 1 again is refused.
     let before = store.digest().unwrap();
-    assert!(store.record_batch(&batch(1, vec![c])).is_err());
+    assert!(store.record_run(&[batch(1, vec![c])]).is_err());
     assert_eq!(store.digest().unwrap(), before);
 
-    store.request_trace(c, "doctor", NOW + 500).unwrap();
+    store.request_trace(c, "doctor", &[0], NOW + 500).unwrap();
     assert_eq!(
         store
             .uploads_to_publish()
             .unwrap()
             .iter()
-            .map(|u| u.case_id)
+            .map(|(u, _)| u.case_id)
             .collect::<Vec<_>>(),
         vec![c]
     );
-    store.record_batch(&batch(2, vec![c])).unwrap();
+    store.record_run(&[batch(2, vec![c])]).unwrap();
     assert_eq!(store.batches().unwrap().len(), 2);
     assert_eq!(store.published_uploads().unwrap().len(), 3);
     assert!(store.uploads_to_publish().unwrap().is_empty());
@@ -1197,8 +1289,8 @@ pub(crate) fn purge_erases_what_retention_no_longer_allows<S: Store, G>(
         )
         .unwrap();
     // Traced, so that their keys can be read back (a purge does not look at case states).
-    store.request_trace(1, "doctor", now - 30).unwrap();
-    store.request_trace(2, "doctor", now - 30).unwrap();
+    store.request_trace(1, "doctor", &[0], now - 30).unwrap();
+    store.request_trace(2, "doctor", &[0], now - 30).unwrap();
 
     // Two sessions, two hashes, one key.
     assert_eq!(store.purge(now).unwrap(), 5);
@@ -1271,9 +1363,9 @@ pub(crate) fn counts_count_each_kind_of_record<S: Store, G>(new: impl Fn() -> Ha
     let a = uploaded_case(store, 1);
     uploaded_case(store, 2);
     store.open_case(&case("waiting"), &code(3)).unwrap();
-    store.request_trace(a, "doctor", NOW).unwrap();
-    store.record_batch(&batch(1, vec![a])).unwrap();
-    assert!(store.record_batch(&batch(1, vec![a])).is_err());
+    store.request_trace(a, "doctor", &[0], NOW).unwrap();
+    store.record_run(&[batch(1, vec![a])]).unwrap();
+    assert!(store.record_run(&[batch(1, vec![a])]).is_err());
     store
         .record_report(&[1; 16], NOW, vec![row(a, 1, 1), row(a, 2, 1)], &[])
         .unwrap();
@@ -1361,9 +1453,9 @@ pub(crate) fn equal_contents_have_equal_digests<S: Store, G>(new: impl Fn() -> H
             s.open_case(&case("two"), &code(2)).unwrap();
         },
         &|s: &S| {
-            s.request_trace(1, "doctor", NOW).unwrap();
+            s.request_trace(1, "doctor", &[0], NOW).unwrap();
         },
-        &|s: &S| s.record_batch(&batch(1, vec![1])).unwrap(),
+        &|s: &S| s.record_run(&[batch(1, vec![1])]).unwrap(),
         &|s: &S| {
             s.record_report(&[2; 16], NOW, vec![], &[]).unwrap();
         },
@@ -1402,8 +1494,8 @@ pub(crate) fn the_largest_records_still_decode<S: Store, G>(new: impl Fn() -> Ha
         .unwrap();
     assert_eq!(store.case(case_id).unwrap().unwrap().reference, long);
     assert_eq!(store.contact_hashes().unwrap(), vec![(case_id, hashes)]);
-    store.request_trace(case_id, &long, NOW).unwrap();
-    assert_eq!(store.uploads_to_publish().unwrap()[0].keys, keys);
+    store.request_trace(case_id, &long, &[0], NOW).unwrap();
+    assert_eq!(store.uploads_to_publish().unwrap()[0].0.keys, keys);
 }
 
 /// Closed and opened again on the same storage, a store has every record, and its counters,
@@ -1423,8 +1515,8 @@ pub(crate) fn everything_survives_a_reopen<S: Store, G>(new: impl Fn() -> Harnes
         let a = uploaded_case(store, 1);
         let b = uploaded_case(store, 2);
         store.open_case(&case("waiting"), &code(3)).unwrap();
-        store.request_trace(a, "doctor", NOW).unwrap();
-        store.record_batch(&batch(1, vec![a])).unwrap();
+        store.request_trace(a, "doctor", &[0], NOW).unwrap();
+        store.record_run(&[batch(1, vec![a])]).unwrap();
         store
             .record_report(&[1; 16], NOW + 20, vec![row(a, 1, 1)], &[])
             .unwrap();

@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::{
     Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
     ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey, UploadRecord, claim_retained, contact_retained, key_retained,
+    StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained, key_retained,
+    published_cases,
 };
 
 #[derive(Default)]
@@ -229,30 +230,34 @@ impl Store for MemoryStore {
         &self,
         case_id: u64,
         by: &str,
+        regions: &[u16],
         now: Seconds,
     ) -> Result<CaseRecord, StoreError> {
         let mut inner = self.lock();
         let Some(case) = inner.cases.get_mut(&case_id) else {
             return Err(StoreError::NoSuchCase(case_id));
         };
-        if let Some(traced) = case.trace_requested(by, now)? {
+        if let Some(traced) = case.trace_requested(by, regions, now)? {
             *case = traced;
         }
         Ok(case.clone())
     }
 
-    fn uploads_to_publish(&self) -> Result<Vec<UploadRecord>, StoreError> {
+    fn uploads_to_publish(&self) -> Result<Vec<(UploadRecord, Vec<u16>)>, StoreError> {
         let inner = self.lock();
         inner
             .cases
             .values()
-            .filter(|c| matches!(c.status, CaseStatus::TraceRequested { .. }))
-            .map(|c| {
-                inner
-                    .uploads
-                    .get(&c.case_id)
-                    .cloned()
-                    .ok_or_else(|| StoreError::Corrupt(format!("case {} has no upload", c.case_id)))
+            .filter_map(|c| match &c.status {
+                CaseStatus::TraceRequested { regions, .. } => Some((c.case_id, regions)),
+                _ => None,
+            })
+            .map(|(case_id, regions)| {
+                let upload =
+                    inner.uploads.get(&case_id).cloned().ok_or_else(|| {
+                        StoreError::Corrupt(format!("case {case_id} has no upload"))
+                    })?;
+                Ok((upload, regions.clone()))
             })
             .collect()
     }
@@ -291,28 +296,33 @@ impl Store for MemoryStore {
         Ok(id)
     }
 
-    fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
+    fn record_run(&self, run: &[BatchRecord]) -> Result<(), StoreError> {
+        check_run(run)?;
         let mut inner = self.lock();
-        let next = inner.next_batch_id.max(1);
-        let id = batch.batch_id;
-        if id == 0 || id > next || inner.batches.contains_key(&id) {
-            return Err(StoreError::Backend(format!(
-                "batch {id} recorded while {next} was next to take"
-            )));
+        let mut next = inner.next_batch_id.max(1);
+        let mut ids: Vec<u64> = run.iter().map(|b| b.batch_id).collect();
+        ids.sort_unstable();
+        for id in ids {
+            if id == 0 || id > next || inner.batches.contains_key(&id) {
+                return Err(StoreError::Backend(format!(
+                    "batch {id} recorded while {next} was next to take"
+                )));
+            }
+            if id == next {
+                next += 1;
+            }
         }
-        if let Some(missing) = batch.cases.iter().find(|c| !inner.cases.contains_key(c)) {
+        let published = published_cases(run);
+        if let Some(missing) = published.keys().find(|c| !inner.cases.contains_key(c)) {
             return Err(StoreError::NoSuchCase(*missing));
         }
-        if id == next {
-            inner.next_batch_id = next + 1;
+        inner.next_batch_id = next;
+        for batch in run {
+            inner.batches.insert(batch.batch_id, batch.clone());
         }
-        inner.batches.insert(batch.batch_id, batch.clone());
-        for case_id in &batch.cases {
-            if let Some(case) = inner.cases.get_mut(case_id) {
-                case.status = CaseStatus::Published {
-                    batch_id: batch.batch_id,
-                    at: batch.created_at,
-                };
+        for (case_id, status) in published {
+            if let Some(case) = inner.cases.get_mut(&case_id) {
+                case.status = status;
             }
         }
         Ok(())

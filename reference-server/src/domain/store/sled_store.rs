@@ -33,7 +33,8 @@ use crate::domain::files;
 use super::{
     Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
     ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey, UploadRecord, claim_retained, contact_retained, key_retained,
+    StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained, key_retained,
+    published_cases,
 };
 
 const TREES: [&str; 13] = [
@@ -51,6 +52,68 @@ const TREES: [&str; 13] = [
     "f1_rows",
     "f1_by_district",
 ];
+
+/// The version of the record layouts this server writes, kept in the tree `schema` (outside
+/// [`Store::digest`]). 1: before regions; 2: cases traced to and published in regions.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Schema 1's case records, read only to convert them.
+mod v1 {
+    use serde::Deserialize;
+
+    use crate::domain::store::{CaseRecord as Current, CaseStatus as CurrentStatus, RegionBatch};
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) enum CaseStatus {
+        AwaitingUpload,
+        UploadReceived { at: u64 },
+        TraceRequested { at: u64, by: String },
+        Published { batch_id: u64, at: u64 },
+    }
+
+    #[derive(Deserialize)]
+    #[cfg_attr(test, derive(serde::Serialize))]
+    pub(super) struct CaseRecord {
+        pub(super) case_id: u64,
+        pub(super) reference: String,
+        pub(super) opened_by: String,
+        pub(super) opened_at: u64,
+        pub(super) code_expires_at: u64,
+        pub(super) status: CaseStatus,
+        pub(super) f1_rows: u32,
+    }
+
+    impl CaseRecord {
+        pub(super) fn upgrade(self) -> Current {
+            let status = match self.status {
+                CaseStatus::AwaitingUpload => CurrentStatus::AwaitingUpload,
+                CaseStatus::UploadReceived { at } => CurrentStatus::UploadReceived { at },
+                CaseStatus::TraceRequested { at, by } => CurrentStatus::TraceRequested {
+                    at,
+                    by,
+                    regions: vec![0],
+                },
+                CaseStatus::Published { batch_id, at } => CurrentStatus::Published {
+                    at,
+                    batches: vec![RegionBatch {
+                        region: 0,
+                        batch_id,
+                    }],
+                },
+            };
+            Current {
+                case_id: self.case_id,
+                reference: self.reference,
+                opened_by: self.opened_by,
+                opened_at: self.opened_at,
+                code_expires_at: self.code_expires_at,
+                status,
+                f1_rows: self.f1_rows,
+            }
+        }
+    }
+}
 
 /// A [`Store`] in a sled database.
 pub struct SledStore {
@@ -197,8 +260,56 @@ impl SledStore {
         };
         files::create_private_dir(dir).map_err(private)?;
         let store = SledStore::open_trees(dir)?;
+        store.migrate()?;
         files::restrict_tree(dir).map_err(private)?;
         Ok(store)
+    }
+
+    /// Bring the records to [`SCHEMA_VERSION`]: a new store is stamped with it; a store of an
+    /// older version is converted in one transaction, then stamped; a newer one is refused
+    /// and left untouched.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let schema = self.db.open_tree("schema").map_err(backend)?;
+        let version = match schema.get("version").map_err(backend)? {
+            Some(bytes) => {
+                let array: [u8; 4] = bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("schema version is not 4 bytes".into()))?;
+                u32::from_be_bytes(array)
+            }
+            // Before versions were stamped (schema 1), or a store never written.
+            None if self.accounts.is_empty() && self.cases.is_empty() => SCHEMA_VERSION,
+            None => 1,
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "the store's schema is version {version}, newer than this server's \
+                 {SCHEMA_VERSION}: run a server at least as new as the one that wrote it"
+            )));
+        }
+        if version == 1 {
+            // Schema 2 added regions (SPEC.md §8.5): cases traced or published before were
+            // traced to, and published in, region 0, the whole country.
+            let mut upgraded = Vec::new();
+            for kv in self.cases.iter() {
+                let (key, bytes) = kv.map_err(backend)?;
+                let old: v1::CaseRecord = decode("case (schema 1)", &bytes)?;
+                upgraded.push((key, old.upgrade()));
+            }
+            let result = self.cases.transaction(|cases| {
+                for (key, case) in &upgraded {
+                    tx_put(cases, key, case)?;
+                }
+                Ok(())
+            });
+            finish(result)?;
+            tracing::info!(from = 1, to = SCHEMA_VERSION, "store schema migrated");
+        }
+        schema
+            .insert("version", &SCHEMA_VERSION.to_be_bytes())
+            .map_err(backend)?;
+        self.flush()
     }
 
     fn open_trees(dir: &Path) -> Result<SledStore, StoreError> {
@@ -469,6 +580,7 @@ impl Store for SledStore {
         &self,
         case_id: u64,
         by: &str,
+        regions: &[u16],
         now: Seconds,
     ) -> Result<CaseRecord, StoreError> {
         let key = case_id.to_be_bytes();
@@ -476,7 +588,7 @@ impl Store for SledStore {
             let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
                 return abort(StoreError::NoSuchCase(case_id));
             };
-            match case.trace_requested(by, now) {
+            match case.trace_requested(by, regions, now) {
                 Ok(Some(traced)) => {
                     tx_put(cases, &key, &traced)?;
                     Ok((traced, true))
@@ -492,15 +604,15 @@ impl Store for SledStore {
         Ok(case)
     }
 
-    fn uploads_to_publish(&self) -> Result<Vec<UploadRecord>, StoreError> {
+    fn uploads_to_publish(&self) -> Result<Vec<(UploadRecord, Vec<u16>)>, StoreError> {
         let mut out = Vec::new();
         for case in self.cases()? {
-            if matches!(case.status, CaseStatus::TraceRequested { .. }) {
+            if let CaseStatus::TraceRequested { regions, .. } = case.status {
                 let upload =
                     Self::get(&self.uploads, "upload", &case.case_id.to_be_bytes())?.ok_or(
                         StoreError::Corrupt(format!("case {} has no upload", case.case_id)),
                     )?;
-                out.push(upload);
+                out.push((upload, regions));
             }
         }
         Ok(out)
@@ -545,35 +657,40 @@ impl Store for SledStore {
         Ok(id)
     }
 
-    fn record_batch(&self, batch: &BatchRecord) -> Result<(), StoreError> {
+    fn record_run(&self, run: &[BatchRecord]) -> Result<(), StoreError> {
+        check_run(run)?;
+        let published = published_cases(run);
+        let mut ids: Vec<u64> = run.iter().map(|b| b.batch_id).collect();
+        ids.sort_unstable();
         let result =
             (&self.meta, &self.batches, &self.cases).transaction(|(meta, batches, cases)| {
-                let next = match meta.get("next_batch_id")? {
+                let mut next = match meta.get("next_batch_id")? {
                     None => 1,
                     Some(bytes) => match be_u64(&bytes) {
                         Ok(n) => n,
                         Err(e) => return abort(e),
                     },
                 };
-                let id = batch.batch_id;
-                if id == 0 || id > next || batches.get(id.to_be_bytes())?.is_some() {
-                    return abort(StoreError::Backend(format!(
-                        "batch {id} recorded while {next} was next to take"
-                    )));
+                for &id in &ids {
+                    if id == 0 || id > next || batches.get(id.to_be_bytes())?.is_some() {
+                        return abort(StoreError::Backend(format!(
+                            "batch {id} recorded while {next} was next to take"
+                        )));
+                    }
+                    if id == next {
+                        next += 1;
+                    }
                 }
-                if id == next {
-                    meta.insert("next_batch_id", &(next + 1).to_be_bytes())?;
+                meta.insert("next_batch_id", &next.to_be_bytes())?;
+                for batch in run {
+                    tx_put(batches, &batch.batch_id.to_be_bytes(), batch)?;
                 }
-                tx_put(batches, &batch.batch_id.to_be_bytes(), batch)?;
-                for case_id in &batch.cases {
+                for (case_id, status) in &published {
                     let key = case_id.to_be_bytes();
                     let Some(mut case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
                         return abort(StoreError::NoSuchCase(*case_id));
                     };
-                    case.status = CaseStatus::Published {
-                        batch_id: batch.batch_id,
-                        at: batch.created_at,
-                    };
+                    case.status = status.clone();
                     tx_put(cases, &key, &case)?;
                 }
                 Ok(())
@@ -805,6 +922,103 @@ mod tests {
     // as `StoreError::Corrupt`, not panic. That exercises this backend's bincode decoding and
     // its `DECODE_LIMIT`, which no other backend shares, so it is not in the suite.
 
+    /// A store written before regions (schema 1, no `schema` tree) is converted on open: its
+    /// traced and published cases were the whole country's. A store of a newer schema is
+    /// refused, named, and left as it was.
+    #[test]
+    fn schema_1_is_migrated_and_a_newer_schema_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = |case_id, status| v1::CaseRecord {
+            case_id,
+            reference: format!("ref-{case_id}"),
+            opened_by: "doctor".into(),
+            opened_at: NOW,
+            code_expires_at: NOW + 86_400,
+            status,
+            f1_rows: 2,
+        };
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let cases = db.open_tree("cases").unwrap();
+            let records = [
+                old(1, v1::CaseStatus::AwaitingUpload),
+                old(2, v1::CaseStatus::UploadReceived { at: NOW + 1 }),
+                old(
+                    3,
+                    v1::CaseStatus::TraceRequested {
+                        at: NOW + 2,
+                        by: "doctor".into(),
+                    },
+                ),
+                old(
+                    4,
+                    v1::CaseStatus::Published {
+                        batch_id: 7,
+                        at: NOW + 3,
+                    },
+                ),
+            ];
+            for r in &records {
+                cases
+                    .insert(r.case_id.to_be_bytes(), encode(r).unwrap())
+                    .unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = open(&dir);
+        let statuses: Vec<CaseStatus> = store
+            .cases()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.status)
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                CaseStatus::AwaitingUpload,
+                CaseStatus::UploadReceived { at: NOW + 1 },
+                CaseStatus::TraceRequested {
+                    at: NOW + 2,
+                    by: "doctor".into(),
+                    regions: vec![0]
+                },
+                CaseStatus::Published {
+                    at: NOW + 3,
+                    batches: vec![crate::domain::store::RegionBatch {
+                        region: 0,
+                        batch_id: 7
+                    }],
+                },
+            ]
+        );
+        let case = store.case(4).unwrap().unwrap();
+        assert_eq!((case.reference.as_str(), case.f1_rows), ("ref-4", 2));
+        let digest = store.digest().unwrap();
+        drop(store);
+        // Stamped: opening again changes nothing.
+        assert_eq!(open(&dir).digest().unwrap(), digest);
+
+        // A newer server wrote schema 3: refused by name, nothing touched.
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("schema")
+                .unwrap()
+                .insert("version", &3u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let refused = SledStore::open(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("schema is version 3"), "{refused}");
+        let db = sled::open(dir.path()).unwrap();
+        let schema = db
+            .open_tree("schema")
+            .unwrap()
+            .get("version")
+            .unwrap()
+            .unwrap();
+        assert_eq!(schema.as_ref(), 3u32.to_be_bytes());
+    }
+
     fn open(dir: &tempfile::TempDir) -> SledStore {
         SledStore::open(dir.path()).unwrap()
     }
@@ -853,14 +1067,14 @@ mod tests {
             assert_corrupt(store.cases());
             // Inside transactions too, which then change nothing.
             let digest = store.digest().unwrap();
-            assert_corrupt(store.request_trace(a, "doctor", NOW));
+            assert_corrupt(store.request_trace(a, "doctor", &[0], NOW));
             assert_corrupt(store.record_report(&[1; 16], NOW, vec![row(a, 1, 1)], &[]));
             assert_corrupt(store.accept_upload(&code(3), &[0; 32], NOW, &[], &[]));
             assert_eq!(store.digest().unwrap(), digest);
         }
         // Repaired, the case works again: the refusals left nothing half-written.
         store.cases.insert(a.to_be_bytes(), good).unwrap();
-        store.request_trace(a, "doctor", NOW).unwrap();
+        store.request_trace(a, "doctor", &[0], NOW).unwrap();
         assert!(!store.report_seen(&[1; 16]).unwrap());
 
         store.codes.insert(code(2), vec![0xff; 3]).unwrap();

@@ -231,6 +231,52 @@ impl Workflow {
         Ok(account)
     }
 
+    /// Disable or enable an account (admins only). Disabling ends every session of the
+    /// account at once; a disabled account cannot log in. An admin cannot disable its own
+    /// account (the last admin would lock everyone out).
+    pub fn set_account_disabled(
+        &self,
+        principal: &Principal,
+        username: &str,
+        disabled: bool,
+    ) -> Result<Account, ApiError> {
+        Self::require_admin(principal)?;
+        if disabled && username == principal.username {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "an admin cannot disable its own account",
+            ));
+        }
+        let mut account = self.account_named(username)?;
+        account.disabled = disabled;
+        self.store.update_account(&account)?;
+        self.store.delete_sessions_of(username, None)?;
+        Ok(account)
+    }
+
+    /// Reset an account's password to a new random one (admins only), returned once: the
+    /// admin hands it to the worker, who changes it. Every session of the account ends.
+    pub fn reset_password(
+        &self,
+        principal: &Principal,
+        username: &str,
+    ) -> Result<(Account, Zeroizing<String>), ApiError> {
+        Self::require_admin(principal)?;
+        let mut account = self.account_named(username)?;
+        let password = Zeroizing::new(self.random_password());
+        account.password = PasswordHash::new(&password, &mut *lock(&self.rng))
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        self.store.update_account(&account)?;
+        self.store.delete_sessions_of(username, None)?;
+        Ok((account, password))
+    }
+
+    fn account_named(&self, username: &str) -> Result<Account, ApiError> {
+        self.store
+            .account(username)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no account {username:?}")))
+    }
+
     /// Every account (admins only).
     pub fn accounts(&self, principal: &Principal) -> Result<Vec<Account>, ApiError> {
         Self::require_admin(principal)?;

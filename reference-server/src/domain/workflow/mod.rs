@@ -46,7 +46,7 @@ mod uploads;
 
 pub use accounts::{LoginOutcome, valid_username};
 pub use cases::{MAX_REFERENCE_LEN, OpenedCase};
-pub use publication::{MemorySink, PublicationSink, PublishedFile};
+pub use publication::{IndexScope, MemorySink, PublicationSink, PublishedFile};
 pub use reports::ReportOutcome;
 
 /// The randomness the workflow draws from: the OS generator in the server, a seeded one in the
@@ -225,14 +225,7 @@ impl Workflow {
     }
 
     fn random_password(&self) -> String {
-        // 20 characters of Crockford base32: 100 bits.
-        const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-        let mut bytes = [0u8; 20];
-        lock(&self.rng).fill_bytes(&mut bytes);
-        bytes
-            .iter()
-            .map(|b| ALPHABET[usize::from(b & 31)] as char)
-            .collect()
+        crate::domain::password::random_password(&mut *lock(&self.rng))
     }
 
     /// The store (for tests and tools).

@@ -17,38 +17,52 @@ use bluezone_protocol::{
 use super::{Principal, Workflow, lock, write};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
+use crate::domain::regions::WHOLE_COUNTRY;
 use crate::domain::store::{BatchRecord, CaseRecord, Seconds, StoreError, UploadRecord};
 
-/// Where the signed publication bytes go: the batch index (SPEC.md §8.3) and the batches
-/// (§8.2), which phones download as static files.
+/// Which batch index a file is (SPEC.md §8.4, §8.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexScope {
+    /// The complete index: every batch of the last 14 days, of every region
+    /// (`/publication/v1/index.bin`).
+    All,
+    /// One region's index: its batches of the last 14 days only
+    /// (`/publication/v1/regions/<region>/index.bin`), rewritten only when that list changes,
+    /// so that a phone polling it with `If-None-Match` is answered `304` until the region
+    /// has a new batch.
+    Region(u16),
+}
+
+/// Where the signed publication bytes go: the batch indexes (SPEC.md §8.4) and the batches
+/// (§8.3), which phones download as static files.
 ///
 /// A batch id is written at most once with bytes that never change afterwards: the workflow
 /// takes the id for good in the store ([`crate::domain::store::Store::take_batch_id`]) before
 /// it builds the batch, hands the batch to the sink, then records it; a run that dies between
 /// two steps burns its id. A sink must also refuse, with
-/// [`std::io::ErrorKind::AlreadyExists`], to replace a batch it holds. The index is replaced
-/// whole at every run and hourly. Both calls must be durable when they return, and a reader
-/// must see the old index or the new one, never a part.
+/// [`std::io::ErrorKind::AlreadyExists`], to replace a batch it holds. An index is replaced
+/// whole. Both calls must be durable when they return, and a reader must see the old index or
+/// the new one, never a part.
 pub trait PublicationSink: Send + Sync + std::fmt::Debug {
     /// Keep batch `batch_id`; refused with [`std::io::ErrorKind::AlreadyExists`] if it is
     /// kept already.
     fn put_batch(&self, batch_id: u64, bytes: &[u8]) -> std::io::Result<()>;
-    /// Replace the batch index.
-    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Replace the batch index `scope`.
+    fn put_index(&self, scope: IndexScope, bytes: &[u8]) -> std::io::Result<()>;
     /// Batch `batch_id`, if it was kept.
     fn batch(&self, batch_id: u64) -> std::io::Result<Option<Vec<u8>>>;
-    /// The latest batch index, if one was kept.
-    fn index(&self) -> std::io::Result<Option<Vec<u8>>>;
+    /// The latest batch index `scope`, if one was kept.
+    fn index(&self, scope: IndexScope) -> std::io::Result<Option<Vec<u8>>>;
     /// Batch `batch_id` as served to phones, with its SHA-256. This default reads and hashes
     /// at every call; a sink that serves many phones keeps the answer (a batch never changes).
     fn served_batch(&self, batch_id: u64) -> std::io::Result<Option<PublishedFile>> {
         Ok(self.batch(batch_id)?.map(PublishedFile::new))
     }
-    /// The latest batch index as served to phones, with its SHA-256. This default reads and
-    /// hashes at every call; a sink that serves many phones keeps the answer until
+    /// The latest batch index `scope` as served to phones, with its SHA-256. This default
+    /// reads and hashes at every call; a sink that serves many phones keeps the answer until
     /// [`PublicationSink::put_index`] replaces it.
-    fn served_index(&self) -> std::io::Result<Option<PublishedFile>> {
-        Ok(self.index()?.map(PublishedFile::new))
+    fn served_index(&self, scope: IndexScope) -> std::io::Result<Option<PublishedFile>> {
+        Ok(self.index(scope)?.map(PublishedFile::new))
     }
 }
 
@@ -79,7 +93,7 @@ pub struct MemorySink {
 
 #[derive(Debug, Default)]
 struct MemoryFiles {
-    index: Option<Vec<u8>>,
+    indexes: BTreeMap<IndexScope, Vec<u8>>,
     batches: BTreeMap<u64, Vec<u8>>,
 }
 
@@ -109,8 +123,8 @@ impl PublicationSink for MemorySink {
         }
     }
 
-    fn put_index(&self, bytes: &[u8]) -> std::io::Result<()> {
-        lock(&self.files).index = Some(bytes.to_vec());
+    fn put_index(&self, scope: IndexScope, bytes: &[u8]) -> std::io::Result<()> {
+        lock(&self.files).indexes.insert(scope, bytes.to_vec());
         Ok(())
     }
 
@@ -118,8 +132,8 @@ impl PublicationSink for MemorySink {
         Ok(lock(&self.files).batches.get(&batch_id).cloned())
     }
 
-    fn index(&self) -> std::io::Result<Option<Vec<u8>>> {
-        Ok(lock(&self.files).index.clone())
+    fn index(&self, scope: IndexScope) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(lock(&self.files).indexes.get(&scope).cloned())
     }
 }
 
@@ -170,126 +184,160 @@ impl Workflow {
         Ok(())
     }
 
-    /// "Trace F1": put a case whose upload was received into the next batch.
+    /// "Trace F1": put a case whose upload was received into the next publication run, for
+    /// the configured default regions.
     pub fn request_trace(
         &self,
         principal: &Principal,
         case_id: u64,
         now: Seconds,
     ) -> Result<CaseRecord, ApiError> {
-        Self::require_facility(principal)?;
-        Ok(self
-            .store
-            .request_trace(case_id, &principal.username, now)?)
+        let regions = self.settings.regions.default_trace.clone();
+        self.request_trace_to(principal, case_id, &regions, now)
     }
 
-    /// Build a batch of every case waiting for publication, hand it and a new index to the
-    /// sink, and record it. Returns `None` when no case is waiting. One runs at a time.
-    pub fn publish(&self, now: Seconds) -> Result<Option<BatchRecord>, ApiError> {
+    /// "Trace F1" to `regions`: 0 (the whole country) or configured province codes, at least
+    /// one (SPEC.md §8.5). A case already traced keeps the regions it was traced to.
+    pub fn request_trace_to(
+        &self,
+        principal: &Principal,
+        case_id: u64,
+        regions: &[u16],
+        now: Seconds,
+    ) -> Result<CaseRecord, ApiError> {
+        Self::require_facility(principal)?;
+        let regions = self
+            .settings
+            .regions
+            .chosen(regions)
+            .map_err(|e| ApiError::new(ErrorCode::UnknownRegion, e.0))?;
+        Ok(self
+            .store
+            .request_trace(case_id, &principal.username, &regions, now)?)
+    }
+
+    /// A publication run: for every region some waiting case is traced to, build a batch of
+    /// the RPIs of those cases, hand the batches and the indexes to the sink, and record the
+    /// run (SPEC.md §8.5). Returns the batches, by region; none when no case is waiting. One
+    /// run at a time.
+    pub fn publish(&self, now: Seconds) -> Result<Vec<BatchRecord>, ApiError> {
         let _one_at_a_time = lock(&self.publication);
-        let uploads = self.store.uploads_to_publish()?;
-        if uploads.is_empty() {
-            return Ok(None);
+        let waiting = self.store.uploads_to_publish()?;
+        if waiting.is_empty() {
+            return Ok(Vec::new());
         }
-        // Taken for good before the bytes exist: a run that dies after the sink kept the
-        // batch and before the store recorded it burns this id; it is never reused for other
-        // bytes, which CDNs would otherwise serve under it as immutable for 14 days.
-        let batch_id = self.store.take_batch_id()?;
-        let mut entries = Vec::new();
+        // Each case's RPIs once, into the verification index; then into each of its regions.
+        let mut by_region: BTreeMap<u16, (Vec<PublishedEntry>, Vec<u64>)> = BTreeMap::new();
         {
             let mut index = write(&self.index);
-            for upload in &uploads {
-                let keys = uploaded_keys(upload)?;
-                let published = index
-                    .publish_keys(&keys, CaseId(upload.case_id), UnixTime(now))
-                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()));
-                match published {
-                    Ok(mut e) => entries.append(&mut e),
+            for (upload, regions) in &waiting {
+                let published = uploaded_keys(upload).and_then(|keys| {
+                    index
+                        .publish_keys(&keys, CaseId(upload.case_id), UnixTime(now))
+                        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+                });
+                let entries = match published {
+                    Ok(entries) => entries,
                     Err(e) => {
                         drop(index);
                         self.rebuild_index()?;
                         return Err(e);
                     }
+                };
+                for region in regions {
+                    let (into, cases) = by_region.entry(*region).or_default();
+                    into.extend_from_slice(&entries);
+                    cases.push(upload.case_id);
                 }
             }
         }
-        let result = self.build_batch(batch_id, &entries, &uploads, now);
+        let result = self.build_run(&by_region, now);
         if result.is_err() {
-            // The index holds RPIs of a batch that was never recorded: start it again from
+            // The index holds RPIs of batches that were never recorded: start it again from
             // what the store says is published.
             self.rebuild_index()?;
         }
-        let record = result?;
-        Metrics::inc(&self.metrics.batches);
+        let run = result?;
         let relaxed = std::sync::atomic::Ordering::Relaxed;
-        self.metrics
-            .published_rpis
-            .fetch_add(u64::from(record.published_rpis), relaxed);
-        self.metrics
-            .last_batch_bytes
-            .store(u64::from(record.byte_len), relaxed);
-        self.metrics
-            .last_batch_entries
-            .store(u64::from(record.entry_count), relaxed);
-        if let Err(e) = self.write_publication_index(now) {
-            tracing::error!(error = %e, "batch recorded but index not written; retried at the next run");
+        for record in &run {
+            Metrics::inc(&self.metrics.batches);
+            self.metrics
+                .published_rpis
+                .fetch_add(u64::from(record.published_rpis), relaxed);
+            self.metrics
+                .last_batch_bytes
+                .store(u64::from(record.byte_len), relaxed);
+            self.metrics
+                .last_batch_entries
+                .store(u64::from(record.entry_count), relaxed);
+            tracing::info!(
+                batch_id = record.batch_id,
+                region = record.region,
+                cases = record.cases.len(),
+                rpis = record.published_rpis,
+                bytes = record.byte_len,
+                "publication batch built"
+            );
         }
-        tracing::info!(
-            batch_id,
-            cases = record.cases.len(),
-            rpis = record.published_rpis,
-            bytes = record.byte_len,
-            "publication batch built"
-        );
-        Ok(Some(record))
+        if let Err(e) = self.write_publication_index(now) {
+            tracing::error!(error = %e, "batches recorded but indexes not written; retried at the next run");
+        }
+        Ok(run)
     }
 
-    /// Build and sign batch `batch_id`, hand it to the sink, then record it in the store.
-    fn build_batch(
+    /// Build and sign one batch per region, hand each to the sink, then record them all as
+    /// one run. Every id is taken for good before its bytes exist: a run that dies after the
+    /// sink kept a batch and before the store recorded the run burns its ids; they are never
+    /// reused for other bytes, which CDNs would otherwise serve as immutable for 14 days.
+    fn build_run(
         &self,
-        batch_id: u64,
-        entries: &[PublishedEntry],
-        uploads: &[UploadRecord],
+        by_region: &BTreeMap<u16, (Vec<PublishedEntry>, Vec<u64>)>,
         now: Seconds,
-    ) -> Result<BatchRecord, ApiError> {
-        let spec = BatchSpec {
-            batch_id,
-            region: 0,
-            created_at: UnixTime(now),
-            target_fp_rate: self.settings.filter_target_fp_rate,
-            filter_kind: self.settings.filter_kind,
-            dummy_quantum: self.settings.dummy_quantum,
-        };
-        let (batch, bytes) =
-            PublicationBatch::build(entries, &spec, &self.publisher, &mut *lock(&self.rng))
-                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-        self.sink
-            .put_batch(batch_id, &bytes)
-            .map_err(|e| sink_error(&format!("batch {batch_id}"), e))?;
-        let described = BatchIndexEntry::describe(&batch, &bytes);
-        let record = BatchRecord {
-            batch_id,
-            region: batch.region,
-            created_at: now,
-            first_interval: batch.first_interval.0,
-            last_interval: batch.last_interval.0,
-            entry_count: batch.entry_count,
-            published_rpis: entries.len() as u32,
-            byte_len: described.byte_len,
-            sha256: described.sha256,
-            cases: uploads.iter().map(|u| u.case_id).collect(),
-        };
-        self.store.record_batch(&record)?;
-        Ok(record)
+    ) -> Result<Vec<BatchRecord>, ApiError> {
+        let mut run = Vec::with_capacity(by_region.len());
+        for (&region, (entries, cases)) in by_region {
+            let batch_id = self.store.take_batch_id()?;
+            let spec = BatchSpec {
+                batch_id,
+                region,
+                created_at: UnixTime(now),
+                target_fp_rate: self.settings.filter_target_fp_rate,
+                filter_kind: self.settings.filter_kind,
+                dummy_quantum: self.settings.dummy_quantum,
+            };
+            let (batch, bytes) =
+                PublicationBatch::build(entries, &spec, &self.publisher, &mut *lock(&self.rng))
+                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            self.sink
+                .put_batch(batch_id, &bytes)
+                .map_err(|e| sink_error(&format!("batch {batch_id}"), e))?;
+            let described = BatchIndexEntry::describe(&batch, &bytes);
+            run.push(BatchRecord {
+                batch_id,
+                region,
+                created_at: now,
+                first_interval: batch.first_interval.0,
+                last_interval: batch.last_interval.0,
+                entry_count: batch.entry_count,
+                published_rpis: entries.len() as u32,
+                byte_len: described.byte_len,
+                sha256: described.sha256,
+                cases: cases.clone(),
+            });
+        }
+        self.store.record_run(&run)?;
+        Ok(run)
     }
 
-    /// Sign the index of the batches of the last 14 days and hand it to the sink.
+    /// Sign the indexes of the batches of the last 14 days and hand them to the sink: the
+    /// complete index every time, and each region's index (region 0 and every configured
+    /// province) when its list of batches differs from the one it holds.
     pub fn write_publication_index(&self, now: Seconds) -> Result<(), ApiError> {
         // One writer at a time, from reading the batches to the sink: the last index written
         // is then built from the latest batches.
         let _one_at_a_time = lock(&self.index_file);
         let oldest = now.saturating_sub(RETENTION_SECONDS);
-        let entries = self
+        let entries: Vec<BatchIndexEntry> = self
             .store
             .batches()?
             .into_iter()
@@ -305,6 +353,34 @@ impl Workflow {
                 sha256: b.sha256,
             })
             .collect();
+        let regions = std::iter::once(WHOLE_COUNTRY)
+            .chain(self.settings.regions.regions.iter().map(|r| r.code));
+        for region in regions {
+            let listed: Vec<BatchIndexEntry> = entries
+                .iter()
+                .filter(|e| e.region == region)
+                .cloned()
+                .collect();
+            let scope = IndexScope::Region(region);
+            let held = self
+                .sink
+                .index(scope)
+                .map_err(|e| sink_error(&format!("the index of region {region}"), e))?
+                .and_then(|bytes| BatchIndex::open(&bytes, &self.publisher.public_key()).ok());
+            if held.is_some_and(|held| held.entries == listed) {
+                continue;
+            }
+            self.put_index(scope, listed, now)?;
+        }
+        self.put_index(IndexScope::All, entries, now)
+    }
+
+    fn put_index(
+        &self,
+        scope: IndexScope,
+        entries: Vec<BatchIndexEntry>,
+        now: Seconds,
+    ) -> Result<(), ApiError> {
         let index = BatchIndex {
             generated_at: UnixTime(now),
             entries,
@@ -313,8 +389,8 @@ impl Workflow {
             .to_bytes(&self.publisher)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         self.sink
-            .put_index(&bytes)
-            .map_err(|e| sink_error("the batch index", e))
+            .put_index(scope, &bytes)
+            .map_err(|e| sink_error("a batch index", e))
     }
 
     /// Admin: run publication now.
@@ -322,7 +398,7 @@ impl Workflow {
         &self,
         principal: &Principal,
         now: Seconds,
-    ) -> Result<Option<BatchRecord>, ApiError> {
+    ) -> Result<Vec<BatchRecord>, ApiError> {
         Self::require_admin(principal)?;
         self.publish(now)
     }

@@ -12,12 +12,12 @@ use bluezone_protocol::{
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use super::{MemorySink, Principal, ReportOutcome, Workflow, sha256};
+use super::{IndexScope, MemorySink, Principal, ReportOutcome, Workflow, sha256};
 use crate::domain::code::{self, IssuedCode};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::settings::{Settings, ThrottleConfig, Unit};
 use crate::domain::store::{
-    CaseStatus, ConfirmationRecord, FollowUp, FollowUpStatus, Role, Seconds, SledStore,
+    CaseStatus, ConfirmationRecord, FollowUp, FollowUpStatus, RegionBatch, Role, Seconds, SledStore,
 };
 
 const NOW: Seconds = 1_700_000_000;
@@ -38,6 +38,7 @@ fn settings() -> Settings {
         dummy_quantum: 0,
         throttle: ThrottleConfig::default(),
         units: vec![unit("north", vec![1]), unit("south", vec![2])],
+        regions: Default::default(),
         risk_rule: RiskRule::default(),
     }
 }
@@ -124,7 +125,11 @@ fn batch_ids(workflow: &Workflow) -> Vec<u64> {
 
 /// The batch index last handed to the sink.
 fn index_bytes(workflow: &Workflow) -> Vec<u8> {
-    workflow.publication().index().unwrap().expect("an index")
+    workflow
+        .publication()
+        .index(IndexScope::All)
+        .unwrap()
+        .expect("an index")
 }
 
 #[test]
@@ -228,7 +233,12 @@ fn each_role_may_do_only_its_own_steps() {
         ErrorCode::CaseNotReady
     );
     assert!(workflow.unit_rows(&north, "north").unwrap().is_empty());
-    assert_eq!(workflow.publish_on_demand(&admin(), NOW).unwrap(), None);
+    assert!(
+        workflow
+            .publish_on_demand(&admin(), NOW)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(workflow.accounts(&admin()).unwrap().len(), 1);
 }
 
@@ -244,7 +254,7 @@ fn publish_writes_a_signed_batch_and_index() {
     assert!(read_index(&workflow).entries.is_empty());
 
     // Nothing waiting: no batch.
-    assert_eq!(workflow.publish(NOW).unwrap(), None);
+    assert!(workflow.publish(NOW).unwrap().is_empty());
     assert!(batch_ids(&workflow).is_empty());
 
     // A case whose upload arrived but was not traced is not published either.
@@ -255,14 +265,16 @@ fn publish_writes_a_signed_batch_and_index() {
     let case_id = workflow
         .accept_upload(&f0.to_bytes().unwrap(), CLIENT, NOW)
         .unwrap();
-    assert_eq!(workflow.publish(NOW).unwrap(), None);
+    assert!(workflow.publish(NOW).unwrap().is_empty());
     assert!(batch_ids(&workflow).is_empty());
 
     let traced = workflow
         .request_trace(&doctor(), case_id, NOW + 10)
         .unwrap();
     assert!(matches!(traced.status, CaseStatus::TraceRequested { .. }));
-    let record = workflow.publish(NOW + 20).unwrap().expect("a batch");
+    let run = workflow.publish(NOW + 20).unwrap();
+    assert_eq!(run.len(), 1, "one region, one batch");
+    let record = &run[0];
     assert_eq!(record.batch_id, 1);
     assert_eq!(record.cases, vec![case_id]);
     assert_eq!(record.published_rpis as usize, f0.published_count());
@@ -292,12 +304,12 @@ fn publish_writes_a_signed_batch_and_index() {
 
     assert!(matches!(
         workflow.case(&doctor(), case_id).unwrap().status,
-        CaseStatus::Published { batch_id: 1, at } if at == NOW + 20
+        CaseStatus::Published { at, ref batches } if at == NOW + 20 && batches == &[RegionBatch { region: 0, batch_id: 1 }]
     ));
     assert_eq!(workflow.index_len(), record.published_rpis as usize);
     assert_eq!(workflow.store().batches().unwrap(), vec![record.clone()]);
     // Published once only.
-    assert_eq!(workflow.publish(NOW + 30).unwrap(), None);
+    assert!(workflow.publish(NOW + 30).unwrap().is_empty());
     assert_eq!(batch_ids(&workflow), vec![1]);
 
     // After a restart, the verification index is rebuilt from the store.
@@ -306,6 +318,105 @@ fn publish_writes_a_signed_batch_and_index() {
     assert_eq!(workflow.index_len(), record.published_rpis as usize);
     assert_eq!(read_index(&workflow).entries.len(), 1);
     assert_eq!(workflow.store().next_batch_id().unwrap(), 2);
+}
+
+/// "Trace F1" to provinces: a run builds one batch per region its cases are traced to, each
+/// with exactly the RPIs of those cases; each region's index lists its batches only and is
+/// rewritten only when that list changes; an unknown region is refused and changes nothing.
+#[test]
+fn a_run_makes_one_batch_per_region_and_each_region_its_own_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workflow, _) = open(dir.path());
+    let publisher = workflow.publisher_key();
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let mut phones = phones(&mut rng);
+    phones.extend(self::phones(&mut rng));
+    let mut uploaded = |phone: usize, t: Seconds| {
+        let opened = workflow.open_case(&doctor(), "HCM", t).unwrap();
+        let f0 = upload(&mut phones[phone], &opened.code, &mut rng);
+        let id = workflow
+            .accept_upload(&f0.to_bytes().unwrap(), CLIENT, t)
+            .unwrap();
+        (id, f0.published_count() as u32)
+    };
+    let (a, a_rpis) = uploaded(0, NOW);
+    let (b, b_rpis) = uploaded(1, NOW);
+    let before = workflow.store().digest().unwrap();
+    for wrong in [&[][..], &[3], &[79, 3]] {
+        let refused = workflow.request_trace_to(&doctor(), a, wrong, NOW + 5);
+        assert_eq!(code_of(refused), ErrorCode::UnknownRegion, "{wrong:?}");
+    }
+    assert_eq!(workflow.store().digest().unwrap(), before);
+
+    workflow
+        .request_trace_to(&doctor(), a, &[79, 74, 79], NOW + 10)
+        .unwrap();
+    workflow
+        .request_trace_to(&doctor(), b, &[79], NOW + 10)
+        .unwrap();
+    let run = workflow.publish(NOW + 20).unwrap();
+    let summary: Vec<(u16, Vec<u64>, u32)> = run
+        .iter()
+        .map(|r| (r.region, r.cases.clone(), r.published_rpis))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![(74, vec![a], a_rpis), (79, vec![a, b], a_rpis + b_rpis)]
+    );
+    let sink = workflow.publication();
+    for record in &run {
+        let bytes = sink.batch(record.batch_id).unwrap().unwrap();
+        assert_eq!(
+            PublicationBatch::open(&bytes, &publisher).unwrap().region,
+            record.region
+        );
+    }
+    let listed = |scope| {
+        let bytes = sink.index(scope).unwrap().expect("an index");
+        let index = BatchIndex::open(&bytes, &publisher).unwrap();
+        let ids: Vec<(u64, u16)> = index
+            .entries
+            .iter()
+            .map(|e| (e.batch_id, e.region))
+            .collect();
+        (ids, bytes)
+    };
+    let (b74, b79) = (run[0].batch_id, run[1].batch_id);
+    assert_eq!(listed(IndexScope::All).0, vec![(b74, 74), (b79, 79)]);
+    assert_eq!(listed(IndexScope::Region(74)).0, vec![(b74, 74)]);
+    assert_eq!(listed(IndexScope::Region(79)).0, vec![(b79, 79)]);
+    // Every configured province has an index, empty until it has a batch; so has region 0.
+    assert!(listed(IndexScope::Region(0)).0.is_empty());
+    assert!(listed(IndexScope::Region(1)).0.is_empty());
+    assert!(sink.index(IndexScope::Region(3)).unwrap().is_none());
+    assert!(matches!(
+        workflow.case(&doctor(), a).unwrap().status,
+        CaseStatus::Published { ref batches, .. } if batches == &[
+            RegionBatch { region: 74, batch_id: b74 },
+            RegionBatch { region: 79, batch_id: b79 },
+        ]
+    ));
+
+    // A later run for province 79 only: 74's index and region 0's keep their bytes (a phone
+    // polling them is answered 304), 79's and the complete index change.
+    let (held_74, held_0) = (
+        listed(IndexScope::Region(74)).1,
+        listed(IndexScope::Region(0)).1,
+    );
+    let (c, _) = uploaded(2, NOW + 30);
+    workflow
+        .request_trace_to(&doctor(), c, &[79], NOW + 40)
+        .unwrap();
+    let later = workflow.publish(NOW + 50).unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(listed(IndexScope::Region(74)).1, held_74);
+    assert_eq!(listed(IndexScope::Region(0)).1, held_0);
+    let b79_later = later[0].batch_id;
+    assert_eq!(
+        listed(IndexScope::Region(79)).0,
+        vec![(b79, 79), (b79_later, 79)]
+    );
+    assert_eq!(listed(IndexScope::All).0.len(), 3);
 }
 
 #[test]
@@ -437,13 +548,13 @@ fn a_report_verifies_and_reaches_its_unit_only() {
         .accept_upload(&f0.to_bytes().unwrap(), CLIENT, NOW)
         .unwrap();
     workflow.request_trace(&doctor(), case_id, NOW).unwrap();
-    workflow.publish(NOW).unwrap().expect("a batch");
+    assert_eq!(workflow.publish(NOW).unwrap().len(), 1);
 
     // The F1's phone fetches the batch, matches and reports (district 1: unit north).
     let index = index_bytes(&workflow);
     let f1 = &mut phones[1];
     let entries = f1
-        .batches_to_fetch(&index, &publisher, UnixTime(NOW))
+        .batches_to_fetch(&index, &publisher, &[], UnixTime(NOW))
         .unwrap();
     assert_eq!(entries.len(), 1);
     let bytes = workflow

@@ -52,7 +52,7 @@ use crate::domain::store::Role;
 use crate::domain::workflow::Principal;
 
 /// The console's settings (the `[console]` table of the configuration).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsoleConfig {
     /// Offset of the times the console shows from UTC, in minutes. Default 420: Indochina Time
@@ -319,7 +319,8 @@ pub use session::{
     stylesheet,
 };
 pub use steps::{
-    admin, case, cases, create_account, follow_up, open_case, publish, trace, unit_csv, unit_inbox,
+    account_action, admin, case, cases, create_account, follow_up, open_case, publish, trace,
+    unit_csv, unit_inbox,
 };
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::{CSRF_FIELD, Ctx};
 use bluezone_export::{opened_header, row_fields, utc};
 
+use crate::domain::regions::{RegionConfig, WHOLE_COUNTRY};
 use crate::domain::settings::Unit;
 use crate::domain::store::{
     Account, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus, Role,
@@ -250,11 +251,30 @@ pub fn case(
     case: &CaseRecord,
     rows: &[F1RowRecord],
     units: &[Unit],
+    regions: &RegionConfig,
     traced: bool,
     error: Option<&str>,
 ) -> String {
     let t = ctx.t();
     let ready = matches!(case.status, CaseStatus::UploadReceived { .. });
+    let region_name = |code: u16| {
+        if code == WHOLE_COUNTRY {
+            t.whole_country.to_owned()
+        } else {
+            regions
+                .name(code)
+                .map_or_else(|| code.to_string(), str::to_owned)
+        }
+    };
+    let chosen: Vec<u16> = match &case.status {
+        CaseStatus::TraceRequested { regions, .. } => regions.clone(),
+        CaseStatus::Published { batches, .. } => batches.iter().map(|b| b.region).collect(),
+        _ => Vec::new(),
+    };
+    let options: Vec<(u16, String)> = std::iter::once(WHOLE_COUNTRY)
+        .chain(regions.regions.iter().map(|r| r.code))
+        .map(|code| (code, region_name(code)))
+        .collect();
     let title = format!("{} #{}", t.case_title, case.case_id);
     layout(
         ctx,
@@ -269,9 +289,24 @@ pub fn case(
                     dt { (t.reference_col) } dd { (case.reference) }
                     dt { (t.opened_col) } dd { (when(ctx, case.opened_at)) }
                     dt { (t.status_col) } dd #case-status data-status=(status_key(case)) { (t.case_status(status_key(case))) }
+                    @if !chosen.is_empty() {
+                        dt { (t.regions_label) }
+                        dd #case-regions data-regions=(chosen.iter().map(u16::to_string).collect::<Vec<_>>().join(",")) {
+                            (chosen.iter().map(|&c| region_name(c)).collect::<Vec<_>>().join(", "))
+                        }
+                    }
                 }
                 form #trace method="post" action={"/console/cases/" (case.case_id) "/trace"} {
                     (csrf(ctx))
+                    @if ready {
+                        label for="regions" { (t.regions_label) }
+                        select #regions name="region" multiple size="8" required aria-describedby="regions-help" {
+                            @for (code, name) in &options {
+                                option value=(code) selected[regions.default_trace.contains(code)] { (name) }
+                            }
+                        }
+                        p #regions-help.help { (t.regions_help) }
+                    }
                     button #trace-button.primary type="submit" disabled[!ready] aria-describedby="trace-help" {
                         (t.trace_button)
                     }
@@ -425,15 +460,28 @@ pub fn admin(
     form: &AccountForm,
     done: Option<&str>,
     error: Option<&str>,
+    reset: Option<(&str, &str)>,
 ) -> String {
     let t = ctx.t();
     let done_text = match done {
         Some("account") => Some(t.account_created.to_owned()),
+        Some("disabled") => Some(t.account_disabled.to_owned()),
+        Some("enabled") => Some(t.account_enabled.to_owned()),
         Some("nothing") => Some(t.published_nothing.to_owned()),
+        // "batch-7-8-9": the batches of one run, one per region.
         Some(d) => d
             .strip_prefix("batch-")
-            .and_then(|n| n.parse::<u64>().ok())
-            .map(|n| format!("{} #{n}", t.published_batch)),
+            .map(|ids| {
+                ids.split('-')
+                    .map(str::parse::<u64>)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .and_then(Result::ok)
+            .filter(|ids| !ids.is_empty())
+            .map(|ids| {
+                let ids: Vec<String> = ids.iter().map(|n| format!("#{n}")).collect();
+                format!("{} {}", t.published_batch, ids.join(", "))
+            }),
         None => None,
     };
     let role = if form.role.is_empty() {
@@ -447,6 +495,12 @@ pub fn admin(
         html! {
             h1 { (t.admin_title) }
             (notice(done_text.as_deref()))
+            @if let Some((user, password)) = reset {
+                p.notice #password-reset role="status" {
+                    (t.password_reset_notice) " " strong { (user) } ": "
+                    code #new-account-password { (password) }
+                }
+            }
             section.card {
                 h2 { (t.new_account_title) }
                 (alert(error))
@@ -479,13 +533,26 @@ pub fn admin(
                 h2 { (t.accounts_title) }
                 div.scroll {
                     table #accounts {
-                        thead { (header_row(&[t.username, t.role_col, t.created_col])) }
+                        thead { (header_row(&[t.username, t.role_col, t.created_col, t.actions_col])) }
                         tbody {
                             @for a in accounts {
-                                tr {
+                                @let base = format!("/console/admin/accounts/{}", a.username);
+                                tr data-username=(a.username) data-disabled=(a.disabled) {
                                     td { (a.username) @if a.disabled { " (" (t.disabled) ")" } }
                                     td { (role_text(ctx, &a.role)) }
                                     td { (when(ctx, a.created_at)) }
+                                    td.actions {
+                                        form.inline method="post" action={(base) @if a.disabled { "/enable" } @else { "/disable" }} {
+                                            (csrf(ctx))
+                                            button.disable type="submit" {
+                                                @if a.disabled { (t.enable_button) } @else { (t.disable_button) }
+                                            }
+                                        }
+                                        form.inline method="post" action={(base) "/reset-password"} {
+                                            (csrf(ctx))
+                                            button.reset type="submit" { (t.reset_button) }
+                                        }
+                                    }
                                 }
                             }
                         }

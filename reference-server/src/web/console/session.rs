@@ -63,6 +63,7 @@ pub(super) async fn signed_in(call: &Call) -> Result<(Ctx, Principal), HttpRespo
     match &ctx.session {
         Some(s) => {
             let who = s.principal.clone();
+            let _ = call.log.account.set(who.username.clone());
             Ok((ctx, who))
         }
         None => Err(redirect(&ctx, "/console/login")),

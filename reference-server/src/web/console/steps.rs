@@ -70,13 +70,19 @@ pub async fn case(call: Call) -> HttpResponse {
 pub async fn trace(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
     let id = parse_id::<u64>(call.param("id"));
-    let (ctx, who, _) = answer!(signed_in_form(call).await);
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
     let id = match id {
         Ok(id) => id,
         Err(e) => return api_error_page(&ctx, &e),
     };
+    // Each chosen province is one `region` field; one that is not a number is no region.
+    let regions: Vec<u16> = form
+        .iter()
+        .filter(|(k, _)| k == "region")
+        .map(|(_, v)| v.parse().unwrap_or(u16::MAX))
+        .collect();
     let s = Arc::clone(&state);
-    match blocking(move || s.workflow.request_trace(&who, id, unix_now())).await {
+    match blocking(move || s.workflow.request_trace_to(&who, id, &regions, unix_now())).await {
         Ok(_) => redirect(&ctx, &format!("/console/cases/{id}?done=trace")),
         Err(e) => case_page(&state, &ctx, id, false, Some(&e)).await,
     }
@@ -105,7 +111,8 @@ async fn case_page(
             let units = &state.workflow.settings().units;
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
-            let body = pages::case(ctx, &case, &rows, units, traced, message);
+            let regions = &state.workflow.settings().regions;
+            let body = pages::case(ctx, &case, &rows, units, regions, traced, message);
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
@@ -187,7 +194,7 @@ pub async fn admin(call: Call) -> HttpResponse {
     let (ctx, _) = answer!(signed_in(&call).await);
     let done = query_param(&call.req, "done");
     let form = pages::AccountForm::default();
-    admin_page(&call.state, &ctx, done.as_deref(), &form, None).await
+    admin_page(&call.state, &ctx, done.as_deref(), &form, None, None).await
 }
 
 async fn admin_page(
@@ -196,6 +203,7 @@ async fn admin_page(
     done: Option<&str>,
     form: &pages::AccountForm,
     error: Option<(StatusCode, &'static str)>,
+    reset: Option<(&str, &str)>,
 ) -> HttpResponse {
     let Some(session) = &ctx.session else {
         return redirect(ctx, "/console/login");
@@ -207,7 +215,7 @@ async fn admin_page(
             let units = &state.workflow.settings().units;
             let message = error.map(|(_, m)| m);
             let status = error.map_or(StatusCode::OK, |(s, _)| s);
-            let body = pages::admin(ctx, &accounts, units, form, done, message);
+            let body = pages::admin(ctx, &accounts, units, form, done, message, reset);
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
@@ -227,7 +235,7 @@ pub async fn create_account(call: Call) -> HttpResponse {
     let unit = Some(f.unit.clone()).filter(|u| !u.is_empty() && f.role == Role::PREVENTIVE_UNIT);
     let Ok(role) = Role::from_kind(&f.role, unit) else {
         let refused = (StatusCode::BAD_REQUEST, ctx.t().unit_required);
-        return admin_page(&state, &ctx, None, &f, Some(refused)).await;
+        return admin_page(&state, &ctx, None, &f, Some(refused), None).await;
     };
     let (name, s) = (f.username.clone(), Arc::clone(&state));
     let created = blocking(move || {
@@ -239,7 +247,49 @@ pub async fn create_account(call: Call) -> HttpResponse {
         Ok(_) => redirect(&ctx, "/console/admin?done=account"),
         Err(e) => {
             let refused = (status_of(&e), ctx.t().error(e.code));
-            admin_page(&state, &ctx, None, &f, Some(refused)).await
+            admin_page(&state, &ctx, None, &f, Some(refused), None).await
+        }
+    }
+}
+
+/// `POST /console/admin/accounts/{username}/{action}`: `disable`, `enable` or
+/// `reset-password` an account. A reset shows the new password on the page it answers with,
+/// once (never in a URL).
+pub async fn account_action(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let name = call.param("username").to_owned();
+    let action = call.param("action").to_owned();
+    let (ctx, who, _) = answer!(signed_in_form(call).await);
+    let form = pages::AccountForm::default();
+    let s = Arc::clone(&state);
+    let user = name.clone();
+    let outcome = match action.as_str() {
+        "disable" | "enable" => {
+            let disabled = action == "disable";
+            blocking(move || s.workflow.set_account_disabled(&who, &user, disabled))
+                .await
+                .map(|_| None)
+        }
+        "reset-password" => blocking(move || s.workflow.reset_password(&who, &user))
+            .await
+            .map(|(_, password)| Some(password)),
+        _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such action")),
+    };
+    match outcome {
+        Ok(None) => redirect(
+            &ctx,
+            if action == "disable" {
+                "/console/admin?done=disabled"
+            } else {
+                "/console/admin?done=enabled"
+            },
+        ),
+        Ok(Some(password)) => {
+            admin_page(&state, &ctx, None, &form, None, Some((&name, &password))).await
+        }
+        Err(e) => {
+            let refused = (status_of(&e), ctx.t().error(e.code));
+            admin_page(&state, &ctx, None, &form, Some(refused), None).await
         }
     }
 }
@@ -249,11 +299,14 @@ pub async fn publish(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
     let (ctx, who, _) = answer!(signed_in_form(call).await);
     match blocking(move || state.workflow.publish_on_demand(&who, unix_now())).await {
-        Ok(Some(batch)) => redirect(
-            &ctx,
-            &format!("/console/admin?done=batch-{}", batch.batch_id),
-        ),
-        Ok(None) => redirect(&ctx, "/console/admin?done=nothing"),
+        Ok(run) if run.is_empty() => redirect(&ctx, "/console/admin?done=nothing"),
+        Ok(run) => {
+            let ids: Vec<String> = run.iter().map(|b| b.batch_id.to_string()).collect();
+            redirect(
+                &ctx,
+                &format!("/console/admin?done=batch-{}", ids.join("-")),
+            )
+        }
         Err(e) => api_error_page(&ctx, &e),
     }
 }
