@@ -535,15 +535,6 @@ impl From<BatchError> for PhoneError {
     }
 }
 
-/// The F1's regions rule: a phone fetches the batches of region 0 (the whole country) and of
-/// the regions it subscribes to.
-///
-/// FFI-LAYER FILTER, PENDING: the protocol crate is gaining this rule as a helper (issue 14,
-/// regional batches); once it lands, this function calls it instead.
-fn wanted_region(region: u16, regions: &[u16]) -> bool {
-    region == 0 || regions.contains(&region)
-}
-
 /// One phone: its daily keys, what it heard and the batches it matched.
 ///
 /// `Send + Sync`: every method locks the state for its whole call (see the crate's docs).
@@ -655,9 +646,11 @@ impl Phone {
         })
     }
 
-    /// Open the signed batch index (`/publication/v1/index.bin`) under the pinned 32-byte
-    /// `publisher_key` and list the batches to fetch: of region 0 or one of `regions`, not
-    /// matched yet, created within the last 14 days.
+    /// Open a signed batch index under the pinned 32-byte `publisher_key` and list the
+    /// batches to fetch: of region 0 or one of `regions` (the provinces the phone subscribes
+    /// to, by GSO code), not matched yet, created within the last 14 days (SPEC.md §8.5). The
+    /// index is a region's (`/publication/v1/regions/<region>/index.bin`, polled for region 0
+    /// and each subscription) or the complete one (`/publication/v1/index.bin`).
     pub fn batches_to_fetch(
         &self,
         index: Vec<u8>,
@@ -668,12 +661,8 @@ impl Phone {
         let publisher = PublisherPublicKey(fixed(&publisher_key, "publisher key")?);
         let entries = self
             .lock()
-            .batches_to_fetch(&index, &publisher, UnixTime(now))?;
-        Ok(entries
-            .iter()
-            .filter(|e| wanted_region(e.region, &regions))
-            .map(BatchIndexEntry::from)
-            .collect())
+            .batches_to_fetch(&index, &publisher, &regions, UnixTime(now))?;
+        Ok(entries.iter().map(BatchIndexEntry::from).collect())
     }
 
     /// Check a downloaded batch against its index `entry` (length and SHA-256) and its

@@ -99,7 +99,9 @@ def main():
     assert status == 201, f"upload: {status} {body!r}"
 
     # Step 4, on the health workers' side: trace, then a publication run.
-    post_json(base, f"/api/v1/cases/{p['case_id']}/trace", p["doctor"], {})
+    traced = post_json(base, f"/api/v1/cases/{p['case_id']}/trace", p["doctor"],
+                       {"regions": p["regions"]})
+    assert traced["regions"] == p["regions"], traced
     post_json(base, "/api/v1/publication/run", p["admin"], {})
 
     # Step 5 on B, and on its restored twin: index, batch, match, report.
@@ -109,13 +111,21 @@ def main():
     publisher_key = bytes.fromhex(config["publisher_key"])
     unit_key = next(bytes.fromhex(u["public_key"]) for u in config["units"]
                     if p["district"] in u["districts"])
-    status, index = http(base, "GET", "/publication/v1/index.bin")
+    # The complete index holds the batch of the case's region, which a phone subscribed to
+    # other provinces skips; B polls the index of its own region.
+    status, complete = http(base, "GET", "/publication/v1/index.bin")
+    assert status == 200
+    elsewhere = [r for r in (1, 79) if r not in p["regions"]]
+    assert b.batches_to_fetch(complete, publisher_key, elsewhere, now) == []
+    region = p["regions"][0]
+    status, index = http(base, "GET", f"/publication/v1/regions/{region}/index.bin")
     assert status == 200
     expect_error(PhoneError.BadSignature,
                  lambda: b.batches_to_fetch(index, bytes(32), p["regions"], now))
     entries = b.batches_to_fetch(index, publisher_key, p["regions"], now)
     assert entries == restored.batches_to_fetch(index, publisher_key, p["regions"], now)
-    assert len(entries) == 1, entries
+    assert entries == b.batches_to_fetch(complete, publisher_key, p["regions"], now)
+    assert len(entries) == 1 and entries[0].region == region, entries
     entry = entries[0]
     status, batch = http(base, "GET", f"/publication/v1/batches/{entry.batch_id}.bin")
     assert status == 200
