@@ -750,3 +750,54 @@ impl Phone {
         self.lock().purge(UnixTime(now));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn one_phone_is_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Phone>();
+
+        let listener = Phone::new(default_settings()).unwrap();
+        let speakers: Vec<Arc<Phone>> = (0..4)
+            .map(|_| Phone::new(default_settings()).unwrap())
+            .collect();
+        std::thread::scope(|scope| {
+            for speaker in &speakers {
+                let listener = Arc::clone(&listener);
+                scope.spawn(move || {
+                    for t in 0..10 {
+                        let now = NOW + 60 * t;
+                        let sent = speaker.broadcast(now);
+                        listener.hear(sent.advertisement, -60, now).unwrap();
+                    }
+                });
+            }
+        });
+        // Ten minutes of one RPI per speaker (NOW is 200 seconds into an interval, so the
+        // ten scans span two intervals): every scan was recorded, none lost to a race.
+        assert_eq!(listener.sighting_count(), 8);
+    }
+
+    #[test]
+    fn arguments_of_the_wrong_length_are_refused_by_name() {
+        let phone = Phone::new(default_settings()).unwrap();
+        let refused = phone.save(vec![0; 31]).unwrap_err();
+        assert_eq!(
+            refused,
+            PhoneError::InvalidArgument {
+                reason: "state key must be 32 bytes, not 31".into()
+            }
+        );
+        let mut settings = default_settings();
+        settings.bucket_weights_percent.pop();
+        assert!(matches!(
+            Phone::new(settings),
+            Err(PhoneError::InvalidArgument { .. })
+        ));
+    }
+}

@@ -1,6 +1,6 @@
 """Two phones through the Python binding of bluezone-ffi, against a live reference server.
 
-Run by tests/python_binding.rs, which starts the real server on 127.0.0.1, creates the
+Run by tests/bindings.rs, which starts the real server on 127.0.0.1, creates the
 accounts and the F0's case, generates the binding, and reads what this script prints. Usage:
 
     python3 two_phones.py <params.json>
