@@ -155,6 +155,7 @@ fn main() {
             public_key: unit_key,
         }],
         regions: Default::default(),
+        retention: Default::default(),
         risk_rule: RiskRule::default(),
     };
     let store: Box<dyn Store> =
@@ -175,6 +176,7 @@ fn main() {
     let doctor = Principal {
         username: "doctor".into(),
         role: Role::TreatmentFacility,
+        client: None,
     };
 
     // F0 phone i and F1 phones 2i, 2i+1 spend 30 minutes together; each F0 also heard 200

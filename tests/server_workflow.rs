@@ -198,6 +198,70 @@ fn seven_steps_over_http() {
     assert!(lines[1].contains(",contacted,"), "{csv}");
     assert!(lines[1].contains(b_row["f1_id"].as_str().unwrap()));
 
+    // The audit log holds each step, with account, address and object; a wrong login too.
+    let wrong = json!({"username": "doctor", "password": "not the password"});
+    assert_eq!(server.post_json("/api/v1/login", None, &wrong).status, 401);
+    let audit = |query: &str| -> Vec<Value> {
+        let reply = server.get(&format!("/api/v1/admin/audit{query}"), Some(&admin), &[]);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json().as_array().unwrap().clone()
+    };
+    let all = audit("");
+    let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in [
+        "login",
+        "account_created",
+        "case_opened",
+        "trace_requested",
+        "publication_run",
+        "f1_table_read",
+        "unit_rows_read",
+        "follow_up_changed",
+        "f1_export",
+        "login_failed",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    let seqs: Vec<u64> = all.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
+    let opened = audit("?action=case_opened");
+    assert_eq!(opened.len(), 1);
+    assert_eq!(
+        (
+            &opened[0]["account"],
+            &opened[0]["client"],
+            &opened[0]["object"]
+        ),
+        (
+            &json!("doctor"),
+            &json!("127.0.0.1"),
+            &json!(format!("case {case_id}"))
+        )
+    );
+    assert!(
+        audit("?account=north-worker")
+            .iter()
+            .all(|e| e["account"] == "north-worker")
+    );
+    assert_eq!(audit("?action=login_failed")[0]["account"], json!("doctor"));
+    assert_eq!(audit("?limit=2").len(), 2);
+    let future = format!("?from={}", unix_now() + 3600);
+    assert!(audit(&future).is_empty());
+    for bad in ["?action=nonsense", "?limit=0", "?from=yesterday"] {
+        let reply = server.get(&format!("/api/v1/admin/audit{bad}"), Some(&admin), &[]);
+        assert_eq!(reply.status, 400, "{bad}");
+    }
+    assert_eq!(
+        server.get("/api/v1/admin/audit", Some(&doctor), &[]).status,
+        403
+    );
+
     // The metrics saw it all.
     let metrics = server.get("/metrics", None, &[]).text();
     for line in [

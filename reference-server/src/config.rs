@@ -40,6 +40,7 @@ use serde::Deserialize;
 
 use crate::domain::regions::{Region, RegionConfig};
 use crate::domain::settings::{Settings, ThrottleConfig, Unit, UnitConfig, validate_units};
+use crate::domain::store::Retention;
 use crate::web::Limits;
 use crate::web::console::ConsoleConfig;
 
@@ -101,6 +102,8 @@ pub struct Config {
     pub default_trace_regions: Vec<u16>,
     /// Throttle figures.
     pub throttle: ThrottleConfig,
+    /// How long records about people are kept.
+    pub retention: Retention,
     /// The web console.
     pub console: ConsoleConfig,
 }
@@ -130,6 +133,7 @@ impl Default for Config {
             regions: None,
             default_trace_regions: vec![crate::domain::regions::WHOLE_COUNTRY],
             throttle: ThrottleConfig::default(),
+            retention: Retention::default(),
             console: ConsoleConfig::default(),
         }
     }
@@ -214,6 +218,7 @@ impl Config {
         self.region_config()
             .validate()
             .map_err(|e| ConfigError(e.0))?;
+        self.retention.validate().map_err(ConfigError)?;
         validate_units(&self.units).map_err(|e| ConfigError(e.0))
     }
 
@@ -240,6 +245,7 @@ impl Config {
             throttle: self.throttle,
             units,
             regions: self.region_config(),
+            retention: self.retention,
             risk_rule: bluezone_protocol::RiskRule::default(),
         }
     }

@@ -63,8 +63,9 @@ use std::sync::atomic::Ordering;
 
 use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
 use bluezone_protocol::{
-    CandidateExposure, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, F1Report, Phone,
-    PhoneConfig, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime, VerifiedBatch,
+    CandidateExposure, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, F0Upload, F1Report,
+    Phone, PhoneConfig, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime,
+    VerifiedBatch, sighting_day,
 };
 use bluezone_server::domain::settings::{Settings, ThrottleConfig, Unit};
 use bluezone_server::domain::store::{ConfirmationRecord, MemoryStore, Role, Store};
@@ -238,6 +239,49 @@ pub struct Summary {
     pub expected_filter_false_positives_per_day: f64,
     /// Sightings the server verified per day.
     pub sightings_verified_per_day: f64,
+    /// Share of the contagious window's intervals the F0s' uploads publish: every accepted
+    /// upload is parsed back with the protocol's parser ([`F0Upload::parse`]) and the set bits
+    /// of its publication bitmaps that fall in [contagious_from, upload time) are counted
+    /// against the intervals of that range, summed over all uploads. `bluezone bandwidth
+    /// --published-share` takes it.
+    pub published_interval_share: f64,
+    /// Sightings an app user's phone holds on average: the sightings between app users (one per
+    /// RPI heard, each direction of each contact counted apart, [`crate::model`]'s count of
+    /// the intervals a contact overlaps) of the last 14 days (the retention), divided by the
+    /// app users, averaged over the days with a full 14-day history (over all days if the run
+    /// is shorter). It counts every contact between app users, materialised or not, so the
+    /// lazy phones do not bias it.
+    pub sightings_retained_per_phone: f64,
+    /// Filter queries an app user's phone makes per day: the same retained sightings times the
+    /// batches published that day, averaged over the same days. Each sighting is counted once
+    /// per batch, an upper bound: matching tests only the sightings that overlap a batch's
+    /// plausible window (its interval range widened by two hours each side), and a batch of
+    /// uploads covering the last few days does not overlap the oldest sightings.
+    pub queries_per_phone_per_day: f64,
+    /// Share of the sightings tested against batches (those in each batch's plausible
+    /// window, on the phones the simulator holds at each day's first publication run, from day
+    /// 13 on when the run is that long) that are relevant, that is
+    /// in an attenuation bucket of non-zero weight ([`RiskRule::is_relevant`]): only these can
+    /// add to a false alert. Without [`Options::all_phones`] the phones held are the sources
+    /// and those who met one, and they hold only their sightings with sources, so the share is
+    /// that of contacts with sources (close contacts at home weigh more than in the whole
+    /// population); with it, every sighting between app users counts and the share is exact.
+    pub tested_share_relevant: f64,
+    /// Share of the same tested sightings whose own weighted exposure, scored as the phone
+    /// scores it ([`RiskRule::weighted_exposure`] with the assumed transmit power), passes the
+    /// risk rule ([`RiskRule::passes`]): a single false hit on one of them alerts. Same bias as
+    /// `tested_share_relevant`.
+    pub tested_share_alone_passing: f64,
+    /// Pairs of relevant sightings a phone tests against one batch, averaged over the phones
+    /// held at each matching and the batches (those of each day's first run from day 13 on,
+    /// as for the two shares above): `C(R_b, 2)` for `R_b` relevant tested sightings.
+    /// Two false hits among them can alert together. Exact with [`Options::all_phones`];
+    /// without it, far below the truth (phones hold only their sightings with sources).
+    pub relevant_pairs_per_phone_batch: f64,
+    /// The same, counting only pairs of sightings of the same UTC day (one candidate exposure
+    /// groups one day's hits): `Σ_d C(R_{b,d}, 2)`. The pair term of the false-alert bound
+    /// (SPEC.md §8.1.3). Same bias.
+    pub same_day_pairs_per_phone_batch: f64,
     /// Reports verified per day.
     pub reports_per_day: f64,
     /// Most phones held at once.
@@ -383,6 +427,14 @@ struct Sim<'a> {
     verified: BTreeMap<(u64, u32), (bool, u64)>,
     app_sightings: Vec<u64>,
     refused_sightings: u64,
+    /// Over accepted uploads: intervals of the contagious window, and those published.
+    window_intervals: u64,
+    window_published: u64,
+    /// Over phones held at each matching: sightings tested, relevant, passing alone, pairs of
+    /// relevant ones, pairs of relevant ones of the same UTC day.
+    tested: [u64; 5],
+    /// Phones matched, summed over batches.
+    matchings: u64,
     peak_phones: u64,
     peak_phone_bytes: u64,
     scratch: Vec<Detection>,
@@ -438,6 +490,7 @@ pub fn run(
         // Every case is traced to region 0, the whole country: one batch per run, which every
         // phone downloads (the simulated country has no provinces yet).
         regions: Default::default(),
+        retention: Default::default(),
         risk_rule: rule,
     };
     let store = MemoryStore::new();
@@ -471,6 +524,7 @@ pub fn run(
         facility: Principal {
             username: "facility".into(),
             role: Role::TreatmentFacility,
+            client: None,
         },
         publication,
         cases: Vec::new(),
@@ -479,6 +533,10 @@ pub fn run(
         verified: BTreeMap::new(),
         app_sightings: Vec::new(),
         refused_sightings: 0,
+        window_intervals: 0,
+        window_published: 0,
+        tested: [0; 5],
+        matchings: 0,
         peak_phones: 0,
         peak_phone_bytes: 0,
         scratch: Vec::new(),
@@ -778,6 +836,17 @@ impl Sim<'_> {
         match self.server.accept_upload(&bytes, client, EPOCH + t) {
             Ok(accepted) => {
                 debug_assert_eq!(accepted, case);
+                // What the upload publishes, read back from its bytes as the server does.
+                let (from, to) = (UnixTime(EPOCH + from_s).interval(), now.interval());
+                if let Ok(parsed) = F0Upload::parse(&bytes) {
+                    self.window_intervals += u64::from(to.0.saturating_sub(from.0));
+                    self.window_published += parsed
+                        .keys
+                        .iter()
+                        .flat_map(|k| k.published_intervals())
+                        .filter(|i| (from.0..to.0).contains(&i.0))
+                        .count() as u64;
+                }
                 let trace_s = t + u64::from(self.s.workflow.trace_hours) * 3600;
                 self.events.insert((trace_s, Event::Trace(case)), ());
                 true
@@ -792,6 +861,54 @@ impl Sim<'_> {
             .request_trace(&self.facility, case, EPOCH + t)
             .map_err(server_err)?;
         Ok(())
+    }
+
+    /// What the filter is asked at a publication at `t`: the sightings each phone tests
+    /// against the batch, how many are relevant, how many pass the risk rule alone, and their
+    /// pairs. Counted once every phone has 14 days of sightings (day 13 on), if the run is
+    /// that long, so that the warm-up does not dilute them, and only at each day's first
+    /// publication run (at midnight), a sample that keeps the default run's cost down.
+    fn count_tested(&mut self, opened: &VerifiedBatch, t: u64) {
+        if (self.s.days >= 14 && t / 86_400 < 13) || !t.is_multiple_of(86_400) {
+            return;
+        }
+        let (from, to) = opened.plausible_sighting_window();
+        let rule = self.rule;
+        let tested = self
+            .phones
+            .par_iter()
+            .map(|(_, phone)| {
+                let correction = phone.config().rssi_correction_db;
+                let mut n = [0u64; 5];
+                // Relevant tested sightings per UTC day (what one candidate exposure groups).
+                let mut per_day: Vec<(u64, u64)> = Vec::new();
+                for s in phone.sightings().iter() {
+                    if s.last_seen >= from && s.first_seen < to {
+                        n[0] += 1;
+                        n[2] += u64::from(rule.passes(rule.weighted_exposure(
+                            &s,
+                            rule.assumed_tx_power_dbm,
+                            correction,
+                        )));
+                        if rule.is_relevant(&s, correction) {
+                            n[1] += 1;
+                            let day = sighting_day(&s);
+                            match per_day.iter_mut().find(|(d, _)| *d == day) {
+                                Some((_, k)) => *k += 1,
+                                None => per_day.push((day, 1)),
+                            }
+                        }
+                    }
+                }
+                n[3] = n[1] * n[1].saturating_sub(1) / 2;
+                n[4] = per_day.iter().map(|(_, k)| k * (k - 1) / 2).sum();
+                n
+            })
+            .reduce(|| [0; 5], |a, b| std::array::from_fn(|i| a[i] + b[i]));
+        self.matchings += self.phones.len() as u64;
+        for (total, n) in self.tested.iter_mut().zip(tested) {
+            *total += n;
+        }
     }
 
     /// A publication run at `t`, then every phone matches the new batch and reports.
@@ -825,6 +942,7 @@ impl Sim<'_> {
         }
         // Every phone checks the same signed bytes: open (verify) once.
         let opened = VerifiedBatch::open(&bytes, &publisher).map_err(server_err)?;
+        self.count_tested(&opened, t);
         let batch_id = record.batch_id;
         let now = UnixTime(EPOCH + t);
         let report_t = t + u64::from(self.s.workflow.report_hours) * 3600;
@@ -1146,11 +1264,26 @@ impl Sim<'_> {
         let total = |f: fn(&DayRow) -> u64| daily.iter().map(f).sum::<u64>();
         // Sightings retained over 14 days, each tested against every batch of the day.
         let mut expected_fp = 0.0;
+        let (mut retained_sum, mut queries_sum, mut steady_days) = (0u64, 0u64, 0u64);
+        let full_history = daily.len() >= 14;
         for (d, row) in daily.iter().enumerate() {
             let from = d.saturating_sub(13);
             let retained: u64 = self.app_sightings[from..=d].iter().sum();
             expected_fp += retained as f64 * row.batches as f64 * DEFAULT_TARGET_FP_RATE;
+            if !full_history || d >= 13 {
+                retained_sum += retained;
+                queries_sum += retained * row.batches;
+                steady_days += 1;
+            }
         }
+        let app_users = self.traits.iter().filter(|t| t.has(FLAG_APP)).count() as u64;
+        let per_phone_day = |x: u64| {
+            if steady_days == 0 || app_users == 0 {
+                0.0
+            } else {
+                fmt6(x as f64 / steady_days as f64 / app_users as f64)
+            }
+        };
         let n = self.pop.len();
         let agent_bytes = self.pop.heap_bytes()
             + self.traits.len() * std::mem::size_of::<Traits>()
@@ -1162,7 +1295,7 @@ impl Sim<'_> {
             days: s.days,
             seed: s.seed,
             protocol: self.opts.protocol,
-            app_users: self.traits.iter().filter(|t| t.has(FLAG_APP)).count() as u64,
+            app_users,
             infections_no_app: last.cumulative_no_app,
             infections_app: last.cumulative_app,
             infections_averted: last.cumulative_no_app as i64 - last.cumulative_app as i64,
@@ -1190,6 +1323,13 @@ impl Sim<'_> {
             refused_sightings_per_day: fmt6(self.refused_sightings as f64 / days),
             expected_filter_false_positives_per_day: fmt6(expected_fp / days),
             sightings_verified_per_day: fmt6(total(|r| r.sightings_verified) as f64 / days),
+            published_interval_share: ratio(self.window_published, self.window_intervals),
+            sightings_retained_per_phone: per_phone_day(retained_sum),
+            queries_per_phone_per_day: per_phone_day(queries_sum),
+            tested_share_relevant: ratio(self.tested[1], self.tested[0]),
+            tested_share_alone_passing: ratio(self.tested[2], self.tested[0]),
+            relevant_pairs_per_phone_batch: ratio(self.tested[3], self.matchings),
+            same_day_pairs_per_phone_batch: ratio(self.tested[4], self.matchings),
             reports_per_day: fmt6(total(|r| r.reports) as f64 / days),
             peak_phones: self.peak_phones,
             peak_phone_bytes: self.peak_phone_bytes,

@@ -156,6 +156,25 @@ fn lazy_phones_equal_all_phones() {
         };
         assert_eq!(strip(a), strip(b));
     }
+    // What sizes ε: counted from every contact between app users, so the same both ways; the
+    // shares and pairs are measured on the phones held, so only the full path sees them all.
+    let (l, f) = (&lazy.summary, &all.summary);
+    assert!(l.published_interval_share > 0.0 && l.published_interval_share <= 1.0);
+    assert_eq!(l.published_interval_share, f.published_interval_share);
+    assert!(l.sightings_retained_per_phone > 0.0);
+    assert_eq!(
+        l.sightings_retained_per_phone,
+        f.sightings_retained_per_phone
+    );
+    assert_eq!(l.queries_per_phone_per_day, f.queries_per_phone_per_day);
+    assert!(f.tested_share_relevant > 0.0 && f.tested_share_relevant <= 1.0);
+    // One sighting never passes alone: it stands for at most 599 s plus one scan period.
+    assert_eq!(
+        (l.tested_share_alone_passing, f.tested_share_alone_passing),
+        (0.0, 0.0)
+    );
+    assert!(f.same_day_pairs_per_phone_batch > l.same_day_pairs_per_phone_batch);
+    assert!(f.relevant_pairs_per_phone_batch >= f.same_day_pairs_per_phone_batch);
 }
 
 #[test]

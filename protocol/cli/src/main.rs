@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use bluezone_export::OpenedContact;
-use bluezone_protocol::bandwidth::{self, BandwidthLoad};
+use bluezone_protocol::bandwidth::{BandwidthLoad, EpsilonBudget};
 use bluezone_protocol::hpke::{self, HpkePrivateKey};
 use bluezone_protocol::{
     AemKey, DAILY_KEY_LEN, IntervalNumber, ReportId, RollingProximityId, RpiKey,
@@ -15,6 +15,8 @@ use bluezone_protocol::{
 };
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
+
+mod bandwidth;
 
 /// The Bluezone contact-tracing protocol's command-line tool.
 #[derive(Parser)]
@@ -45,29 +47,113 @@ enum Command {
         metadata: Option<[u8; 4]>,
     },
     /// Bytes every phone downloads per day for a given load: our publication batches, and on
-    /// the same load GAEN-style key export and the DP-3T unlinkable design.
-    Bandwidth {
-        /// F0 cases uploading per day.
-        #[arg(long)]
-        f0_per_day: f64,
-        /// Days of contagious window each F0 uploads.
-        #[arg(long, default_value_t = 5.0)]
-        contagious_days: f64,
-        /// Share of the window's intervals an F0 publishes, 0 to 1.
-        #[arg(long, default_value_t = 0.5)]
-        published_share: f64,
-        /// Target false-positive rate, as a number (1e-7) or a power of two (2^-24).
-        #[arg(long, default_value = "2^-24", value_parser = parse_rate)]
-        target_fp: f64,
-        /// Publication batches per day.
-        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=1440))]
-        batches_per_day: u32,
-    },
+    /// the same load GAEN-style key export and the DP-3T unlinkable design; the derivation of
+    /// the false-positive rate ε from a false-alert budget; with --regions, the download of the
+    /// median, p95 and worst-off phone under regional batches.
+    Bandwidth(BandwidthArgs),
     /// A preventive-medicine unit's key pair, and opening the contact details sealed to it.
     Unit {
         #[command(subcommand)]
         command: UnitCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct BandwidthArgs {
+    /// F0 cases uploading per day.
+    #[arg(long)]
+    f0_per_day: f64,
+    /// Days of contagious window each F0 uploads.
+    #[arg(long, default_value_t = 5.0)]
+    contagious_days: f64,
+    /// Share of the window's intervals an F0 publishes, 0 to 1 (default: the simulator's
+    /// measured `published_interval_share`).
+    #[arg(long, default_value_t = bandwidth::MEASURED_PUBLISHED_SHARE)]
+    published_share: f64,
+    /// Target false-positive rate: `derived` (from the false-alert budget), a number (1e-7)
+    /// or a power of two (2^-24).
+    #[arg(long, default_value = "derived", value_parser = bandwidth::parse_target_fp)]
+    target_fp: bandwidth::TargetFp,
+    /// Publication batches per day (publication runs; with --regions, per region at most).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    batches_per_day: u32,
+    /// Most phone-days shown a false match, as a probability.
+    #[arg(long, default_value_t = 1e-5)]
+    false_alert_budget: f64,
+    /// Sightings a phone holds over 14 days (default: the simulator's measured
+    /// `sightings_retained_per_phone`).
+    #[arg(long, default_value_t = bandwidth::MEASURED_SIGHTINGS_PER_PHONE)]
+    sightings_per_phone: f64,
+    /// Share of tested sightings passing the risk rule alone (default: measured
+    /// `tested_share_alone_passing`).
+    #[arg(long, default_value_t = bandwidth::MEASURED_ALONE_SHARE)]
+    alone_share: f64,
+    /// Same-day pairs of relevant sightings a phone tests against one batch (default:
+    /// measured `same_day_pairs_per_phone_batch`).
+    #[arg(long, default_value_t = bandwidth::MEASURED_PAIRS_PER_BATCH)]
+    pairs_per_batch: f64,
+    /// Phones in the country (for the server's expected false reports a day).
+    #[arg(long, default_value_t = 50_000_000.0)]
+    phones: f64,
+    /// Region distribution, CSV: `code,name,phones_share|population,cases_share|cases`
+    /// (protocol/cli/data/vn-2021.csv: Vietnam's 63 provinces, August 2021).
+    #[arg(long)]
+    regions: Option<std::path::PathBuf>,
+    /// Share of cases traced to region 0 (the whole country), 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    national_case_share: f64,
+}
+
+impl BandwidthArgs {
+    fn request(&self) -> Result<bandwidth::Request, String> {
+        let finite = |x: f64| x.is_finite() && x >= 0.0;
+        if !finite(self.f0_per_day) || !finite(self.contagious_days) || self.contagious_days > 14.0
+        {
+            return Err("--f0-per-day must be >= 0 and --contagious-days in 0..=14".into());
+        }
+        let share = |x: f64| (0.0..=1.0).contains(&x);
+        if !share(self.published_share)
+            || !share(self.alone_share)
+            || !share(self.national_case_share)
+        {
+            return Err(
+                "--published-share, --alone-share and --national-case-share must lie in 0..=1"
+                    .into(),
+            );
+        }
+        let budget_ok = self.false_alert_budget > 0.0 && self.false_alert_budget < 1.0;
+        if !(budget_ok
+            && finite(self.sightings_per_phone)
+            && finite(self.pairs_per_batch)
+            && finite(self.phones))
+        {
+            return Err("--false-alert-budget must lie strictly between 0 and 1, --sightings-per-phone, --pairs-per-batch and --phones be >= 0".into());
+        }
+        let regions = match &self.regions {
+            Some(path) => Some((path.display().to_string(), bandwidth::read_regions(path)?)),
+            None => None,
+        };
+        Ok(bandwidth::Request {
+            load: BandwidthLoad {
+                f0_per_day: self.f0_per_day,
+                contagious_days: self.contagious_days,
+                published_share: self.published_share,
+                target_fp_rate: 0.0,
+                batches_per_day: self.batches_per_day,
+            },
+            target_fp: self.target_fp,
+            budget: EpsilonBudget {
+                sightings_per_phone: self.sightings_per_phone,
+                alone_share: self.alone_share,
+                pairs_per_batch: self.pairs_per_batch,
+                batches_per_day: self.batches_per_day,
+                max_false_alert_rate: self.false_alert_budget,
+            },
+            phones: self.phones,
+            regions,
+            national_case_share: self.national_case_share,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -96,23 +182,6 @@ enum UnitCommand {
         #[arg(long)]
         csv: std::path::PathBuf,
     },
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate = match text.strip_prefix("2^") {
-        Some(exp) => exp
-            .parse::<i32>()
-            .map(|e| 2f64.powi(e))
-            .map_err(|e| format!("bad exponent: {e}"))?,
-        None => text
-            .parse::<f64>()
-            .map_err(|e| format!("not a number: {e}"))?,
-    };
-    if rate > 0.0 && rate < 1.0 {
-        Ok(rate)
-    } else {
-        Err(format!("{text} is not a rate strictly between 0 and 1"))
-    }
 }
 
 fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
@@ -265,40 +334,15 @@ fn main() -> ExitCode {
             print!("{out}");
             ExitCode::SUCCESS
         }
-        Command::Bandwidth {
-            f0_per_day,
-            contagious_days,
-            published_share,
-            target_fp,
-            batches_per_day,
-        } => {
-            let finite = |x: f64| x.is_finite() && x >= 0.0;
-            if !finite(f0_per_day) || !finite(contagious_days) || contagious_days > 14.0 {
-                eprintln!("error: --f0-per-day must be >= 0 and --contagious-days in 0..=14");
-                return ExitCode::from(2);
+        Command::Bandwidth(args) => match args.request().and_then(|r| bandwidth::report(&r)) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
             }
-            if !(0.0..=1.0).contains(&published_share) {
-                eprintln!("error: --published-share must lie in 0..=1");
-                return ExitCode::from(2);
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
             }
-            let load = BandwidthLoad {
-                f0_per_day,
-                contagious_days,
-                published_share,
-                target_fp_rate: target_fp,
-                batches_per_day,
-            };
-            println!(
-                "load: {f0_per_day} F0/day, {contagious_days} contagious days, {:.0}% of intervals published, false-positive target {target_fp:.3e}, {batches_per_day} batches/day",
-                published_share * 100.0
-            );
-            for e in bandwidth::estimate(&load) {
-                println!(
-                    "{:>12.0} bytes/phone/day  {:>12.0} entries/day  {:>6.2} bits/entry  {}",
-                    e.bytes_per_phone_per_day, e.entries_per_day, e.bits_per_entry, e.model
-                );
-            }
-            ExitCode::SUCCESS
-        }
+        },
     }
 }

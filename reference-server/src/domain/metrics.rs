@@ -78,6 +78,10 @@ pub struct Metrics {
     pub last_batch_entries: AtomicU64,
     /// Failed logins.
     pub login_failures: AtomicU64,
+    /// Audit entries that could not be written.
+    pub audit_failures: AtomicU64,
+    /// Records the retention purges erased.
+    pub retention_purged: AtomicU64,
     /// Requests answered with a 5xx status.
     pub server_errors: AtomicU64,
     latency: Mutex<[Histogram; 4]>,
@@ -121,7 +125,7 @@ impl Metrics {
         index_rpis: usize,
     ) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 15] = [
+        let counters: [(&str, &str, &AtomicU64); 17] = [
             (
                 "bluezone_uploads_accepted_total",
                 "F0 uploads accepted",
@@ -177,6 +181,16 @@ impl Metrics {
                 "bluezone_login_failures_total",
                 "Failed logins",
                 &self.login_failures,
+            ),
+            (
+                "bluezone_retention_purged_total",
+                "Records the retention purges erased",
+                &self.retention_purged,
+            ),
+            (
+                "bluezone_audit_failures_total",
+                "Audit entries that could not be written",
+                &self.audit_failures,
             ),
             (
                 "bluezone_server_errors_total",

@@ -158,6 +158,8 @@ pub struct Settings {
     pub units: Vec<Unit>,
     /// The regions cases are published to, and the default of "Trace F1".
     pub regions: crate::domain::regions::RegionConfig,
+    /// How long records about people are kept.
+    pub retention: crate::domain::store::Retention,
     /// The risk rule reports are rescored with.
     pub risk_rule: RiskRule,
 }

@@ -618,6 +618,138 @@ pub fn contact_retained(hash: &ContactHash, now: Seconds) -> bool {
     hash.1 > now.saturating_sub(CONTACT_RETENTION_SECONDS)
 }
 
+/// One entry of the audit log: who did what, when, from where, to which object. Entries are
+/// only ever appended (there is no method to change or remove one), numbered from 1 in the
+/// order they were appended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its number, from 1 up, assigned by [`Store::append_audit`] (0 before).
+    pub seq: u64,
+    /// When.
+    pub at: Seconds,
+    /// The account that acted (for a failed login, the name that was tried; `-` for the
+    /// server itself, as for a scheduled publication run or a retention purge).
+    pub account: String,
+    /// The client address it came from, when known.
+    pub client: Option<String>,
+    /// What was done: one of [`AuditEntry::ACTIONS`].
+    pub action: String,
+    /// What it was done to (`case 12`, `account bs.hung`, `unit hanoi-cdc`, …), or empty.
+    pub object: String,
+}
+
+impl AuditEntry {
+    /// The actions recorded, as the API and the console name them.
+    pub const ACTIONS: [&'static str; 17] = [
+        "login",
+        "login_failed",
+        "password_changed",
+        "account_created",
+        "account_disabled",
+        "account_enabled",
+        "password_reset",
+        "case_opened",
+        "trace_requested",
+        "publication_run",
+        "f1_table_read",
+        "f1_export",
+        "unit_rows_read",
+        "follow_up_changed",
+        "audit_read",
+        "retention_purge",
+        "store_read",
+    ];
+}
+
+/// Which audit entries to read: every condition given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Entries of this account.
+    pub account: Option<String>,
+    /// Entries of this action.
+    pub action: Option<String>,
+    /// Entries at or after this time.
+    pub from: Option<Seconds>,
+    /// Entries before this time.
+    pub to: Option<Seconds>,
+    /// Entries numbered below this one (to page backwards).
+    pub before_seq: Option<u64>,
+    /// At most this many, the newest first.
+    pub limit: usize,
+}
+
+impl AuditFilter {
+    /// Whether `entry` meets every condition (the limit aside).
+    pub fn admits(&self, entry: &AuditEntry) -> bool {
+        self.account.as_ref().is_none_or(|a| &entry.account == a)
+            && self.action.as_ref().is_none_or(|a| &entry.action == a)
+            && self.from.is_none_or(|t| entry.at >= t)
+            && self.to.is_none_or(|t| entry.at < t)
+            && self.before_seq.is_none_or(|s| entry.seq < s)
+    }
+}
+
+/// How long the records about people are kept (the `[retention]` table of the
+/// configuration). The protocol's own retention (keys, contact hashes and claims: 14 to 15
+/// days) is fixed by SPEC.md and applies whatever these say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Days after an F1 row arrived that its sealed contact details (the F1's phone number
+    /// and name) are erased, the row kept: 28 by default, the 14 days of quarantine and 14 of
+    /// self-monitoring Vietnam asked of F1s through most of 2021, after which the unit has no
+    /// call to make.
+    pub sealed_contact_days: u32,
+    /// Days after an F1 row arrived that the row goes, with its follow-up: 90 by default, a
+    /// quarter for the units' and the ministry's reporting on the outbreak.
+    pub f1_row_days: u32,
+    /// Days after a case was opened that it goes, with its code, its upload and whatever of
+    /// its F1 rows is left: 90 by default, as the rows.
+    pub case_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            sealed_contact_days: 28,
+            f1_row_days: 90,
+            case_days: 90,
+        }
+    }
+}
+
+impl Retention {
+    /// Check the periods: each at least one day, contact details erased no later than their
+    /// row, and cases kept at least the 15 days the protocol may still need them.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sealed_contact_days == 0 || self.f1_row_days == 0 {
+            return Err("retention: every period is at least one day".into());
+        }
+        if self.sealed_contact_days > self.f1_row_days {
+            return Err("retention: sealed_contact_days cannot be longer than f1_row_days".into());
+        }
+        if self.case_days < 15 {
+            return Err("retention: case_days is at least 15 (the protocol's 14-day window and a day of publication)".into());
+        }
+        Ok(())
+    }
+
+    /// Whether a row received at `received_at` still has its contact details at `now`.
+    pub fn contact_kept(&self, received_at: Seconds, now: Seconds) -> bool {
+        received_at + u64::from(self.sealed_contact_days) * 86_400 > now
+    }
+
+    /// Whether a row received at `received_at` is kept at `now`.
+    pub fn row_kept(&self, received_at: Seconds, now: Seconds) -> bool {
+        received_at + u64::from(self.f1_row_days) * 86_400 > now
+    }
+
+    /// Whether a case opened at `opened_at` is kept at `now`.
+    pub fn case_kept(&self, opened_at: Seconds, now: Seconds) -> bool {
+        opened_at + u64::from(self.case_days) * 86_400 > now
+    }
+}
+
 /// Counts of what the store holds (for `/metrics` and tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
@@ -763,12 +895,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Erase what retention no longer allows at `now`: sessions past expiry, contact hashes
     /// last heard 14 days or more ago, the daily keys of uploads whose every interval is
-    /// older than 15 days, and claims received 15 days or more ago. Returns how many records
-    /// went.
-    fn purge(&self, now: Seconds) -> Result<u64, StoreError>;
+    /// older than 15 days, claims received 15 days or more ago; and, as `retention` says, the
+    /// sealed contact details of F1 rows (the rows kept), F1 rows with their follow-up and
+    /// their reports, and cases with their code, upload digest, upload, contact hashes and
+    /// rows. Returns how many records went (a row whose contact details are erased counts
+    /// one).
+    fn purge(&self, now: Seconds, retention: &Retention) -> Result<u64, StoreError>;
+
+    /// Append an entry to the audit log, numbering it (its `seq` is ignored); returns its
+    /// number. Durable when it returns.
+    fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError>;
+    /// The audit entries `filter` admits, the newest first, at most `filter.limit`.
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// How many records of each kind the store holds.
     fn counts(&self) -> Result<StoreCounts, StoreError>;
-    /// SHA-256 over every stored record, in a fixed order: equal digests mean equal contents.
+    /// SHA-256 over every stored record of the workflow, in a fixed order: equal digests mean
+    /// equal contents. The audit log is left out: every request may add to it, refused ones
+    /// too, while the digest tells whether the workflow's state changed.
     fn digest(&self) -> Result<[u8; 32], StoreError>;
 }

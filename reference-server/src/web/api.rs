@@ -17,12 +17,14 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::respond::{
-    HttpResponse, blocking, csv, json_response, ok_json, parse_id, read_body, read_json,
+    HttpResponse, blocking, csv, json_response, ok_json, parse_id, query_param, read_body,
+    read_json,
 };
 use super::{AppState, Call, unix_now};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::store::{
-    Account, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus, Role,
+    Account, AuditEntry, AuditFilter, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord,
+    FollowUpStatus, Role,
 };
 use crate::domain::workflow::Principal;
 
@@ -43,7 +45,8 @@ fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
 async fn principal(call: &Call) -> Result<Principal, ApiError> {
     let token = bearer(&call.req)?;
     let state = Arc::clone(&call.state);
-    let who = blocking(move || state.workflow.authenticate(&token, unix_now())).await?;
+    let client = Some(call.client);
+    let who = blocking(move || state.workflow.authenticate(&token, client, unix_now())).await?;
     let _ = call.log.account.set(who.username.clone());
     Ok(who)
 }
@@ -265,8 +268,12 @@ pub async fn enable_account(call: Call) -> Result<HttpResponse, ApiError> {
 async fn set_disabled(call: Call, disabled: bool) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
     let name = call.param("username").to_owned();
-    let account =
-        blocking(move || state.workflow.set_account_disabled(&who, &name, disabled)).await?;
+    let account = blocking(move || {
+        state
+            .workflow
+            .set_account_disabled(&who, &name, disabled, unix_now())
+    })
+    .await?;
     ok_json(account_json(&account))
 }
 
@@ -275,8 +282,78 @@ async fn set_disabled(call: Call, disabled: bool) -> Result<HttpResponse, ApiErr
 pub async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
     let name = call.param("username").to_owned();
-    let (account, password) = blocking(move || state.workflow.reset_password(&who, &name)).await?;
+    let (account, password) =
+        blocking(move || state.workflow.reset_password(&who, &name, unix_now())).await?;
     ok_json(json!({"username": account.username, "password": password.as_str()}))
+}
+
+/// Most audit entries one request reads.
+pub const MAX_AUDIT_PAGE: usize = 1000;
+
+/// The audit filter of a request's query: `account`, `action` (one of
+/// [`AuditEntry::ACTIONS`]), `from` and `to` (unix seconds, `to` excluded), `before` (entry
+/// number, to page back) and `limit` (default 100, at most [`MAX_AUDIT_PAGE`]); an empty value
+/// is no condition.
+pub fn audit_filter(req: &Request<Incoming>) -> Result<AuditFilter, ApiError> {
+    let text = |name: &str| query_param(req, name).filter(|v| !v.trim().is_empty());
+    let number = |name: &str| -> Result<Option<u64>, ApiError> {
+        text(name)
+            .map(|v| {
+                v.trim().parse::<u64>().map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("{name}: a whole number (unix seconds, or an entry number)"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let action = text("action");
+    if let Some(a) = &action
+        && !AuditEntry::ACTIONS.contains(&a.as_str())
+    {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("action: one of {}", AuditEntry::ACTIONS.join(", ")),
+        ));
+    }
+    let limit = number("limit")?.unwrap_or(100);
+    if limit == 0 || limit > MAX_AUDIT_PAGE as u64 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("limit: 1 to {MAX_AUDIT_PAGE}"),
+        ));
+    }
+    Ok(AuditFilter {
+        account: text("account").map(|a| a.trim().to_owned()),
+        action,
+        from: number("from")?,
+        to: number("to")?,
+        before_seq: number("before")?,
+        limit: limit as usize,
+    })
+}
+
+/// The JSON view of an audit entry.
+pub fn audit_json(e: &AuditEntry) -> Value {
+    json!({
+        "seq": e.seq,
+        "at": e.at,
+        "at_utc": utc(e.at),
+        "account": e.account,
+        "client": e.client,
+        "action": e.action,
+        "object": e.object,
+    })
+}
+
+/// `GET /api/v1/admin/audit` (admin): the audit log, newest first, filtered by the query (see
+/// [`audit_filter`]).
+pub async fn audit(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let filter = audit_filter(&call.req)?;
+    let entries = blocking(move || state.workflow.audit_log(&who, &filter, unix_now())).await?;
+    ok_json(Value::Array(entries.iter().map(audit_json).collect()))
 }
 
 /// `POST /api/v1/publication/run` (admin): run publication now: one batch per region some
@@ -305,14 +382,7 @@ pub async fn publish(call: Call) -> Result<HttpResponse, ApiError> {
 /// `GET /api/v1/admin/store` (admin): record counts and the store's digest.
 pub async fn store_digest(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
-    let (counts, digest) = blocking(move || {
-        if who.role != Role::Admin {
-            return Err(ApiError::new(ErrorCode::ForbiddenRole, "admins only"));
-        }
-        let store = state.workflow.store();
-        Ok((store.counts()?, store.digest()?))
-    })
-    .await?;
+    let (counts, digest) = blocking(move || state.workflow.store_state(&who, unix_now())).await?;
     ok_json(json!({"counts": counts, "digest": hex::encode(digest)}))
 }
 
@@ -386,7 +456,7 @@ pub async fn trace(call: Call) -> Result<HttpResponse, ApiError> {
 pub async fn f1_table(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
     let id: u64 = parse_id(call.param("id"))?;
-    let mut rows = blocking(move || state.workflow.f1_table(&who, id)).await?;
+    let mut rows = blocking(move || state.workflow.f1_table(&who, id, unix_now())).await?;
     rows.sort_by_key(|r| (r.confirmation == ConfirmationRecord::OneSided, r.row_no));
     ok_json(Value::Array(rows.iter().map(row_json).collect()))
 }
@@ -402,7 +472,14 @@ pub async fn unit_rows(call: Call) -> Result<HttpResponse, ApiError> {
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "format=csv"));
     let unit = call.param("unit").to_owned();
-    let rows = blocking(move || state.workflow.unit_rows(&who, &unit)).await?;
+    let rows = blocking(move || {
+        if as_csv {
+            state.workflow.unit_export(&who, &unit, unix_now())
+        } else {
+            state.workflow.unit_rows(&who, &unit, unix_now())
+        }
+    })
+    .await?;
     if as_csv {
         Ok(csv(rows_csv(&rows)))
     } else {

@@ -288,6 +288,7 @@ mod tests {
             throttle: Default::default(),
             units: Vec::new(),
             regions: Default::default(),
+            retention: Default::default(),
             risk_rule: Default::default(),
         };
         let (workflow, _) = Workflow::open(

@@ -257,3 +257,12 @@ pub fn parse_id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError> {
         )
     })
 }
+
+/// The query parameter `name` of `req`, decoded, if present.
+pub fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    })
+}

@@ -110,6 +110,7 @@ pub static ROUTES: &[Route] = &[
     ),
     route(POST, "/api/v1/publication/run", json!(api::publish)),
     route(GET, "/api/v1/admin/store", json!(api::store_digest)),
+    route(GET, "/api/v1/admin/audit", json!(api::audit)),
     route(GET, "/api/v1/cases", json!(api::cases)),
     route(POST, "/api/v1/cases", json!(api::open_case)),
     route(GET, "/api/v1/cases/{id}", json!(api::case)),
@@ -146,6 +147,7 @@ pub static ROUTES: &[Route] = &[
         page!(console::follow_up),
     ),
     route(GET, "/console/admin", page!(console::admin)),
+    route(GET, "/console/admin/audit", page!(console::audit)),
     route(
         POST,
         "/console/admin/accounts",

@@ -21,9 +21,10 @@ use rand_core::SeedableRng;
 
 use crate::domain::password::PasswordHash;
 use crate::domain::store::{
-    Account, BatchRecord, CLAIM_RETENTION_SECONDS, CONTACT_RETENTION_SECONDS, CaseRecord,
-    CaseStatus, ClaimRecord, CodeRefusal, ConfirmationRecord, ContactHash, F1RowRecord, FollowUp,
-    FollowUpStatus, KEY_RETENTION_INTERVALS, RegionBatch, Role, Seconds, SessionRecord, Store,
+    Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS,
+    CONTACT_RETENTION_SECONDS, CaseRecord, CaseStatus, ClaimRecord, CodeRefusal,
+    ConfirmationRecord, ContactHash, F1RowRecord, FollowUp, FollowUpStatus,
+    KEY_RETENTION_INTERVALS, RegionBatch, Retention, Role, Seconds, SessionRecord, Store,
     StoreCounts, StoreError, StoredKey,
 };
 
@@ -79,6 +80,8 @@ macro_rules! store_conformance_tests {
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
             a_run_publishes_each_case_in_each_of_its_regions_or_nothing,
+            retention_erases_contact_details_then_rows_then_cases,
+            the_audit_log_is_appended_numbered_filtered_and_outside_the_digest,
             a_taken_batch_id_is_never_given_again,
             reports_number_rows_per_case_and_refuse_duplicates,
             a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_age,
@@ -271,7 +274,7 @@ pub(crate) fn a_new_store_is_empty<S: Store, G>(new: impl Fn() -> Harness<S, G>)
     assert!(store.f1_rows(1).unwrap().is_empty());
     assert!(store.f1_rows_of_districts(&[0, 1]).unwrap().is_empty());
     assert_eq!(store.f1_row(1, 1).unwrap(), None);
-    assert_eq!(store.purge(NOW).unwrap(), 0);
+    assert_eq!(store.purge(NOW, &Retention::default()).unwrap(), 0);
     assert_eq!(store.open_case(&case("first"), &code(1)).unwrap(), 1);
 }
 
@@ -391,9 +394,9 @@ pub(crate) fn sessions_are_kept_found_ended_and_expired<S: Store, G>(
     assert_eq!(store.counts().unwrap().sessions, 1);
 
     // A session is valid until its expiry: a purge one second before keeps it.
-    assert_eq!(store.purge(NOW + 59).unwrap(), 0);
+    assert_eq!(store.purge(NOW + 59, &Retention::default()).unwrap(), 0);
     assert!(store.session(&[2; 32]).unwrap().is_some());
-    assert_eq!(store.purge(NOW + 60).unwrap(), 1);
+    assert_eq!(store.purge(NOW + 60, &Retention::default()).unwrap(), 1);
     assert_eq!(store.session(&[2; 32]).unwrap(), None);
     assert_eq!(store.counts().unwrap().sessions, 0);
 }
@@ -526,9 +529,13 @@ pub(crate) fn a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_a
         store.claims_of_rpi(&[8; 16]).unwrap(),
         vec![first[1].clone()]
     );
-    store.purge(NOW + CLAIM_RETENTION_SECONDS - 1).unwrap();
+    store
+        .purge(NOW + CLAIM_RETENTION_SECONDS - 1, &Retention::default())
+        .unwrap();
     assert_eq!(store.claims_of_rpi(&[7; 16]).unwrap().len(), 2);
-    store.purge(NOW + CLAIM_RETENTION_SECONDS).unwrap();
+    store
+        .purge(NOW + CLAIM_RETENTION_SECONDS, &Retention::default())
+        .unwrap();
     assert_eq!(store.claims_of_rpi(&[7; 16]).unwrap(), vec![]);
     assert_eq!(store.claims_of_rpi(&[8; 16]).unwrap(), vec![]);
 }
@@ -858,6 +865,194 @@ pub(crate) fn a_run_publishes_each_case_in_each_of_its_regions_or_nothing<S: Sto
         h.store.case(b).unwrap().unwrap().status,
         published(vec![region_batch(79, second)])
     );
+}
+
+/// Audit entries are numbered from 1 in the order appended, read newest first through every
+/// filter (account, action, time range, before a number, limit), kept across a reopen, and
+/// never change the digest.
+pub(crate) fn the_audit_log_is_appended_numbered_filtered_and_outside_the_digest<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let before = h.store.digest().unwrap();
+    let entry = |at, account: &str, action: &str| AuditEntry {
+        seq: 0,
+        at,
+        account: account.into(),
+        client: Some("192.0.2.1".into()),
+        action: action.into(),
+        object: format!("case {at}"),
+    };
+    let appended: Vec<u64> = [
+        entry(NOW, "doctor", "case_opened"),
+        entry(NOW + 10, "admin", "login"),
+        entry(NOW + 20, "doctor", "trace_requested"),
+        entry(NOW + 30, "doctor", "f1_table_read"),
+    ]
+    .iter()
+    .map(|e| h.store.append_audit(e).unwrap())
+    .collect();
+    assert_eq!(appended, vec![1, 2, 3, 4]);
+    assert_eq!(
+        h.store.digest().unwrap(),
+        before,
+        "the audit log is outside the digest"
+    );
+    let h = h.reopen();
+    let read = |filter: AuditFilter| -> Vec<u64> {
+        h.store
+            .audit(&AuditFilter {
+                limit: if filter.limit == 0 { 100 } else { filter.limit },
+                ..filter
+            })
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect()
+    };
+    assert_eq!(read(AuditFilter::default()), vec![4, 3, 2, 1]);
+    let doctor = || Some("doctor".to_owned());
+    assert_eq!(
+        read(AuditFilter {
+            account: doctor(),
+            ..Default::default()
+        }),
+        vec![4, 3, 1]
+    );
+    let action = Some("login".to_owned());
+    assert_eq!(
+        read(AuditFilter {
+            action,
+            ..Default::default()
+        }),
+        vec![2]
+    );
+    let (from, to) = (Some(NOW + 10), Some(NOW + 30));
+    assert_eq!(
+        read(AuditFilter {
+            from,
+            to,
+            ..Default::default()
+        }),
+        vec![3, 2]
+    );
+    let paged = AuditFilter {
+        account: doctor(),
+        before_seq: Some(4),
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(read(paged), vec![3]);
+    let all = h
+        .store
+        .audit(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        all[3],
+        AuditEntry {
+            seq: 1,
+            ..entry(NOW, "doctor", "case_opened")
+        }
+    );
+    assert_eq!(
+        h.store
+            .append_audit(&entry(NOW + 40, "-", "publication_run"))
+            .unwrap(),
+        5
+    );
+}
+
+/// The configured retention: a row's sealed contact details go after `sealed_contact_days`
+/// (the row stays), the row and its report after `f1_row_days`, a case with its code, upload
+/// digest, upload, contact hashes and remaining rows after `case_days`; each purge removes
+/// exactly that, and a second purge at the same time nothing.
+pub(crate) fn retention_erases_contact_details_then_rows_then_cases<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let retention = Retention {
+        sealed_contact_days: 10,
+        f1_row_days: 20,
+        case_days: 30,
+    };
+    let day = 86_400;
+    let old = uploaded_case(store, 1);
+    let recent = store
+        .open_case(
+            &CaseRecord {
+                opened_at: NOW + 25 * day,
+                ..case("recent")
+            },
+            &code(2),
+        )
+        .unwrap();
+    let received = |at| F1RowRecord {
+        received_at: at,
+        ..row(old, 1, 1)
+    };
+    store
+        .record_report(&[1; 16], NOW, vec![received(NOW)], &[])
+        .unwrap();
+    store
+        .record_report(
+            &[2; 16],
+            NOW + 15 * day,
+            vec![received(NOW + 15 * day)],
+            &[],
+        )
+        .unwrap();
+    let sealed = |row_no| {
+        store
+            .f1_row(old, row_no)
+            .unwrap()
+            .map(|r| !r.sealed_contact.is_empty())
+    };
+    assert_eq!((sealed(1), sealed(2)), (Some(true), Some(true)));
+    // The protocol's own retention first (the upload's old daily key).
+    store.purge(NOW, &retention).unwrap();
+    // Day 10: row 1's contact details go, the row stays.
+    assert_eq!(store.purge(NOW + 10 * day, &retention).unwrap(), 1);
+    assert_eq!((sealed(1), sealed(2)), (Some(false), Some(true)));
+    assert_eq!(store.purge(NOW + 10 * day, &retention).unwrap(), 0);
+    // Day 20: row 1 and its report go (row 2 is 5 days old).
+    let counts = store.counts().unwrap();
+    store.purge(NOW + 20 * day, &retention).unwrap();
+    assert_eq!((sealed(1), sealed(2)), (None, Some(true)));
+    assert_eq!(store.counts().unwrap().f1_rows, counts.f1_rows - 1);
+    assert_eq!(store.counts().unwrap().reports, counts.reports - 1);
+    assert!(store.report_seen(&[2; 16]).unwrap() && !store.report_seen(&[1; 16]).unwrap());
+    assert_eq!(store.f1_rows_of_districts(&[1]).unwrap().len(), 1);
+    // Day 30: the old case goes with its code, upload and last row; the recent one stays.
+    store.purge(NOW + 30 * day, &retention).unwrap();
+    assert!(store.case(old).unwrap().is_none());
+    assert!(store.case(recent).unwrap().is_some());
+    assert!(store.f1_rows(old).unwrap().is_empty());
+    assert!(store.f1_rows_of_districts(&[1]).unwrap().is_empty());
+    assert!(
+        store
+            .contact_hashes()
+            .unwrap()
+            .iter()
+            .all(|(c, _)| *c != old)
+    );
+    assert!(matches!(
+        store.accept_upload(&code(1), &digest_of(1), NOW + 30 * day, &[], &[]),
+        Err(StoreError::Code(CodeRefusal::Unknown))
+    ));
+    assert_eq!(
+        store.repeated_upload(&code(1), &digest_of(1)).unwrap(),
+        None
+    );
+    let after = store.digest().unwrap();
+    assert_eq!(store.purge(NOW + 30 * day, &retention).unwrap(), 0);
+    assert_eq!(store.digest().unwrap(), after);
+    // Past the recent case's time too.
+    store.purge(NOW + 55 * day, &retention).unwrap();
+    assert_eq!(store.counts().unwrap().cases, 0);
 }
 
 /// A batch id taken is never given again, whether its batch is recorded or not (a crashed run
@@ -1293,7 +1488,7 @@ pub(crate) fn purge_erases_what_retention_no_longer_allows<S: Store, G>(
     store.request_trace(2, "doctor", &[0], now - 30).unwrap();
 
     // Two sessions, two hashes, one key.
-    assert_eq!(store.purge(now).unwrap(), 5);
+    assert_eq!(store.purge(now, &Retention::default()).unwrap(), 5);
     assert_eq!(store.session(&[1; 32]).unwrap(), None);
     assert_eq!(store.session(&[2; 32]).unwrap(), None);
     assert!(store.session(&[3; 32]).unwrap().is_some());
@@ -1309,15 +1504,15 @@ pub(crate) fn purge_erases_what_retention_no_longer_allows<S: Store, G>(
 
     // Purging again at the same time removes nothing and changes nothing.
     let digest = store.digest().unwrap();
-    assert_eq!(store.purge(now).unwrap(), 0);
+    assert_eq!(store.purge(now, &Retention::default()).unwrap(), 0);
     assert_eq!(store.digest().unwrap(), digest);
     // One second later, the last session and the last hash go; the keys stay until the
     // next interval.
-    assert_eq!(store.purge(now + 1).unwrap(), 2);
+    assert_eq!(store.purge(now + 1, &Retention::default()).unwrap(), 2);
     assert_eq!(store.counts().unwrap().sessions, 0);
     assert!(store.contact_hashes().unwrap().is_empty());
     assert_eq!(keys(1), vec![key(2, oldest - 143, 144)]);
-    assert_eq!(store.purge(now + 600).unwrap(), 1);
+    assert_eq!(store.purge(now + 600, &Retention::default()).unwrap(), 1);
     assert!(keys(1).is_empty());
     assert_eq!(store.counts().unwrap().uploads, 2);
 }
@@ -1347,7 +1542,7 @@ pub(crate) fn a_purge_that_erases_nothing_changes_nothing<S: Store, G>(
         )
         .unwrap();
     let (digest, hashes) = (store.digest().unwrap(), store.contact_hashes().unwrap());
-    assert_eq!(store.purge(NOW + 1).unwrap(), 0);
+    assert_eq!(store.purge(NOW + 1, &Retention::default()).unwrap(), 0);
     assert_eq!(store.digest().unwrap(), digest);
     assert_eq!(store.contact_hashes().unwrap(), hashes);
 }
@@ -1387,8 +1582,14 @@ pub(crate) fn counts_count_each_kind_of_record<S: Store, G>(new: impl Fn() -> Ha
             f1_rows: 2,
         }
     );
-    // Far in the future: every session, hash and key goes, and nothing else.
-    assert_eq!(store.purge(NOW + 100 * 86_400).unwrap(), 2 + 2 + 2);
+    // Far in the future: every session, hash and key goes, and, the configured retention
+    // being longer still, nothing else.
+    let long = Retention {
+        sealed_contact_days: 1000,
+        f1_row_days: 1000,
+        case_days: 1000,
+    };
+    assert_eq!(store.purge(NOW + 100 * 86_400, &long).unwrap(), 2 + 2 + 2);
     assert_eq!(
         store.counts().unwrap(),
         StoreCounts {

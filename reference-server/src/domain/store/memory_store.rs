@@ -13,10 +13,10 @@ use ring::digest;
 use serde::Serialize;
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
-    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained, key_retained,
-    published_cases,
+    Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
+    CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
+    SessionRecord, Store, StoreCounts, StoreError, StoredKey, UploadRecord, check_run,
+    claim_retained, contact_retained, key_retained, published_cases,
 };
 
 #[derive(Default)]
@@ -36,6 +36,7 @@ struct Inner {
     claims: BTreeMap<([u8; 16], [u8; 32]), ClaimRecord>,
     f1_rows: BTreeMap<(u64, u32), F1RowRecord>,
     f1_by_district: BTreeMap<(u32, u64, u32), ()>,
+    audit: Vec<AuditEntry>,
 }
 
 /// The in-memory store. See the module documentation.
@@ -442,9 +443,47 @@ impl Store for MemoryStore {
         Ok(row.clone())
     }
 
-    fn purge(&self, now: Seconds) -> Result<u64, StoreError> {
+    fn purge(&self, now: Seconds, retention: &Retention) -> Result<u64, StoreError> {
         let mut inner = self.lock();
         let mut removed = 0u64;
+        // Cases past retention, and everything of theirs.
+        let gone: Vec<u64> = inner
+            .cases
+            .values()
+            .filter(|c| !retention.case_kept(c.opened_at, now))
+            .map(|c| c.case_id)
+            .collect();
+        for case_id in &gone {
+            inner.cases.remove(case_id);
+            inner.codes.retain(|_, c| c.case_id != *case_id);
+            inner.upload_digests.retain(|_, (_, c)| c != case_id);
+            inner.uploads.remove(case_id);
+            inner.contacts.remove(case_id);
+            removed += 1;
+        }
+        // F1 rows past retention (those of the cases above too), then contact details.
+        let rows: Vec<(u64, u32, u32)> = inner
+            .f1_rows
+            .values()
+            .filter(|r| gone.contains(&r.case_id) || !retention.row_kept(r.received_at, now))
+            .map(|r| (r.case_id, r.row_no, r.district))
+            .collect();
+        for (case_id, row_no, district) in rows {
+            inner.f1_rows.remove(&(case_id, row_no));
+            inner.f1_by_district.remove(&(district, case_id, row_no));
+            removed += 1;
+        }
+        let before = inner.reports.len();
+        inner
+            .reports
+            .retain(|_, r| retention.row_kept(r.received_at, now));
+        removed += (before - inner.reports.len()) as u64;
+        for row in inner.f1_rows.values_mut() {
+            if !row.sealed_contact.is_empty() && !retention.contact_kept(row.received_at, now) {
+                row.sealed_contact.clear();
+                removed += 1;
+            }
+        }
         let before = inner.sessions.len();
         inner.sessions.retain(|_, s| s.expires_at > now);
         removed += (before - inner.sessions.len()) as u64;
@@ -465,6 +504,28 @@ impl Store for MemoryStore {
             removed += (before - upload.keys.len()) as u64;
         }
         Ok(removed)
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let seq = inner.audit.len() as u64 + 1;
+        inner.audit.push(AuditEntry {
+            seq,
+            ..entry.clone()
+        });
+        Ok(seq)
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| filter.admits(e))
+            .take(filter.limit)
+            .cloned()
+            .collect())
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {

@@ -15,6 +15,8 @@
 //! | `claims` | RPI ‖ claim id | [`ClaimRecord`] |
 //! | `f1_rows` | case id ‖ row no. (u32 BE) | [`F1RowRecord`] |
 //! | `f1_by_district` | district (u32 BE) ‖ case id ‖ row no. | empty |
+//! | `audit` | entry number (u64 BE) | [`AuditEntry`], appended only; outside [`Store::digest`] |
+//! | `audit_meta` | `next_seq` | the next entry number; outside [`Store::digest`] |
 //!
 //! Every write method ends with `Db::flush`, so a method that returned `Ok` survives a crash.
 
@@ -31,10 +33,10 @@ use sled::transaction::{
 use crate::domain::files;
 
 use super::{
-    Account, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord, CodeRefusal,
-    ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds, SessionRecord, Store, StoreCounts,
-    StoreError, StoredKey, UploadRecord, check_run, claim_retained, contact_retained, key_retained,
-    published_cases,
+    Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
+    CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
+    SessionRecord, Store, StoreCounts, StoreError, StoredKey, UploadRecord, check_run,
+    claim_retained, contact_retained, key_retained, published_cases,
 };
 
 const TREES: [&str; 13] = [
@@ -131,6 +133,8 @@ pub struct SledStore {
     claims: sled::Tree,
     f1_rows: sled::Tree,
     f1_by_district: sled::Tree,
+    audit: sled::Tree,
+    audit_meta: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -333,6 +337,8 @@ impl SledStore {
             claims: tree("claims")?,
             f1_rows: tree("f1_rows")?,
             f1_by_district: tree("f1_by_district")?,
+            audit: tree("audit")?,
+            audit_meta: tree("audit_meta")?,
             db,
         })
     }
@@ -823,8 +829,64 @@ impl Store for SledStore {
         Ok(row)
     }
 
-    fn purge(&self, now: Seconds) -> Result<u64, StoreError> {
+    fn purge(&self, now: Seconds, retention: &Retention) -> Result<u64, StoreError> {
         let mut removed = 0u64;
+        // Cases past retention, and everything of theirs.
+        let mut gone = Vec::new();
+        for case in self.cases()? {
+            if !retention.case_kept(case.opened_at, now) {
+                gone.push(case.case_id);
+            }
+        }
+        for case_id in &gone {
+            let key = case_id.to_be_bytes();
+            self.cases.remove(key).map_err(backend)?;
+            self.uploads.remove(key).map_err(backend)?;
+            self.contacts.remove(key).map_err(backend)?;
+            removed += 1;
+        }
+        if !gone.is_empty() {
+            for kv in self.codes.iter() {
+                let (k, v) = kv.map_err(backend)?;
+                let code: CodeRecord = decode("code", &v)?;
+                if gone.contains(&code.case_id) {
+                    self.codes.remove(k).map_err(backend)?;
+                }
+            }
+            for kv in self.upload_digests.iter() {
+                let (k, v) = kv.map_err(backend)?;
+                let (_, case_id): ([u8; 32], u64) = decode("upload digest", &v)?;
+                if gone.contains(&case_id) {
+                    self.upload_digests.remove(k).map_err(backend)?;
+                }
+            }
+        }
+        // F1 rows past retention (those of the cases above too), then contact details.
+        for kv in self.f1_rows.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let mut row: F1RowRecord = decode("F1 row", &v)?;
+            if gone.contains(&row.case_id) || !retention.row_kept(row.received_at, now) {
+                self.f1_rows.remove(&k).map_err(backend)?;
+                self.f1_by_district
+                    .remove(district_key(row.district, row.case_id, row.row_no))
+                    .map_err(backend)?;
+                removed += 1;
+            } else if !row.sealed_contact.is_empty()
+                && !retention.contact_kept(row.received_at, now)
+            {
+                row.sealed_contact.clear();
+                self.f1_rows.insert(k, encode(&row)?).map_err(backend)?;
+                removed += 1;
+            }
+        }
+        for kv in self.reports.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let report: ReportRecord = decode("report", &v)?;
+            if !retention.row_kept(report.received_at, now) {
+                self.reports.remove(k).map_err(backend)?;
+                removed += 1;
+            }
+        }
         for kv in self.sessions.iter() {
             let (k, v) = kv.map_err(backend)?;
             let session: SessionRecord = decode("session", &v)?;
@@ -870,6 +932,42 @@ impl Store for SledStore {
         }
         self.flush()?;
         Ok(removed)
+    }
+
+    fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let seq = finish(
+            // The counter lives beside the log, outside the digested trees.
+            (&self.audit_meta, &self.audit).transaction(|(counter, audit)| {
+                let seq = tx_next_id(counter, "next_seq")?;
+                tx_put(
+                    audit,
+                    &seq.to_be_bytes(),
+                    &AuditEntry {
+                        seq,
+                        ..entry.clone()
+                    },
+                )?;
+                Ok(seq)
+            }),
+        )?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let end = filter.before_seq.unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        for kv in self.audit.range(..end.to_be_bytes()).rev() {
+            if out.len() >= filter.limit {
+                break;
+            }
+            let (_, bytes) = kv.map_err(backend)?;
+            let entry: AuditEntry = decode("audit entry", &bytes)?;
+            if filter.admits(&entry) {
+                out.push(entry);
+            }
+        }
+        Ok(out)
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {
@@ -996,20 +1094,24 @@ mod tests {
         let digest = store.digest().unwrap();
         drop(store);
         // Stamped: opening again changes nothing.
-        assert_eq!(open(&dir).digest().unwrap(), digest);
+        assert_eq!(reopen(&dir).digest().unwrap(), digest);
 
         // A newer server wrote schema 3: refused by name, nothing touched.
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = retried(|| sled::open(dir.path()));
             db.open_tree("schema")
                 .unwrap()
                 .insert("version", &3u32.to_be_bytes())
                 .unwrap();
             db.flush().unwrap();
         }
-        let refused = SledStore::open(dir.path()).unwrap_err().to_string();
+        let refused = retried(|| match SledStore::open(dir.path()) {
+            Ok(_) => Ok("opened".to_owned()),
+            Err(e) if e.to_string().contains("schema") => Ok(e.to_string()),
+            Err(e) => Err(e),
+        });
         assert!(refused.contains("schema is version 3"), "{refused}");
-        let db = sled::open(dir.path()).unwrap();
+        let db = retried(|| sled::open(dir.path()));
         let schema = db
             .open_tree("schema")
             .unwrap()
@@ -1021,6 +1123,27 @@ mod tests {
 
     fn open(dir: &tempfile::TempDir) -> SledStore {
         SledStore::open(dir.path()).unwrap()
+    }
+
+    /// `attempt` until it succeeds (for at most 10 s): right after a database on the same
+    /// directory was dropped, sled's flusher thread may hold the file lock a moment longer on
+    /// a loaded machine.
+    fn retried<T, E: std::fmt::Display>(mut attempt: impl FnMut() -> Result<T, E>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match attempt() {
+                Ok(value) => return value,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("still failing after 10 s: {e}"),
+            }
+        }
+    }
+
+    /// [`open`] right after the store on `dir` was dropped (see [`retried`]).
+    fn reopen(dir: &tempfile::TempDir) -> SledStore {
+        retried(|| SledStore::open(dir.path()))
     }
 
     /// A length prefix of `len` as bincode's standard configuration writes it (a u64 varint).
@@ -1091,7 +1214,7 @@ mod tests {
             .insert([1; 32], huge_length(1 << 33))
             .unwrap();
         assert_corrupt(store.session(&[1; 32]));
-        assert_corrupt(store.purge(NOW));
+        assert_corrupt(store.purge(NOW, &Retention::default()));
 
         store.contacts.insert([1, 2, 3], vec![0]).unwrap();
         assert_corrupt(store.contact_hashes());

@@ -100,12 +100,16 @@ impl Workflow {
         };
         if !ok {
             Metrics::inc(&self.metrics.login_failures);
+            // The name tried, as typed but bounded: an attacker's long names fill no disk.
+            let tried: String = username.chars().take(64).collect();
+            self.audit(&tried, Some(client), "login_failed", String::new(), now);
             return Err(ApiError::new(
                 ErrorCode::LoginFailed,
                 "wrong user name or password",
             ));
         }
         self.password_proved(username, client, known, now);
+        self.audit(username, Some(client), "login", String::new(), now);
         let mut token = Zeroizing::new([0u8; 32]);
         lock(&self.rng).fill_bytes(&mut *token);
         let expires_at = now + self.settings.session_ttl_seconds;
@@ -131,7 +135,12 @@ impl Workflow {
     }
 
     /// The principal of a bearer token.
-    pub fn authenticate(&self, token: &str, now: Seconds) -> Result<Principal, ApiError> {
+    pub fn authenticate(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+        now: Seconds,
+    ) -> Result<Principal, ApiError> {
         let invalid = || ApiError::new(ErrorCode::SessionInvalid, "unknown or expired session");
         let session = self
             .store
@@ -148,6 +157,7 @@ impl Workflow {
         Ok(Principal {
             username: account.username,
             role: account.role,
+            client,
         })
     }
 
@@ -228,6 +238,12 @@ impl Workflow {
             disabled: false,
         };
         self.store.insert_account(&account)?;
+        self.audit_by(
+            principal,
+            "account_created",
+            format!("account {username}"),
+            now,
+        );
         Ok(account)
     }
 
@@ -239,6 +255,7 @@ impl Workflow {
         principal: &Principal,
         username: &str,
         disabled: bool,
+        now: Seconds,
     ) -> Result<Account, ApiError> {
         Self::require_admin(principal)?;
         if disabled && username == principal.username {
@@ -251,6 +268,12 @@ impl Workflow {
         account.disabled = disabled;
         self.store.update_account(&account)?;
         self.store.delete_sessions_of(username, None)?;
+        let action = if disabled {
+            "account_disabled"
+        } else {
+            "account_enabled"
+        };
+        self.audit_by(principal, action, format!("account {username}"), now);
         Ok(account)
     }
 
@@ -260,6 +283,7 @@ impl Workflow {
         &self,
         principal: &Principal,
         username: &str,
+        now: Seconds,
     ) -> Result<(Account, Zeroizing<String>), ApiError> {
         Self::require_admin(principal)?;
         let mut account = self.account_named(username)?;
@@ -268,6 +292,12 @@ impl Workflow {
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
         self.store.update_account(&account)?;
         self.store.delete_sessions_of(username, None)?;
+        self.audit_by(
+            principal,
+            "password_reset",
+            format!("account {username}"),
+            now,
+        );
         Ok((account, password))
     }
 
@@ -317,6 +347,7 @@ impl Workflow {
         self.store.update_account(&account)?;
         self.store
             .delete_sessions_of(&principal.username, Some(&keep))?;
+        self.audit_by(principal, "password_changed", String::new(), now);
         Ok(())
     }
 }

@@ -71,6 +71,12 @@ impl Workflow {
         case.case_id = self
             .store
             .open_case(&case, &self.code_hash(&issued.canonical()))?;
+        self.audit_by(
+            principal,
+            "case_opened",
+            format!("case {}", case.case_id),
+            now,
+        );
         Ok(OpenedCase {
             case,
             code: issued.display().to_owned(),

@@ -28,9 +28,32 @@ impl Workflow {
         &self,
         principal: &Principal,
         unit_name: &str,
+        now: Seconds,
     ) -> Result<Vec<F1RowRecord>, ApiError> {
         let unit = self.unit_rows_guard(principal, unit_name)?;
-        Ok(self.store.f1_rows_of_districts(&unit.districts)?)
+        let rows = self.store.f1_rows_of_districts(&unit.districts)?;
+        self.audit_by(
+            principal,
+            "unit_rows_read",
+            format!("unit {unit_name}"),
+            now,
+        );
+        Ok(rows)
+    }
+
+    /// [`unit_rows`](Self::unit_rows) for an export (a CSV file leaves the server): audited
+    /// as one.
+    pub fn unit_export(
+        &self,
+        principal: &Principal,
+        unit_name: &str,
+        now: Seconds,
+    ) -> Result<Vec<F1RowRecord>, ApiError> {
+        let unit = self.unit_rows_guard(principal, unit_name)?;
+        let rows = self.store.f1_rows_of_districts(&unit.districts)?;
+        let object = format!("unit {unit_name} ({} rows)", rows.len());
+        self.audit_by(principal, "f1_export", object, now);
+        Ok(rows)
     }
 
     /// Record the follow-up of a row in one of the unit's districts.
@@ -59,7 +82,7 @@ impl Workflow {
                 ),
             ));
         }
-        Ok(self.store.set_follow_up(
+        let updated = self.store.set_follow_up(
             case_id,
             row_no,
             &FollowUp {
@@ -67,6 +90,9 @@ impl Workflow {
                 updated_at: now,
                 updated_by: principal.username.clone(),
             },
-        )?)
+        )?;
+        let object = format!("case {case_id} row {row_no}: {}", status.as_str());
+        self.audit_by(principal, "follow_up_changed", object, now);
+        Ok(updated)
     }
 }

@@ -34,7 +34,7 @@ use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::password::PasswordHash;
 use crate::domain::settings::Settings;
-use crate::domain::store::{Account, Role, Seconds, Store};
+use crate::domain::store::{Account, AuditEntry, AuditFilter, Role, Seconds, Store, StoreCounts};
 use crate::domain::throttle::{KnownClients, Throttle};
 
 mod accounts;
@@ -60,6 +60,8 @@ pub struct Principal {
     pub username: String,
     /// Its role.
     pub role: Role,
+    /// The address the request came from, for the audit log (none for callers in process).
+    pub client: Option<IpAddr>,
 }
 
 struct Throttles {
@@ -228,6 +230,56 @@ impl Workflow {
         crate::domain::password::random_password(&mut *lock(&self.rng))
     }
 
+    /// Append to the audit log (`account` did `action` to `object`): after the action, which
+    /// is committed whatever happens here; a log that cannot be written is reported in the
+    /// server's log and counted in `/metrics`, never undoes the action.
+    pub(super) fn audit(
+        &self,
+        account: &str,
+        client: Option<IpAddr>,
+        action: &'static str,
+        object: String,
+        now: Seconds,
+    ) {
+        debug_assert!(AuditEntry::ACTIONS.contains(&action), "{action}");
+        let entry = AuditEntry {
+            seq: 0,
+            at: now,
+            account: account.to_owned(),
+            client: client.map(|c| c.to_string()),
+            action: action.to_owned(),
+            object,
+        };
+        if let Err(e) = self.store.append_audit(&entry) {
+            Metrics::inc(&self.metrics.audit_failures);
+            tracing::error!(error = %e, action, "audit entry not written");
+        }
+    }
+
+    /// Audit what `principal` did.
+    pub(super) fn audit_by(
+        &self,
+        principal: &Principal,
+        action: &'static str,
+        object: String,
+        now: Seconds,
+    ) {
+        self.audit(&principal.username, principal.client, action, object, now);
+    }
+
+    /// The audit log, filtered (admins only); reading it is itself audited.
+    pub fn audit_log(
+        &self,
+        principal: &Principal,
+        filter: &AuditFilter,
+        now: Seconds,
+    ) -> Result<Vec<AuditEntry>, ApiError> {
+        Self::require_admin(principal)?;
+        let entries = self.store.audit(filter)?;
+        self.audit_by(principal, "audit_read", String::new(), now);
+        Ok(entries)
+    }
+
     /// The store (for tests and tools).
     pub fn store(&self) -> &dyn Store {
         &*self.store
@@ -251,10 +303,34 @@ impl Workflow {
     /// Erase what retention no longer allows: expired sessions, contact hashes older than 14
     /// days, index entries and stored keys past their use.
     pub fn purge(&self, now: Seconds) -> Result<u64, ApiError> {
-        let removed = self.store.purge(now)?;
+        let removed = self.store.purge(now, &self.settings.retention)?;
+        self.metrics
+            .retention_purged
+            .fetch_add(removed, std::sync::atomic::Ordering::Relaxed);
         write(&self.history).purge(UnixTime(now));
         write(&self.index).expire(UnixTime(now));
+        if removed > 0 {
+            self.audit(
+                "-",
+                None,
+                "retention_purge",
+                format!("{removed} records"),
+                now,
+            );
+        }
         Ok(removed)
+    }
+
+    /// The store's record counts and digest (admins only; audited).
+    pub fn store_state(
+        &self,
+        principal: &Principal,
+        now: Seconds,
+    ) -> Result<(StoreCounts, [u8; 32]), ApiError> {
+        Self::require_admin(principal)?;
+        let state = (self.store.counts()?, self.store.digest()?);
+        self.audit_by(principal, "store_read", String::new(), now);
+        Ok(state)
     }
 }
 

@@ -165,6 +165,15 @@ fn sink_error(what: &str, e: std::io::Error) -> ApiError {
     )
 }
 
+/// How the audit log names a run: its batches, each with its region.
+fn batches_object(run: &[BatchRecord]) -> String {
+    let batches: Vec<String> = run
+        .iter()
+        .map(|b| format!("{} (region {})", b.batch_id, b.region))
+        .collect();
+    format!("batches {}", batches.join(", "))
+}
+
 impl Workflow {
     /// Where the publication bytes go, and where the web layer serves them from.
     pub fn publication(&self) -> &dyn PublicationSink {
@@ -211,9 +220,13 @@ impl Workflow {
             .regions
             .chosen(regions)
             .map_err(|e| ApiError::new(ErrorCode::UnknownRegion, e.0))?;
-        Ok(self
+        let case = self
             .store
-            .request_trace(case_id, &principal.username, &regions, now)?)
+            .request_trace(case_id, &principal.username, &regions, now)?;
+        let listed: Vec<String> = regions.iter().map(u16::to_string).collect();
+        let object = format!("case {case_id} regions {}", listed.join(","));
+        self.audit_by(principal, "trace_requested", object, now);
+        Ok(case)
     }
 
     /// A publication run: for every region some waiting case is traced to, build a batch of
@@ -221,6 +234,14 @@ impl Workflow {
     /// run (SPEC.md §8.5). Returns the batches, by region; none when no case is waiting. One
     /// run at a time.
     pub fn publish(&self, now: Seconds) -> Result<Vec<BatchRecord>, ApiError> {
+        let run = self.publish_run(now)?;
+        if !run.is_empty() {
+            self.audit("-", None, "publication_run", batches_object(&run), now);
+        }
+        Ok(run)
+    }
+
+    fn publish_run(&self, now: Seconds) -> Result<Vec<BatchRecord>, ApiError> {
         let _one_at_a_time = lock(&self.publication);
         let waiting = self.store.uploads_to_publish()?;
         if waiting.is_empty() {
@@ -400,6 +421,8 @@ impl Workflow {
         now: Seconds,
     ) -> Result<Vec<BatchRecord>, ApiError> {
         Self::require_admin(principal)?;
-        self.publish(now)
+        let run = self.publish_run(now)?;
+        self.audit_by(principal, "publication_run", batches_object(&run), now);
+        Ok(run)
     }
 }

@@ -219,8 +219,11 @@ impl Workflow {
         &self,
         principal: &Principal,
         case_id: u64,
+        now: Seconds,
     ) -> Result<Vec<F1RowRecord>, ApiError> {
         self.case(principal, case_id)?;
-        Ok(self.store.f1_rows(case_id)?)
+        let rows = self.store.f1_rows(case_id)?;
+        self.audit_by(principal, "f1_table_read", format!("case {case_id}"), now);
+        Ok(rows)
     }
 }

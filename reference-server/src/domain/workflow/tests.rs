@@ -39,6 +39,7 @@ fn settings() -> Settings {
         throttle: ThrottleConfig::default(),
         units: vec![unit("north", vec![1]), unit("south", vec![2])],
         regions: Default::default(),
+        retention: Default::default(),
         risk_rule: RiskRule::default(),
     }
 }
@@ -58,6 +59,7 @@ fn open(dir: &Path) -> (Workflow, Option<String>) {
 
 fn principal(username: &str, role: Role) -> Principal {
     Principal {
+        client: None,
         username: username.into(),
         role,
     }
@@ -143,11 +145,13 @@ fn first_open_creates_an_admin_whose_password_logs_in() {
     let session = workflow.login("admin", &password, CLIENT, NOW).unwrap();
     assert_eq!(session.expires_at, NOW + 12 * 3600);
     assert_eq!(
-        workflow.authenticate(&session.token, NOW + 60).unwrap(),
+        workflow
+            .authenticate(&session.token, None, NOW + 60)
+            .unwrap(),
         admin()
     );
     assert_eq!(
-        code_of(workflow.authenticate(&session.token, session.expires_at)),
+        code_of(workflow.authenticate(&session.token, None, session.expires_at)),
         ErrorCode::SessionInvalid
     );
     let accounts = workflow.store().accounts().unwrap();
@@ -160,12 +164,14 @@ fn first_open_creates_an_admin_whose_password_logs_in() {
     // The same admin, not a new one, and the session of before the restart still works.
     assert_eq!(workflow.store().accounts().unwrap(), accounts);
     assert_eq!(
-        workflow.authenticate(&session.token, NOW + 60).unwrap(),
+        workflow
+            .authenticate(&session.token, None, NOW + 60)
+            .unwrap(),
         admin()
     );
     workflow.logout(&session.token).unwrap();
     assert_eq!(
-        code_of(workflow.authenticate(&session.token, NOW + 60)),
+        code_of(workflow.authenticate(&session.token, None, NOW + 60)),
         ErrorCode::SessionInvalid
     );
 }
@@ -186,7 +192,10 @@ fn each_role_may_do_only_its_own_steps() {
     );
     assert_eq!(code_of(workflow.publish_on_demand(&doctor, NOW)), forbidden);
     assert_eq!(code_of(workflow.accounts(&doctor)), forbidden);
-    assert_eq!(code_of(workflow.unit_rows(&doctor, "north")), forbidden);
+    assert_eq!(
+        code_of(workflow.unit_rows(&doctor, "north", NOW)),
+        forbidden
+    );
     assert_eq!(code_of(workflow.open_case(&north, "HN-1", NOW)), forbidden);
     assert_eq!(
         code_of(workflow.open_case(&admin(), "HN-1", NOW)),
@@ -196,11 +205,11 @@ fn each_role_may_do_only_its_own_steps() {
     assert_eq!(code_of(workflow.request_trace(&north, 1, NOW)), forbidden);
     assert_eq!(code_of(workflow.publish_on_demand(&north, NOW)), forbidden);
     assert_eq!(
-        code_of(workflow.unit_rows(&north, "south")),
+        code_of(workflow.unit_rows(&north, "south", NOW)),
         ErrorCode::ForbiddenDistrict
     );
     assert_eq!(
-        code_of(workflow.unit_rows(&worker("gone"), "gone")),
+        code_of(workflow.unit_rows(&worker("gone"), "gone", NOW)),
         ErrorCode::UnknownUnit
     );
     let unknown_unit = Role::PreventiveUnit {
@@ -232,7 +241,7 @@ fn each_role_may_do_only_its_own_steps() {
         code_of(workflow.request_trace(&doctor, 1, NOW)),
         ErrorCode::CaseNotReady
     );
-    assert!(workflow.unit_rows(&north, "north").unwrap().is_empty());
+    assert!(workflow.unit_rows(&north, "north", NOW).unwrap().is_empty());
     assert!(
         workflow
             .publish_on_demand(&admin(), NOW)
@@ -593,17 +602,17 @@ fn a_report_verifies_and_reaches_its_unit_only() {
         ErrorCode::MalformedReport
     );
 
-    let table = workflow.f1_table(&doctor(), case_id).unwrap();
+    let table = workflow.f1_table(&doctor(), case_id, NOW).unwrap();
     assert_eq!(table.len(), 1);
     assert_eq!((table[0].row_no, table[0].district), (1, 1));
     assert_eq!(table[0].confirmation, ConfirmationRecord::ConfirmedBothWays);
     assert_eq!(
-        workflow.unit_rows(&worker("north"), "north").unwrap(),
+        workflow.unit_rows(&worker("north"), "north", NOW).unwrap(),
         table
     );
     assert!(
         workflow
-            .unit_rows(&worker("south"), "south")
+            .unit_rows(&worker("south"), "south", NOW)
             .unwrap()
             .is_empty()
     );
@@ -634,5 +643,8 @@ fn a_report_verifies_and_reaches_its_unit_only() {
             updated_by: "north-worker".into(),
         }
     );
-    assert_eq!(workflow.f1_table(&doctor(), case_id).unwrap(), vec![row]);
+    assert_eq!(
+        workflow.f1_table(&doctor(), case_id, NOW).unwrap(),
+        vec![row]
+    );
 }

@@ -37,9 +37,8 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use ring::hmac;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -188,13 +187,7 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.uri().query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    })
-}
+use super::respond::query_param;
 
 fn finish(mut response: HttpResponse, ctx: &Ctx) -> HttpResponse {
     let h = response.headers_mut();
@@ -319,8 +312,8 @@ pub use session::{
     stylesheet,
 };
 pub use steps::{
-    account_action, admin, case, cases, create_account, follow_up, open_case, publish, trace,
-    unit_csv, unit_inbox,
+    account_action, admin, audit, case, cases, create_account, follow_up, open_case, publish,
+    trace, unit_csv, unit_inbox,
 };
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use bluezone_export::{opened_header, row_fields, utc};
 use crate::domain::regions::{RegionConfig, WHOLE_COUNTRY};
 use crate::domain::settings::Unit;
 use crate::domain::store::{
-    Account, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus, Role,
+    Account, AuditEntry, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus,
+    Role,
 };
 use crate::web::api::export_row;
 
@@ -88,6 +89,7 @@ fn layout(ctx: &Ctx, title: &str, main: Markup) -> String {
                                 @match &s.principal.role {
                                     Role::Admin => {
                                         li { a href="/console/admin" { (t.nav_admin) } }
+                                        li { a href="/console/admin/audit" { (t.nav_audit) } }
                                         li { a href="/console/cases" { (t.nav_cases) } }
                                     }
                                     Role::TreatmentFacility => {
@@ -583,6 +585,82 @@ pub fn admin(
                 form #publish method="post" action="/console/admin/publish" {
                     (csrf(ctx))
                     button type="submit" { (t.publish_button) }
+                }
+            }
+        },
+    )
+}
+
+/// The audit filter as the console's form holds it: dates as typed (`YYYY-MM-DD`, in the
+/// console's time zone).
+#[derive(Debug, Default)]
+pub struct AuditForm {
+    pub account: String,
+    pub action: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// The admin's audit log page: the filter form, the entries newest first, and a link to the
+/// older ones.
+pub fn audit(
+    ctx: &Ctx,
+    form: &AuditForm,
+    entries: &[AuditEntry],
+    older: Option<String>,
+    error: Option<&str>,
+) -> String {
+    let t = ctx.t();
+    layout(
+        ctx,
+        t.audit_title,
+        html! {
+            h1 { (t.audit_title) }
+            p.help { (t.audit_help) }
+            section.card {
+                (alert(error))
+                form #audit-filter method="get" action="/console/admin/audit" {
+                    label for="audit-account" { (t.audit_account) }
+                    input #audit-account type="text" name="account" value=(form.account)
+                        autocomplete="off" autocapitalize="none" spellcheck="false";
+                    label for="audit-action" { (t.audit_action) }
+                    select #audit-action name="action" {
+                        option value="" selected[form.action.is_empty()] { (t.audit_any_action) }
+                        @for a in AuditEntry::ACTIONS {
+                            option value=(a) selected[form.action == a] { (a) }
+                        }
+                    }
+                    label for="audit-from" { (t.audit_from) }
+                    input #audit-from type="date" name="from" value=(form.from);
+                    label for="audit-to" { (t.audit_to) }
+                    input #audit-to type="date" name="to" value=(form.to);
+                    button.primary type="submit" { (t.audit_filter_button) }
+                }
+            }
+            section.card {
+                @if entries.is_empty() {
+                    p #no-audit { (t.audit_none) }
+                } @else {
+                    div.scroll {
+                        table #audit {
+                            thead { (header_row(&[t.no_col, t.audit_time_col, t.audit_account, t.audit_client_col, t.audit_action, t.audit_object_col])) }
+                            tbody {
+                                @for e in entries {
+                                    tr data-seq=(e.seq) data-action=(e.action) {
+                                        td.num { (e.seq) }
+                                        td { (when(ctx, e.at)) }
+                                        td { (e.account) }
+                                        td { (e.client.as_deref().unwrap_or("-")) }
+                                        td { (e.action) }
+                                        td { (e.object) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(href) = older {
+                        p { a #audit-older href=(href) { (t.audit_older) " →" } }
+                    }
                 }
             }
         },

@@ -38,7 +38,8 @@ async fn context(call: &Call) -> Ctx {
     if let Some(token) = cookie(headers, SESSION_COOKIE) {
         let s = Arc::clone(state);
         let t = Zeroizing::new(token.clone());
-        match blocking(move || s.workflow.authenticate(&t, unix_now())).await {
+        let client = Some(call.client);
+        match blocking(move || s.workflow.authenticate(&t, client, unix_now())).await {
             Ok(principal) => {
                 ctx.session = Some(Session {
                     csrf: csrf_token(&token),

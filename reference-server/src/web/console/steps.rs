@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::session::{signed_in, signed_in_form};
 use super::{Ctx, api_error_page, error_page, field, finish, html, pages, query_param, redirect};
 use crate::domain::error::{ApiError, ErrorCode};
-use crate::domain::store::{F1RowRecord, FollowUpStatus, Role};
+use crate::domain::store::{AuditEntry, AuditFilter, F1RowRecord, FollowUpStatus, Role};
 use crate::web::AppState;
 use crate::web::api::rows_csv;
 use crate::web::respond::{HttpResponse, blocking, parse_id, status_of};
@@ -102,7 +102,7 @@ async fn case_page(
     let s = Arc::clone(state);
     let found = blocking(move || {
         let case = s.workflow.case(&who, id)?;
-        let rows = s.workflow.f1_table(&who, id)?;
+        let rows = s.workflow.f1_table(&who, id, unix_now())?;
         Ok((case, rows))
     })
     .await;
@@ -119,15 +119,26 @@ async fn case_page(
     }
 }
 
-/// The signed-in unit worker's unit and its F1 rows, or the page saying why not.
-async fn unit_rows(call: &Call) -> Result<(Ctx, String, Vec<F1RowRecord>), HttpResponse> {
+/// The signed-in unit worker's unit and its F1 rows (for an export if `export`), or the page
+/// saying why not.
+async fn unit_rows(
+    call: &Call,
+    export: bool,
+) -> Result<(Ctx, String, Vec<F1RowRecord>), HttpResponse> {
     let (ctx, who) = signed_in(call).await?;
     let Role::PreventiveUnit { unit } = who.role.clone() else {
         let refused = ApiError::new(ErrorCode::ForbiddenRole, "unit workers only");
         return Err(api_error_page(&ctx, &refused));
     };
     let (state, name) = (Arc::clone(&call.state), unit.clone());
-    match blocking(move || state.workflow.unit_rows(&who, &name)).await {
+    let rows = blocking(move || {
+        if export {
+            state.workflow.unit_export(&who, &name, unix_now())
+        } else {
+            state.workflow.unit_rows(&who, &name, unix_now())
+        }
+    });
+    match rows.await {
         Ok(rows) => Ok((ctx, unit, rows)),
         Err(e) => Err(api_error_page(&ctx, &e)),
     }
@@ -136,7 +147,7 @@ async fn unit_rows(call: &Call) -> Result<(Ctx, String, Vec<F1RowRecord>), HttpR
 /// `GET /console/unit`: the unit's F1 inbox, opened in the browser with the unit's key
 /// (seed step 7).
 pub async fn unit_inbox(call: Call) -> HttpResponse {
-    let (ctx, unit, rows) = answer!(unit_rows(&call).await);
+    let (ctx, unit, rows) = answer!(unit_rows(&call, false).await);
     let units = &call.state.workflow.settings().units;
     match units.iter().find(|u| u.name == unit) {
         Some(u) => html(StatusCode::OK, &ctx, pages::unit_inbox(&ctx, u, &rows)),
@@ -149,7 +160,7 @@ pub async fn unit_inbox(call: Call) -> HttpResponse {
 
 /// `GET /console/unit/f1.csv`: the unit's rows as the server's CSV export, sealed.
 pub async fn unit_csv(call: Call) -> HttpResponse {
-    let (ctx, unit, rows) = answer!(unit_rows(&call).await);
+    let (ctx, unit, rows) = answer!(unit_rows(&call, true).await);
     let mut r = crate::web::respond::csv(rows_csv(&rows));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"f1-{unit}-sealed.csv\""))
     {
@@ -266,11 +277,14 @@ pub async fn account_action(call: Call) -> HttpResponse {
     let outcome = match action.as_str() {
         "disable" | "enable" => {
             let disabled = action == "disable";
-            blocking(move || s.workflow.set_account_disabled(&who, &user, disabled))
-                .await
-                .map(|_| None)
+            blocking(move || {
+                s.workflow
+                    .set_account_disabled(&who, &user, disabled, unix_now())
+            })
+            .await
+            .map(|_| None)
         }
-        "reset-password" => blocking(move || s.workflow.reset_password(&who, &user))
+        "reset-password" => blocking(move || s.workflow.reset_password(&who, &user, unix_now()))
             .await
             .map(|(_, password)| Some(password)),
         _ => Err(ApiError::new(ErrorCode::RouteNotFound, "no such action")),
@@ -294,6 +308,87 @@ pub async fn account_action(call: Call) -> HttpResponse {
     }
 }
 
+/// Unix time of midnight starting `date` (`YYYY-MM-DD`) in a zone `offset_minutes` from UTC.
+fn local_midnight(date: &str, offset_minutes: i32) -> Option<u64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 - i64::from(offset_minutes) * 60).ok()
+}
+
+/// `GET /console/admin/audit`: the audit log, filtered by account, action and dates (in the
+/// console's time zone), newest first, a hundred at a time.
+pub async fn audit(call: Call) -> HttpResponse {
+    const PAGE: usize = 100;
+    let (ctx, who) = answer!(signed_in(&call).await);
+    let param = |name| query_param(&call.req, name).unwrap_or_default();
+    let form = pages::AuditForm {
+        account: param("account").trim().to_owned(),
+        action: param("action"),
+        from: param("from"),
+        to: param("to"),
+    };
+    let offset = ctx.offset_minutes;
+    let date = |text: &str, next_day: bool| -> Result<Option<u64>, ()> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        local_midnight(text, offset)
+            .map(|t| Some(if next_day { t + 86_400 } else { t }))
+            .ok_or(())
+    };
+    let (Ok(from), Ok(to)) = (date(&form.from, false), date(&form.to, true)) else {
+        let refused = ApiError::new(ErrorCode::BadRequest, "dates are YYYY-MM-DD");
+        return api_error_page(&ctx, &refused);
+    };
+    if !form.action.is_empty() && !AuditEntry::ACTIONS.contains(&form.action.as_str()) {
+        let refused = ApiError::new(ErrorCode::BadRequest, "no such action");
+        return api_error_page(&ctx, &refused);
+    }
+    let filter = AuditFilter {
+        account: Some(form.account.clone()).filter(|a| !a.is_empty()),
+        action: Some(form.action.clone()).filter(|a| !a.is_empty()),
+        from,
+        to,
+        before_seq: param("before").parse().ok(),
+        limit: PAGE,
+    };
+    let state = Arc::clone(&call.state);
+    match blocking(move || state.workflow.audit_log(&who, &filter, unix_now())).await {
+        Ok(entries) => {
+            let older = (entries.len() == PAGE).then(|| {
+                let last = entries.last().map_or(0, |e| e.seq);
+                let query: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("account", &form.account)
+                    .append_pair("action", &form.action)
+                    .append_pair("from", &form.from)
+                    .append_pair("to", &form.to)
+                    .append_pair("before", &last.to_string())
+                    .finish();
+                format!("/console/admin/audit?{query}")
+            });
+            html(
+                StatusCode::OK,
+                &ctx,
+                pages::audit(&ctx, &form, &entries, older, None),
+            )
+        }
+        Err(e) => api_error_page(&ctx, &e),
+    }
+}
+
 /// `POST /console/admin/publish`: run publication now.
 pub async fn publish(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
@@ -308,5 +403,24 @@ pub async fn publish(call: Call) -> HttpResponse {
             )
         }
         Err(e) => api_error_page(&ctx, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_midnight;
+
+    #[test]
+    fn dates_are_midnight_in_the_consoles_zone() {
+        assert_eq!(local_midnight("1970-01-01", 0), Some(0));
+        // 2021-08-01 00:00 in Indochina Time is 2021-07-31 17:00 UTC.
+        assert_eq!(
+            local_midnight("2021-08-01", 420),
+            Some(1_627_776_000 - 7 * 3600)
+        );
+        assert_eq!(local_midnight("2024-03-01", 0), Some(1_709_251_200));
+        for bad in ["", "2021-13-01", "2021-08", "yesterday", "1969-12-31"] {
+            assert_eq!(local_midnight(bad, 420), None, "{bad}");
+        }
     }
 }
