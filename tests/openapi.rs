@@ -626,12 +626,8 @@ impl Client<'_> {
             .pointer(&(Self::op_ptr(method, path) + "/requestBody"))
             .map(|_| self.request_examples(method, path)[0].1.clone());
         let reply = self.call(method, path, &url, token, body.as_ref(), &[]);
-        assert_eq!(
-            (reply.status, reply.error_code().as_str()),
-            (status, code),
-            "{method} {url}: {}",
-            reply.text()
-        );
+        assert_eq!(reply.status, status, "{method} {url}: {}", reply.text());
+        assert_eq!(reply.error_code(), code, "{method} {url}: {}", reply.text());
     }
 }
 
