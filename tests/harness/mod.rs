@@ -459,6 +459,28 @@ pub fn sync_and_report_named(
     rng: &mut ChaCha20Rng,
     now: u64,
 ) -> Vec<ReportId> {
+    let mut reports = Vec::new();
+    for (report_id, reply) in
+        sync_and_send_reports(server, phone, phone_number, name, district, rng, now)
+    {
+        assert_eq!(reply.status, 200, "report: {}", reply.text());
+        assert_eq!(reply.json()["verified"], json!(true));
+        reports.push(report_id);
+    }
+    reports
+}
+
+/// Steps 4 and 5 as [`sync_and_report_named`], returning each report's id and the server's
+/// answer unchecked.
+pub fn sync_and_send_reports(
+    server: &Server,
+    phone: &mut Phone,
+    phone_number: &str,
+    name: &str,
+    district: u32,
+    rng: &mut ChaCha20Rng,
+    now: u64,
+) -> Vec<(ReportId, Reply)> {
     let (publisher, units) = publisher_key(server);
     let index = server.get("/publication/v1/index.bin", None, &[]);
     assert_eq!(index.status, 200);
@@ -493,9 +515,7 @@ pub fn sync_and_report_named(
                 .prepare_f1_report(exposure, &contact, &unit_key, rng)
                 .unwrap();
             let reply = server.post_bytes("/phone/v1/reports", &report.to_bytes().unwrap());
-            assert_eq!(reply.status, 200, "report: {}", reply.text());
-            assert_eq!(reply.json()["verified"], json!(true));
-            reports.push(report.report_id);
+            reports.push((report.report_id, reply));
         }
     }
     reports

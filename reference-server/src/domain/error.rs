@@ -82,6 +82,44 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order they are declared (the server's OpenAPI document lists each one
+    /// with its status; `tests/openapi.rs` checks it from this list).
+    pub const ALL: [ErrorCode; 33] = [
+        ErrorCode::BadRequest,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::Timeout,
+        ErrorCode::RouteNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Unauthenticated,
+        ErrorCode::SessionInvalid,
+        ErrorCode::ForbiddenRole,
+        ErrorCode::ForbiddenDistrict,
+        ErrorCode::LoginFailed,
+        ErrorCode::LoginThrottled,
+        ErrorCode::PasswordRejected,
+        ErrorCode::AccountExists,
+        ErrorCode::UnknownUnit,
+        ErrorCode::UnknownRegion,
+        ErrorCode::UnitInvalid,
+        ErrorCode::UnitExists,
+        ErrorCode::UnitDistrictTaken,
+        ErrorCode::NotFound,
+        ErrorCode::CaseNotReady,
+        ErrorCode::DeclarationCodeInvalid,
+        ErrorCode::DeclarationCodeUsed,
+        ErrorCode::DeclarationCodeExpired,
+        ErrorCode::DeclarationCodeThrottled,
+        ErrorCode::ReportThrottled,
+        ErrorCode::MalformedUpload,
+        ErrorCode::UploadRejected,
+        ErrorCode::MalformedReport,
+        ErrorCode::ReportRejected,
+        ErrorCode::ReportDuplicate,
+        ErrorCode::ServerBusy,
+        ErrorCode::StorageFailure,
+        ErrorCode::Internal,
+    ];
+
     /// The stable string clients branch on.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -178,5 +216,39 @@ impl From<StoreError> for ApiError {
             }
         };
         ApiError::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` names every variant of the enum as this file declares it, in order, each once (a
+    /// new code fails here until it is listed, and so reaches the OpenAPI check).
+    #[test]
+    fn all_lists_every_declared_code() {
+        let source = include_str!("error.rs");
+        let start = source
+            .find("pub enum ErrorCode {")
+            .expect("the enum's declaration");
+        let body = &source[start..];
+        let body = &body[..body.find("\n}").expect("the end of the enum")];
+        let declared: Vec<&str> = body
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.starts_with("//") && !l.is_empty())
+            .map(|l| l.trim_end_matches(','))
+            .collect();
+        let listed: Vec<String> = ErrorCode::ALL.iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(listed, declared);
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            ErrorCode::ALL.len(),
+            "two codes share a string"
+        );
     }
 }
