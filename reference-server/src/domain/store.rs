@@ -803,6 +803,9 @@ pub enum SharedLock {
     /// Verifying a report against the claims of earlier ones and recording it, so that
     /// parallel reports cannot together pass the bound on one-sided rows.
     Reports,
+    /// Building the batch indexes from the recorded batches and handing them to the sink, so
+    /// that an index built before another process's run never replaces the one it wrote.
+    IndexFiles,
 }
 
 /// Where the workflow keeps its records.

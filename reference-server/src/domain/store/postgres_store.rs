@@ -126,11 +126,12 @@ pub const MIGRATIONS: &[&str] = &[
 /// migrate one after the other ("bzmigrat" in ASCII).
 const MIGRATION_LOCK: i64 = 0x627a_6d69_6772_6174;
 
-/// The advisory lock key of a [`SharedLock`] ("bzpublsh", "bzreport" in ASCII).
+/// The advisory lock key of a [`SharedLock`] ("bzpublsh", "bzreport", "bzindexs" in ASCII).
 fn advisory_key(lock: SharedLock) -> i64 {
     match lock {
         SharedLock::Publication => 0x627a_7075_626c_7368,
         SharedLock::Reports => 0x627a_7265_706f_7274,
+        SharedLock::IndexFiles => 0x627a_696e_6465_7873,
     }
 }
 
