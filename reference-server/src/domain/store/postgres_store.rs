@@ -57,10 +57,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Account, BatchRecord, CLAIM_RETENTION_SECONDS, CaseRecord, CaseStatus, Charge, ClaimRecord,
-    CodeRecord, CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Seconds,
-    SessionRecord, SharedLock, SharedThrottles, Store, StoreCounts, StoreError, StoredKey,
-    UploadRecord, check_run, contact_retained, key_retained, published_cases,
+    Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS, CaseRecord, CaseStatus,
+    Charge, ClaimRecord, CodeRecord, CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord,
+    Retention, Seconds, SessionRecord, SharedLock, SharedThrottles, Store, StoreCounts, StoreError,
+    StoredKey, UploadRecord, check_run, contact_retained, key_retained, published_cases,
 };
 use crate::domain::throttle::RetryAfter;
 
@@ -120,6 +120,18 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX throttle_windows_end ON throttle_windows (window_end);
     CREATE TABLE known_clients (key text COLLATE "C" PRIMARY KEY, last_success bigint NOT NULL);
     "#,
+    // 3: the audit log, appended only, outside the digest.
+    r#"
+    CREATE TABLE audit (
+        seq bigint PRIMARY KEY,
+        at bigint NOT NULL,
+        account text NOT NULL,
+        action text NOT NULL,
+        record bytea NOT NULL
+    );
+    CREATE INDEX audit_account ON audit (account, seq);
+    CREATE INDEX audit_action ON audit (action, seq);
+    "#,
 ];
 
 /// The advisory lock key taken while migrations run, so that instances starting together
@@ -138,6 +150,10 @@ fn advisory_key(lock: SharedLock) -> i64 {
 /// The counter bumped whenever an upload is accepted or a batch recorded
 /// ([`Store::shared_generation`]); not a record, so not in the digest.
 const GENERATION: &str = "generation";
+/// The audit log's next entry number; outside the digest, as the log.
+const AUDIT_SEQ: &str = "audit_seq";
+/// The counters that are records (sled keeps them in its `meta` tree): in the digest.
+const RECORD_COUNTERS: [&str; 2] = ["next_batch_id", "next_case_id"];
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
@@ -420,10 +436,10 @@ impl PostgresStore {
         let mut conn = self.conn()?;
         let row = conn
             .query_one(
-                "SELECT (SELECT count(*) FROM counters WHERE name <> $1) + \
+                "SELECT (SELECT count(*) FROM counters WHERE name = ANY($1)) + \
                  (SELECT count(*) FROM secrets) + (SELECT count(*) FROM accounts) + \
-                 (SELECT count(*) FROM cases)",
-                &[&GENERATION],
+                 (SELECT count(*) FROM cases) + (SELECT count(*) FROM audit)",
+                &[&&RECORD_COUNTERS[..]],
             )
             .map_err(db)?;
         Ok(row.get::<_, i64>(0) == 0)
@@ -570,6 +586,20 @@ fn import_one(
         }
         // Derived from f1_rows here; checked by the digest.
         "f1_by_district" => Ok(()),
+        "audit" => {
+            let e: AuditEntry = decode("audit entry", value)?;
+            exec(
+                tx,
+                "INSERT INTO audit (seq, at, account, action, record) VALUES ($1, $2, $3, $4, $5)",
+                &[&int(e.seq)?, &int(e.at)?, &e.account, &e.action, &value],
+            )?;
+            exec(
+                tx,
+                "INSERT INTO counters (name, next) VALUES ($1, $2) ON CONFLICT (name) \
+                 DO UPDATE SET next = greatest(counters.next, EXCLUDED.next)",
+                &[&AUDIT_SEQ, &int(e.seq + 1)?],
+            )
+        }
         other => Err(StoreError::Corrupt(format!("unknown tree {other}"))),
     }
 }
@@ -1143,9 +1173,87 @@ impl Store for PostgresStore {
         })
     }
 
-    fn purge(&self, now: Seconds) -> Result<u64, StoreError> {
+    fn purge(&self, now: Seconds, retention: &Retention) -> Result<u64, StoreError> {
         self.transaction(|tx| {
-            let mut removed = tx
+            let mut removed = 0u64;
+            // Cases past retention, and everything of theirs (as `SledStore::purge`, in the
+            // same order, so that the counts agree).
+            let mut gone: Vec<i64> = Vec::new();
+            for r in tx
+                .query("SELECT record FROM cases FOR UPDATE", &[])
+                .map_err(db)?
+            {
+                let case: CaseRecord = decode("case", r.get(0))?;
+                if !retention.case_kept(case.opened_at, now) {
+                    gone.push(int(case.case_id)?);
+                }
+            }
+            if !gone.is_empty() {
+                for table in ["cases", "uploads", "contacts"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE case_id = ANY($1)"),
+                        &[&gone],
+                    )
+                    .map_err(db)?;
+                }
+                removed += gone.len() as u64;
+                for (table, what) in [("codes", "code"), ("upload_digests", "upload digest")] {
+                    for r in tx
+                        .query(&format!("SELECT code_hash, record FROM {table}"), &[])
+                        .map_err(db)?
+                    {
+                        let case_id = if table == "codes" {
+                            decode::<CodeRecord>(what, r.get(1))?.case_id
+                        } else {
+                            decode::<([u8; 32], u64)>(what, r.get(1))?.1
+                        };
+                        if gone.contains(&int(case_id)?) {
+                            tx.execute(
+                                &format!("DELETE FROM {table} WHERE code_hash = $1"),
+                                &[&r.get::<_, &[u8]>(0)],
+                            )
+                            .map_err(db)?;
+                        }
+                    }
+                }
+            }
+            // F1 rows past retention (those of the cases above too), then contact details.
+            for r in tx
+                .query("SELECT record FROM f1_rows FOR UPDATE", &[])
+                .map_err(db)?
+            {
+                let mut row: F1RowRecord = decode("F1 row", r.get(0))?;
+                let key = [int(row.case_id)?, i64::from(row.row_no)];
+                if gone.contains(&key[0]) || !retention.row_kept(row.received_at, now) {
+                    tx.execute(
+                        "DELETE FROM f1_rows WHERE case_id = $1 AND row_no = $2",
+                        &[&key[0], &key[1]],
+                    )
+                    .map_err(db)?;
+                    removed += 1;
+                } else if !row.sealed_contact.is_empty()
+                    && !retention.contact_kept(row.received_at, now)
+                {
+                    row.sealed_contact.clear();
+                    put_row(tx, &row)?;
+                    removed += 1;
+                }
+            }
+            for r in tx
+                .query("SELECT report_id, record FROM reports FOR UPDATE", &[])
+                .map_err(db)?
+            {
+                let report: ReportRecord = decode("report", r.get(1))?;
+                if !retention.row_kept(report.received_at, now) {
+                    tx.execute(
+                        "DELETE FROM reports WHERE report_id = $1",
+                        &[&r.get::<_, &[u8]>(0)],
+                    )
+                    .map_err(db)?;
+                    removed += 1;
+                }
+            }
+            removed += tx
                 .execute("DELETE FROM sessions WHERE expires_at <= $1", &[&int(now)?])
                 .map_err(db)?;
             for r in tx
@@ -1200,6 +1308,51 @@ impl Store for PostgresStore {
         })
     }
 
+    fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        self.transaction(|tx| {
+            let seq = take_next(tx, AUDIT_SEQ)?;
+            let entry = AuditEntry {
+                seq,
+                ..entry.clone()
+            };
+            tx.execute(
+                "INSERT INTO audit (seq, at, account, action, record) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &int(seq)?,
+                    &int(entry.at)?,
+                    &entry.account,
+                    &entry.action,
+                    &encode(&entry)?,
+                ],
+            )
+            .map_err(db)?;
+            Ok(seq)
+        })
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let opt = |v: Option<u64>| v.map(int).transpose();
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let rows = self
+            .conn()?
+            .query(
+                "SELECT record FROM audit WHERE ($1::text IS NULL OR account = $1) \
+                 AND ($2::text IS NULL OR action = $2) AND ($3::bigint IS NULL OR at >= $3) \
+                 AND ($4::bigint IS NULL OR at < $4) AND ($5::bigint IS NULL OR seq < $5) \
+                 ORDER BY seq DESC LIMIT $6",
+                &[
+                    &filter.account,
+                    &filter.action,
+                    &opt(filter.from)?,
+                    &opt(filter.to)?,
+                    &opt(filter.before_seq)?,
+                    &limit,
+                ],
+            )
+            .map_err(db)?;
+        decode_all("audit entry", rows)
+    }
+
     fn counts(&self) -> Result<StoreCounts, StoreError> {
         let row = self
             .conn()?
@@ -1241,8 +1394,8 @@ impl Store for PostgresStore {
         // sled orders keys bytewise: "next_batch_id" < "next_case_id" < "secret/…".
         for r in tx
             .query(
-                "SELECT name, next FROM counters WHERE name <> $1 ORDER BY name",
-                &[&GENERATION],
+                "SELECT name, next FROM counters WHERE name = ANY($1) ORDER BY name",
+                &[&&RECORD_COUNTERS[..]],
             )
             .map_err(db)?
         {
@@ -1530,6 +1683,16 @@ mod tests {
         )
         .unwrap();
         sled.take_batch_id().unwrap();
+        let logged = AuditEntry {
+            seq: 0,
+            at: NOW,
+            account: "admin".into(),
+            client: Some("10.0.0.1".into()),
+            action: "login".into(),
+            object: String::new(),
+        };
+        sled.append_audit(&logged).unwrap();
+        sled.append_audit(&logged).unwrap();
 
         let pg = PostgresStore::open(&cluster.database_url()).unwrap();
         assert!(pg.is_empty().unwrap());
@@ -1550,6 +1713,13 @@ mod tests {
             sled.published_uploads().unwrap()
         );
         assert_eq!(pg.contact_hashes().unwrap(), sled.contact_hashes().unwrap());
+        // The audit log too (outside the digests), and its numbering goes on.
+        let all = AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        assert_eq!(pg.audit(&all).unwrap(), sled.audit(&all).unwrap());
+        assert_eq!(pg.append_audit(&logged).unwrap(), 3);
         // The counters go on where sled's were: batch 2 was taken, not recorded.
         assert_eq!(pg.next_batch_id().unwrap(), 3);
         assert_eq!(pg.open_case(&case("next"), &code(9)).unwrap(), 4);
