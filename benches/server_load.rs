@@ -262,7 +262,9 @@ fn measure(name: &'static str, store: Box<dyn Store>, args: &Args, dir: &std::pa
             .chain((0..f1_per_f0).map(|_| Phone::new(PhoneConfig::default())))
             .collect();
         let hearing: Vec<(usize, usize, i8)> = (1..together.len())
-            .flat_map(|j| [(j, 0, -55), (0, j, -55)])
+            // Each F1 at its own signal strength: two F1s with the same scans of the F0
+            // would report the same sightings, which the server keeps once (SPEC.md §10.4).
+            .flat_map(|j| [(j, 0, -55 - j as i8), (0, j, -55)])
             .collect();
         scan(
             &mut rng,
