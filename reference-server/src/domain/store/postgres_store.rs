@@ -56,6 +56,7 @@ use ring::digest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::UnitRecord;
 use super::{
     Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS, CaseRecord, CaseStatus,
     Charge, ClaimRecord, CodeRecord, CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord,
@@ -131,6 +132,10 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_account ON audit (account, seq);
     CREATE INDEX audit_action ON audit (action, seq);
+    "#,
+    // 4: preventive-medicine units registered by an admin.
+    r#"
+    CREATE TABLE units (name text COLLATE "C" PRIMARY KEY, record bytea NOT NULL);
     "#,
 ];
 
@@ -519,6 +524,14 @@ fn import_one(
                 &[&account.username, &value],
             )
         }
+        "units" => {
+            let unit: UnitRecord = decode("unit", value)?;
+            exec(
+                tx,
+                "INSERT INTO units (name, record) VALUES ($1, $2)",
+                &[&unit.name, &value],
+            )
+        }
         "sessions" => {
             let s: SessionRecord = decode("session", value)?;
             exec(
@@ -682,6 +695,29 @@ impl Store for PostgresStore {
             .query("SELECT record FROM accounts ORDER BY username", &[])
             .map_err(db)?;
         decode_all("account", rows)
+    }
+
+    fn insert_unit(&self, unit: &UnitRecord) -> Result<(), StoreError> {
+        let record = encode(unit)?;
+        let inserted = self
+            .conn()?
+            .execute(
+                "INSERT INTO units (name, record) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&unit.name, &record],
+            )
+            .map_err(db)?;
+        if inserted == 0 {
+            return Err(StoreError::UnitExists);
+        }
+        Ok(())
+    }
+
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        let rows = self
+            .conn()?
+            .query("SELECT record FROM units ORDER BY name", &[])
+            .map_err(db)?;
+        decode_all("unit", rows)
     }
 
     fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
@@ -1417,6 +1453,10 @@ impl Store for PostgresStore {
             (
                 "accounts",
                 "SELECT convert_to(username, 'UTF8'), record FROM accounts ORDER BY 1",
+            ),
+            (
+                "units",
+                "SELECT convert_to(name, 'UTF8'), record FROM units ORDER BY 1",
             ),
             (
                 "sessions",
