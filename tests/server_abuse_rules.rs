@@ -4,12 +4,13 @@
 mod harness;
 
 use bluezone_protocol::{
-    AssociatedEncryptedMetadata, ContactDetails, DeclarationCode, F1Report,
-    MAX_ONE_SIDED_ROWS_PER_RPI, Phone, PhoneConfig, ReportId, RollingProximityId,
-    SealedContactDetails, Sighting, UnixTime,
+    AssociatedEncryptedMetadata, ContactDetails, F1Report, MAX_ONE_SIDED_ROWS_PER_RPI, Phone,
+    PhoneConfig, ReportId, RollingProximityId, SealedContactDetails, Sighting, UnixTime,
 };
 use bluezone_testkit::scan;
-use harness::{Server, TestUnit, config, publisher_key, share_history, sync_and_report, unix_now};
+use harness::{
+    Server, TestUnit, config, publisher_key, share_history, sync_and_report, unix_now, upload_bytes,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 use rand_core::SeedableRng;
@@ -137,32 +138,6 @@ fn strangers_cannot_lock_the_owner_out_and_password_changes_are_throttled() {
     );
     assert!(reply.header("retry-after").is_some());
     assert_eq!(server.get("/api/v1/me", Some(&admin), &[]).status, 200);
-}
-
-/// The bytes of an F0 upload with `code` from a phone that heard another for half an hour.
-fn upload_bytes(code: &str, rng: &mut ChaCha20Rng, now: u64) -> Vec<u8> {
-    let mut phones = vec![
-        Phone::new(PhoneConfig::default()),
-        Phone::new(PhoneConfig::default()),
-    ];
-    scan(
-        rng,
-        &mut phones,
-        UnixTime(now - 3600),
-        UnixTime(now - 1800),
-        &[(0, 1, -55)],
-    );
-    phones[0]
-        .prepare_f0_upload(
-            DeclarationCode::new(code).unwrap(),
-            UnixTime(now - 86_400),
-            &[],
-            UnixTime(now),
-            rng,
-        )
-        .unwrap()
-        .to_bytes()
-        .unwrap()
 }
 
 /// A phone that lost the 201 and sends the same upload again gets 201 again, as often as it

@@ -5,6 +5,8 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"
 //! data_dir = "bluezone-data"
+//! # database_url = "postgres://bluezone@db.internal/bluezone"  # PostgreSQL instead of sled
+//! # database_max_connections = 16   # this instance's pool
 //! publication_interval_seconds = 3600
 //! filter_target_fp_rate = 9.5367431640625e-7   # 2^-20 (SPEC.md §8.1.3)
 //! filter_kind = 2              # 2: compressed (Golomb-Rice), 1: partitioned Bloom filter
@@ -52,6 +54,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the store, the publication files and the generated keys live.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database to keep the records in (`postgres://user:password@host/db`),
+    /// instead of the sled store under `data_dir`; several instances may share it. The
+    /// publication files and the publisher key stay under `data_dir` (shared between the
+    /// instances, or the same key given to each with `signing_key`).
+    pub database_url: Option<String>,
+    /// Most connections this instance opens to `database_url`.
+    pub database_max_connections: u32,
     /// Seconds between scheduled publication runs (0: on demand only).
     pub publication_interval_seconds: u64,
     /// Target false-positive rate of the batches' Bloom filters.
@@ -113,6 +122,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("bluezone-data"),
+            database_url: None,
+            database_max_connections: 16,
             publication_interval_seconds: 3600,
             filter_target_fp_rate: bluezone_protocol::DEFAULT_TARGET_FP_RATE,
             filter_kind: bluezone_protocol::FilterKind::default().code(),
@@ -209,6 +220,18 @@ impl Config {
                 "max_body_bytes_in_flight ({}) must hold at least one upload ({} bytes)",
                 self.max_body_bytes_in_flight, self.max_upload_bytes
             )));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database_url must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        if self.database_max_connections < 2 {
+            return Err(ConfigError(
+                "database_max_connections must be at least 2".into(),
+            ));
         }
         if self.request_timeout_seconds == 0 {
             return Err(ConfigError(
@@ -352,6 +375,15 @@ mod tests {
         ] {
             assert!(Config::from_toml(bad).unwrap().validate().is_err(), "{bad}");
         }
+        for bad in [
+            "database_url = \"mysql://db/x\"",
+            "database_url = \"\"",
+            "database_max_connections = 1",
+        ] {
+            assert!(Config::from_toml(bad).unwrap().validate().is_err(), "{bad}");
+        }
+        let pg = Config::from_toml("database_url = \"postgres://u@127.0.0.1/bz\"").unwrap();
+        assert!(pg.validate().is_ok());
         let kind1 = Config::from_toml("filter_kind = 1").unwrap();
         let units = kind1.validate().unwrap();
         assert_eq!(

@@ -1,6 +1,9 @@
 //! `bluezone-server`: the reference server binary.
 //!
-//! `bluezone-server [--config FILE] [--listen ADDR] [--data-dir DIR] ...` serves the workflow.
+//! `bluezone-server [--config FILE] [--listen ADDR] [--data-dir DIR] ...` serves the workflow;
+//! `bluezone-server --database-url postgres://… ...` keeps its records in PostgreSQL instead
+//! of the sled store under the data directory, and `bluezone-server migrate-store` copies a
+//! sled store into PostgreSQL.
 //! A unit's key pair and its `[[units]]` entry come from `bluezone unit keygen` (the protocol's
 //! tool), so that the unit's private key is never made on the server.
 
@@ -15,6 +18,7 @@ use bluezone_protocol::PublisherKeyPair;
 use bluezone_server::config::{Config, ConfigError, LogFormat};
 use bluezone_server::domain::files;
 use bluezone_server::domain::password::{PasswordHash, random_password};
+use bluezone_server::domain::store::{PostgresOptions, PostgresStore};
 use bluezone_server::domain::workflow::{IndexScope, PublishedFile};
 use bluezone_server::web::publication::{FileSink, PUBLICATION_DIR};
 use bluezone_server::web::{self, AppState, unix_now};
@@ -32,6 +36,10 @@ struct Cli {
     /// TOML configuration file (every field optional; see the crate docs of `config`).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// PostgreSQL database to keep the records in, `postgres://user:password@host/db`
+    /// (overrides the file; default: the sled store under the data directory).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     /// Address to listen on (overrides the file), e.g. 127.0.0.1:8080; port 0 picks a free one.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
@@ -70,6 +78,10 @@ enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Copy the sled store under the data directory into the (empty) PostgreSQL database of
+    /// `--database-url`, in one transaction, then check that the two stores' digests are
+    /// equal. Stop the server first: the sled store is opened, and locked, here.
+    MigrateStore,
 }
 
 /// The command line, each flag's help ending with the default it overrides: the
@@ -95,6 +107,10 @@ fn command() -> clap::Command {
             "<data-dir>/publisher.key, made at the first start".into(),
         ),
         ("code_ttl", d.code_ttl_seconds.to_string()),
+        (
+            "database_url",
+            "none: the sled store under <data-dir>/store".into(),
+        ),
         ("log_format", "text".into()),
     ];
     let mut cmd = Cli::command().after_help(
@@ -206,6 +222,9 @@ fn configure(cli: &Cli) -> Result<Config, ConfigError> {
     if let Some(v) = &cli.data_dir {
         config.data_dir = v.clone();
     }
+    if let Some(v) = &cli.database_url {
+        config.database_url = Some(v.clone());
+    }
     if let Some(v) = cli.publication_interval {
         config.publication_interval_seconds = v;
     }
@@ -249,19 +268,24 @@ fn init_logging(format: LogFormat) {
 /// `reset-password`: a new random password for `user` in the store of `config`, its sessions
 /// ended. Refused while a server holds the store.
 fn reset_password(config: &Config, user: &str) -> Result<(), String> {
-    let dir = config.data_dir.join("store");
-    if !dir.is_dir() {
-        return Err(format!(
-            "no store in {}: give the server's --config or --data-dir",
-            dir.display()
-        ));
-    }
-    let store = SledStore::open(&dir).map_err(|e| {
-        format!(
-            "cannot open the store in {} (a running server holds it: stop it first): {e}",
-            dir.display()
-        )
-    })?;
+    let store: Box<dyn Store> = match &config.database_url {
+        Some(url) => Box::new(open_postgres(url, config)),
+        None => {
+            let dir = config.data_dir.join("store");
+            if !dir.is_dir() {
+                return Err(format!(
+                    "no store in {}: give the server's --config or --data-dir",
+                    dir.display()
+                ));
+            }
+            Box::new(SledStore::open(&dir).map_err(|e| {
+                format!(
+                    "cannot open the store in {} (a running server holds it: stop it first): {e}",
+                    dir.display()
+                )
+            })?)
+        }
+    };
     let mut account = store
         .account(user)
         .map_err(|e| e.to_string())?
@@ -318,6 +342,10 @@ fn main() {
     }
     init_logging(config.log_format);
     let units = config.validate().unwrap_or_else(|e| fail(e));
+    if let Some(Command::MigrateStore) = cli.command {
+        migrate_store(&config);
+        return;
+    }
     if units.is_empty() {
         tracing::warn!(
             "no preventive-medicine unit configured: F1 reports will be refused until one is \
@@ -335,7 +363,12 @@ fn main() {
         .clone()
         .unwrap_or_else(|| config.data_dir.join("publisher.key"));
     let publisher = load_or_create_signing_key(&key_path).unwrap_or_else(|e| fail(e));
-    let store = SledStore::open(&config.data_dir.join("store")).unwrap_or_else(|e| fail(e));
+    let store: Box<dyn Store> = match &config.database_url {
+        Some(url) => Box::new(open_postgres(url, &config)),
+        None => {
+            Box::new(SledStore::open(&config.data_dir.join("store")).unwrap_or_else(|e| fail(e)))
+        }
+    };
     // Files left readable by an older version, or copied in by hand, are made private too.
     if let Err(e) = files::restrict_tree(&config.data_dir) {
         fail(format!(
@@ -343,7 +376,6 @@ fn main() {
             config.data_dir.display()
         ));
     }
-    let store: Box<dyn Store> = Box::new(store);
     let settings = config.settings(units);
     let files = FileSink::new(config.data_dir.join(PUBLICATION_DIR));
     let sink: Arc<dyn PublicationSink> = if std::env::var_os(FAULT_EXIT_AFTER_BATCH_FILE).is_some()
@@ -393,8 +425,12 @@ fn main() {
     });
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let drained = runtime.block_on(async {
+        let records = match &config.database_url {
+            Some(_) => "records in PostgreSQL, ".to_owned(),
+            None => String::new(),
+        };
         println!(
-            "listening on http://{address} (data in {}; publisher key {})",
+            "listening on http://{address} ({records}data in {}; publisher key {})",
             config.data_dir.display(),
             hex::encode(state.workflow.publisher_key().0)
         );
@@ -415,6 +451,42 @@ fn main() {
     runtime.shutdown_timeout(Duration::from_secs(5));
     drop(state);
     tracing::info!("stopped");
+}
+
+fn open_postgres(url: &str, config: &Config) -> PostgresStore {
+    let options = PostgresOptions {
+        max_connections: config.database_max_connections,
+        ..PostgresOptions::default()
+    };
+    PostgresStore::open_with(url, &options).unwrap_or_else(|e| fail(e))
+}
+
+/// `bluezone-server migrate-store`: see [`Command::MigrateStore`].
+fn migrate_store(config: &Config) {
+    let Some(url) = &config.database_url else {
+        fail("migrate-store needs the target database: --database-url postgres://…");
+    };
+    let dir = config.data_dir.join("store");
+    if !dir.exists() {
+        fail(format!("no sled store in {}", dir.display()));
+    }
+    let sled = SledStore::open(&dir).unwrap_or_else(|e| fail(e));
+    let postgres = open_postgres(url, config);
+    if !postgres.is_empty().unwrap_or_else(|e| fail(e)) {
+        fail("the database already holds records: migrate-store copies into an empty one only");
+    }
+    let copied = postgres
+        .import(sled.raw_records())
+        .unwrap_or_else(|e| fail(e));
+    let from = sled.digest().unwrap_or_else(|e| fail(e));
+    let to = postgres.digest().unwrap_or_else(|e| fail(e));
+    println!("copied {copied} records from {}", dir.display());
+    println!("sled store digest:       {}", hex::encode(from));
+    println!("PostgreSQL store digest: {}", hex::encode(to));
+    if from != to {
+        fail("the digests differ: the copy is not faithful; do not start on the database");
+    }
+    println!("the digests are equal: start the server with this database_url");
 }
 
 /// Scheduled publication, and hourly purging of what retention no longer allows.

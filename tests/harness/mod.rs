@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use bluezone_protocol::hpke::{HpkePrivateKey, HpkePublicKey, derive_keypair};
 use bluezone_protocol::{
-    ContactDetails, DeclarationCode, F0Upload, Phone, PublisherPublicKey, ReportId, UnixTime,
+    ContactDetails, DeclarationCode, F0Upload, Phone, PhoneConfig, PublisherPublicKey, ReportId,
+    UnixTime,
 };
+use bluezone_testkit::scan;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{Value, json};
 
@@ -519,4 +521,30 @@ pub fn sync_and_send_reports(
         }
     }
     reports
+}
+
+/// The bytes of an F0 upload with `code` from a phone that heard another for half an hour.
+pub fn upload_bytes(code: &str, rng: &mut ChaCha20Rng, now: u64) -> Vec<u8> {
+    let mut phones = vec![
+        Phone::new(PhoneConfig::default()),
+        Phone::new(PhoneConfig::default()),
+    ];
+    scan(
+        rng,
+        &mut phones,
+        UnixTime(now - 3600),
+        UnixTime(now - 1800),
+        &[(0, 1, -55)],
+    );
+    phones[0]
+        .prepare_f0_upload(
+            DeclarationCode::new(code).unwrap(),
+            UnixTime(now - 86_400),
+            &[],
+            UnixTime(now),
+            rng,
+        )
+        .unwrap()
+        .to_bytes()
+        .unwrap()
 }

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod gaen;
+pub mod postgres;
 
 use std::borrow::BorrowMut;
 use std::path::PathBuf;

@@ -16,13 +16,18 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::password::PasswordHash;
+use crate::domain::throttle::RetryAfter;
+#[cfg(doc)]
+use crate::domain::throttle::{KnownClients, Throttle};
 
 #[cfg(test)]
 mod conformance;
 mod memory_store;
+mod postgres_store;
 mod sled_store;
 
 pub use memory_store::MemoryStore;
+pub use postgres_store::{MIGRATIONS, PostgresOptions, PostgresStore};
 pub use sled_store::SledStore;
 
 /// Seconds since the unix epoch, as the store keeps them.
@@ -789,6 +794,20 @@ pub struct StoreCounts {
     pub f1_rows: u64,
 }
 
+/// A section of the workflow that at most one caller runs at a time, across every server
+/// process sharing the store ([`Store::exclusive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedLock {
+    /// A publication run: taking a batch id, building, signing and recording the batch.
+    Publication,
+    /// Verifying a report against the claims of earlier ones and recording it, so that
+    /// parallel reports cannot together pass the bound on one-sided rows.
+    Reports,
+    /// Building the batch indexes from the recorded batches and handing them to the sink, so
+    /// that an index built before another process's run never replaces the one it wrote.
+    IndexFiles,
+}
+
 /// Where the workflow keeps its records.
 ///
 /// Implementations must make each method atomic and durable before it returns.
@@ -939,4 +958,64 @@ pub trait Store: Send + Sync + 'static {
     /// equal contents. The audit log is left out: every request may add to it, refused ones
     /// too, while the digest tells whether the workflow's state changed.
     fn digest(&self) -> Result<[u8; 32], StoreError>;
+
+    /// Enter `lock`'s section, which then excludes every other caller sharing the store (in
+    /// this process and in others) until the returned guard is dropped. A store only one
+    /// process opens (memory, sled) needs no lock beyond the workflow's own mutexes, and
+    /// returns a guard that holds nothing.
+    fn exclusive(&self, lock: SharedLock) -> Result<Box<dyn Send>, StoreError> {
+        let _ = lock;
+        Ok(Box::new(()))
+    }
+
+    /// For a store that other server processes share: a number that changes whenever any of
+    /// them accepts an upload or records a batch, so that a process knows when to reload what
+    /// it keeps in memory from those records (the verification index and the contact
+    /// histories). `None` for a store only this process writes (memory, sled).
+    fn shared_generation(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    /// The failure throttles of every process sharing the store, or `None` for a store only
+    /// this process opens: the workflow then keeps its throttles in memory
+    /// ([`crate::domain::throttle`]).
+    fn shared_throttles(&self) -> Option<&dyn SharedThrottles> {
+        None
+    }
+}
+
+// ---- Throttles several processes share ----
+
+/// One throttle an attempt counts against, in [`SharedThrottles::charge`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Charge {
+    /// Which throttle (`"code_client"`, `"login_pair"`, …).
+    pub throttle: &'static str,
+    /// The key it counts (a client address, an account name, …).
+    pub key: String,
+    /// Failures a window may hold.
+    pub limit: u32,
+    /// How long a window lasts.
+    pub window_seconds: u64,
+}
+
+/// Throttles kept in a store that several server processes share, with the figures and the
+/// fixed-window semantics of [`Throttle`] (and of [`KnownClients`] for the login limits), so
+/// that a limit counts every process's attempts. Unlike [`Throttle`] no key is ever evicted
+/// to make room (a flood of keys cannot make it forget one); windows that have closed are
+/// erased by [`SharedThrottles::purge_throttles`].
+pub trait SharedThrottles: Send + Sync {
+    /// As [`Throttle::check`] on every charge, in order, then, if none refused,
+    /// [`Throttle::record_failure`] on every one, all atomically: the first refusal, or `Ok`.
+    fn charge(&self, charges: &[Charge], now: u64) -> Result<Result<(), RetryAfter>, StoreError>;
+    /// As [`Throttle::refund`].
+    fn refund(&self, throttle: &str, key: &str) -> Result<(), StoreError>;
+    /// As [`Throttle::clear`].
+    fn clear(&self, throttle: &str, key: &str) -> Result<(), StoreError>;
+    /// As [`KnownClients::insert`] (`key` names the account and the address).
+    fn remember_client(&self, key: &str, now: u64) -> Result<(), StoreError>;
+    /// As [`KnownClients::contains`].
+    fn known_client(&self, key: &str) -> Result<bool, StoreError>;
+    /// Erase the windows closed at `now`; returns how many went.
+    fn purge_throttles(&self, now: u64) -> Result<u64, StoreError>;
 }

@@ -6,6 +6,12 @@
 //! and answer `If-None-Match` with `304`. They are served from memory, hashed once when written
 //! ([`FileSink`]). For national scale, put a CDN or an object store in
 //! front: the files are static bytes and the same for every phone.
+//!
+//! Several instances sharing one database also share one publication directory (on one host,
+//! or a network file system): whichever instance publishes writes the files, and every
+//! instance serves them. A batch missing from an instance's memory is read from its file; the
+//! index in memory is checked against the file (inode, length, modification time) at each
+//! request, and read again when another instance replaced it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -51,6 +57,8 @@ pub struct FileSink {
 #[derive(Debug, Default)]
 struct Served {
     indexes: BTreeMap<IndexScope, PublishedFile>,
+    /// The index files that `indexes` were read from or written to.
+    index_stamps: BTreeMap<IndexScope, Stamp>,
     batches: BTreeMap<u64, PublishedFile>,
     batch_bytes: usize,
 }
@@ -107,6 +115,19 @@ impl FileSink {
     }
 }
 
+/// What tells one version of a file from the next one written over it by an atomic rename:
+/// inode, length, modification time.
+type Stamp = (u64, u64, std::time::SystemTime);
+
+fn stamp(path: &Path) -> std::io::Result<Option<Stamp>> {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(path) {
+        Ok(m) => Ok(Some((m.ino(), m.len(), m.modified()?))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn read_if_present(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
@@ -136,9 +157,15 @@ impl PublicationSink for FileSink {
     fn put_index(&self, scope: IndexScope, bytes: &[u8]) -> std::io::Result<()> {
         let _one_at_a_time = lock(&self.index_file);
         write_atomically(&self.index_path(scope), bytes)?;
-        lock(&self.served)
+        let written = stamp(&self.index_path(scope))?;
+        let mut served = lock(&self.served);
+        served
             .indexes
             .insert(scope, PublishedFile::new(bytes.to_vec()));
+        match written {
+            Some(w) => served.index_stamps.insert(scope, w),
+            None => served.index_stamps.remove(&scope),
+        };
         Ok(())
     }
 
@@ -163,20 +190,39 @@ impl PublicationSink for FileSink {
     }
 
     fn served_index(&self, scope: IndexScope) -> std::io::Result<Option<PublishedFile>> {
-        if let Some(file) = lock(&self.served).indexes.get(&scope) {
-            return Ok(Some(file.clone()));
+        // The index in memory, unless the file is another one now (a file gone from disk
+        // leaves the one in memory served).
+        let current = |served: &Served, on_disk: &Option<Stamp>| match served.indexes.get(&scope) {
+            Some(file)
+                if on_disk.is_none() || served.index_stamps.get(&scope) == on_disk.as_ref() =>
+            {
+                Some(file.clone())
+            }
+            _ => None,
+        };
+        let on_disk = stamp(&self.index_path(scope))?;
+        if let Some(file) = current(&lock(&self.served), &on_disk) {
+            return Ok(Some(file));
         }
-        // First read since the start: no index may be written meanwhile, or an older one
-        // could be kept over it.
+        // First read since the start, or another instance replaced the file: no index may
+        // be written meanwhile, or an older one could be kept over it.
         let _one_at_a_time = lock(&self.index_file);
-        if let Some(file) = lock(&self.served).indexes.get(&scope) {
-            return Ok(Some(file.clone()));
+        let on_disk = stamp(&self.index_path(scope))?;
+        if let Some(file) = current(&lock(&self.served), &on_disk) {
+            return Ok(Some(file));
         }
         let Some(bytes) = read_if_present(&self.index_path(scope))? else {
             return Ok(None);
         };
+        // Stamped as it was before the read: if it was replaced meanwhile, the next request
+        // sees the stamp differ and reads it again.
         let file = PublishedFile::new(bytes);
-        lock(&self.served).indexes.insert(scope, file.clone());
+        let mut served = lock(&self.served);
+        served.indexes.insert(scope, file.clone());
+        match on_disk {
+            Some(d) => served.index_stamps.insert(scope, d),
+            None => served.index_stamps.remove(&scope),
+        };
         Ok(Some(file))
     }
 }
@@ -371,6 +417,14 @@ mod tests {
             restarted.index(IndexScope::All).unwrap().unwrap(),
             b"index 2"
         );
+        // Another instance sharing the directory writes a new index: both serve it.
+        sink.put_index(IndexScope::All, b"index 3").unwrap();
+        assert_eq!(
+            restarted.index(IndexScope::All).unwrap().unwrap(),
+            b"index 3"
+        );
+        restarted.put_index(IndexScope::All, b"index 4").unwrap();
+        assert_eq!(sink.index(IndexScope::All).unwrap().unwrap(), b"index 4");
     }
 
     #[test]

@@ -347,6 +347,27 @@ impl SledStore {
         })
     }
 
+    /// Every record as stored, tree by tree in the order [`Store::digest`] hashes them, then
+    /// the audit log: (tree name, key, value). For copying the store into another backend
+    /// ([`super::PostgresStore::import`]).
+    pub fn raw_records(
+        &self,
+    ) -> impl Iterator<Item = Result<(&'static str, Vec<u8>, Vec<u8>), StoreError>> + '_ {
+        let audit = self.audit.iter().map(|kv| {
+            let (k, v) = kv.map_err(backend)?;
+            Ok(("audit", k.to_vec(), v.to_vec()))
+        });
+        TREES
+            .into_iter()
+            .flat_map(move |name| {
+                self.tree(name).iter().map(move |kv| {
+                    let (k, v) = kv.map_err(backend)?;
+                    Ok((name, k.to_vec(), v.to_vec()))
+                })
+            })
+            .chain(audit)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(backend)
     }

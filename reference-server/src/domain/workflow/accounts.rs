@@ -5,12 +5,13 @@ use std::net::IpAddr;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::{Principal, Workflow, lock, sha256};
+use super::{Limit, Principal, Workflow, lock, pair_key, sha256};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::password::PasswordHash;
 use crate::domain::settings::Unit;
 use crate::domain::store::{Account, Role, Seconds, SessionRecord};
+use crate::domain::throttle::RetryAfter;
 
 /// A successful login.
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +43,22 @@ impl Workflow {
         client: IpAddr,
         now: Seconds,
     ) -> Result<bool, ApiError> {
+        let throttled = |wait: RetryAfter| ApiError {
+            retry_after: Some(wait.seconds),
+            ..ApiError::new(ErrorCode::LoginThrottled, "too many failed logins; wait")
+        };
+        if let Some(shared) = self.store.shared_throttles() {
+            let known = shared.known_client(&pair_key(username, client))?;
+            let mut charges = vec![(Limit::LoginPair, pair_key(username, client))];
+            if !known {
+                charges.push((Limit::LoginAccount, username.to_owned()));
+                charges.push((Limit::LoginClient, client.to_string()));
+            }
+            if let Some(Err(wait)) = self.charge_shared(&charges, now)? {
+                return Err(throttled(wait));
+            }
+            return Ok(known);
+        }
         let mut t = lock(&self.throttles);
         let pair = (username.to_owned(), client);
         let known = t.known_clients.contains(&pair);
@@ -51,12 +68,7 @@ impl Workflow {
                 .and(t.login_account.check(&pair.0, now))
                 .and(t.login_client.check(&client, now));
         }
-        if let Err(wait) = checks {
-            return Err(ApiError {
-                retry_after: Some(wait.seconds),
-                ..ApiError::new(ErrorCode::LoginThrottled, "too many failed logins; wait")
-            });
-        }
+        checks.map_err(throttled)?;
         if !known {
             t.login_account.record_failure(pair.0.clone(), now);
             t.login_client.record_failure(client, now);
@@ -69,7 +81,23 @@ impl Workflow {
     /// right: take the failure back, and remember the address as one the account's owner uses.
     /// The account-wide count is only refunded, never cleared, so the owner's logins do not
     /// give a guesser elsewhere a fresh budget.
-    fn password_proved(&self, username: &str, client: IpAddr, known: bool, now: Seconds) {
+    fn password_proved(
+        &self,
+        username: &str,
+        client: IpAddr,
+        known: bool,
+        now: Seconds,
+    ) -> Result<(), ApiError> {
+        if let Some(shared) = self.store.shared_throttles() {
+            let pair = pair_key(username, client);
+            if !known {
+                shared.refund(Limit::LoginAccount.name(), username)?;
+                shared.refund(Limit::LoginClient.name(), &client.to_string())?;
+            }
+            shared.clear(Limit::LoginPair.name(), &pair)?;
+            shared.remember_client(&pair, now)?;
+            return Ok(());
+        }
         let mut t = lock(&self.throttles);
         let pair = (username.to_owned(), client);
         if !known {
@@ -78,6 +106,7 @@ impl Workflow {
         }
         t.login_pair.clear(&pair);
         t.known_clients.insert(pair, now);
+        Ok(())
     }
 
     /// Log in: check the throttles, then the password; open a session.
@@ -108,7 +137,7 @@ impl Workflow {
                 "wrong user name or password",
             ));
         }
-        self.password_proved(username, client, known, now);
+        self.password_proved(username, client, known, now)?;
         self.audit(username, Some(client), "login", String::new(), now);
         let mut token = Zeroizing::new([0u8; 32]);
         lock(&self.rng).fill_bytes(&mut *token);
@@ -336,7 +365,7 @@ impl Workflow {
                 "the current password is wrong",
             ));
         }
-        self.password_proved(&principal.username, client, known, now);
+        self.password_proved(&principal.username, client, known, now)?;
         account.password = PasswordHash::new(new, &mut *lock(&self.rng))
             .map_err(|e| ApiError::new(ErrorCode::PasswordRejected, e.to_string()))?;
         self.store.update_account(&account)?;

@@ -19,6 +19,13 @@
 //! What stays in memory, rebuilt from the store at start: the verification index of published
 //! RPIs ([`PublicationIndex`]), the keyed hashes of the F0s' contact histories
 //! ([`ContactHistoryStore`]), and the throttles (a restart forgets them).
+//!
+//! Several server processes may share one store (PostgreSQL): then the store says when
+//! another process accepted an upload or recorded a batch ([`Store::shared_generation`]) and
+//! the workflow reloads the index and the histories before it verifies a report or publishes;
+//! publication runs and report verification are sections one process at a time enters
+//! ([`Store::exclusive`]); and the throttles are the store's ([`Store::shared_throttles`]),
+//! counting every process's attempts.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -34,8 +41,11 @@ use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::password::PasswordHash;
 use crate::domain::settings::{Settings, Unit};
-use crate::domain::store::{Account, AuditEntry, AuditFilter, Role, Seconds, Store, StoreCounts};
-use crate::domain::throttle::{KnownClients, Throttle};
+use crate::domain::store::{
+    Account, AuditEntry, AuditFilter, Charge, Role, Seconds, SharedLock, Store, StoreCounts,
+    StoreError,
+};
+use crate::domain::throttle::{KnownClients, RetryAfter, Throttle};
 
 mod accounts;
 mod cases;
@@ -97,6 +107,35 @@ struct Throttles {
 
 const THROTTLE_MAX_KEYS: usize = 100_000;
 
+/// The workflow's throttles, as [`Store::shared_throttles`] names them.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    LoginPair,
+    LoginAccount,
+    LoginClient,
+    CodeClient,
+    CodeGlobal,
+    ReportClient,
+}
+
+impl Limit {
+    fn name(self) -> &'static str {
+        match self {
+            Limit::LoginPair => "login_pair",
+            Limit::LoginAccount => "login_account",
+            Limit::LoginClient => "login_client",
+            Limit::CodeClient => "code_client",
+            Limit::CodeGlobal => "code_global",
+            Limit::ReportClient => "report_client",
+        }
+    }
+}
+
+/// The key of an (account, client address) pair in the shared throttles.
+fn pair_key(username: &str, client: IpAddr) -> String {
+    format!("{username} {client}")
+}
+
 /// The workflow: the store, the in-memory indexes, the publisher key and the throttles.
 pub struct Workflow {
     store: Box<dyn Store>,
@@ -111,6 +150,11 @@ pub struct Workflow {
     /// key above keeps its own copy of the code secret, which ring does not wipe).
     index_key: Zeroizing<[u8; 32]>,
     history: RwLock<ContactHistoryStore>,
+    /// Keys the contact histories' hashes (kept to rebuild them when another process sharing
+    /// the store changed them).
+    history_secret: Zeroizing<[u8; 32]>,
+    /// The store's [`Store::shared_generation`] the index and histories were last loaded at.
+    loaded_generation: Mutex<Option<u64>>,
     throttles: Mutex<Throttles>,
     publication: Mutex<()>,
     /// Held while a report is verified against the claims of earlier ones and recorded, so
@@ -214,6 +258,8 @@ impl Workflow {
             index: RwLock::new(PublicationIndex::new(*index_key)),
             index_key,
             history: RwLock::new(ContactHistoryStore::new(&history_secret)),
+            history_secret,
+            loaded_generation: Mutex::new(None),
             throttles: Mutex::new(throttles),
             publication: Mutex::new(()),
             reports: Mutex::new(()),
@@ -222,33 +268,97 @@ impl Workflow {
             dummy_password,
             metrics: Metrics::default(),
         };
-        workflow.rebuild_index()?;
-        {
-            let mut history = write(&workflow.history);
-            for (case, hashes) in workflow.store.contact_hashes()? {
-                history.store_hashes(
-                    CaseId(case),
-                    hashes.into_iter().map(|(h, t)| (h, UnixTime(t))),
-                );
-            }
-        }
+        workflow.catch_up(true)?;
         let admin_password = if workflow.store.accounts()?.is_empty() {
             let password = workflow.random_password();
             let hash = PasswordHash::new(&password, &mut *lock(&workflow.rng))
                 .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-            workflow.store.insert_account(&Account {
+            let created = workflow.store.insert_account(&Account {
                 username: "admin".into(),
                 role: Role::Admin,
                 password: hash,
                 created_at: now,
                 disabled: false,
-            })?;
-            Some(password)
+            });
+            match created {
+                Ok(()) => Some(password),
+                // Another instance sharing the store created it first: its password is the one.
+                Err(StoreError::AccountExists) => None,
+                Err(e) => return Err(e.into()),
+            }
         } else {
             None
         };
         workflow.write_publication_index(now)?;
         Ok((workflow, admin_password))
+    }
+
+    /// Load the verification index and the contact histories from the store: at start
+    /// (`always`), and whenever another process sharing the store has accepted an upload or
+    /// recorded a batch since the last load.
+    fn catch_up(&self, always: bool) -> Result<(), ApiError> {
+        let mut loaded = lock(&self.loaded_generation);
+        // Read before the records: a change made while they load is seen at the next call.
+        let generation = self.store.shared_generation()?;
+        if !always && (generation.is_none() || generation == *loaded) {
+            return Ok(());
+        }
+        self.rebuild_index()?;
+        let mut fresh = ContactHistoryStore::new(&self.history_secret);
+        for (case, hashes) in self.store.contact_hashes()? {
+            fresh.store_hashes(
+                CaseId(case),
+                hashes.into_iter().map(|(h, t)| (h, UnixTime(t))),
+            );
+        }
+        *write(&self.history) = fresh;
+        *loaded = generation;
+        Ok(())
+    }
+
+    /// `limit`'s figures, counting `key`.
+    fn charge_of(&self, limit: Limit, key: String) -> Charge {
+        let t = &self.settings.throttle;
+        let (count, window_seconds) = match limit {
+            Limit::LoginPair => (t.login_failures_per_account, t.login_window_seconds),
+            Limit::LoginAccount => (
+                t.login_failures_per_account_all_clients,
+                t.login_window_seconds,
+            ),
+            Limit::LoginClient => (t.login_failures_per_client, t.login_window_seconds),
+            Limit::CodeClient => (t.code_failures_per_client, t.code_window_seconds),
+            Limit::CodeGlobal => (t.code_failures_global, t.code_window_seconds),
+            Limit::ReportClient => (t.reports_per_client, t.report_window_seconds),
+        };
+        Charge {
+            throttle: limit.name(),
+            key,
+            limit: count,
+            window_seconds,
+        }
+    }
+
+    /// With a store shared by several processes: check and count one attempt against every
+    /// charge in the store's throttles (`Some`, the outcome). `None` when the throttles are
+    /// this process's own, in memory.
+    fn charge_shared(
+        &self,
+        charges: &[(Limit, String)],
+        now: Seconds,
+    ) -> Result<Option<Result<(), RetryAfter>>, ApiError> {
+        let Some(shared) = self.store.shared_throttles() else {
+            return Ok(None);
+        };
+        let charges: Vec<Charge> = charges
+            .iter()
+            .map(|(limit, key)| self.charge_of(*limit, key.clone()))
+            .collect();
+        Ok(Some(shared.charge(&charges, now)?))
+    }
+
+    /// Enter `section` across every process sharing the store (see [`Store::exclusive`]).
+    fn exclusive(&self, section: SharedLock) -> Result<Box<dyn Send>, ApiError> {
+        Ok(self.store.exclusive(section)?)
     }
 
     fn random_password(&self) -> String {
@@ -332,6 +442,10 @@ impl Workflow {
         self.metrics
             .retention_purged
             .fetch_add(removed, std::sync::atomic::Ordering::Relaxed);
+        let removed = match self.store.shared_throttles() {
+            Some(shared) => removed + shared.purge_throttles(now)?,
+            None => removed,
+        };
         write(&self.history).purge(UnixTime(now));
         write(&self.index).expire(UnixTime(now));
         if removed > 0 {

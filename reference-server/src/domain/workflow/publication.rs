@@ -18,7 +18,9 @@ use super::{Principal, Workflow, lock, write};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::regions::WHOLE_COUNTRY;
-use crate::domain::store::{BatchRecord, CaseRecord, Seconds, StoreError, UploadRecord};
+use crate::domain::store::{
+    BatchRecord, CaseRecord, Seconds, SharedLock, StoreError, UploadRecord,
+};
 
 /// Which batch index a file is (SPEC.md §8.4, §8.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -243,6 +245,10 @@ impl Workflow {
 
     fn publish_run(&self, now: Seconds) -> Result<Vec<BatchRecord>, ApiError> {
         let _one_at_a_time = lock(&self.publication);
+        // One run at a time across every process sharing the store, on an index that holds
+        // what the others published.
+        let _one_in_all_processes = self.exclusive(SharedLock::Publication)?;
+        self.catch_up(false)?;
         let waiting = self.store.uploads_to_publish()?;
         if waiting.is_empty() {
             return Ok(Vec::new());
@@ -357,6 +363,9 @@ impl Workflow {
         // One writer at a time, from reading the batches to the sink: the last index written
         // is then built from the latest batches.
         let _one_at_a_time = lock(&self.index_file);
+        // And one in all processes sharing the store, whose publication directory is shared:
+        // an index built before another process's run must not replace the one it wrote.
+        let _one_in_all_processes = self.exclusive(SharedLock::IndexFiles)?;
         let oldest = now.saturating_sub(RETENTION_SECONDS);
         let entries: Vec<BatchIndexEntry> = self
             .store

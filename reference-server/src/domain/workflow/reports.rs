@@ -9,11 +9,12 @@ use bluezone_protocol::{
 };
 use serde::Serialize;
 
-use super::{Answered, Principal, Workflow, lock, read};
+use super::{Answered, Limit, Principal, Workflow, lock, read};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::store::{
-    ClaimRecord, ConfirmationRecord, F1RowRecord, FollowUp, FollowUpStatus, Seconds, Store,
+    ClaimRecord, ConfirmationRecord, F1RowRecord, FollowUp, FollowUpStatus, Seconds, SharedLock,
+    Store,
 };
 
 /// What the store holds of earlier reports on the RPIs and cases of one report, read before
@@ -97,8 +98,16 @@ impl Workflow {
     ) -> Result<Answered<ReportOutcome>, ApiError> {
         {
             // Every report counts against its client's budget, before it is looked at.
-            let mut t = lock(&self.throttles);
-            if let Err(wait) = t.report_client.check(&client, now) {
+            let shared = self.charge_shared(&[(Limit::ReportClient, client.to_string())], now)?;
+            let check = shared.unwrap_or_else(|| {
+                let mut t = lock(&self.throttles);
+                let check = t.report_client.check(&client, now);
+                if check.is_ok() {
+                    t.report_client.record_failure(client, now);
+                }
+                check
+            });
+            if let Err(wait) = check {
                 Metrics::inc(&self.metrics.reports_refused);
                 return Err(ApiError {
                     retry_after: Some(wait.seconds),
@@ -108,7 +117,6 @@ impl Workflow {
                     )
                 });
             }
-            t.report_client.record_failure(client, now);
         }
         let result = self.accept_report_inner(bytes, now);
         match &result {
@@ -142,6 +150,8 @@ impl Workflow {
             ));
         }
         let _serial = lock(&self.reports);
+        let _serial_in_all_processes = self.exclusive(SharedLock::Reports)?;
+        self.catch_up(false)?;
         let seen = self.store.report_seen(&report.report_id.0)?;
         let verification = {
             let index = read(&self.index);

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use bluezone_protocol::{CaseId, RETENTION_SECONDS, UnixTime, UploadBody, parse_upload_body};
 
-use super::{Answered, Workflow, lock, read, write};
+use super::{Answered, Limit, Workflow, lock, read, write};
 use crate::domain::code;
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
@@ -31,11 +31,25 @@ impl Workflow {
         {
             // Check, and count the attempt as a wrong code at once (refunded below unless it
             // is one), under one lock: parallel guesses cannot all pass the check.
-            let mut t = lock(&self.throttles);
-            let checks = t
-                .code_client
-                .check(&client, now)
-                .and(t.code_global.check(&(), now));
+            let shared = self.charge_shared(
+                &[
+                    (Limit::CodeClient, client.to_string()),
+                    (Limit::CodeGlobal, String::new()),
+                ],
+                now,
+            )?;
+            let checks = shared.unwrap_or_else(|| {
+                let mut t = lock(&self.throttles);
+                let checks = t
+                    .code_client
+                    .check(&client, now)
+                    .and(t.code_global.check(&(), now));
+                if checks.is_ok() {
+                    t.code_client.record_failure(client, now);
+                    t.code_global.record_failure((), now);
+                }
+                checks
+            });
             if let Err(wait) = checks {
                 Metrics::inc(&self.metrics.uploads_refused);
                 return Err(ApiError {
@@ -46,8 +60,6 @@ impl Workflow {
                     )
                 });
             }
-            t.code_client.record_failure(client, now);
-            t.code_global.record_failure((), now);
         }
         let result = self.accept_upload_inner(bytes, now);
         let wrong_code = matches!(
@@ -61,6 +73,9 @@ impl Workflow {
         );
         if wrong_code {
             Metrics::inc(&self.metrics.code_failures);
+        } else if let Some(shared) = self.store.shared_throttles() {
+            shared.refund(Limit::CodeClient.name(), &client.to_string())?;
+            shared.refund(Limit::CodeGlobal.name(), "")?;
         } else {
             let mut t = lock(&self.throttles);
             t.code_client.refund(&client);
