@@ -974,6 +974,31 @@ fn the_server_answers_as_documented() {
         assert_eq!(reply.status, 200);
         c.like_examples("POST", "/phone/v1/reports", reply);
     }
+    // Decoys (SPEC.md §7.6, §10.6): the header then zeros, answered byte for byte as the real
+    // upload and report above were.
+    let decoy = |kind: u8, len: usize| {
+        let mut bytes = vec![0u8; len];
+        bytes[..4].copy_from_slice(&[b'B', b'Z', kind, 2]);
+        bytes
+    };
+    let decoy_upload = server.post_bytes("/phone/v1/uploads", &decoy(0x02, 4096));
+    c.check("POST", "/phone/v1/uploads", &decoy_upload);
+    assert_eq!(
+        (decoy_upload.status, &decoy_upload.body),
+        (repeated.status, &repeated.body)
+    );
+    let decoy_report = server.post_bytes("/phone/v1/reports", &decoy(0x05, 1024));
+    c.check("POST", "/phone/v1/reports", &decoy_report);
+    assert_eq!(
+        (decoy_report.status, &decoy_report.body),
+        (reports[0].1.status, &reports[0].1.body)
+    );
+    let mut stray = decoy(0x05, 1024);
+    stray[1000] = 1;
+    let stray = server.post_bytes("/phone/v1/reports", &stray);
+    c.check("POST", "/phone/v1/reports", &stray);
+    assert_eq!(stray.error_code(), "malformed_report");
+
     let (m, p) = op("f1Table");
     let table = c.success(&m, &p, Some(&doctor)).json();
     assert_eq!(table.as_array().unwrap().len(), 1, "{table}");
