@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bluezone_protocol::{Phone, PhoneConfig, UnixTime};
 use bluezone_server::ErrorCode;
 use bluezone_server::domain::code;
+use bluezone_server::domain::store::AuditEntry;
 use bluezone_server::web::respond::status_of_code;
 use bluezone_server::web::router::{Handler, ROUTES};
 use bluezone_testkit::scan;
@@ -321,6 +322,11 @@ fn every_error_code_is_documented_with_its_status() {
         .map(|c| c.as_str().to_owned())
         .collect();
     assert_eq!(enumerated, names, "the ErrorCode schema's enum");
+    assert_eq!(
+        strings(&doc["components"]["schemas"]["AuditAction"]["enum"]),
+        AuditEntry::ACTIONS,
+        "the AuditAction schema's enum"
+    );
     // Each error response lists codes of its own status only, and every code but the router's
     // own is some route's.
     let mut used = BTreeSet::new();
@@ -332,7 +338,9 @@ fn every_error_code_is_documented_with_its_status() {
         for status in responses.keys() {
             let r = at(&doc, &format!("{op}/responses/{status}"));
             let codes = strings(&r["x-error-codes"]);
-            if status.starts_with('4') || status.starts_with('5') {
+            // An error answered as JSON carries a code; `/healthz`'s 503 is plain text.
+            let json = r["content"].get("application/json").is_some();
+            if json && (status.starts_with('4') || status.starts_with('5')) {
                 assert!(!codes.is_empty(), "{method} {path} {status}: x-error-codes");
             }
             for c in codes {
@@ -508,7 +516,7 @@ impl Client<'_> {
                 "{what}: a body where none is documented"
             );
         }
-        if reply.status >= 400 {
+        if reply.status >= 400 && content_type.as_deref() == Some("application/json") {
             let codes = strings(&response["x-error-codes"]);
             assert!(
                 codes.contains(&reply.error_code()),
@@ -678,6 +686,7 @@ fn the_server_answers_as_documented() {
     assert_eq!(root.status, 303);
     c.check("GET", "/", &root);
     assert_eq!(c.success("GET", "/healthz", None).text(), "ok\n");
+    assert_eq!(c.success("GET", "/readyz", None).text(), "ready\n");
     c.success("GET", "/metrics", None);
     c.success("GET", "/phone/v1/config", None);
     // The router's own refusals.
@@ -751,6 +760,95 @@ fn the_server_answers_as_documented() {
     }
     c.success("GET", "/api/v1/me", Some(&doctor));
     c.success("GET", "/api/v1/accounts", Some(&admin));
+
+    // The admin's account actions, on an account of their own (they end its sessions): the
+    // documented user name, created as a second facility worker.
+    let (cm, cp) = op("createAccount");
+    let mut second = example_of("createAccount", "facility");
+    let (dm, dp) = op("disableAccount");
+    let name = c.concrete(&dm, &dp, &[]);
+    let name = name.split('/').nth(4).unwrap().to_owned();
+    second["username"] = json!(name);
+    let created = c.call(&cm, &cp, &cp, Some(&admin), Some(&second), &[]);
+    assert_eq!(created.status, 201, "{}", created.text());
+    let login_as = |password: &Value| {
+        c.call(
+            "POST",
+            "/api/v1/login",
+            "/api/v1/login",
+            None,
+            Some(&json!({"username": name, "password": password})),
+            &[],
+        )
+    };
+    let first_password = second["password"].clone();
+    let session = login_as(&first_password).json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let disabled = c.success(&dm, &dp, Some(&admin)).json();
+    assert_eq!(disabled["disabled"], json!(true));
+    c.refused("GET", "/api/v1/me", Some(&session), 401, "session_invalid");
+    assert_eq!(login_as(&first_password).error_code(), "login_failed");
+    let own = c.concrete(&dm, &dp, &[("username", "admin")]);
+    let own = c.call(&dm, &dp, &own, Some(&admin), None, &[]);
+    assert_eq!(
+        (own.status, own.error_code().as_str()),
+        (400, "bad_request")
+    );
+    let nobody = c.concrete(&dm, &dp, &[("username", "nobody")]);
+    let nobody = c.call(&dm, &dp, &nobody, Some(&admin), None, &[]);
+    assert_eq!(
+        (nobody.status, nobody.error_code().as_str()),
+        (404, "not_found")
+    );
+    let (em, ep) = op("enableAccount");
+    let enabled = c.success(&em, &ep, Some(&admin)).json();
+    assert_eq!(enabled["disabled"], json!(false));
+    assert_eq!(login_as(&first_password).status, 200);
+    let (rm, rp) = op("resetPassword");
+    let reset = c.success(&rm, &rp, Some(&admin)).json();
+    assert_eq!(reset["username"], json!(name));
+    assert_eq!(login_as(&first_password).error_code(), "login_failed");
+    assert_eq!(login_as(&reset["password"]).status, 200);
+
+    // Units: every worker reads them; the admin registers the documented one.
+    let (um, up) = op("listUnits");
+    let before = c.success(&um, &up, Some(&unit_worker)).json();
+    assert_eq!(before["units"].as_array().unwrap().len(), units.len());
+    let (rum, rup) = op("registerUnit");
+    let registered = c.send_examples(&rum, &rup, &[], Some(&admin));
+    let danang = example_of("registerUnit", "danang");
+    assert_eq!(registered[0].1.json(), danang);
+    for (body, status, code) in [
+        (danang.clone(), 409, "unit_exists"),
+        (
+            json!({"name": "other-cdc", "districts": [1], "public_key": danang["public_key"]}),
+            409,
+            "unit_district_taken",
+        ),
+        (
+            json!({"name": "Da Nang", "districts": [492], "public_key": danang["public_key"]}),
+            400,
+            "unit_invalid",
+        ),
+        (
+            json!({"name": "hue-cdc", "districts": [492], "public_key": "00"}),
+            400,
+            "unit_invalid",
+        ),
+    ] {
+        let refused = c.call(&rum, &rup, &rup, Some(&admin), Some(&body), &[]);
+        assert_eq!(
+            (refused.status, refused.error_code().as_str()),
+            (status, code),
+            "{body}"
+        );
+    }
+    let after = c.success(&um, &up, Some(&doctor)).json();
+    assert_eq!(after["units"].as_array().unwrap().last(), Some(&danang));
+    let phone_config = c.success("GET", "/phone/v1/config", None).json();
+    assert_eq!(phone_config["units"], after["units"]);
 
     // Step 2: the facility opens the documented case.
     let (m, p) = op("openCase");
@@ -876,6 +974,31 @@ fn the_server_answers_as_documented() {
         assert_eq!(reply.status, 200);
         c.like_examples("POST", "/phone/v1/reports", reply);
     }
+    // Decoys (SPEC.md §7.6, §10.6): the header then zeros, answered byte for byte as the real
+    // upload and report above were.
+    let decoy = |kind: u8, len: usize| {
+        let mut bytes = vec![0u8; len];
+        bytes[..4].copy_from_slice(&[b'B', b'Z', kind, 2]);
+        bytes
+    };
+    let decoy_upload = server.post_bytes("/phone/v1/uploads", &decoy(0x02, 4096));
+    c.check("POST", "/phone/v1/uploads", &decoy_upload);
+    assert_eq!(
+        (decoy_upload.status, &decoy_upload.body),
+        (repeated.status, &repeated.body)
+    );
+    let decoy_report = server.post_bytes("/phone/v1/reports", &decoy(0x05, 1024));
+    c.check("POST", "/phone/v1/reports", &decoy_report);
+    assert_eq!(
+        (decoy_report.status, &decoy_report.body),
+        (reports[0].1.status, &reports[0].1.body)
+    );
+    let mut stray = decoy(0x05, 1024);
+    stray[1000] = 1;
+    let stray = server.post_bytes("/phone/v1/reports", &stray);
+    c.check("POST", "/phone/v1/reports", &stray);
+    assert_eq!(stray.error_code(), "malformed_report");
+
     let (m, p) = op("f1Table");
     let table = c.success(&m, &p, Some(&doctor)).json();
     assert_eq!(table.as_array().unwrap().len(), 1, "{table}");
@@ -926,6 +1049,58 @@ fn the_server_answers_as_documented() {
     assert_eq!(missing.error_code(), "not_found");
 
     c.success("GET", "/api/v1/admin/store", Some(&admin));
+
+    // The audit log: all of it, newest first, then filtered.
+    let (am, ap) = op("auditLog");
+    let log = c.success(&am, &ap, Some(&admin)).json();
+    let seqs: Vec<u64> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+    for action in [
+        "account_disabled",
+        "account_enabled",
+        "password_reset",
+        "publication_run",
+    ] {
+        assert!(
+            log.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == action),
+            "{action}: {log}"
+        );
+    }
+    let url = format!(
+        "{}?action=login&account={name}&limit=2",
+        c.concrete(&am, &ap, &[])
+    );
+    let logins = c.call(&am, &ap, &url, Some(&admin), None, &[]);
+    assert_eq!(logins.status, 200, "{}", logins.text());
+    let logins = logins.json();
+    assert_eq!(logins.as_array().unwrap().len(), 2, "{logins}");
+    assert!(
+        logins
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] == "login" && e["account"] == json!(name))
+    );
+    let url = format!("{}?before={}&limit=1", c.concrete(&am, &ap, &[]), seqs[0]);
+    let older = c.call(&am, &ap, &url, Some(&admin), None, &[]).json();
+    assert_eq!(older[0]["seq"], json!(seqs[1]));
+    for query in ["limit=0", "limit=1001", "action=deleted", "from=yesterday"] {
+        let url = format!("{}?{query}", c.concrete(&am, &ap, &[]));
+        let bad = c.call(&am, &ap, &url, Some(&admin), None, &[]);
+        assert_eq!(
+            (bad.status, bad.error_code().as_str()),
+            (400, "bad_request"),
+            "{query}"
+        );
+    }
 
     // Step 1 again: the facility worker changes the password, then logs out.
     let (m, p) = op("changePassword");
