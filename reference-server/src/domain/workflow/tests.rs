@@ -747,3 +747,44 @@ fn registered_units_follow_the_configured_units_rules_and_survive_a_reopen() {
     assert_eq!(names(&workflow), ["north", "south", "east"]);
     assert_eq!(workflow.unit("east"), Some(unit));
 }
+
+/// Two instances on one store (as on PostgreSQL): a unit one registers is found by the other
+/// for its districts and listed by it, and the other refuses a unit that overlaps it.
+#[test]
+fn a_unit_registered_by_one_instance_is_seen_by_another() {
+    let store = crate::domain::store::MemoryStore::new();
+    let instance = || {
+        Workflow::open(
+            Box::new(store.clone()),
+            settings(),
+            PublisherKeyPair::from_seed(PUBLISHER_SEED).unwrap(),
+            Arc::new(MemorySink::new()),
+            Box::new(ChaCha20Rng::seed_from_u64(9)),
+            NOW,
+        )
+        .unwrap()
+        .0
+    };
+    // All three opened before the unit exists.
+    let (a, b, c) = (instance(), instance(), instance());
+    assert_eq!(b.unit_of_district(7), None);
+    let key = |seed: &str| hex::encode(derive_keypair(seed.as_bytes()).0.public_key().as_bytes());
+    let east = crate::domain::settings::UnitConfig {
+        name: "east".into(),
+        districts: vec![7, 8],
+        public_key: key("east"),
+    };
+    let unit = a.register_unit(&admin(), &east, NOW).unwrap();
+    assert_eq!(b.unit_of_district(8), Some(unit.clone()));
+    assert_eq!(b.unit("east"), Some(unit));
+    assert!(b.units().iter().any(|u| u.name == "east"));
+    let overlapping = crate::domain::settings::UnitConfig {
+        name: "east2".into(),
+        districts: vec![7],
+        public_key: key("east2"),
+    };
+    assert_eq!(
+        code_of(c.register_unit(&admin(), &overlapping, NOW)),
+        ErrorCode::UnitDistrictTaken
+    );
+}

@@ -42,22 +42,47 @@ fn refusal(e: UnitRefusal) -> ApiError {
 }
 
 impl Workflow {
-    /// Every unit, the configured ones first, then the registered ones by name.
+    /// Read the units again from the store: another instance sharing it may have registered
+    /// one (units are only ever added, so a unit this instance lacks is found this way). On a
+    /// store error the units in memory stay.
+    fn reload_units(&self) -> Vec<Unit> {
+        match load_units(&self.settings.units, &*self.store) {
+            Ok(fresh) => {
+                *write(&self.units) = fresh.clone();
+                fresh
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "units not reloaded");
+                read(&self.units).clone()
+            }
+        }
+    }
+
+    /// Every unit, the configured ones first, then the registered ones by name, as the store
+    /// holds them now.
     pub fn units(&self) -> Vec<Unit> {
-        read(&self.units).clone()
+        self.reload_units()
     }
 
-    /// The unit named `name`.
+    /// The unit named `name` (read again from the store when this instance lacks it).
     pub fn unit(&self, name: &str) -> Option<Unit> {
-        read(&self.units).iter().find(|u| u.name == name).cloned()
+        let find = |units: &[Unit]| units.iter().find(|u| u.name == name).cloned();
+        // The read guard goes at the end of this statement, before a reload writes.
+        let held = find(&read(&self.units));
+        held.or_else(|| find(&self.reload_units()))
     }
 
-    /// The unit that covers `district`.
+    /// The unit that covers `district` (read again from the store when this instance lacks
+    /// it).
     pub fn unit_of_district(&self, district: u32) -> Option<Unit> {
-        read(&self.units)
-            .iter()
-            .find(|u| u.districts.contains(&district))
-            .cloned()
+        let find = |units: &[Unit]| {
+            units
+                .iter()
+                .find(|u| u.districts.contains(&district))
+                .cloned()
+        };
+        let held = find(&read(&self.units));
+        held.or_else(|| find(&self.reload_units()))
     }
 
     /// Register a unit (admins only), checked against every configured and registered unit by
@@ -71,6 +96,8 @@ impl Workflow {
         now: Seconds,
     ) -> Result<Unit, ApiError> {
         Self::require_admin(principal)?;
+        // Against every unit the store holds, those another instance registered included.
+        self.reload_units();
         let mut units = write(&self.units);
         let unit = validate_unit(config, &units).map_err(refusal)?;
         self.store.insert_unit(&UnitRecord {
