@@ -482,9 +482,10 @@ fn advertisement_of_a_published_rpi_heard_by_a_phone_matches() {
     assert!(!outcome.exposures[0].passes, "one scan is not 15 minutes");
 }
 
-/// The false-positive rate at the default target, 2^-24, on a 4,000,000-entry batch of each
-/// kind. At that rate 10^7 queries would see 0.6 false positives, so this needs about 10^9
-/// queries per kind (minutes in release): run it with
+/// The false-positive rate at the default target (`DEFAULT_TARGET_FP_RATE`, 2^-20) on a
+/// 4,000,000-entry batch of each kind. At that rate 10^7 queries see about 10 false positives,
+/// so a count within a few percent needs about 10^9 queries per kind (minutes in release): run
+/// it with
 /// `BLOOM_FP24_QUERIES=2000000000 cargo test --release -p bluezone-protocol --test publication -- --ignored --nocapture`.
 #[test]
 #[ignore = "minutes of queries; run by hand"]
@@ -521,7 +522,7 @@ fn measured_false_positive_rate_at_the_default_target() {
         }
         let expected = queries as f64 * DEFAULT_TARGET_FP_RATE;
         println!(
-            "{kind}, 2^-24: {hits} false positives in {queries} queries, expected {expected:.1} (predicted rate {:.3e}, measured {:.3e})",
+            "{kind}, default target: {hits} false positives in {queries} queries, expected {expected:.1} (predicted rate {:.3e}, measured {:.3e})",
             batch.filter.predicted_fp_rate(4_000_000),
             hits as f64 / queries as f64
         );
