@@ -3,29 +3,12 @@
 
 mod harness;
 
-use bluezone_protocol::{DeclarationCode, F0Upload, Phone, PhoneConfig, UnixTime};
+use bluezone_protocol::{DeclarationCode, F0Upload, Phone, UnixTime};
 use bluezone_server::domain::code::IssuedCode;
-use bluezone_testkit::scan;
-use harness::{Server, TestUnit, config, unix_now};
+use harness::{Server, TestUnit, config, phone_with_history, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::json;
-
-/// A phone that has broadcast (and so holds a daily key) and heard one other phone.
-fn phone_with_history(rng: &mut ChaCha20Rng, now: u64) -> Phone {
-    let mut phones = vec![
-        Phone::new(PhoneConfig::default()),
-        Phone::new(PhoneConfig::default()),
-    ];
-    scan(
-        rng,
-        &mut phones,
-        UnixTime(now - 3600),
-        UnixTime(now - 1800),
-        &[(0, 1, -55)],
-    );
-    phones.swap_remove(0)
-}
 
 fn upload_with(phone: &mut Phone, code: &str, rng: &mut ChaCha20Rng, now: u64) -> F0Upload {
     phone

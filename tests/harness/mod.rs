@@ -523,8 +523,9 @@ pub fn sync_and_send_reports(
     reports
 }
 
-/// The bytes of an F0 upload with `code` from a phone that heard another for half an hour.
-pub fn upload_bytes(code: &str, rng: &mut ChaCha20Rng, now: u64) -> Vec<u8> {
+/// A phone that has broadcast (and so holds a daily key) and heard another for half an hour,
+/// an hour ago.
+pub fn phone_with_history(rng: &mut ChaCha20Rng, now: u64) -> Phone {
     let mut phones = vec![
         Phone::new(PhoneConfig::default()),
         Phone::new(PhoneConfig::default()),
@@ -536,7 +537,12 @@ pub fn upload_bytes(code: &str, rng: &mut ChaCha20Rng, now: u64) -> Vec<u8> {
         UnixTime(now - 1800),
         &[(0, 1, -55)],
     );
-    phones[0]
+    phones.swap_remove(0)
+}
+
+/// The bytes of an F0 upload with `code` from a [`phone_with_history`].
+pub fn upload_bytes(code: &str, rng: &mut ChaCha20Rng, now: u64) -> Vec<u8> {
+    phone_with_history(rng, now)
         .prepare_f0_upload(
             DeclarationCode::new(code).unwrap(),
             UnixTime(now - 86_400),
