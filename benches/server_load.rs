@@ -213,6 +213,7 @@ fn measure(name: &'static str, store: Box<dyn Store>, args: &Args, dir: &std::pa
             districts: vec![1],
             public_key: unit_key,
         }],
+        facilities: Vec::new(),
         regions: Default::default(),
         retention: Default::default(),
         risk_rule: RiskRule::default(),
@@ -230,11 +231,12 @@ fn measure(name: &'static str, store: Box<dyn Store>, args: &Args, dir: &std::pa
         now,
     )
     .expect("open workflow");
-    let doctor = Principal {
-        username: "doctor".into(),
-        role: Role::TreatmentFacility,
-        client: None,
-    };
+    let doctor = Principal::in_process(
+        "doctor",
+        Role::TreatmentFacility {
+            facility: String::new(),
+        },
+    );
 
     // F0 phone i and F1 phones 2i, 2i+1 spend 30 minutes together; each F0 also heard 200
     // other phones over its last five days (its contact history).

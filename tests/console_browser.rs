@@ -32,6 +32,9 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const F1_PHONE: &str = "84912345678";
 const F1_NAME: &str = "Nguyễn Thị Lan";
+/// The password the admin gives each worker; the worker replaces it with [`PASSWORD`] at the
+/// first login.
+const FIRST_PASSWORD: &str = "the admin chose this one";
 const PASSWORD: &str = "correct horse battery staple";
 
 struct Chromedriver {
@@ -340,13 +343,14 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.screenshot("login").await;
         b.login("admin", &admin_password).await;
         assert_eq!(b.path().await, "/console/admin");
-        for (name, role, unit) in [
-            ("doctor", "treatment_facility", ""),
-            ("north-worker", "preventive_unit", "north"),
+        for (name, role, facility, unit) in [
+            ("doctor", "treatment_facility", harness::FACILITY, ""),
+            ("north-worker", "preventive_unit", "", "north"),
         ] {
             b.fill("#new-username", name).await;
-            b.fill("#new-password", PASSWORD).await;
+            b.fill("#new-password", FIRST_PASSWORD).await;
             b.select("#new-role", role).await;
+            b.select("#new-facility", facility).await;
             b.select("#new-unit", unit).await;
             b.click("#new-account button[type=submit]").await;
             let notice = b.wait_for_text("p.alert", |t| !t.is_empty()).await;
@@ -358,10 +362,19 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.logout().await;
     });
 
-    // Step 2: the facility worker opens a case and reads its F0 declaration code.
+    // Step 2: the facility worker replaces the password the admin chose (every page sends to
+    // the password form until then), opens a case and reads its F0 declaration code.
     let code = runtime.block_on(async {
-        b.login("doctor", PASSWORD).await;
-        assert_eq!(b.path().await, "/console/cases");
+        b.login("doctor", FIRST_PASSWORD).await;
+        assert_eq!(b.path().await, "/console/password");
+        b.goto("/console/cases").await;
+        b.wait_for_path("/console/password").await;
+        assert!(b.text("p.alert").await.contains("do người khác đặt"));
+        b.screenshot("password-first-login").await;
+        b.fill("#current", FIRST_PASSWORD).await;
+        b.fill("#new", PASSWORD).await;
+        b.click("form[action='/console/password'] button[type=submit]").await;
+        b.wait_for_path("/console/cases").await;
         b.screenshot("cases-empty").await;
         b.fill("#reference", "HN-0001 <b>bold?</b>").await;
         b.click("#open-case button[type=submit]").await;
@@ -454,8 +467,12 @@ fn seven_steps_in_the_console_with_a_real_browser() {
 
     // Step 7: the unit worker opens the phone number in the browser with the unit's key file.
     runtime.block_on(async {
-        b.login("north-worker", PASSWORD).await;
-        assert_eq!(b.path().await, "/console/unit");
+        b.login("north-worker", FIRST_PASSWORD).await;
+        assert_eq!(b.path().await, "/console/password");
+        b.fill("#current", FIRST_PASSWORD).await;
+        b.fill("#new", PASSWORD).await;
+        b.click("form[action='/console/password'] button[type=submit]").await;
+        b.wait_for_path("/console/unit").await;
         let cell = format!("#unit-rows tr[data-f1-id='{f1_id}'] td.phone");
         assert_eq!(b.text(&cell).await, "Đã mã hóa");
         b.screenshot("unit-inbox-sealed").await;

@@ -33,7 +33,12 @@ use rand_core::SeedableRng;
 use serde_json::{Value, json};
 
 /// The roles of the health workers' API, as `x-roles` names them.
-const ROLES: [&str; 3] = ["admin", "treatment_facility", "preventive_unit"];
+const ROLES: [&str; 4] = [
+    "admin",
+    "treatment_facility",
+    "preventive_unit",
+    "oversight",
+];
 
 fn document() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/reference-server/openapi.yaml");
@@ -644,7 +649,12 @@ fn the_server_answers_as_documented() {
     let doc = document();
     let dir = tempfile::tempdir().unwrap();
     let units = units();
-    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &units, ""));
+    // The facility the examples name.
+    let facility = "[[facilities]]\nname = \"bv-bach-mai\"\nprovince = 1\n";
+    let server = Server::start(
+        dir.path(),
+        &config(&dir.path().join("data"), &units, facility),
+    );
     let c = Client {
         server: &server,
         doc: &doc,
@@ -743,10 +753,27 @@ fn the_server_answers_as_documented() {
         unit_account["username"].as_str().unwrap(),
         unit_account["password"].as_str().unwrap(),
     );
+    // The oversight example keeps the default: its first session may only replace the
+    // password, which every other route refuses.
+    let oversight_account = example_of("createAccount", "oversight");
+    let (name, first) = (
+        oversight_account["username"].as_str().unwrap(),
+        oversight_account["password"].as_str().unwrap(),
+    );
+    let first_session = server.login(name, first);
+    for (m, p, _) in &bearer_ops {
+        if !["/api/v1/me", "/api/v1/me/password", "/api/v1/logout"].contains(&p.as_str()) {
+            c.refused(m, p, Some(&first_session), 403, "password_change_required");
+        }
+    }
+    let own = "the department's own password";
+    server.change_password(name, first, own);
+    let oversight = server.login(name, own);
     let tokens: BTreeMap<&str, &str> = [
         ("admin", admin.as_str()),
         ("treatment_facility", doctor.as_str()),
         ("preventive_unit", unit_worker.as_str()),
+        ("oversight", oversight.as_str()),
     ]
     .into();
     // Each route lets in its roles only (checked before anything else the route looks at).
@@ -810,6 +837,10 @@ fn the_server_answers_as_documented() {
     let reset = c.success(&rm, &rp, Some(&admin)).json();
     assert_eq!(reset["username"], json!(name));
     assert_eq!(login_as(&first_password).error_code(), "login_failed");
+    assert_eq!(login_as(&reset["password"]).status, 200);
+    let (sm, sp) = op("setRole");
+    let moved = c.send_examples(&sm, &sp, &[("username", name.as_str())], Some(&admin));
+    assert_eq!(moved[0].1.json()["role"]["facility"], json!("bv-bach-mai"));
     assert_eq!(login_as(&reset["password"]).status, 200);
 
     // Units: every worker reads them; the admin registers the documented one.

@@ -60,6 +60,8 @@ fn the_demo_prints_the_f1_table_of_the_seven_steps() {
         &server.base,
         "--admin-password",
         &password,
+        "--facility",
+        harness::FACILITY,
         "--dir",
         phones.to_str().unwrap(),
     ]);

@@ -50,13 +50,43 @@ fn the_first_password_is_shown_only_by_a_start_that_listens() {
     );
     drop(taken);
 
-    let server = Server::start(dir.path(), &config(&data, &[], ""));
+    let keep = harness::Launch {
+        keep_first_password: true,
+        ..Default::default()
+    };
+    let server = Server::start_with(dir.path(), &config(&data, &[], ""), &keep);
     let password = server
         .admin_password
         .clone()
         .expect("shown at the first start that listens");
     assert!(server.stderr_lines().iter().any(|l| l.contains(&password)));
-    server.login("admin", &password);
+    // The journal saw it: it opens a session that can only replace it.
+    let token = server.login("admin", &password);
+    let me = server.get("/api/v1/me", Some(&token), &[]);
+    assert_eq!(
+        me.json()["must_change_password"],
+        json!(true),
+        "{}",
+        me.text()
+    );
+    for path in ["/api/v1/accounts", "/api/v1/admin/audit", "/api/v1/units"] {
+        let refused = server.get(path, Some(&token), &[]);
+        assert_eq!(refused.status, 403, "{path}: {}", refused.text());
+        assert_eq!(refused.error_code(), "password_change_required", "{path}");
+    }
+    let same = json!({"current": password, "new": password});
+    let refused = server.post_json("/api/v1/me/password", Some(&token), &same);
+    assert_eq!(refused.error_code(), "password_rejected");
+    let new = "a password only the deployer knows";
+    let change = json!({"current": password, "new": new});
+    let changed = server.post_json("/api/v1/me/password", Some(&token), &change);
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    assert_eq!(
+        server.get("/api/v1/accounts", Some(&token), &[]).status,
+        200
+    );
+    let me = server.get("/api/v1/me", Some(&token), &[]);
+    assert_eq!(me.json()["must_change_password"], json!(false));
     // Shown once: a restart shows none.
     server.kill();
     let again = Server::start(dir.path(), &config(&data, &[], ""));
@@ -187,9 +217,16 @@ fn disable_and_reset_end_the_sessions_of_an_account() {
     let created = server.post_json(
         "/api/v1/accounts",
         Some(&admin),
-        &json!({"username": "bs.hung", "password": old_password, "role": "treatment_facility"}),
+        &json!({
+            "username": "bs.hung",
+            "password": old_password,
+            "role": "treatment_facility",
+            "facility": harness::FACILITY,
+        }),
     );
     assert_eq!(created.status, 201, "{}", created.text());
+    // The admin chose it: the worker replaces it first.
+    assert_eq!(created.json()["must_change_password"], json!(true));
     let worker = server.login("bs.hung", old_password);
     let me = |token: &str| server.get("/api/v1/me", Some(token), &[]).status;
     assert_eq!(me(&worker), 200);
@@ -222,6 +259,8 @@ fn disable_and_reset_end_the_sessions_of_an_account() {
     assert_eq!(login_status(old_password), 401);
     let worker = server.login("bs.hung", &new_password);
     assert_eq!(me(&worker), 200);
+    let mine = server.get("/api/v1/me", Some(&worker), &[]).json();
+    assert_eq!(mine["must_change_password"], json!(true), "{mine}");
     assert_eq!(me(&admin), 200, "the admin's own session is untouched");
 }
 
@@ -276,6 +315,10 @@ fn a_lost_admin_password_is_reset_offline() {
     };
     assert_eq!(login(&old), 401);
     assert_eq!(login(&new), 200);
+    // Printed on a terminal, perhaps kept in a shell's scrollback: to be replaced at once.
+    let token = server.login("admin", &new);
+    let refused = server.get("/api/v1/accounts", Some(&token), &[]);
+    assert_eq!(refused.error_code(), "password_change_required");
 }
 
 /// The systemd unit of `reference-server/deploy/` passes `systemd-analyze verify` with no

@@ -29,7 +29,11 @@
 //! districts = [1, 2, 3]
 //! public_key = "<64 hex characters: the unit's X25519 HPKE public key>"
 //!
-//! default_trace_regions = [1]   # "Trace F1" publishes to Hà Nội unless the worker chooses
+//! [[facilities]]
+//! name = "bv-benh-nhiet-doi-tw"
+//! province = 1                  # Hà Nội: "Trace F1" publishes its cases there by default
+//!
+//! # default_trace_regions = [0] # instead: every case to the whole country
 //! # [[regions]]                 # replaces the built-in list of Vietnam's 63 provinces
 //! # code = 1
 //! # name = "Hà Nội"
@@ -41,7 +45,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::domain::regions::{Region, RegionConfig};
-use crate::domain::settings::{Settings, ThrottleConfig, Unit, UnitConfig, validate_units};
+use crate::domain::settings::{
+    Facility, Settings, ThrottleConfig, Unit, UnitConfig, validate_facilities, validate_units,
+};
 use crate::domain::store::Retention;
 use crate::web::Limits;
 use crate::web::console::ConsoleConfig;
@@ -106,9 +112,12 @@ pub struct Config {
     /// The regions cases are published to (SPEC.md §8.5), each a code and a name. Default:
     /// Vietnam's 63 provinces by their official codes.
     pub regions: Option<Vec<Region>>,
-    /// The regions "Trace F1" publishes a case to when the health worker chooses none: `[0]`
-    /// (the whole country, the default) or province codes.
-    pub default_trace_regions: Vec<u16>,
+    /// The regions "Trace F1" publishes every case to when the health worker chooses none:
+    /// `[0]` (the whole country) or province codes. Unset (the default): each case's own
+    /// province, its facility's.
+    pub default_trace_regions: Option<Vec<u16>>,
+    /// The treatment facilities, each in a province: their accounts see their own cases.
+    pub facilities: Vec<Facility>,
     /// Throttle figures.
     pub throttle: ThrottleConfig,
     /// How long records about people are kept.
@@ -142,7 +151,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             units: Vec::new(),
             regions: None,
-            default_trace_regions: vec![crate::domain::regions::WHOLE_COUNTRY],
+            default_trace_regions: None,
+            facilities: Vec::new(),
             throttle: ThrottleConfig::default(),
             retention: Retention::default(),
             console: ConsoleConfig::default(),
@@ -238,9 +248,9 @@ impl Config {
                 "request_timeout_seconds must be positive".into(),
             ));
         }
-        self.region_config()
-            .validate()
-            .map_err(|e| ConfigError(e.0))?;
+        let regions = self.region_config();
+        regions.validate().map_err(|e| ConfigError(e.0))?;
+        validate_facilities(&self.facilities, &regions).map_err(|e| ConfigError(e.0))?;
         self.retention.validate().map_err(ConfigError)?;
         validate_units(&self.units).map_err(|e| ConfigError(e.0))
     }
@@ -267,6 +277,7 @@ impl Config {
             dummy_quantum: self.dummy_quantum,
             throttle: self.throttle,
             units,
+            facilities: self.facilities.clone(),
             regions: self.region_config(),
             retention: self.retention,
             risk_rule: bluezone_protocol::RiskRule::default(),

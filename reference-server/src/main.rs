@@ -293,12 +293,14 @@ fn reset_password(config: &Config, user: &str) -> Result<(), String> {
     let mut rng = UnwrapErr(getrandom::SysRng);
     let password = zeroize::Zeroizing::new(random_password(&mut rng));
     account.password = PasswordHash::new(&password, &mut rng).map_err(|e| e.to_string())?;
+    account.must_change_password = true;
     store.update_account(&account).map_err(|e| e.to_string())?;
     let ended = store
         .delete_sessions_of(user, None)
         .map_err(|e| e.to_string())?;
     eprintln!(
-        "new password for \"{user}\": \"{}\" (shown once; {ended} session(s) ended{})",
+        "new password for \"{user}\": \"{}\" (shown once, to be changed at the next login; \
+         {ended} session(s) ended{})",
         password.as_str(),
         if account.disabled {
             "; the account is disabled: an admin enables it"

@@ -489,6 +489,7 @@ pub fn run(
         }],
         // Every case is traced to region 0, the whole country: one batch per run, which every
         // phone downloads (the simulated country has no provinces yet).
+        facilities: Vec::new(),
         regions: Default::default(),
         retention: Default::default(),
         risk_rule: rule,
@@ -521,11 +522,12 @@ pub fn run(
         unit,
         server,
         store,
-        facility: Principal {
-            username: "facility".into(),
-            role: Role::TreatmentFacility,
-            client: None,
-        },
+        facility: Principal::in_process(
+            "facility",
+            Role::TreatmentFacility {
+                facility: String::new(),
+            },
+        ),
         publication,
         cases: Vec::new(),
         truth: BTreeSet::new(),

@@ -84,17 +84,31 @@ pub struct Server {
     agent: ureq::Agent,
 }
 
+/// The treatment facility of the test configuration, in Hà Nội (province 1); `doctor` works
+/// there.
+pub const FACILITY: &str = "bv-test";
+
 /// The configuration of a test server: on-demand publication, no dummies (so batch sizes are
-/// exact), and the given units and extra lines.
+/// exact), the facility [`FACILITY`], the given units and extra lines. "Trace F1" publishes
+/// to the whole country, which the test phones follow, unless `extra` sets
+/// `default_trace_regions`.
 pub fn config(data_dir: &Path, units: &[TestUnit], extra: &str) -> String {
+    let trace = if extra.contains("default_trace_regions") {
+        ""
+    } else {
+        "default_trace_regions = [0]\n"
+    };
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\npublication_interval_seconds = 0\n\
-         dummy_quantum = 0\nrequest_timeout_seconds = 10\n{extra}\n",
+         dummy_quantum = 0\nrequest_timeout_seconds = 10\n{trace}{extra}\n",
         data_dir.display()
     );
     for u in units {
         text.push_str(&u.toml());
     }
+    text.push_str(&format!(
+        "[[facilities]]\nname = \"{FACILITY}\"\nprovince = 1\n"
+    ));
     text
 }
 
@@ -105,6 +119,10 @@ pub struct Launch<'a> {
     pub shell: Option<&'a str>,
     /// Extra environment variables.
     pub env: &'a [(&'a str, &'a str)],
+    /// Leave the first-start admin password as the server made it, to be changed at the first
+    /// login; by default the harness changes it at once (to [`Server::admin_password`]), as
+    /// a deployer does.
+    pub keep_first_password: bool,
 }
 
 impl Server {
@@ -184,14 +202,34 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        Server {
+        let mut server = Server {
             child,
             stderr: lines,
             base,
             admin_password,
             data_dir: dir.to_owned(),
             agent,
+        };
+        if let (Some(first), false) = (server.admin_password.clone(), launch.keep_first_password) {
+            let changed = format!("{first} (changed)");
+            server.change_password("admin", &first, &changed);
+            server.admin_password = Some(changed);
         }
+        server
+    }
+
+    /// Log in as `username` with `current` and change the password to `new`; panics unless
+    /// both work.
+    pub fn change_password(&self, username: &str, current: &str, new: &str) {
+        let token = self.login(username, current);
+        let body = json!({"current": current, "new": new});
+        let reply = self.post_json("/api/v1/me/password", Some(&token), &body);
+        assert_eq!(
+            reply.status,
+            200,
+            "change {username}'s password: {}",
+            reply.text()
+        );
     }
 
     /// Wait (at most `limit`) for the process to end by itself; its exit status, or `None`
@@ -313,10 +351,18 @@ impl Server {
             self.admin_password.as_deref().expect("admin password"),
         );
         let password = "correct horse battery staple";
+        // Created as a deployment's script would, keeping these passwords (the console makes
+        // workers replace the admin's choice; `server_lifecycle.rs` tests that).
         let create = |name: &str, role: &str, unit: Option<&str>| {
-            let mut body = json!({"username": name, "password": password, "role": role});
-            if let Some(u) = unit {
-                body["unit"] = json!(u);
+            let mut body = json!({
+                "username": name,
+                "password": password,
+                "role": role,
+                "must_change_password": false,
+            });
+            match unit {
+                Some(u) => body["unit"] = json!(u),
+                None => body["facility"] = json!(FACILITY),
             }
             let reply = self.post_json("/api/v1/accounts", Some(&admin), &body);
             assert_eq!(reply.status, 201, "create {name}: {}", reply.text());

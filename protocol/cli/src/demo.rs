@@ -53,7 +53,12 @@ fn open_row(row: &Value, key: &HpkePrivateKey) -> Result<String, String> {
 }
 
 /// Run the demo; the phone files go to `dir`. Returns what it prints.
-pub fn run(base: &str, admin_password: &str, dir: &Path) -> Result<String, String> {
+pub fn run(
+    base: &str,
+    admin_password: &str,
+    facility: Option<&str>,
+    dir: &Path,
+) -> Result<String, String> {
     let server = Server::new(base);
     let mut out = String::new();
     let mut say = |line: String| {
@@ -66,6 +71,17 @@ pub fn run(base: &str, admin_password: &str, dir: &Path) -> Result<String, Strin
 
     // Step 1: accounts, and the unit with its key.
     let admin = login(&server, "admin", admin_password)?;
+    let me = server
+        .get("/api/v1/me", Some(&admin))?
+        .expect(200, "who am I")?;
+    if me["must_change_password"] == json!(true) {
+        return Err(
+            "this is the password the server printed at its first start: log in to \
+                    the console as admin and replace it (or POST /api/v1/me/password), then \
+                    give the new one"
+                .into(),
+        );
+    }
     let units = server
         .get("/api/v1/units", Some(&admin))?
         .expect(200, "units")?;
@@ -93,9 +109,13 @@ pub fn run(base: &str, admin_password: &str, dir: &Path) -> Result<String, Strin
         (&doctor, "treatment_facility", None),
         (&worker, "preventive_unit", Some(&unit)),
     ] {
-        let mut body = json!({"username": name, "password": PASSWORD, "role": role});
-        if let Some(u) = unit {
-            body["unit"] = json!(u);
+        // The demo's own accounts keep its password: nobody else holds it.
+        let mut body = json!({"username": name, "password": PASSWORD, "role": role,
+                              "must_change_password": false});
+        match (unit, facility) {
+            (Some(u), _) => body["unit"] = json!(u),
+            (None, Some(f)) => body["facility"] = json!(f),
+            (None, None) => {}
         }
         server
             .post_json("/api/v1/accounts", Some(&admin), &body)?

@@ -76,9 +76,15 @@ enum Command {
         /// The server, e.g. http://127.0.0.1:8080.
         #[arg(long)]
         server: String,
-        /// The admin's password (printed by the server at its first start).
+        /// The admin's password: the one chosen at the first login (the password the server
+        /// printed at its first start must be replaced first, in the console or with
+        /// `POST /api/v1/me/password`).
         #[arg(long)]
         admin_password: String,
+        /// The treatment facility of the demo's doctor, where the server's configuration lists
+        /// facilities (none: the deployment's one tenant).
+        #[arg(long)]
+        facility: Option<String>,
         /// Where the phone files go (default: a new directory under the system's temporary
         /// directory).
         #[arg(long)]
@@ -491,6 +497,7 @@ fn main() -> ExitCode {
         Command::Demo {
             server,
             admin_password,
+            facility,
             dir,
         } => {
             let dir = dir.unwrap_or_else(|| {
@@ -500,7 +507,7 @@ fn main() -> ExitCode {
                 eprintln!("error: cannot create {}: {e}", dir.display());
                 return ExitCode::from(2);
             }
-            match demo::run(&server, &admin_password, &dir) {
+            match demo::run(&server, &admin_password, facility.as_deref(), &dir) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     SessionInvalid,
     /// The account's role may not use this route.
     ForbiddenRole,
+    /// The account's password was set by someone else (first start, creation, reset): its
+    /// sessions may only change it (`POST /api/v1/me/password`) or log out until then.
+    PasswordChangeRequired,
     /// The row is in a district the unit does not cover.
     ForbiddenDistrict,
     /// Wrong user name or password.
@@ -39,6 +42,8 @@ pub enum ErrorCode {
     AccountExists,
     /// The configuration has no unit with this name.
     UnknownUnit,
+    /// The configuration has no treatment facility with this name.
+    UnknownFacility,
     /// A region that is not 0 (the whole country) or one of the configured provinces, or no
     /// region at all.
     UnknownRegion,
@@ -84,7 +89,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code, in the order they are declared (the server's OpenAPI document lists each one
     /// with its status; `tests/openapi.rs` checks it from this list).
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::BadRequest,
         ErrorCode::BodyTooLarge,
         ErrorCode::Timeout,
@@ -93,12 +98,14 @@ impl ErrorCode {
         ErrorCode::Unauthenticated,
         ErrorCode::SessionInvalid,
         ErrorCode::ForbiddenRole,
+        ErrorCode::PasswordChangeRequired,
         ErrorCode::ForbiddenDistrict,
         ErrorCode::LoginFailed,
         ErrorCode::LoginThrottled,
         ErrorCode::PasswordRejected,
         ErrorCode::AccountExists,
         ErrorCode::UnknownUnit,
+        ErrorCode::UnknownFacility,
         ErrorCode::UnknownRegion,
         ErrorCode::UnitInvalid,
         ErrorCode::UnitExists,
@@ -131,12 +138,14 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::SessionInvalid => "session_invalid",
             ErrorCode::ForbiddenRole => "forbidden_role",
+            ErrorCode::PasswordChangeRequired => "password_change_required",
             ErrorCode::ForbiddenDistrict => "forbidden_district",
             ErrorCode::LoginFailed => "login_failed",
             ErrorCode::LoginThrottled => "login_throttled",
             ErrorCode::PasswordRejected => "password_rejected",
             ErrorCode::AccountExists => "account_exists",
             ErrorCode::UnknownUnit => "unknown_unit",
+            ErrorCode::UnknownFacility => "unknown_facility",
             ErrorCode::UnknownRegion => "unknown_region",
             ErrorCode::UnitInvalid => "unit_invalid",
             ErrorCode::UnitExists => "unit_exists",

@@ -26,14 +26,16 @@ pub struct Region {
 pub struct RegionConfig {
     /// The provinces, by code.
     pub regions: Vec<Region>,
-    /// The default of "Trace F1": `[0]` (the whole country), or province codes.
-    pub default_trace: Vec<u16>,
+    /// The default of "Trace F1" for every case: `[0]` (the whole country), or province codes.
+    /// `None`: each case's own province (its facility's), the whole country for a case of no
+    /// province.
+    pub default_trace: Option<Vec<u16>>,
 }
 
 impl Default for RegionConfig {
     /// Vietnam's 63 provinces (their codes in the General Statistics Office's list of
     /// administrative units, Decision 124/2004/QĐ-TTg and its amendments, as of 2021), tracing
-    /// to the whole country by default.
+    /// each case to its own province by default.
     fn default() -> Self {
         RegionConfig {
             regions: VIETNAM_PROVINCES
@@ -43,7 +45,7 @@ impl Default for RegionConfig {
                     name: name.to_owned(),
                 })
                 .collect(),
-            default_trace: vec![WHOLE_COUNTRY],
+            default_trace: None,
         }
     }
 }
@@ -83,9 +85,24 @@ impl RegionConfig {
             }
             codes.push(r.code);
         }
-        self.chosen(&self.default_trace)
-            .map(|_| ())
-            .map_err(|e| RegionError(format!("default_trace_regions: {e}")))
+        match &self.default_trace {
+            Some(default) => self
+                .chosen(default)
+                .map(|_| ())
+                .map_err(|e| RegionError(format!("default_trace_regions: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The regions "Trace F1" publishes a case of `province` to when the health worker
+    /// chooses none: the configured default, or else the province (the whole country for
+    /// province 0, a case from before facilities, or a province no longer configured).
+    pub fn trace_default(&self, province: u16) -> Vec<u16> {
+        match &self.default_trace {
+            Some(default) => default.clone(),
+            None if province != WHOLE_COUNTRY && self.name(province).is_some() => vec![province],
+            None => vec![WHOLE_COUNTRY],
+        }
     }
 
     /// The name of region `code` (the whole country for 0).
@@ -220,7 +237,7 @@ mod tests {
         });
         assert!(config.validate().unwrap_err().0.contains("twice"));
         let config = RegionConfig {
-            default_trace: vec![3],
+            default_trace: Some(vec![3]),
             ..RegionConfig::default()
         };
         assert!(
@@ -235,8 +252,19 @@ mod tests {
                 code: 0,
                 name: "x".into(),
             }],
-            default_trace: vec![0],
+            default_trace: Some(vec![0]),
         };
         assert!(config.validate().unwrap_err().0.contains("code 0"));
+    }
+
+    #[test]
+    fn trace_defaults_to_the_province_unless_configured() {
+        let mut config = RegionConfig::default();
+        assert_eq!(config.trace_default(79), vec![79]);
+        // No province (a case from before facilities), or one no longer listed.
+        assert_eq!(config.trace_default(0), vec![0]);
+        assert_eq!(config.trace_default(3), vec![0]);
+        config.default_trace = Some(vec![1, 79]);
+        assert_eq!(config.trace_default(48), vec![1, 79]);
     }
 }

@@ -1,4 +1,5 @@
-//! What the workflow is configured with: the preventive-medicine units, the throttle figures,
+//! What the workflow is configured with: the preventive-medicine units, the treatment
+//! facilities, the throttle figures,
 //! lifetimes and the publication's filter parameters.
 //!
 //! The deployment's TOML file ([`crate::config`]) deserialises into these types; nothing here
@@ -19,6 +20,45 @@ pub struct UnitConfig {
     pub districts: Vec<u32>,
     /// Its HPKE public key (X25519), 64 hex characters. The private key stays with the unit.
     pub public_key: String,
+}
+
+/// A treatment facility, as configured: its health workers' accounts name it, and the cases
+/// they open belong to it and to its province.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facility {
+    /// Short name, used in accounts (`TreatmentFacility { facility }`): 1 to 64 characters of
+    /// `a-z 0-9 . _ -`.
+    pub name: String,
+    /// Its province, by code (one of the configured regions, SPEC.md §8.5): the province's
+    /// oversight accounts see its cases, and "Trace F1" publishes there by default.
+    pub province: u16,
+}
+
+/// Check the facilities: valid names, each once, each in a configured province.
+pub fn validate_facilities(
+    facilities: &[Facility],
+    regions: &crate::domain::regions::RegionConfig,
+) -> Result<(), UnitError> {
+    for (i, f) in facilities.iter().enumerate() {
+        if !crate::domain::workflow::valid_username(&f.name) {
+            return Err(UnitError(format!(
+                "facility {:?}: names are 1 to 64 characters of a-z 0-9 . _ -",
+                f.name
+            )));
+        }
+        if facilities[..i].iter().any(|g| g.name == f.name) {
+            return Err(UnitError(format!("facility {} is listed twice", f.name)));
+        }
+        if f.province == crate::domain::regions::WHOLE_COUNTRY || regions.name(f.province).is_none()
+        {
+            return Err(UnitError(format!(
+                "facility {}: province {} is not one of the configured regions",
+                f.name, f.province
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A unit as the workflow uses it: validated, its key decoded.
@@ -187,6 +227,8 @@ pub struct Settings {
     pub throttle: ThrottleConfig,
     /// The units.
     pub units: Vec<Unit>,
+    /// The treatment facilities.
+    pub facilities: Vec<Facility>,
     /// The regions cases are published to, and the default of "Trace F1".
     pub regions: crate::domain::regions::RegionConfig,
     /// How long records about people are kept.

@@ -22,12 +22,13 @@ use crate::domain::throttle::{KnownClients, Throttle};
 
 #[cfg(test)]
 mod conformance;
+mod legacy;
 mod memory_store;
 mod postgres_store;
 mod sled_store;
 
 pub use memory_store::MemoryStore;
-pub use postgres_store::{MIGRATIONS, PostgresOptions, PostgresStore};
+pub use postgres_store::{MIGRATIONS, Migration, PostgresOptions, PostgresStore};
 pub use sled_store::SledStore;
 
 /// Seconds since the unix epoch, as the store keeps them.
@@ -36,16 +37,28 @@ pub type Seconds = u64;
 /// What an account may do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
-    /// Creates accounts, runs publication on demand, reads metrics.
+    /// Creates accounts, runs publication on demand, reads metrics and the audit log; sees
+    /// every case.
     Admin,
     /// A treatment-facility health worker: opens F0 cases, asks for tracing, reads the F1
-    /// table of the cases (seed steps 2, 4, 6).
-    TreatmentFacility,
+    /// table of its facility's cases (seed steps 2, 4, 6).
+    TreatmentFacility {
+        /// The facility, as named in the server configuration. Empty in a deployment that
+        /// configures no facility (one tenant: its facility accounts share its cases), and
+        /// for an account from before facilities (store schema 2).
+        facility: String,
+    },
     /// A preventive-medicine unit worker: lists the F1 rows of the unit's districts and records
     /// their follow-up (seed step 7).
     PreventiveUnit {
         /// The unit, as named in the server configuration.
         unit: String,
+    },
+    /// Read-only oversight of a province (a provincial health department): reads the cases
+    /// opened by the province's facilities and their F1 tables, changes nothing.
+    Oversight {
+        /// The province, by its code (SPEC.md §8.5).
+        province: u16,
     },
 }
 
@@ -56,30 +69,51 @@ impl Role {
     pub const TREATMENT_FACILITY: &'static str = "treatment_facility";
     /// The kind of [`Role::PreventiveUnit`].
     pub const PREVENTIVE_UNIT: &'static str = "preventive_unit";
+    /// The kind of [`Role::Oversight`].
+    pub const OVERSIGHT: &'static str = "oversight";
 
-    /// The name of the role's kind: [`Role::ADMIN`], [`Role::TREATMENT_FACILITY`] or
-    /// [`Role::PREVENTIVE_UNIT`].
+    /// The name of the role's kind: [`Role::ADMIN`], [`Role::TREATMENT_FACILITY`],
+    /// [`Role::PREVENTIVE_UNIT`] or [`Role::OVERSIGHT`].
     pub fn kind(&self) -> &'static str {
         match self {
             Role::Admin => Role::ADMIN,
-            Role::TreatmentFacility => Role::TREATMENT_FACILITY,
+            Role::TreatmentFacility { .. } => Role::TREATMENT_FACILITY,
             Role::PreventiveUnit { .. } => Role::PREVENTIVE_UNIT,
+            Role::Oversight { .. } => Role::OVERSIGHT,
         }
     }
 
-    /// The role of kind `kind` (as [`Role::kind`] names it); `unit` is required with
-    /// `preventive_unit` and refused with the others.
-    pub fn from_kind(kind: &str, unit: Option<String>) -> Result<Role, ParseNameError> {
-        match (kind, unit) {
-            (Role::ADMIN, None) => Ok(Role::Admin),
-            (Role::TREATMENT_FACILITY, None) => Ok(Role::TreatmentFacility),
-            (Role::PREVENTIVE_UNIT, Some(unit)) if !unit.is_empty() => {
+    /// The role of kind `kind` (as [`Role::kind`] names it) and its scope: `facility` goes
+    /// with `treatment_facility` (none: the deployment's only tenant, see
+    /// [`Role::TreatmentFacility`]), `unit` with `preventive_unit` and `province` (1 and up)
+    /// with `oversight`, both required; each is refused with the other kinds.
+    pub fn from_kind(
+        kind: &str,
+        facility: Option<String>,
+        unit: Option<String>,
+        province: Option<u16>,
+    ) -> Result<Role, ParseNameError> {
+        match (kind, facility, unit, province) {
+            (Role::ADMIN, None, None, None) => Ok(Role::Admin),
+            (Role::TREATMENT_FACILITY, facility, None, None)
+                if facility.as_ref().is_none_or(|f| !f.is_empty()) =>
+            {
+                Ok(Role::TreatmentFacility {
+                    facility: facility.unwrap_or_default(),
+                })
+            }
+            (Role::PREVENTIVE_UNIT, None, Some(unit), None) if !unit.is_empty() => {
                 Ok(Role::PreventiveUnit { unit })
             }
-            (kind, _) => Err(ParseNameError {
+            (Role::OVERSIGHT, None, None, Some(province)) if province > 0 => {
+                Ok(Role::Oversight { province })
+            }
+            (kind, ..) => Err(ParseNameError {
                 what: "role",
                 name: kind.to_owned(),
-                expected: "admin, treatment_facility, or preventive_unit with a unit",
+                expected: "admin; treatment_facility, with a facility where the configuration \
+                           lists facilities; preventive_unit with a unit; oversight with a \
+                           province (1 and up); and no other of facility, unit, province",
             }),
         }
     }
@@ -117,6 +151,9 @@ pub struct Account {
     pub created_at: Seconds,
     /// Whether the account can log in.
     pub disabled: bool,
+    /// Whether its password was set by someone else (the first start, an admin's reset or
+    /// creation): until the owner changes it, a session may only change the password or end.
+    pub must_change_password: bool,
 }
 
 /// A logged-in session. Only the SHA-256 of its bearer token is stored.
@@ -181,6 +218,13 @@ pub struct CaseRecord {
     pub reference: String,
     /// The health worker who opened it.
     pub opened_by: String,
+    /// The treatment facility it belongs to: its health workers see it (empty in a
+    /// deployment that configures no facility, and for a case from before facilities).
+    pub facility: String,
+    /// The facility's province when the case was opened (0 for a case from before
+    /// facilities): the province's oversight accounts see it, and "Trace F1" publishes to it
+    /// unless the deployment or the health worker chooses other regions.
+    pub province: u16,
     /// When.
     pub opened_at: Seconds,
     /// When its declaration code stops being accepted.
@@ -665,7 +709,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// The actions recorded, as the API and the console name them.
-    pub const ACTIONS: [&'static str; 17] = [
+    pub const ACTIONS: [&'static str; 19] = [
         "login",
         "login_failed",
         "password_changed",
@@ -673,6 +717,8 @@ impl AuditEntry {
         "account_disabled",
         "account_enabled",
         "password_reset",
+        "role_changed",
+        "unit_registered",
         "case_opened",
         "trace_requested",
         "publication_run",

@@ -27,7 +27,7 @@ use crate::domain::store::{
     Account, AuditEntry, AuditFilter, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord,
     FollowUpStatus, Role,
 };
-use crate::domain::workflow::Principal;
+use crate::domain::workflow::{Principal, Workflow};
 use crate::web::phone::unit_json;
 
 fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
@@ -62,8 +62,10 @@ async fn caller(call: &Call) -> Result<(Principal, Arc<AppState>), ApiError> {
 
 fn role_json(role: &Role) -> Value {
     match role {
+        Role::Admin => json!({"kind": role.kind()}),
+        Role::TreatmentFacility { facility } => json!({"kind": role.kind(), "facility": facility}),
         Role::PreventiveUnit { unit } => json!({"kind": role.kind(), "unit": unit}),
-        _ => json!({"kind": role.kind()}),
+        Role::Oversight { province } => json!({"kind": role.kind(), "province": province}),
     }
 }
 
@@ -73,7 +75,25 @@ fn account_json(a: &Account) -> Value {
         "role": role_json(&a.role),
         "created_at": a.created_at,
         "disabled": a.disabled,
+        "must_change_password": a.must_change_password,
     })
+}
+
+/// A role as request bodies give it: `"role"` (its kind) and the scope the kind needs,
+/// `"facility"`, `"unit"` or `"province"`.
+#[derive(Deserialize)]
+struct RoleBody {
+    role: String,
+    facility: Option<String>,
+    unit: Option<String>,
+    province: Option<u16>,
+}
+
+impl RoleBody {
+    fn role(self) -> Result<Role, ApiError> {
+        Role::from_kind(&self.role, self.facility, self.unit, self.province)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+    }
 }
 
 /// The JSON view of a case.
@@ -100,6 +120,8 @@ pub fn case_json(c: &CaseRecord) -> Value {
         "case_id": c.case_id,
         "reference": c.reference,
         "opened_by": c.opened_by,
+        "facility": c.facility,
+        "province": c.province,
         "opened_at": c.opened_at,
         "code_expires_at": c.code_expires_at,
         "status": status,
@@ -196,10 +218,15 @@ pub async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
     ok_json(json!({"logged_out": true}))
 }
 
-/// `GET /api/v1/me`: who the token belongs to.
+/// `GET /api/v1/me`: who the token belongs to, and whether it must change its password
+/// before anything else.
 pub async fn me(call: Call) -> Result<HttpResponse, ApiError> {
     let who = principal(&call).await?;
-    ok_json(json!({"username": who.username, "role": role_json(&who.role)}))
+    ok_json(json!({
+        "username": who.username,
+        "role": role_json(&who.role),
+        "must_change_password": who.must_change_password,
+    }))
 }
 
 /// `POST /api/v1/me/password`: `{"current", "new"}`.
@@ -230,7 +257,8 @@ pub async fn accounts(call: Call) -> Result<HttpResponse, ApiError> {
     ok_json(Value::Array(accounts.iter().map(account_json).collect()))
 }
 
-/// `POST /api/v1/accounts` (admin): `{"username", "password", "role", "unit"?}`.
+/// `POST /api/v1/accounts` (admin): `{"username", "password", "role", "facility"?, "unit"?,
+/// "province"?, "must_change_password"?}` (the last `true` unless given).
 pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -238,16 +266,30 @@ pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
         username: String,
         password: Zeroizing<String>,
         role: String,
+        facility: Option<String>,
         unit: Option<String>,
+        province: Option<u16>,
+        must_change_password: Option<bool>,
     }
     let (who, state) = caller(&call).await?;
     let a: NewAccount = read_json(call.req, state.limits.json_bytes).await?;
-    let role = Role::from_kind(&a.role, a.unit)
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let role = RoleBody {
+        role: a.role,
+        facility: a.facility,
+        unit: a.unit,
+        province: a.province,
+    }
+    .role()?;
+    let must_change = a.must_change_password.unwrap_or(true);
     let account = blocking(move || {
-        state
-            .workflow
-            .create_account(&who, &a.username, &a.password, role, unix_now())
+        state.workflow.create_account(
+            &who,
+            &a.username,
+            &a.password,
+            role,
+            must_change,
+            unix_now(),
+        )
     })
     .await?;
     Ok(json_response(
@@ -259,7 +301,8 @@ pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
 /// `GET /api/v1/units` (any health worker): every unit, configured then registered, as
 /// `{"units": [{"name", "districts", "public_key"}]}`.
 pub async fn units(call: Call) -> Result<HttpResponse, ApiError> {
-    let (_, state) = caller(&call).await?;
+    let (who, state) = caller(&call).await?;
+    Workflow::require_own_password(&who)?;
     let units: Vec<Value> = state.workflow.units().iter().map(unit_json).collect();
     ok_json(json!({ "units": units }))
 }
@@ -297,6 +340,17 @@ async fn set_disabled(call: Call, disabled: bool) -> Result<HttpResponse, ApiErr
             .set_account_disabled(&who, &name, disabled, unix_now())
     })
     .await?;
+    ok_json(account_json(&account))
+}
+
+/// `POST /api/v1/accounts/{username}/role` (admin): `{"role", "facility"?, "unit"?,
+/// "province"?}`, as at creation; the account's sessions end.
+pub async fn set_role(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let name = call.param("username").to_owned();
+    let body: RoleBody = read_json(call.req, state.limits.json_bytes).await?;
+    let role = body.role()?;
+    let account = blocking(move || state.workflow.set_role(&who, &name, role, unix_now())).await?;
     ok_json(account_json(&account))
 }
 
@@ -445,7 +499,7 @@ pub async fn case(call: Call) -> Result<HttpResponse, ApiError> {
 
 /// `POST /api/v1/cases/{id}/trace`: "Trace F1", to the regions of the body
 /// `{"regions": [79, 74]}` (0: the whole country), or, with no body, `{}` or no `regions`, to
-/// the configured default.
+/// the default: the configured `default_trace_regions`, or else the case's province.
 pub async fn trace(call: Call) -> Result<HttpResponse, ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -463,11 +517,11 @@ pub async fn trace(call: Call) -> Result<HttpResponse, ApiError> {
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("JSON body: {e}")))?
             .regions
     };
-    let regions = chosen.unwrap_or_else(|| state.workflow.settings().regions.default_trace.clone());
-    let case = blocking(move || {
-        state
+    let case = blocking(move || match chosen {
+        Some(regions) => state
             .workflow
-            .request_trace_to(&who, id, &regions, unix_now())
+            .request_trace_to(&who, id, &regions, unix_now()),
+        None => state.workflow.request_trace(&who, id, unix_now()),
     })
     .await?;
     ok_json(case_json(&case))

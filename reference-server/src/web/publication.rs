@@ -333,6 +333,7 @@ mod tests {
             dummy_quantum: 0,
             throttle: Default::default(),
             units: Vec::new(),
+            facilities: Vec::new(),
             regions: Default::default(),
             retention: Default::default(),
             risk_rule: Default::default(),

@@ -25,12 +25,15 @@ pub fn status_of_code(code: ErrorCode) -> StatusCode {
         | ErrorCode::MalformedReport
         | ErrorCode::PasswordRejected
         | ErrorCode::UnknownUnit
+        | ErrorCode::UnknownFacility
         | ErrorCode::UnknownRegion
         | ErrorCode::UnitInvalid => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated | ErrorCode::SessionInvalid | ErrorCode::LoginFailed => {
             StatusCode::UNAUTHORIZED
         }
-        ErrorCode::ForbiddenRole | ErrorCode::ForbiddenDistrict => StatusCode::FORBIDDEN,
+        ErrorCode::ForbiddenRole
+        | ErrorCode::PasswordChangeRequired
+        | ErrorCode::ForbiddenDistrict => StatusCode::FORBIDDEN,
         ErrorCode::DeclarationCodeInvalid | ErrorCode::RouteNotFound | ErrorCode::NotFound => {
             StatusCode::NOT_FOUND
         }

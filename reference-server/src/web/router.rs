@@ -108,6 +108,11 @@ pub static ROUTES: &[Route] = &[
         "/api/v1/accounts/{username}/reset-password",
         json!(api::reset_password),
     ),
+    route(
+        POST,
+        "/api/v1/accounts/{username}/role",
+        json!(api::set_role),
+    ),
     route(GET, "/api/v1/units", json!(api::units)),
     route(POST, "/api/v1/units", json!(api::register_unit)),
     route(POST, "/api/v1/publication/run", json!(api::publish)),

@@ -131,6 +131,8 @@ pub(crate) fn case(reference: &str) -> CaseRecord {
         case_id: 0,
         reference: reference.into(),
         opened_by: "doctor".into(),
+        facility: "bv-1".into(),
+        province: 1,
         opened_at: NOW,
         code_expires_at: NOW + 86_400,
         status: CaseStatus::AwaitingUpload,
@@ -182,7 +184,9 @@ pub(crate) fn account(name: &str) -> Account {
     let mut rng = ChaCha20Rng::seed_from_u64(9);
     Account {
         username: name.into(),
-        role: Role::TreatmentFacility,
+        role: Role::TreatmentFacility {
+            facility: "bv-1".into(),
+        },
         password: PasswordHash::with_iterations(
             "correct horse battery staple",
             NonZeroU32::MIN,
@@ -191,6 +195,7 @@ pub(crate) fn account(name: &str) -> Account {
         .unwrap(),
         created_at: NOW,
         disabled: false,
+        must_change_password: false,
     }
 }
 
@@ -371,7 +376,15 @@ pub(crate) fn accounts_are_unique_by_name_and_updated_in_place<S: Store, G>(
     unit.role = Role::PreventiveUnit {
         unit: "District 7".into(),
     };
-    for a in [account("doctor"), unit.clone(), account("admin")] {
+    let mut oversight = account("hanoi-doh");
+    oversight.role = Role::Oversight { province: 1 };
+    oversight.must_change_password = true;
+    for a in [
+        account("doctor"),
+        unit.clone(),
+        account("admin"),
+        oversight.clone(),
+    ] {
         store.insert_account(&a).unwrap();
     }
     let names: Vec<String> = store
@@ -380,8 +393,9 @@ pub(crate) fn accounts_are_unique_by_name_and_updated_in_place<S: Store, G>(
         .into_iter()
         .map(|a| a.username)
         .collect();
-    assert_eq!(names, ["admin", "doctor", "unit-7"]);
+    assert_eq!(names, ["admin", "doctor", "hanoi-doh", "unit-7"]);
     assert_eq!(store.account("unit-7").unwrap(), Some(unit.clone()));
+    assert_eq!(store.account("hanoi-doh").unwrap(), Some(oversight));
     assert_eq!(store.account("nobody").unwrap(), None);
 
     let mut impostor = account("doctor");
@@ -413,7 +427,7 @@ pub(crate) fn accounts_are_unique_by_name_and_updated_in_place<S: Store, G>(
         |e| matches!(e, StoreError::NoSuchAccount),
     );
     assert_eq!(store.account("nobody").unwrap(), None);
-    assert_eq!(store.counts().unwrap().accounts, 3);
+    assert_eq!(store.counts().unwrap().accounts, 4);
 }
 
 /// A session is found by its token hash until it is deleted or a purge finds it expired.

@@ -65,11 +65,39 @@ use super::{
 };
 use crate::domain::throttle::RetryAfter;
 
+use super::legacy::v2;
+
+/// A conversion of records from one layout to the next, run inside a migration's transaction.
+pub type RecordConversion = fn(&mut postgres::Transaction<'_>) -> Result<(), StoreError>;
+
+/// One step of the schema: SQL, then, for a change of a record's layout, a conversion of the
+/// records the SQL leaves in the old layout.
+#[derive(Clone, Copy)]
+pub struct Migration {
+    /// Run first.
+    pub sql: &'static str,
+    /// Run after, in the same transaction.
+    pub records: Option<RecordConversion>,
+}
+
+impl std::fmt::Debug for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migration")
+            .field("sql", &self.sql)
+            .field("records", &self.records.is_some())
+            .finish()
+    }
+}
+
+const fn sql(sql: &'static str) -> Migration {
+    Migration { sql, records: None }
+}
+
 /// The schema, one migration per version: version `n` is reached by applying
 /// `MIGRATIONS[n - 1]`. A migration is never edited once released; a change is a new entry.
-pub const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[Migration] = &[
     // 1: the records of the sled trees, with the columns queries and locks need.
-    r#"
+    sql(r#"
     CREATE TABLE counters (name text COLLATE "C" PRIMARY KEY, next bigint NOT NULL);
     CREATE TABLE secrets (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL);
     CREATE TABLE accounts (username text COLLATE "C" PRIMARY KEY, record bytea NOT NULL);
@@ -107,9 +135,9 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (case_id, row_no)
     );
     CREATE INDEX f1_rows_district ON f1_rows (district, case_id, row_no);
-    "#,
+    "#),
     // 2: failure throttles shared by every instance (`crate::domain::throttle`).
-    r#"
+    sql(r#"
     CREATE TABLE throttle_windows (
         throttle text COLLATE "C" NOT NULL,
         key text COLLATE "C" NOT NULL,
@@ -120,9 +148,9 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX throttle_windows_end ON throttle_windows (window_end);
     CREATE TABLE known_clients (key text COLLATE "C" PRIMARY KEY, last_success bigint NOT NULL);
-    "#,
+    "#),
     // 3: the audit log, appended only, outside the digest.
-    r#"
+    sql(r#"
     CREATE TABLE audit (
         seq bigint PRIMARY KEY,
         at bigint NOT NULL,
@@ -132,16 +160,53 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_account ON audit (account, seq);
     CREATE INDEX audit_action ON audit (action, seq);
-    "#,
+    "#),
     // 4: preventive-medicine units registered by an admin.
-    r#"
+    sql(r#"
     CREATE TABLE units (name text COLLATE "C" PRIMARY KEY, record bytea NOT NULL);
-    "#,
+    "#),
+    // 5: accounts and cases belong to a treatment facility (cases also to its province), an
+    // account may have to change its password, and the oversight role: the records of
+    // schema 4 are converted as the sled store converts its schema 2.
+    Migration {
+        sql: "",
+        records: Some(facilities_and_password_changes),
+    },
 ];
 
 /// The advisory lock key taken while migrations run, so that instances starting together
 /// migrate one after the other ("bzmigrat" in ASCII).
 const MIGRATION_LOCK: i64 = 0x627a_6d69_6772_6174;
+
+/// Migration 5's conversion: every account and case record from its schema 4 layout (the sled
+/// store's schema 2) to today's.
+fn facilities_and_password_changes(tx: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
+    for row in tx
+        .query("SELECT username, record FROM accounts", &[])
+        .map_err(db)?
+    {
+        let old: v2::Account = decode("account (schema 4)", row.get(1))?;
+        let name: String = row.get(0);
+        tx.execute(
+            "UPDATE accounts SET record = $2 WHERE username = $1",
+            &[&name, &encode(&old.upgrade())?],
+        )
+        .map_err(db)?;
+    }
+    for row in tx
+        .query("SELECT case_id, record FROM cases", &[])
+        .map_err(db)?
+    {
+        let old: v2::CaseRecord = decode("case (schema 4)", row.get(1))?;
+        let case_id: i64 = row.get(0);
+        tx.execute(
+            "UPDATE cases SET record = $2 WHERE case_id = $1",
+            &[&case_id, &encode(&old.upgrade())?],
+        )
+        .map_err(db)?;
+    }
+    Ok(())
+}
 
 /// The advisory lock key of a [`SharedLock`] ("bzpublsh", "bzreport", "bzindexs" in ASCII).
 fn advisory_key(lock: SharedLock) -> i64 {
@@ -407,8 +472,14 @@ impl PostgresStore {
             )));
         }
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            tx.batch_execute(migration)
-                .map_err(|e| StoreError::Backend(format!("migration {}: {e}", i + 1)))?;
+            if !migration.sql.is_empty() {
+                tx.batch_execute(migration.sql)
+                    .map_err(|e| StoreError::Backend(format!("migration {}: {e}", i + 1)))?;
+            }
+            if let Some(convert) = migration.records {
+                convert(&mut tx)
+                    .map_err(|e| StoreError::Backend(format!("migration {}: {e}", i + 1)))?;
+            }
             tx.execute("UPDATE schema_version SET version = $1", &[&(i as i32 + 1)])
                 .map_err(db)?;
             tracing::info!(version = i + 1, "database schema migrated");
@@ -1684,6 +1755,83 @@ mod tests {
         assert!(
             refused.contains(&format!("version {newer}, newer than this server knows")),
             "{refused}"
+        );
+    }
+
+    /// A database a schema-4 server wrote (accounts and cases before facilities) is converted
+    /// when a server of today opens it, as the sled store converts its schema 2.
+    #[test]
+    fn schema_4_records_are_converted() {
+        let Some(cluster) = cluster() else { return };
+        let url = cluster.database_url();
+        {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut tx = client.transaction().unwrap();
+            tx.batch_execute(
+                "CREATE TABLE schema_version (version integer NOT NULL); \
+                 INSERT INTO schema_version VALUES (4);",
+            )
+            .unwrap();
+            for m in &MIGRATIONS[..4] {
+                assert!(m.records.is_none());
+                tx.batch_execute(m.sql).unwrap();
+            }
+            let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(2);
+            let doctor = v2::Account {
+                username: "doctor".into(),
+                role: v2::Role::TreatmentFacility,
+                password: crate::domain::password::PasswordHash::new(
+                    "a long enough password",
+                    &mut rng,
+                )
+                .unwrap(),
+                created_at: NOW,
+                disabled: true,
+            };
+            tx.execute(
+                "INSERT INTO accounts (username, record) VALUES ('doctor', $1)",
+                &[&encode(&doctor).unwrap()],
+            )
+            .unwrap();
+            let old_case = v2::CaseRecord {
+                case_id: 9,
+                reference: "ref-9".into(),
+                opened_by: "doctor".into(),
+                opened_at: NOW,
+                code_expires_at: NOW + 60,
+                status: CaseStatus::UploadReceived { at: NOW + 1 },
+                f1_rows: 3,
+            };
+            tx.execute(
+                "INSERT INTO cases (case_id, status, record) VALUES (9, 'upload_received', $1)",
+                &[&encode(&old_case).unwrap()],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = PostgresStore::open(&url).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        let doctor = store.account("doctor").unwrap().unwrap();
+        assert_eq!(
+            doctor.role,
+            crate::domain::store::Role::TreatmentFacility {
+                facility: String::new()
+            }
+        );
+        assert!(doctor.disabled && !doctor.must_change_password);
+        assert!(doctor.password.verify("a long enough password"));
+        let case = store.case(9).unwrap().unwrap();
+        assert_eq!(
+            (
+                case.reference.as_str(),
+                case.facility.as_str(),
+                case.province
+            ),
+            ("ref-9", "", 0)
+        );
+        assert_eq!(
+            (case.status, case.f1_rows),
+            (CaseStatus::UploadReceived { at: NOW + 1 }, 3)
         );
     }
 

@@ -33,6 +33,8 @@ use sled::transaction::{
 
 use crate::domain::files;
 
+use super::legacy::{v1, v2};
+
 use super::{
     Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
     CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
@@ -58,66 +60,10 @@ const TREES: [&str; 14] = [
 ];
 
 /// The version of the record layouts this server writes, kept in the tree `schema` (outside
-/// [`Store::digest`]). 1: before regions; 2: cases traced to and published in regions.
-pub const SCHEMA_VERSION: u32 = 2;
-
-/// Schema 1's case records, read only to convert them.
-mod v1 {
-    use serde::Deserialize;
-
-    use crate::domain::store::{CaseRecord as Current, CaseStatus as CurrentStatus, RegionBatch};
-
-    #[derive(Deserialize)]
-    #[cfg_attr(test, derive(serde::Serialize))]
-    pub(super) enum CaseStatus {
-        AwaitingUpload,
-        UploadReceived { at: u64 },
-        TraceRequested { at: u64, by: String },
-        Published { batch_id: u64, at: u64 },
-    }
-
-    #[derive(Deserialize)]
-    #[cfg_attr(test, derive(serde::Serialize))]
-    pub(super) struct CaseRecord {
-        pub(super) case_id: u64,
-        pub(super) reference: String,
-        pub(super) opened_by: String,
-        pub(super) opened_at: u64,
-        pub(super) code_expires_at: u64,
-        pub(super) status: CaseStatus,
-        pub(super) f1_rows: u32,
-    }
-
-    impl CaseRecord {
-        pub(super) fn upgrade(self) -> Current {
-            let status = match self.status {
-                CaseStatus::AwaitingUpload => CurrentStatus::AwaitingUpload,
-                CaseStatus::UploadReceived { at } => CurrentStatus::UploadReceived { at },
-                CaseStatus::TraceRequested { at, by } => CurrentStatus::TraceRequested {
-                    at,
-                    by,
-                    regions: vec![0],
-                },
-                CaseStatus::Published { batch_id, at } => CurrentStatus::Published {
-                    at,
-                    batches: vec![RegionBatch {
-                        region: 0,
-                        batch_id,
-                    }],
-                },
-            };
-            Current {
-                case_id: self.case_id,
-                reference: self.reference,
-                opened_by: self.opened_by,
-                opened_at: self.opened_at,
-                code_expires_at: self.code_expires_at,
-                status,
-                f1_rows: self.f1_rows,
-            }
-        }
-    }
-}
+/// [`Store::digest`]). 1: before regions; 2: cases traced to and published in regions;
+/// 3: accounts and cases belong to a treatment facility, accounts may have to change their
+/// password, and the oversight role.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A [`Store`] in a sled database.
 pub struct SledStore {
@@ -295,23 +241,37 @@ impl SledStore {
                  {SCHEMA_VERSION}: run a server at least as new as the one that wrote it"
             )));
         }
-        if version == 1 {
-            // Schema 2 added regions (SPEC.md §8.5): cases traced or published before were
-            // traced to, and published in, region 0, the whole country.
-            let mut upgraded = Vec::new();
+        if version < SCHEMA_VERSION {
+            // Schema 2 added regions (SPEC.md §8.5), schema 3 facilities and forced password
+            // changes: read each record in the layout it was written in, write it in this
+            // one, both trees in one transaction.
+            let mut cases = Vec::new();
             for kv in self.cases.iter() {
                 let (key, bytes) = kv.map_err(backend)?;
-                let old: v1::CaseRecord = decode("case (schema 1)", &bytes)?;
-                upgraded.push((key, old.upgrade()));
+                let old: v2::CaseRecord = if version == 1 {
+                    decode::<v1::CaseRecord>("case (schema 1)", &bytes)?.upgrade()
+                } else {
+                    decode("case (schema 2)", &bytes)?
+                };
+                cases.push((key, old.upgrade()));
             }
-            let result = self.cases.transaction(|cases| {
-                for (key, case) in &upgraded {
-                    tx_put(cases, key, case)?;
+            let mut accounts = Vec::new();
+            for kv in self.accounts.iter() {
+                let (key, bytes) = kv.map_err(backend)?;
+                let old: v2::Account = decode("account (schema 2)", &bytes)?;
+                accounts.push((key, old.upgrade()));
+            }
+            let result = (&self.cases, &self.accounts).transaction(|(tx_cases, tx_accounts)| {
+                for (key, case) in &cases {
+                    tx_put(tx_cases, key, case)?;
+                }
+                for (key, account) in &accounts {
+                    tx_put(tx_accounts, key, account)?;
                 }
                 Ok(())
             });
             finish(result)?;
-            tracing::info!(from = 1, to = SCHEMA_VERSION, "store schema migrated");
+            tracing::info!(from = version, to = SCHEMA_VERSION, "store schema migrated");
         }
         schema
             .insert("version", &SCHEMA_VERSION.to_be_bytes())
@@ -1046,6 +1006,8 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::password::PasswordHash;
+    use crate::domain::store::Role;
     use crate::domain::store::conformance::{
         Harness, NOW, account, case, code, row, store_conformance_tests, uploaded_case,
     };
@@ -1063,8 +1025,8 @@ mod tests {
     // its `DECODE_LIMIT`, which no other backend shares, so it is not in the suite.
 
     /// A store written before regions (schema 1, no `schema` tree) is converted on open: its
-    /// traced and published cases were the whole country's. A store of a newer schema is
-    /// refused, named, and left as it was.
+    /// traced and published cases were the whole country's, its cases and facility accounts
+    /// belong to no facility. A store of a newer schema is refused, named, and left as it was.
     #[test]
     fn schema_1_is_migrated_and_a_newer_schema_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -1103,9 +1065,33 @@ mod tests {
                     .insert(r.case_id.to_be_bytes(), encode(r).unwrap())
                     .unwrap();
             }
+            let accounts = db.open_tree("accounts").unwrap();
+            let doctor = v2::Account {
+                username: "doctor".into(),
+                role: v2::Role::TreatmentFacility,
+                password: PasswordHash::new(
+                    "a long enough password",
+                    &mut <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(1),
+                )
+                .unwrap(),
+                created_at: NOW,
+                disabled: false,
+            };
+            accounts.insert("doctor", encode(&doctor).unwrap()).unwrap();
             db.flush().unwrap();
         }
         let store = open(&dir);
+        let doctor = store.account("doctor").unwrap().unwrap();
+        assert_eq!(
+            doctor.role,
+            Role::TreatmentFacility {
+                facility: String::new()
+            }
+        );
+        assert!(!doctor.must_change_password && !doctor.disabled);
+        assert!(doctor.password.verify("a long enough password"));
+        let case = store.case(1).unwrap().unwrap();
+        assert_eq!((case.facility.as_str(), case.province), ("", 0));
         let statuses: Vec<CaseStatus> = store
             .cases()
             .unwrap()
@@ -1138,12 +1124,12 @@ mod tests {
         // Stamped: opening again changes nothing.
         assert_eq!(reopen(&dir).digest().unwrap(), digest);
 
-        // A newer server wrote schema 3: refused by name, nothing touched.
+        // A newer server wrote schema 4: refused by name, nothing touched.
         {
             let db = retried(|| sled::open(dir.path()));
             db.open_tree("schema")
                 .unwrap()
-                .insert("version", &3u32.to_be_bytes())
+                .insert("version", &4u32.to_be_bytes())
                 .unwrap();
             db.flush().unwrap();
         }
@@ -1152,7 +1138,7 @@ mod tests {
             Err(e) if e.to_string().contains("schema") => Ok(e.to_string()),
             Err(e) => Err(e),
         });
-        assert!(refused.contains("schema is version 3"), "{refused}");
+        assert!(refused.contains("schema is version 4"), "{refused}");
         let db = retried(|| sled::open(dir.path()));
         let schema = db
             .open_tree("schema")
@@ -1160,7 +1146,7 @@ mod tests {
             .get("version")
             .unwrap()
             .unwrap();
-        assert_eq!(schema.as_ref(), 3u32.to_be_bytes());
+        assert_eq!(schema.as_ref(), 4u32.to_be_bytes());
     }
 
     fn open(dir: &tempfile::TempDir) -> SledStore {

@@ -9,7 +9,7 @@ use super::{Limit, Principal, Workflow, lock, pair_key, sha256};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
 use crate::domain::password::PasswordHash;
-use crate::domain::settings::Unit;
+use crate::domain::settings::{Facility, Unit};
 use crate::domain::store::{Account, Role, Seconds, SessionRecord};
 use crate::domain::throttle::RetryAfter;
 
@@ -187,6 +187,7 @@ impl Workflow {
             username: account.username,
             role: account.role,
             client,
+            must_change_password: account.must_change_password,
         })
     }
 
@@ -196,16 +197,41 @@ impl Workflow {
         Ok(())
     }
 
+    /// Refuse every call of an account that must change its password first: every role check
+    /// starts with this.
+    pub fn require_own_password(principal: &Principal) -> Result<(), ApiError> {
+        if principal.must_change_password {
+            return Err(ApiError::new(
+                ErrorCode::PasswordChangeRequired,
+                "this password was set by someone else: change it first (POST /api/v1/me/password)",
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn require_admin(principal: &Principal) -> Result<(), ApiError> {
+        Self::require_own_password(principal)?;
         match principal.role {
             Role::Admin => Ok(()),
             _ => Err(ApiError::new(ErrorCode::ForbiddenRole, "admins only")),
         }
     }
 
-    pub(super) fn require_facility(principal: &Principal) -> Result<(), ApiError> {
-        match principal.role {
-            Role::TreatmentFacility => Ok(()),
+    /// The facility of a treatment-facility health worker, as configured; in a deployment
+    /// that configures none, the one tenant of no name and no province.
+    pub(super) fn require_facility(&self, principal: &Principal) -> Result<Facility, ApiError> {
+        Self::require_own_password(principal)?;
+        match &principal.role {
+            Role::TreatmentFacility { facility } => self.facility(facility).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::UnknownFacility,
+                    format!(
+                        "the account's facility {facility:?} is not configured: an admin \
+                         assigns a configured one (POST /api/v1/accounts/{}/role)",
+                        principal.username
+                    ),
+                )
+            }),
             _ => Err(ApiError::new(
                 ErrorCode::ForbiddenRole,
                 "treatment-facility health workers only",
@@ -213,7 +239,20 @@ impl Workflow {
         }
     }
 
+    /// Accounts that read cases: admins, treatment facilities and oversight.
+    pub(super) fn require_case_reader(principal: &Principal) -> Result<(), ApiError> {
+        Self::require_own_password(principal)?;
+        match principal.role {
+            Role::Admin | Role::TreatmentFacility { .. } | Role::Oversight { .. } => Ok(()),
+            Role::PreventiveUnit { .. } => Err(ApiError::new(
+                ErrorCode::ForbiddenRole,
+                "treatment facilities, oversight and admins only",
+            )),
+        }
+    }
+
     pub(super) fn require_unit(&self, principal: &Principal) -> Result<Unit, ApiError> {
+        Self::require_own_password(principal)?;
         match &principal.role {
             Role::PreventiveUnit { unit } => self.unit(unit).ok_or_else(|| {
                 ApiError::new(
@@ -228,13 +267,59 @@ impl Workflow {
         }
     }
 
-    /// Create an account (admins only).
+    /// The configured facility named `name`; with no facility configured, the deployment's
+    /// one tenant (no name, province 0) for `""`.
+    pub fn facility(&self, name: &str) -> Option<Facility> {
+        let facilities = &self.settings.facilities;
+        if facilities.is_empty() && name.is_empty() {
+            return Some(Facility {
+                name: String::new(),
+                province: crate::domain::regions::WHOLE_COUNTRY,
+            });
+        }
+        facilities.iter().find(|f| f.name == name).cloned()
+    }
+
+    /// Check that `role` names configured things: its facility, unit or province.
+    fn check_role(&self, role: &Role) -> Result<(), ApiError> {
+        match role {
+            Role::Admin => Ok(()),
+            Role::TreatmentFacility { facility } if self.facility(facility).is_none() => {
+                Err(ApiError::new(
+                    ErrorCode::UnknownFacility,
+                    if facility.is_empty() {
+                        "the configuration lists facilities: choose one".to_owned()
+                    } else {
+                        format!("no facility {facility} in the configuration")
+                    },
+                ))
+            }
+            Role::TreatmentFacility { .. } => Ok(()),
+            Role::PreventiveUnit { unit } if self.unit(unit).is_none() => Err(ApiError::new(
+                ErrorCode::UnknownUnit,
+                format!("no unit {unit} in the configuration"),
+            )),
+            Role::PreventiveUnit { .. } => Ok(()),
+            Role::Oversight { province } => match self.settings.regions.name(*province) {
+                Some(_) => Ok(()),
+                None => Err(ApiError::new(
+                    ErrorCode::UnknownRegion,
+                    format!("province {province} is not one of the configured regions"),
+                )),
+            },
+        }
+    }
+
+    /// Create an account (admins only). With `must_change_password` (what the console and the
+    /// API do unless told otherwise), the worker's first session can only replace the
+    /// password the admin chose.
     pub fn create_account(
         &self,
         principal: &Principal,
         username: &str,
         password: &str,
         role: Role,
+        must_change_password: bool,
         now: Seconds,
     ) -> Result<Account, ApiError> {
         Self::require_admin(principal)?;
@@ -244,14 +329,7 @@ impl Workflow {
                 "user names are 1 to 64 characters of a-z 0-9 . _ -",
             ));
         }
-        if let Role::PreventiveUnit { unit } = &role
-            && self.unit(unit).is_none()
-        {
-            return Err(ApiError::new(
-                ErrorCode::UnknownUnit,
-                format!("no unit {unit} in the configuration"),
-            ));
-        }
+        self.check_role(&role)?;
         let hash = PasswordHash::new(password, &mut *lock(&self.rng))
             .map_err(|e| ApiError::new(ErrorCode::PasswordRejected, e.to_string()))?;
         let account = Account {
@@ -260,12 +338,13 @@ impl Workflow {
             password: hash,
             created_at: now,
             disabled: false,
+            must_change_password,
         };
         self.store.insert_account(&account)?;
         self.audit_by(
             principal,
             "account_created",
-            format!("account {username}"),
+            format!("account {username} role {}", role_scope(&account.role)),
             now,
         );
         Ok(account)
@@ -301,8 +380,36 @@ impl Workflow {
         Ok(account)
     }
 
+    /// Give an account another role (admins only): a worker moving to another facility,
+    /// unit or province, or an account from before facilities given its facility. Every
+    /// session of the account ends. An admin cannot change its own role.
+    pub fn set_role(
+        &self,
+        principal: &Principal,
+        username: &str,
+        role: Role,
+        now: Seconds,
+    ) -> Result<Account, ApiError> {
+        Self::require_admin(principal)?;
+        if username == principal.username {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "an admin cannot change its own role",
+            ));
+        }
+        self.check_role(&role)?;
+        let mut account = self.account_named(username)?;
+        let object = format!("account {username} role {}", role_scope(&role));
+        account.role = role;
+        self.store.update_account(&account)?;
+        self.store.delete_sessions_of(username, None)?;
+        self.audit_by(principal, "role_changed", object, now);
+        Ok(account)
+    }
+
     /// Reset an account's password to a new random one (admins only), returned once: the
-    /// admin hands it to the worker, who changes it. Every session of the account ends.
+    /// admin hands it to the worker, who must change it at the next login. Every session of
+    /// the account ends.
     pub fn reset_password(
         &self,
         principal: &Principal,
@@ -314,6 +421,7 @@ impl Workflow {
         let password = Zeroizing::new(self.random_password());
         account.password = PasswordHash::new(&password, &mut *lock(&self.rng))
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        account.must_change_password = true;
         self.store.update_account(&account)?;
         self.store.delete_sessions_of(username, None)?;
         self.audit_by(
@@ -366,12 +474,29 @@ impl Workflow {
             ));
         }
         self.password_proved(&principal.username, client, known, now)?;
+        if new == current {
+            return Err(ApiError::new(
+                ErrorCode::PasswordRejected,
+                "the new password must differ from the current one",
+            ));
+        }
         account.password = PasswordHash::new(new, &mut *lock(&self.rng))
             .map_err(|e| ApiError::new(ErrorCode::PasswordRejected, e.to_string()))?;
+        account.must_change_password = false;
         self.store.update_account(&account)?;
         self.store
             .delete_sessions_of(&principal.username, Some(&keep))?;
         self.audit_by(principal, "password_changed", String::new(), now);
         Ok(())
+    }
+}
+
+/// A role as the audit log names it: its kind and its scope.
+fn role_scope(role: &Role) -> String {
+    match role {
+        Role::Admin => Role::ADMIN.to_owned(),
+        Role::TreatmentFacility { facility } => format!("{} {facility}", role.kind()),
+        Role::PreventiveUnit { unit } => format!("{} {unit}", role.kind()),
+        Role::Oversight { province } => format!("{} {province}", role.kind()),
     }
 }

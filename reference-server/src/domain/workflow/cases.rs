@@ -1,4 +1,5 @@
-//! Seed step 2: a treatment facility opens an F0 case and gets its declaration code.
+//! Seed step 2: a treatment facility opens an F0 case and gets its declaration code; who
+//! reads which cases (tenancy).
 
 use ring::hmac;
 
@@ -49,7 +50,7 @@ impl Workflow {
         reference: &str,
         now: Seconds,
     ) -> Result<OpenedCase, ApiError> {
-        Self::require_facility(principal)?;
+        let facility = self.require_facility(principal)?;
         if reference.chars().count() > MAX_REFERENCE_LEN || reference.chars().any(char::is_control)
         {
             return Err(ApiError::new(
@@ -63,6 +64,8 @@ impl Workflow {
             case_id: 0,
             reference: reference.to_owned(),
             opened_by: principal.username.clone(),
+            facility: facility.name,
+            province: facility.province,
             opened_at: now,
             code_expires_at,
             status: CaseStatus::AwaitingUpload,
@@ -83,21 +86,33 @@ impl Workflow {
         })
     }
 
-    /// Every case (treatment facilities and admins).
+    /// The cases `principal` may read: all for an admin, its facility's for a treatment
+    /// facility, its province's for oversight.
     pub fn cases(&self, principal: &Principal) -> Result<Vec<CaseRecord>, ApiError> {
-        if principal.role != Role::Admin {
-            Self::require_facility(principal)?;
-        }
-        Ok(self.store.cases()?)
+        Self::require_case_reader(principal)?;
+        let mut cases = self.store.cases()?;
+        cases.retain(|c| may_read(principal, c));
+        Ok(cases)
     }
 
-    /// One case (treatment facilities and admins).
+    /// One case, if `principal` may read it; a case it may not read is answered as one that
+    /// does not exist, so that case numbers tell nothing of other facilities' work.
     pub fn case(&self, principal: &Principal, case_id: u64) -> Result<CaseRecord, ApiError> {
-        if principal.role != Role::Admin {
-            Self::require_facility(principal)?;
-        }
+        Self::require_case_reader(principal)?;
         self.store
             .case(case_id)?
+            .filter(|c| may_read(principal, c))
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no case {case_id}")))
+    }
+}
+
+/// Whether `principal` sees `case` (tenancy): admins every case, a treatment facility its own
+/// (an account from before facilities, the cases of that time), oversight its province's.
+fn may_read(principal: &Principal, case: &CaseRecord) -> bool {
+    match &principal.role {
+        Role::Admin => true,
+        Role::TreatmentFacility { facility } => case.facility == *facility,
+        Role::Oversight { province } => case.province == *province,
+        Role::PreventiveUnit { .. } => false,
     }
 }

@@ -93,6 +93,22 @@ pub struct Principal {
     pub role: Role,
     /// The address the request came from, for the audit log (none for callers in process).
     pub client: Option<IpAddr>,
+    /// Whether the account must change its password first ([`Account::must_change_password`]):
+    /// then every call but the password change is refused with `password_change_required`.
+    pub must_change_password: bool,
+}
+
+impl Principal {
+    /// An account acting from inside the process (the simulator, benchmarks, tests), its
+    /// password its own.
+    pub fn in_process(username: &str, role: Role) -> Principal {
+        Principal {
+            username: username.to_owned(),
+            role,
+            client: None,
+            must_change_password: false,
+        }
+    }
 }
 
 struct Throttles {
@@ -279,6 +295,7 @@ impl Workflow {
                 password: hash,
                 created_at: now,
                 disabled: false,
+                must_change_password: true,
             });
             match created {
                 Ok(()) => Some(password),

@@ -196,15 +196,23 @@ impl Workflow {
     }
 
     /// "Trace F1": put a case whose upload was received into the next publication run, for
-    /// the configured default regions.
+    /// the default regions ([`Workflow::trace_default`]).
     pub fn request_trace(
         &self,
         principal: &Principal,
         case_id: u64,
         now: Seconds,
     ) -> Result<CaseRecord, ApiError> {
-        let regions = self.settings.regions.default_trace.clone();
+        self.require_facility(principal)?;
+        let case = self.case(principal, case_id)?;
+        let regions = self.trace_default(&case);
         self.request_trace_to(principal, case_id, &regions, now)
+    }
+
+    /// The regions "Trace F1" publishes `case` to unless the health worker chooses: the
+    /// deployment's `default_trace_regions`, or else the case's province.
+    pub fn trace_default(&self, case: &CaseRecord) -> Vec<u16> {
+        self.settings.regions.trace_default(case.province)
     }
 
     /// "Trace F1" to `regions`: 0 (the whole country) or configured province codes, at least
@@ -216,12 +224,14 @@ impl Workflow {
         regions: &[u16],
         now: Seconds,
     ) -> Result<CaseRecord, ApiError> {
-        Self::require_facility(principal)?;
+        self.require_facility(principal)?;
         let regions = self
             .settings
             .regions
             .chosen(regions)
             .map_err(|e| ApiError::new(ErrorCode::UnknownRegion, e.0))?;
+        // Its own facility's case only; another's is answered as no case.
+        self.case(principal, case_id)?;
         let case = self
             .store
             .request_trace(case_id, &principal.username, &regions, now)?;

@@ -233,7 +233,7 @@ impl Workflow {
         }))
     }
 
-    /// The F1 table of a case (treatment facilities and admins).
+    /// The F1 table of a case, for whoever may read the case ([`Workflow::case`]).
     pub fn f1_table(
         &self,
         principal: &Principal,

@@ -38,6 +38,7 @@ fn settings() -> Settings {
         dummy_quantum: 0,
         throttle: ThrottleConfig::default(),
         units: vec![unit("north", vec![1]), unit("south", vec![2])],
+        facilities: Vec::new(),
         regions: Default::default(),
         retention: Default::default(),
         risk_rule: RiskRule::default(),
@@ -58,19 +59,28 @@ fn open(dir: &Path) -> (Workflow, Option<String>) {
 }
 
 fn principal(username: &str, role: Role) -> Principal {
-    Principal {
-        client: None,
-        username: username.into(),
-        role,
-    }
+    Principal::in_process(username, role)
 }
 
 fn admin() -> Principal {
     principal("admin", Role::Admin)
 }
 
+/// The admin of the first start, its password the one printed.
+fn first_admin() -> Principal {
+    Principal {
+        must_change_password: true,
+        ..admin()
+    }
+}
+
 fn doctor() -> Principal {
-    principal("doctor", Role::TreatmentFacility)
+    principal(
+        "doctor",
+        Role::TreatmentFacility {
+            facility: String::new(),
+        },
+    )
 }
 
 fn worker(unit: &str) -> Principal {
@@ -148,7 +158,7 @@ fn first_open_creates_an_admin_whose_password_logs_in() {
         workflow
             .authenticate(&session.token, None, NOW + 60)
             .unwrap(),
-        admin()
+        first_admin()
     );
     assert_eq!(
         code_of(workflow.authenticate(&session.token, None, session.expires_at)),
@@ -167,13 +177,49 @@ fn first_open_creates_an_admin_whose_password_logs_in() {
         workflow
             .authenticate(&session.token, None, NOW + 60)
             .unwrap(),
-        admin()
+        first_admin()
     );
     workflow.logout(&session.token).unwrap();
     assert_eq!(
         code_of(workflow.authenticate(&session.token, None, NOW + 60)),
         ErrorCode::SessionInvalid
     );
+}
+
+/// A password someone else set (creation, reset) opens a session that can only replace it:
+/// every role's call is refused until then, the same password is refused as the new one.
+#[test]
+fn a_password_set_by_someone_else_must_be_replaced_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workflow, _) = open(dir.path());
+    let first = "the admin chose this one";
+    let facility = Role::TreatmentFacility {
+        facility: String::new(),
+    };
+    workflow
+        .create_account(&admin(), "doctor", first, facility, true, NOW)
+        .unwrap();
+    let session = workflow.login("doctor", first, CLIENT, NOW).unwrap();
+    let who = workflow.authenticate(&session.token, None, NOW).unwrap();
+    assert!(who.must_change_password);
+    let refused = ErrorCode::PasswordChangeRequired;
+    assert_eq!(code_of(workflow.open_case(&who, "HN-1", NOW)), refused);
+    assert_eq!(code_of(workflow.cases(&who)), refused);
+    assert_eq!(
+        code_of(workflow.change_password(&who, &session.token, first, first, CLIENT, NOW)),
+        ErrorCode::PasswordRejected
+    );
+    let own = "only the doctor knows this";
+    workflow
+        .change_password(&who, &session.token, first, own, CLIENT, NOW)
+        .unwrap();
+    let who = workflow.authenticate(&session.token, None, NOW).unwrap();
+    assert!(!who.must_change_password);
+    workflow.open_case(&who, "HN-1", NOW).unwrap();
+    // An admin's reset hands over a password again.
+    workflow.reset_password(&admin(), "doctor", NOW).unwrap();
+    let account = workflow.store().account("doctor").unwrap().unwrap();
+    assert!(account.must_change_password);
 }
 
 #[test]
@@ -185,9 +231,11 @@ fn each_role_may_do_only_its_own_steps() {
     let password = "correct horse battery staple";
 
     let forbidden = ErrorCode::ForbiddenRole;
-    let facility_account = Role::TreatmentFacility;
+    let facility_account = Role::TreatmentFacility {
+        facility: String::new(),
+    };
     assert_eq!(
-        code_of(workflow.create_account(&doctor, "eve", password, facility_account, NOW)),
+        code_of(workflow.create_account(&doctor, "eve", password, facility_account, false, NOW)),
         forbidden
     );
     assert_eq!(code_of(workflow.publish_on_demand(&doctor, NOW)), forbidden);
@@ -216,11 +264,18 @@ fn each_role_may_do_only_its_own_steps() {
         unit: "east".into(),
     };
     assert_eq!(
-        code_of(workflow.create_account(&admin(), "east-worker", password, unknown_unit, NOW)),
+        code_of(workflow.create_account(
+            &admin(),
+            "east-worker",
+            password,
+            unknown_unit,
+            false,
+            NOW
+        )),
         ErrorCode::UnknownUnit
     );
     assert_eq!(
-        code_of(workflow.create_account(&admin(), "Eve!", password, Role::Admin, NOW)),
+        code_of(workflow.create_account(&admin(), "Eve!", password, Role::Admin, false, NOW)),
         ErrorCode::BadRequest
     );
     // Nothing was created by the refusals.

@@ -108,6 +108,10 @@ impl Workflow {
             registered_by: principal.username.clone(),
         })?;
         units.push(unit.clone());
+        drop(units);
+        let districts: Vec<String> = unit.districts.iter().map(u32::to_string).collect();
+        let object = format!("unit {} districts {}", unit.name, districts.join(","));
+        self.audit_by(principal, "unit_registered", object, now);
         Ok(unit)
     }
 }

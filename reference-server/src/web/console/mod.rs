@@ -269,14 +269,22 @@ fn api_error_page(ctx: &Ctx, e: &ApiError) -> HttpResponse {
     error_page(ctx, status_of(e), ctx.t().error(e.code))
 }
 
-/// Where a role starts.
-fn home_of(role: &Role) -> &'static str {
-    match role {
+/// Where a signed-in worker starts: the password page while the password is someone else's,
+/// else the role's page.
+fn home_of(who: &Principal) -> &'static str {
+    if who.must_change_password {
+        return PASSWORD_PAGE;
+    }
+    match who.role {
         Role::Admin => "/console/admin",
-        Role::TreatmentFacility => "/console/cases",
+        Role::TreatmentFacility { .. } | Role::Oversight { .. } => "/console/cases",
         Role::PreventiveUnit { .. } => "/console/unit",
     }
 }
+
+/// The page where a worker changes the password, the only one (with logging out) open to a
+/// session whose password someone else set.
+const PASSWORD_PAGE: &str = "/console/password";
 
 /// A local path to go back to after switching language: `/console/...` only, so the switch
 /// cannot be used to send someone to another site.

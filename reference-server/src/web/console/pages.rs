@@ -7,7 +7,7 @@ use super::{CSRF_FIELD, Ctx};
 use bluezone_export::{opened_header, row_fields, utc};
 
 use crate::domain::regions::{RegionConfig, WHOLE_COUNTRY};
-use crate::domain::settings::Unit;
+use crate::domain::settings::{Facility, Unit};
 use crate::domain::store::{
     Account, AuditEntry, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus,
     Role,
@@ -26,7 +26,9 @@ pub struct OpenCaseForm {
 pub struct AccountForm {
     pub username: String,
     pub role: String,
+    pub facility: String,
     pub unit: String,
+    pub province: String,
 }
 
 /// What the new-unit form held, to show it again with its error.
@@ -113,7 +115,7 @@ fn layout(ctx: &Ctx, title: &str, main: Markup) -> String {
                                         li { a href="/console/admin/audit" { (t.nav_audit) } }
                                         li { a href="/console/cases" { (t.nav_cases) } }
                                     }
-                                    Role::TreatmentFacility => {
+                                    Role::TreatmentFacility { .. } | Role::Oversight { .. } => {
                                         li { a href="/console/cases" { (t.nav_cases) } }
                                     }
                                     Role::PreventiveUnit { .. } => {
@@ -199,10 +201,16 @@ pub fn cases(ctx: &Ctx, cases: &[CaseRecord], form: &OpenCaseForm) -> String {
     let t = ctx.t();
     let mut sorted: Vec<&CaseRecord> = cases.iter().collect();
     sorted.sort_by_key(|c| std::cmp::Reverse(c.case_id));
+    // Only a facility's workers open cases; admins and oversight see several facilities'.
+    let facility_worker = ctx
+        .session
+        .as_ref()
+        .is_some_and(|s| matches!(s.principal.role, Role::TreatmentFacility { .. }));
     layout(
         ctx,
         t.cases_title,
         html! {
+            @if facility_worker {
             section.card {
                 h1 { (t.open_case_title) }
                 (alert(form.error))
@@ -215,18 +223,24 @@ pub fn cases(ctx: &Ctx, cases: &[CaseRecord], form: &OpenCaseForm) -> String {
                     button.primary type="submit" { (t.open_case_button) }
                 }
             }
+            }
             section.card {
-                h2 { (t.cases_title) }
+                @if facility_worker { h2 { (t.cases_title) } } @else { h1 { (t.cases_title) } }
                 @if sorted.is_empty() {
                     p { (t.no_cases) }
                 } @else {
                     div.scroll {
                         table #cases {
-                            thead { (header_row(&[t.case_col, t.reference_col, t.opened_col, t.status_col, t.f1_count_col])) }
+                            @if facility_worker {
+                                thead { (header_row(&[t.case_col, t.reference_col, t.opened_col, t.status_col, t.f1_count_col])) }
+                            } @else {
+                                thead { (header_row(&[t.case_col, t.facility_col, t.reference_col, t.opened_col, t.status_col, t.f1_count_col])) }
+                            }
                             tbody {
                                 @for c in sorted {
-                                    tr data-case=(c.case_id) data-status=(status_key(c)) {
+                                    tr data-case=(c.case_id) data-status=(status_key(c)) data-facility=(c.facility) {
                                         td { a href={"/console/cases/" (c.case_id)} { "#" (c.case_id) } }
+                                        @if !facility_worker { td { (c.facility) } }
                                         td { (c.reference) }
                                         td { (when(ctx, c.opened_at)) }
                                         td { (t.case_status(status_key(c))) }
@@ -280,6 +294,12 @@ pub fn case(
 ) -> String {
     let t = ctx.t();
     let ready = matches!(case.status, CaseStatus::UploadReceived { .. });
+    // Oversight and admins read the case; only its facility's workers trace it.
+    let may_trace = ctx
+        .session
+        .as_ref()
+        .is_some_and(|s| matches!(s.principal.role, Role::TreatmentFacility { .. }));
+    let default_regions = regions.trace_default(case.province);
     let region_name = |code: u16| {
         if code == WHOLE_COUNTRY {
             t.whole_country.to_owned()
@@ -309,6 +329,9 @@ pub fn case(
                 (alert(error))
                 (notice(traced.then_some(t.trace_done)))
                 dl.facts {
+                    @if !case.facility.is_empty() {
+                        dt { (t.facility_col) } dd #case-facility { (case.facility) }
+                    }
                     dt { (t.reference_col) } dd { (case.reference) }
                     dt { (t.opened_col) } dd { (when(ctx, case.opened_at)) }
                     dt { (t.status_col) } dd #case-status data-status=(status_key(case)) { (t.case_status(status_key(case))) }
@@ -319,13 +342,14 @@ pub fn case(
                         }
                     }
                 }
+                @if may_trace {
                 form #trace method="post" action={"/console/cases/" (case.case_id) "/trace"} {
                     (csrf(ctx))
                     @if ready {
                         label for="regions" { (t.regions_label) }
                         select #regions name="region" multiple size="8" required aria-describedby="regions-help" {
                             @for (code, name) in &options {
-                                option value=(code) selected[regions.default_trace.contains(code)] { (name) }
+                                option value=(code) selected[default_regions.contains(code)] { (name) }
                             }
                         }
                         p #regions-help.help { (t.regions_help) }
@@ -340,6 +364,7 @@ pub fn case(
                             _ => { (t.trace_already) }
                         }
                     }
+                }
                 }
             }
             section.card {
@@ -466,12 +491,18 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
     )
 }
 
-fn role_text(ctx: &Ctx, role: &Role) -> String {
+fn role_text(ctx: &Ctx, role: &Role, regions: &RegionConfig) -> String {
     let t = ctx.t();
     match role {
         Role::Admin => t.role_admin.to_owned(),
-        Role::TreatmentFacility => t.role_facility.to_owned(),
+        Role::TreatmentFacility { facility } if facility.is_empty() => t.role_facility.to_owned(),
+        Role::TreatmentFacility { facility } => format!("{} ({facility})", t.role_facility),
         Role::PreventiveUnit { unit } => format!("{} ({unit})", t.role_unit),
+        Role::Oversight { province } => format!(
+            "{} ({})",
+            t.role_oversight,
+            regions.name(*province).unwrap_or("?")
+        ),
     }
 }
 
@@ -480,6 +511,8 @@ pub fn admin(
     ctx: &Ctx,
     accounts: &[Account],
     units: &[Unit],
+    facilities: &[Facility],
+    regions: &RegionConfig,
     forms: &AdminForms,
     done: Option<&str>,
 ) -> String {
@@ -540,7 +573,24 @@ pub fn admin(
                     select #new-role name="role" {
                         option value=(Role::TREATMENT_FACILITY) selected[role == Role::TREATMENT_FACILITY] { (t.role_facility) }
                         option value=(Role::PREVENTIVE_UNIT) selected[role == Role::PREVENTIVE_UNIT] { (t.role_unit) }
+                        option value=(Role::OVERSIGHT) selected[role == Role::OVERSIGHT] { (t.role_oversight) }
                         option value=(Role::ADMIN) selected[role == Role::ADMIN] { (t.role_admin) }
+                    }
+                    label for="new-facility" { (t.facility_label) }
+                    select #new-facility name="facility" {
+                        option value="" selected[form.facility.is_empty()] { (t.unit_none) }
+                        @for f in facilities {
+                            option value=(f.name) selected[form.facility == f.name] {
+                                (f.name) " (" (regions.name(f.province).unwrap_or("?")) ")"
+                            }
+                        }
+                    }
+                    label for="new-province" { (t.province_label) }
+                    select #new-province name="province" {
+                        option value="" selected[form.province.is_empty()] { (t.unit_none) }
+                        @for r in &regions.regions {
+                            option value=(r.code) selected[form.province == r.code.to_string()] { (r.name) }
+                        }
                     }
                     label for="new-unit" { (t.unit_label) }
                     select #new-unit name="unit" {
@@ -562,7 +612,7 @@ pub fn admin(
                                 @let base = format!("/console/admin/accounts/{}", a.username);
                                 tr data-username=(a.username) data-disabled=(a.disabled) {
                                     td { (a.username) @if a.disabled { " (" (t.disabled) ")" } }
-                                    td { (role_text(ctx, &a.role)) }
+                                    td { (role_text(ctx, &a.role, regions)) }
                                     td { (when(ctx, a.created_at)) }
                                     td.actions {
                                         form.inline method="post" action={(base) @if a.disabled { "/enable" } @else { "/disable" }} {

@@ -7,10 +7,10 @@ use hyper::StatusCode;
 use zeroize::Zeroizing;
 
 use super::{
-    CSRF_FIELD, Ctx, LANG_COOKIE, Lang, MAX_FORM_BYTES, PRELOGIN_COOKIE, SCRIPT, SESSION_COOKIE,
-    STYLESHEET, Session, api_error_page, asset, behind_tls, cookie, csrf_token, csrf_valid,
-    error_page, field, home_of, html, pages, parse_form, query_param, redirect, safe_next,
-    set_cookie,
+    CSRF_FIELD, Ctx, LANG_COOKIE, Lang, MAX_FORM_BYTES, PASSWORD_PAGE, PRELOGIN_COOKIE, SCRIPT,
+    SESSION_COOKIE, STYLESHEET, Session, api_error_page, asset, behind_tls, cookie, csrf_token,
+    csrf_valid, error_page, field, home_of, html, pages, parse_form, query_param, redirect,
+    safe_next, set_cookie,
 };
 use crate::domain::error::ErrorCode;
 use crate::domain::workflow::Principal;
@@ -58,18 +58,25 @@ async fn context(call: &Call) -> Ctx {
 }
 
 /// The context of a page for signed-in workers, and who is signed in; without a session, the
-/// redirect to the login page.
+/// redirect to the login page. A worker whose password someone else set is sent to the
+/// password page from every page but that one and logging out.
 pub(super) async fn signed_in(call: &Call) -> Result<(Ctx, Principal), HttpResponse> {
     let ctx = context(call).await;
     match &ctx.session {
         Some(s) => {
             let who = s.principal.clone();
             let _ = call.log.account.set(who.username.clone());
+            if who.must_change_password && ctx.path != PASSWORD_PAGE && ctx.path != LOGOUT_PAGE {
+                return Err(redirect(&ctx, PASSWORD_PAGE));
+            }
             Ok((ctx, who))
         }
         None => Err(redirect(&ctx, "/console/login")),
     }
 }
+
+/// Where the logout form posts.
+const LOGOUT_PAGE: &str = "/console/logout";
 
 /// A signed-in worker's form: the context, who sent it, and its fields, once its CSRF token
 /// is the session's. A form without the right token changes nothing and gets 403.
@@ -111,7 +118,7 @@ pub async fn refused(call: Call, status: StatusCode) -> HttpResponse {
 pub async fn home(call: Call) -> HttpResponse {
     let ctx = context(&call).await;
     match &ctx.session {
-        Some(s) => redirect(&ctx, home_of(&s.principal.role)),
+        Some(s) => redirect(&ctx, home_of(&s.principal)),
         None => redirect(&ctx, "/console/login"),
     }
 }
@@ -145,7 +152,7 @@ pub async fn language(call: Call) -> HttpResponse {
 pub async fn login_form(call: Call) -> HttpResponse {
     let mut ctx = context(&call).await;
     if let Some(s) = &ctx.session {
-        let home = home_of(&s.principal.role);
+        let home = home_of(&s.principal);
         return redirect(&ctx, home);
     }
     let prelogin = match cookie(call.req.headers(), PRELOGIN_COOKIE) {
@@ -247,9 +254,12 @@ pub async fn logout(call: Call) -> HttpResponse {
 
 /// `GET /console/password`.
 pub async fn password_form(call: Call) -> HttpResponse {
-    let (ctx, _) = answer!(signed_in(&call).await);
+    let (ctx, who) = answer!(signed_in(&call).await);
     let done = query_param(&call.req, "done");
-    let body = pages::password(&ctx, None, done.as_deref() == Some("password"));
+    let error = who
+        .must_change_password
+        .then_some(ctx.t().must_change_notice);
+    let body = pages::password(&ctx, error, done.as_deref() == Some("password"));
     html(StatusCode::OK, &ctx, body)
 }
 
@@ -258,6 +268,7 @@ pub async fn change_password(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
     let client = call.client;
     let (ctx, who, form) = answer!(signed_in_form(call).await);
+    let forced = who.must_change_password;
     let current = Zeroizing::new(field(&form, "current").to_owned());
     let new = Zeroizing::new(field(&form, "new").to_owned());
     let token = Zeroizing::new(
@@ -272,6 +283,8 @@ pub async fn change_password(call: Call) -> HttpResponse {
             .change_password(&who, &token, &current, &new, client, unix_now())
     });
     match changed.await {
+        // After a forced change, on to the work the worker came for.
+        Ok(()) if forced => redirect(&ctx, "/console/"),
         Ok(()) => redirect(&ctx, "/console/password?done=password"),
         Err(e) => {
             let message = if e.code == ErrorCode::LoginFailed {

@@ -223,7 +223,16 @@ async fn admin_page(
     match blocking(move || s.workflow.accounts(&who)).await {
         Ok(accounts) => {
             let units = state.workflow.units();
-            let body = pages::admin(ctx, &accounts, &units, forms, done);
+            let settings = state.workflow.settings();
+            let body = pages::admin(
+                ctx,
+                &accounts,
+                &units,
+                &settings.facilities,
+                &settings.regions,
+                forms,
+                done,
+            );
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
@@ -237,22 +246,31 @@ pub async fn create_account(call: Call) -> HttpResponse {
     let f = pages::AccountForm {
         username: field(&form, "username").trim().to_owned(),
         role: field(&form, "role").to_owned(),
+        facility: field(&form, "facility").to_owned(),
         unit: field(&form, "unit").to_owned(),
+        province: field(&form, "province").to_owned(),
     };
     let password = Zeroizing::new(field(&form, "password").to_owned());
-    let unit = Some(f.unit.clone()).filter(|u| !u.is_empty() && f.role == Role::PREVENTIVE_UNIT);
-    let Ok(role) = Role::from_kind(&f.role, unit) else {
+    // The form shows every scope's menu; the one the role needs is used, the others ignored.
+    let chosen = |value: &str, kind: &str| {
+        Some(value.to_owned()).filter(|v| !v.is_empty() && f.role == kind)
+    };
+    let facility = chosen(&f.facility, Role::TREATMENT_FACILITY);
+    let unit = chosen(&f.unit, Role::PREVENTIVE_UNIT);
+    let province = chosen(&f.province, Role::OVERSIGHT).and_then(|p| p.parse().ok());
+    let Ok(role) = Role::from_kind(&f.role, facility, unit, province) else {
         let forms = pages::AdminForms {
             account: f,
-            account_error: Some(ctx.t().unit_required),
+            account_error: Some(ctx.t().scope_required),
             ..Default::default()
         };
         return admin_page(&state, &ctx, None, &forms, StatusCode::BAD_REQUEST).await;
     };
     let (name, s) = (f.username.clone(), Arc::clone(&state));
+    // The admin chose this password: the worker replaces it at the first login.
     let created = blocking(move || {
         s.workflow
-            .create_account(&who, &name, &password, role, unix_now())
+            .create_account(&who, &name, &password, role, true, unix_now())
     })
     .await;
     match created {
