@@ -357,3 +357,115 @@ impl Backup {
         Ok(digest.finish())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::store::conformance::{NOW, account, batch, uploaded_case};
+    use crate::domain::store::{AuditEntry, AuditFilter, SledStore};
+    use crate::domain::workflow::MemorySink;
+
+    /// A sled store with an account, two uploaded cases, one published in batch 1 (whose
+    /// file the sink keeps), and an audit entry.
+    fn filled(dir: &tempfile::TempDir) -> (SledStore, MemorySink) {
+        let store = SledStore::open(&dir.path().join("store")).unwrap();
+        store.insert_account(&account("admin")).unwrap();
+        let case_id = uploaded_case(&store, 1);
+        uploaded_case(&store, 2);
+        store.request_trace(case_id, "doctor", &[0], NOW + 120).unwrap();
+        store.record_run(&[batch(1, vec![case_id])]).unwrap();
+        let entry = AuditEntry {
+            seq: 0,
+            at: NOW,
+            account: "admin".into(),
+            client: None,
+            action: "login".into(),
+            object: String::new(),
+        };
+        store.append_audit(&entry).unwrap();
+        let sink = MemorySink::new();
+        sink.put_batch(1, b"the bytes of batch 1").unwrap();
+        (store, sink)
+    }
+
+    fn audit_log(store: &SledStore) -> Vec<AuditEntry> {
+        store
+            .audit(&AuditFilter {
+                limit: 100,
+                ..AuditFilter::default()
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_backup_restores_to_its_digest_and_any_damage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, sink) = filled(&dir);
+        let (bytes, header) = take(&store, &sink, [7; 32], NOW).unwrap();
+        assert_eq!(header.digest, hex::encode(store.digest().unwrap()));
+        assert_eq!(header.publisher_key, hex::encode([7; 32]));
+        let backup = Backup::read(&bytes).unwrap();
+        assert_eq!(backup.header, header);
+        assert_eq!(backup.batches, vec![(1, b"the bytes of batch 1".to_vec())]);
+
+        // Restored: the same digest, the same audit log, which goes on numbering after it.
+        let other = tempfile::tempdir().unwrap();
+        let records = backup.records.iter().cloned().map(Ok);
+        let (restored, written) =
+            SledStore::import(&other.path().join("store"), header.record_schema, records)
+                .unwrap();
+        assert_eq!(written, header.records);
+        assert_eq!(restored.digest().unwrap(), store.digest().unwrap());
+        assert_eq!(restored.counts().unwrap(), store.counts().unwrap());
+        assert_eq!(audit_log(&restored), audit_log(&store));
+        let next = restored.append_audit(&audit_log(&store)[0]).unwrap();
+        assert_eq!(next, 2);
+        // Never into a store with records, which stays as it was.
+        let before = restored.digest().unwrap();
+        drop(restored);
+        let again = backup.records.iter().cloned().map(Ok);
+        let refused =
+            SledStore::import(&other.path().join("store"), header.record_schema, again);
+        assert!(
+            matches!(&refused, Err(e) if e.to_string().contains("holds records")),
+            "{refused:?}"
+        );
+        let reopened = SledStore::open(&other.path().join("store")).unwrap();
+        assert_eq!(reopened.digest().unwrap(), before);
+
+        // Every truncation, every flipped byte and any trailing byte is refused.
+        for len in 0..bytes.len() {
+            assert!(Backup::read(&bytes[..len]).is_err(), "cut to {len} bytes");
+        }
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x01;
+            assert!(Backup::read(&damaged).is_err(), "byte {i} flipped");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Backup::read(&longer).is_err());
+        let cut = Backup::read(&bytes[..bytes.len() - 40]).unwrap_err().to_string();
+        assert!(cut.contains("truncated"), "{cut}");
+    }
+
+    /// A file whose header digest does not match its records is refused even with a valid
+    /// checksum (a writer's bug, not damage in transit).
+    #[test]
+    fn a_header_digest_that_is_not_the_records_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, sink) = filled(&dir);
+        let (bytes, mut header) = take(&store, &sink, [7; 32], NOW).unwrap();
+        let backup = Backup::read(&bytes).unwrap();
+        header.digest = hex::encode([0u8; 32]);
+        let lying = write(&header, &backup.records, &backup.batches).unwrap();
+        let refused = Backup::read(&lying).unwrap_err().to_string();
+        assert!(refused.contains("digest"), "{refused}");
+        // A newer format is refused by its number.
+        let mut newer = header.clone();
+        newer.format = FORMAT + 1;
+        let newer = write(&newer, &backup.records, &backup.batches).unwrap();
+        let refused = Backup::read(&newer).unwrap_err().to_string();
+        assert!(refused.contains("format 2"), "{refused}");
+    }
+}

@@ -21,7 +21,7 @@ use crate::domain::throttle::RetryAfter;
 use crate::domain::throttle::{KnownClients, Throttle};
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 mod memory_store;
 mod postgres_store;
 mod sled_store;

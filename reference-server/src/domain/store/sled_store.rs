@@ -381,39 +381,42 @@ impl SledStore {
         files::create_private_dir(dir).map_err(|e| {
             StoreError::Backend(format!("cannot make {} private: {e}", dir.display()))
         })?;
-        {
-            let store = SledStore::open_trees(dir)?;
-            if !store.holds_nothing() {
-                return Err(StoreError::Backend(format!(
-                    "the store in {} holds records: restore into an empty one",
-                    dir.display()
-                )));
-            }
-            let mut written = 0;
-            let mut next_seq = 1;
-            for record in records {
-                let (tree, key, value) = record?;
-                if super::tree_name(tree).is_none() {
-                    return Err(StoreError::Corrupt(format!("unknown tree {tree:?}")));
-                }
-                if tree == AUDIT_TREE {
-                    next_seq = next_seq.max(be_u64(&key)? + 1);
-                }
-                store.tree(tree).insert(key, value).map_err(backend)?;
-                written += 1;
-            }
-            store
-                .audit_meta
-                .insert("next_seq", &next_seq.to_be_bytes())
-                .map_err(backend)?;
-            let stamp = store.db.open_tree("schema").map_err(backend)?;
-            stamp
-                .insert("version", &schema.to_be_bytes())
-                .map_err(backend)?;
-            store.flush()?;
-            drop(store);
-            Ok((SledStore::open(dir)?, written))
+        let store = SledStore::open_trees(dir)?;
+        if !store.holds_nothing() {
+            return Err(StoreError::Backend(format!(
+                "the store in {} holds records: restore into an empty one",
+                dir.display()
+            )));
         }
+        let mut written = 0;
+        let mut next_seq = 1;
+        for record in records {
+            let (tree, key, value) = record?;
+            if super::tree_name(tree).is_none() {
+                return Err(StoreError::Corrupt(format!("unknown tree {tree:?}")));
+            }
+            if tree == AUDIT_TREE {
+                next_seq = next_seq.max(be_u64(&key)? + 1);
+            }
+            store.tree(tree).insert(key, value).map_err(backend)?;
+            written += 1;
+        }
+        store
+            .audit_meta
+            .insert("next_seq", &next_seq.to_be_bytes())
+            .map_err(backend)?;
+        let stamp = store.db.open_tree("schema").map_err(backend)?;
+        stamp
+            .insert("version", &schema.to_be_bytes())
+            .map_err(backend)?;
+        store.flush()?;
+        // As `open` goes on (the store stays open: sled lets go of its lock only some
+        // time after the last handle is dropped).
+        store.migrate()?;
+        files::restrict_tree(dir).map_err(|e| {
+            StoreError::Backend(format!("cannot make {} private: {e}", dir.display()))
+        })?;
+        Ok((store, written))
     }
 
     /// Whether no tree holds a record (the audit log included).
