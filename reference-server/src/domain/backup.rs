@@ -372,7 +372,9 @@ mod tests {
         store.insert_account(&account("admin")).unwrap();
         let case_id = uploaded_case(&store, 1);
         uploaded_case(&store, 2);
-        store.request_trace(case_id, "doctor", &[0], NOW + 120).unwrap();
+        store
+            .request_trace(case_id, "doctor", &[0], NOW + 120)
+            .unwrap();
         store.record_run(&[batch(1, vec![case_id])]).unwrap();
         let entry = AuditEntry {
             seq: 0,
@@ -412,8 +414,7 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let records = backup.records.iter().cloned().map(Ok);
         let (restored, written) =
-            SledStore::import(&other.path().join("store"), header.record_schema, records)
-                .unwrap();
+            SledStore::import(&other.path().join("store"), header.record_schema, records).unwrap();
         assert_eq!(written, header.records);
         assert_eq!(restored.digest().unwrap(), store.digest().unwrap());
         assert_eq!(restored.counts().unwrap(), store.counts().unwrap());
@@ -424,8 +425,7 @@ mod tests {
         let before = restored.digest().unwrap();
         drop(restored);
         let again = backup.records.iter().cloned().map(Ok);
-        let refused =
-            SledStore::import(&other.path().join("store"), header.record_schema, again);
+        let refused = SledStore::import(&other.path().join("store"), header.record_schema, again);
         assert!(
             matches!(&refused, Err(e) if e.to_string().contains("holds records")),
             "{refused:?}"
@@ -445,7 +445,9 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Backup::read(&longer).is_err());
-        let cut = Backup::read(&bytes[..bytes.len() - 40]).unwrap_err().to_string();
+        let cut = Backup::read(&bytes[..bytes.len() - 40])
+            .unwrap_err()
+            .to_string();
         assert!(cut.contains("truncated"), "{cut}");
     }
 
