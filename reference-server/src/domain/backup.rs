@@ -53,7 +53,6 @@ use crate::domain::store::{AUDIT_TREE, DIGESTED_TREES};
 use crate::domain::store::{
     RawRecord, RecordDigest, SLED_SCHEMA_VERSION, Seconds, Store, StoreError, tree_name,
 };
-use crate::domain::workflow::PublicationSink;
 
 /// The first bytes of a backup file.
 pub const MAGIC: &[u8; 16] = b"BLUEZONE-BACKUP\n";
@@ -135,11 +134,14 @@ fn invalid(what: impl Into<String>) -> BackupError {
     BackupError::Invalid(what.into())
 }
 
-/// Take a backup of `store` and of the batch files `sink` keeps for its batches: the file's
+/// The file of a batch, by id (`None`: no file), as the workflow's publication sink keeps it.
+pub type BatchFiles<'a> = dyn Fn(u64) -> std::io::Result<Option<Vec<u8>>> + 'a;
+
+/// Take a backup of `store` and of the files `batch_file` gives for its batches: the file's
 /// bytes and its header.
 pub fn take(
     store: &dyn Store,
-    sink: &dyn PublicationSink,
+    batch_file: &BatchFiles<'_>,
     publisher_key: [u8; 32],
     now: Seconds,
 ) -> Result<(Vec<u8>, Header), BackupError> {
@@ -156,7 +158,7 @@ pub fn take(
             continue;
         }
         let id = batch_id(key)?;
-        match sink.batch(id) {
+        match batch_file(id) {
             Ok(Some(bytes)) => batches.push((id, bytes)),
             Ok(None) => tracing::warn!(batch_id = id, "backup: a recorded batch has no file"),
             Err(e) => return Err(BackupError::Io(format!("cannot read batch {id}: {e}"))),
@@ -363,11 +365,15 @@ mod tests {
     use super::*;
     use crate::domain::store::conformance::{NOW, account, batch, uploaded_case};
     use crate::domain::store::{AuditEntry, AuditFilter, SledStore};
-    use crate::domain::workflow::MemorySink;
 
-    /// A sled store with an account, two uploaded cases, one published in batch 1 (whose
-    /// file the sink keeps), and an audit entry.
-    fn filled(dir: &tempfile::TempDir) -> (SledStore, MemorySink) {
+    /// The batch files: batch 1's.
+    fn batch_file(id: u64) -> std::io::Result<Option<Vec<u8>>> {
+        Ok((id == 1).then(|| b"the bytes of batch 1".to_vec()))
+    }
+
+    /// A sled store with an account, two uploaded cases, one published in batch 1, and an
+    /// audit entry.
+    fn filled(dir: &tempfile::TempDir) -> SledStore {
         let store = SledStore::open(&dir.path().join("store")).unwrap();
         store.insert_account(&account("admin")).unwrap();
         let case_id = uploaded_case(&store, 1);
@@ -385,9 +391,7 @@ mod tests {
             object: String::new(),
         };
         store.append_audit(&entry).unwrap();
-        let sink = MemorySink::new();
-        sink.put_batch(1, b"the bytes of batch 1").unwrap();
-        (store, sink)
+        store
     }
 
     fn audit_log(store: &SledStore) -> Vec<AuditEntry> {
@@ -402,8 +406,8 @@ mod tests {
     #[test]
     fn a_backup_restores_to_its_digest_and_any_damage_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, sink) = filled(&dir);
-        let (bytes, header) = take(&store, &sink, [7; 32], NOW).unwrap();
+        let store = filled(&dir);
+        let (bytes, header) = take(&store, &batch_file, [7; 32], NOW).unwrap();
         assert_eq!(header.digest, hex::encode(store.digest().unwrap()));
         assert_eq!(header.publisher_key, hex::encode([7; 32]));
         let backup = Backup::read(&bytes).unwrap();
@@ -456,8 +460,8 @@ mod tests {
     #[test]
     fn a_header_digest_that_is_not_the_records_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, sink) = filled(&dir);
-        let (bytes, mut header) = take(&store, &sink, [7; 32], NOW).unwrap();
+        let store = filled(&dir);
+        let (bytes, mut header) = take(&store, &batch_file, [7; 32], NOW).unwrap();
         let backup = Backup::read(&bytes).unwrap();
         header.digest = hex::encode([0u8; 32]);
         let lying = write(&header, &backup.records, &backup.batches).unwrap();

@@ -484,11 +484,13 @@ impl Workflow {
         Self::require_admin(principal)?;
         self.audit_by(principal, "store_backup", String::new(), now);
         let publisher_key = self.publisher.public_key().0;
-        backup::take(&*self.store, &*self.sink, publisher_key, now).map_err(|e| match e {
-            BackupError::Store(e) => ApiError::from(e),
-            other => {
-                tracing::error!(error = %other, "backup failed");
-                ApiError::new(ErrorCode::StorageFailure, other.to_string())
+        backup::take(&*self.store, &|id| self.sink.batch(id), publisher_key, now).map_err(|e| {
+            match e {
+                BackupError::Store(e) => ApiError::from(e),
+                other => {
+                    tracing::error!(error = %other, "backup failed");
+                    ApiError::new(ErrorCode::StorageFailure, other.to_string())
+                }
             }
         })
     }
