@@ -1080,6 +1080,11 @@ fn the_server_answers_as_documented() {
     assert_eq!(missing.error_code(), "not_found");
 
     c.success("GET", "/api/v1/admin/store", Some(&admin));
+    let backup = c.success("GET", "/api/v1/admin/backup", Some(&admin));
+    assert_eq!(
+        backup.header("content-type").as_deref(),
+        Some("application/octet-stream")
+    );
 
     // The audit log: all of it, newest first, then filtered.
     let (am, ap) = op("auditLog");

@@ -3,7 +3,8 @@
 //! `bluezone-server [--config FILE] [--listen ADDR] [--data-dir DIR] ...` serves the workflow;
 //! `bluezone-server --database-url postgres://… ...` keeps its records in PostgreSQL instead
 //! of the sled store under the data directory, and `bluezone-server migrate-store` copies a
-//! sled store into PostgreSQL.
+//! sled store into PostgreSQL. `bluezone-server backup` takes a backup of a running server,
+//! `bluezone-server restore` restores one into an empty store.
 //! A unit's key pair and its `[[units]]` entry come from `bluezone unit keygen` (the protocol's
 //! tool), so that the unit's private key is never made on the server.
 
@@ -82,7 +83,39 @@ enum Command {
     /// `--database-url`, in one transaction, then check that the two stores' digests are
     /// equal. Stop the server first: the sled store is opened, and locked, here.
     MigrateStore,
+    /// Take a backup of a running server, through its `GET /api/v1/admin/backup`: one
+    /// consistent snapshot of every record, and the publication batch files. The file is
+    /// checked (format, checksum, digest) before it is kept; the record count and digest are
+    /// printed. The publisher signing key is not in it: keep a copy of that key apart.
+    Backup {
+        /// The server, as it listens: `http://127.0.0.1:8080` (plain HTTP: run the command on
+        /// the server's host, against its loopback address).
+        #[arg(long)]
+        server: String,
+        /// An admin account. Its password is read from the environment variable
+        /// BLUEZONE_ADMIN_PASSWORD, or else from the first line of standard input (never from
+        /// the command line, which other users can see).
+        #[arg(long)]
+        user: String,
+        /// The file to write (private to the user, 0600); refused if it exists.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup (`bluezone-server backup`) into the configured store, the sled store
+    /// under the data directory or the PostgreSQL database of `--database-url`, which must
+    /// hold no record; the batch files go under the data directory. The file is checked
+    /// first, the publisher key of the data directory (or `--signing-key`) must be the one
+    /// the backup names, and the restored store's digest must equal the backup's. Offline:
+    /// no server may run on the target.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
+
+/// The environment variable `bluezone-server backup` reads the admin password from.
+const PASSWORD_VARIABLE: &str = "BLUEZONE_ADMIN_PASSWORD";
 
 /// The command line, each flag's help ending with the default it overrides: the
 /// configuration's ([`Config::default`]), what the server uses when neither flag nor file sets
@@ -149,7 +182,8 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
-fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
+/// The publisher key in `path`, `None` if there is no such file.
+fn read_signing_key(path: &Path) -> Result<Option<PublisherKeyPair>, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             warn_if_readable_by_others(path);
@@ -157,17 +191,34 @@ fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
                 .ok()
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| format!("{}: expected 64 hex characters", path.display()))?;
-            PublisherKeyPair::from_seed(seed).map_err(|e| format!("{}: {e}", path.display()))
+            PublisherKeyPair::from_seed(seed)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", path.display()))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn load_or_create_signing_key(path: &Path) -> Result<PublisherKeyPair, String> {
+    match read_signing_key(path)? {
+        Some(pair) => Ok(pair),
+        None => {
             let pair = PublisherKeyPair::generate(&mut UnwrapErr(getrandom::SysRng));
             files::write_new_atomically(path, format!("{}\n", hex::encode(pair.seed())).as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             tracing::info!(path = %path.display(), "generated the publisher signing key");
             Ok(pair)
         }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
+}
+
+/// Where the publisher key is: `signing_key`, or `publisher.key` in the data directory.
+fn signing_key_path(config: &Config) -> PathBuf {
+    config
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("publisher.key"))
 }
 
 /// Fault-injection hook, for the crash tests (`tests/server_hardening.rs`): when this variable
@@ -338,9 +389,20 @@ fn main() {
         Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
     };
     let config = configure(&cli).unwrap_or_else(|e| fail(e));
-    if let Some(Command::ResetPassword { user }) = &cli.command {
-        reset_password(&config, user).unwrap_or_else(|e| fail(e));
-        return;
+    match &cli.command {
+        Some(Command::ResetPassword { user }) => {
+            reset_password(&config, user).unwrap_or_else(|e| fail(e));
+            return;
+        }
+        Some(Command::Backup { server, user, out }) => {
+            backup(server, user, out).unwrap_or_else(|e| fail(e));
+            return;
+        }
+        Some(Command::Restore { from }) => {
+            restore(&config, from).unwrap_or_else(|e| fail(e));
+            return;
+        }
+        Some(Command::MigrateStore) | None => {}
     }
     init_logging(config.log_format);
     let units = config.validate().unwrap_or_else(|e| fail(e));
@@ -360,10 +422,7 @@ fn main() {
     if let Err(e) = files::create_private_dir(&config.data_dir) {
         fail(format!("cannot create {}: {e}", config.data_dir.display()));
     }
-    let key_path = config
-        .signing_key
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("publisher.key"));
+    let key_path = signing_key_path(&config);
     let publisher = load_or_create_signing_key(&key_path).unwrap_or_else(|e| fail(e));
     let store: Box<dyn Store> = match &config.database_url {
         Some(url) => Box::new(open_postgres(url, &config)),
@@ -489,6 +548,279 @@ fn migrate_store(config: &Config) {
         fail("the digests differ: the copy is not faithful; do not start on the database");
     }
     println!("the digests are equal: start the server with this database_url");
+}
+
+/// The admin password for `backup`: [`PASSWORD_VARIABLE`], or the first line of standard
+/// input.
+fn admin_password() -> Result<zeroize::Zeroizing<String>, String> {
+    if let Some(value) = std::env::var_os(PASSWORD_VARIABLE) {
+        return value
+            .into_string()
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| format!("{PASSWORD_VARIABLE} is not UTF-8"));
+    }
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    if password.is_empty() {
+        return Err(format!(
+            "no password: set {PASSWORD_VARIABLE} or give it on standard input"
+        ));
+    }
+    Ok(password)
+}
+
+/// The server's error message in an API error answer, or the status.
+fn api_error(response: &mut ureq::http::Response<ureq::Body>) -> String {
+    let status = response.status();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .map_or_else(|| status.to_string(), |m| format!("{status}: {m}"))
+}
+
+/// `bluezone-server backup`: see [`Command::Backup`].
+fn backup(server: &str, user: &str, out: &Path) -> Result<(), String> {
+    use bluezone_server::domain::backup::Backup;
+    use std::io::Write;
+    if !server.starts_with("http://") {
+        return Err(format!(
+            "--server {server}: give the server's own address, http://HOST:PORT (plain HTTP: \
+             run the backup on the server's host, against its listen address)"
+        ));
+    }
+    if out.exists() {
+        return Err(format!("{} exists: give a new file", out.display()));
+    }
+    let password = admin_password()?;
+    let base = server.trim_end_matches('/');
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(3600)))
+        .build()
+        .into();
+    let login = serde_json::json!({"username": user, "password": password.as_str()}).to_string();
+    let login = zeroize::Zeroizing::new(login);
+    let mut response = agent
+        .post(format!("{base}/api/v1/login"))
+        .header("Content-Type", "application/json")
+        .send(login.as_str())
+        .map_err(|e| format!("cannot reach {base}: {e}"))?;
+    if response.status() != 200 {
+        return Err(format!(
+            "login as {user:?} refused: {}",
+            api_error(&mut response)
+        ));
+    }
+    let session = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("login answer: {e}"))?;
+    let token = zeroize::Zeroizing::new(session["token"].as_str().unwrap_or_default().to_owned());
+    let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.as_str()));
+    let fetched = agent
+        .get(format!("{base}/api/v1/admin/backup"))
+        .header("Authorization", bearer.as_str())
+        .call();
+    // The session ends whatever the backup did.
+    let _ = agent
+        .post(format!("{base}/api/v1/logout"))
+        .header("Authorization", bearer.as_str())
+        .send_empty();
+    let mut response = fetched.map_err(|e| format!("backup request failed: {e}"))?;
+    if response.status() != 200 {
+        return Err(format!("backup refused: {}", api_error(&mut response)));
+    }
+    // Into a private temporary file next to `out`, then checked, then linked to `out` (never
+    // over a file that appeared meanwhile).
+    let tmp = out.with_extension(format!("partial.{}", std::process::id()));
+    let written = (|| {
+        let mut file = files::create_private_file(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut body = response.body_mut().with_config().limit(u64::MAX).reader();
+        std::io::copy(&mut body, &mut file).map_err(|e| format!("download failed: {e}"))?;
+        file.flush()
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        let bytes =
+            std::fs::read(&tmp).map_err(|e| format!("cannot read {}: {e}", tmp.display()))?;
+        Backup::read(&bytes).map_err(|e| format!("the server's answer is {e}"))
+    })();
+    let backup = match written {
+        Ok(backup) => backup,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    files::link_new(&tmp, out).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let h = &backup.header;
+    println!(
+        "backup of {} records and {} batch files written to {}",
+        h.records,
+        h.files,
+        out.display()
+    );
+    println!("store digest: {}", h.digest);
+    println!(
+        "publisher key: {} (its private key is not in the backup: keep a copy of it apart)",
+        h.publisher_key
+    );
+    Ok(())
+}
+
+/// `bluezone-server restore`: see [`Command::Restore`].
+fn restore(config: &Config, from: &Path) -> Result<(), String> {
+    use bluezone_server::domain::backup::Backup;
+    use bluezone_server::domain::store::SLED_SCHEMA_VERSION;
+    let bytes = std::fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    let backup = Backup::read(&bytes).map_err(|e| format!("{}: {e}", from.display()))?;
+    let header = &backup.header;
+    // The key phones pin must be the one that signed the restored batches.
+    let key_path = signing_key_path(config);
+    let key = match read_signing_key(&key_path)? {
+        Some(pair) => hex::encode(pair.public_key().0),
+        None => {
+            return Err(format!(
+                "no publisher key at {}: put there the key of the server the backup was taken \
+                 on (public key {}), kept apart from the backup; a new key would make phones \
+                 refuse every batch",
+                key_path.display(),
+                header.publisher_key
+            ));
+        }
+    };
+    if key != header.publisher_key {
+        return Err(format!(
+            "the publisher key at {} (public key {key}) is not the backup's ({}): phones pin \
+             the backup's; use that key",
+            key_path.display(),
+            header.publisher_key
+        ));
+    }
+    files::create_private_dir(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    // The batch files first (a batch file without its record is never served): refused if
+    // one of them is there with other bytes, before anything is written.
+    let sink = FileSink::new(config.data_dir.join(PUBLICATION_DIR));
+    let mut new_files = Vec::new();
+    for (id, file) in &backup.batches {
+        match sink.batch(*id) {
+            Ok(None) => new_files.push((*id, file)),
+            Ok(Some(there)) if &there == file => {}
+            Ok(Some(_)) => {
+                return Err(format!(
+                    "{} holds another batch {id}: restore into an empty data directory",
+                    sink.batch_path(*id).display()
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "cannot read {}: {e}",
+                    sink.batch_path(*id).display()
+                ));
+            }
+        }
+    }
+    let (written, digest, target) = match &config.database_url {
+        Some(url) => {
+            let postgres = open_postgres(url, config);
+            if !postgres.is_empty().map_err(|e| e.to_string())? {
+                return Err("the database already holds records: restore into an empty one".into());
+            }
+            if header.record_schema != SLED_SCHEMA_VERSION {
+                return Err(format!(
+                    "the backup's records are of schema {}, this server's {SLED_SCHEMA_VERSION}: \
+                     restore it into a sled data directory (which converts them), then \
+                     migrate-store",
+                    header.record_schema
+                ));
+            }
+            write_batches(&sink, &new_files)?;
+            let records = backup.records.iter().cloned().map(Ok);
+            let written = postgres.import(records).map_err(|e| e.to_string())?;
+            let digest = postgres.digest().map_err(|e| e.to_string())?;
+            (written, digest, "the PostgreSQL database".to_owned())
+        }
+        None => {
+            let dir = config.data_dir.join("store");
+            let staging = config.data_dir.join("store.restoring");
+            if dir.exists() {
+                let there = SledStore::open(&dir).map_err(|e| {
+                    format!(
+                        "cannot open the store in {} (a running server holds it: stop it \
+                         first): {e}",
+                        dir.display()
+                    )
+                })?;
+                if !there.holds_nothing() {
+                    return Err(format!(
+                        "the store in {} holds records: restore into an empty data directory \
+                         (or move that store away first)",
+                        dir.display()
+                    ));
+                }
+            }
+            if staging.exists() {
+                return Err(format!(
+                    "{} exists (an interrupted restore?): remove it first",
+                    staging.display()
+                ));
+            }
+            write_batches(&sink, &new_files)?;
+            let records = backup.records.iter().cloned().map(Ok);
+            let (store, written) = SledStore::import(&staging, header.record_schema, records)
+                .map_err(|e| format!("{}: {e}", staging.display()))?;
+            let digest = store.digest().map_err(|e| e.to_string())?;
+            drop(store);
+            // Into place: the empty store that may be there gives way.
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| format!("cannot remove the empty {}: {e}", dir.display()))?;
+            }
+            std::fs::rename(&staging, &dir).map_err(|e| {
+                format!(
+                    "cannot move {} to {}: {e}",
+                    staging.display(),
+                    dir.display()
+                )
+            })?;
+            (written, digest, dir.display().to_string())
+        }
+    };
+    println!(
+        "restored {written} records and {} batch files into {target}",
+        backup.batches.len()
+    );
+    println!("backup digest:         {}", header.digest);
+    println!("restored store digest: {}", hex::encode(digest));
+    if hex::encode(digest) != header.digest {
+        return Err(
+            "the digests differ: the restore is not faithful; do not start a server on it".into(),
+        );
+    }
+    println!("the digests are equal: start the server");
+    Ok(())
+}
+
+fn write_batches(sink: &FileSink, batches: &[(u64, &Vec<u8>)]) -> Result<(), String> {
+    for (id, bytes) in batches {
+        sink.put_batch(*id, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", sink.batch_path(*id).display()))?;
+    }
+    Ok(())
 }
 
 /// Scheduled publication, and hourly purging of what retention no longer allows.

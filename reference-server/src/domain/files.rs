@@ -61,7 +61,7 @@ pub fn restrict_tree(dir: &Path) -> std::io::Result<()> {
 }
 
 /// A new file, `0600` from its creation; refused if `path` exists.
-fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+pub fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -116,8 +116,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// temporary file is linked to `path`, which fails rather than replace, then removed.)
 pub fn write_new_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = write_temporary(path, bytes)?;
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
+    link_new(&tmp, path)
+}
+
+/// Give the finished (synced) file `tmp` the name `path`, never over an existing file:
+/// refused with [`std::io::ErrorKind::AlreadyExists`] if `path` exists. `tmp` is removed
+/// either way; the directory is synced.
+pub fn link_new(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let linked = fs::hard_link(tmp, path);
+    let _ = fs::remove_file(tmp);
     linked?;
     sync_dir(path)
 }

@@ -12,6 +12,7 @@
 //! - [`files`]: files and directories only the server's user may read.
 //! - [`error`]: the stable error codes every refusal carries; [`metrics`]: the counters.
 
+pub mod backup;
 pub mod code;
 pub mod error;
 pub mod files;

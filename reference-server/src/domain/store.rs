@@ -21,7 +21,7 @@ use crate::domain::throttle::RetryAfter;
 use crate::domain::throttle::{KnownClients, Throttle};
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 mod legacy;
 mod memory_store;
 mod postgres_store;
@@ -29,7 +29,7 @@ mod sled_store;
 
 pub use memory_store::MemoryStore;
 pub use postgres_store::{MIGRATIONS, Migration, PostgresOptions, PostgresStore};
-pub use sled_store::SledStore;
+pub use sled_store::{SCHEMA_VERSION as SLED_SCHEMA_VERSION, SledStore};
 
 /// Seconds since the unix epoch, as the store keeps them.
 pub type Seconds = u64;
@@ -709,7 +709,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// The actions recorded, as the API and the console name them.
-    pub const ACTIONS: [&'static str; 19] = [
+    pub const ACTIONS: [&'static str; 20] = [
         "login",
         "login_failed",
         "password_changed",
@@ -729,6 +729,7 @@ impl AuditEntry {
         "audit_read",
         "retention_purge",
         "store_read",
+        "store_backup",
     ];
 }
 
@@ -820,6 +821,109 @@ impl Retention {
         opened_at + u64::from(self.case_days) * 86_400 > now
     }
 }
+
+/// The trees of the record layout every backend shares (sled's own; PostgreSQL's tables give
+/// the same records in it, [`PostgresStore`]), in the order [`Store::digest`] hashes them.
+pub const DIGESTED_TREES: [&str; 14] = [
+    "meta",
+    "accounts",
+    "units",
+    "sessions",
+    "cases",
+    "codes",
+    "upload_digests",
+    "uploads",
+    "contacts",
+    "batches",
+    "reports",
+    "claims",
+    "f1_rows",
+    "f1_by_district",
+];
+
+/// The audit log's tree: in a [`Store::snapshot`] (after [`DIGESTED_TREES`]), outside the
+/// digest. Its key is the entry number (u64 BE), its value the [`AuditEntry`].
+pub const AUDIT_TREE: &str = "audit";
+
+/// The tree called `name`, if it is one of [`DIGESTED_TREES`] or [`AUDIT_TREE`] (a name read
+/// from a backup file becomes the static name the stores take).
+pub fn tree_name(name: &str) -> Option<&'static str> {
+    DIGESTED_TREES
+        .into_iter()
+        .chain([AUDIT_TREE])
+        .find(|t| *t == name)
+}
+
+/// One record in the shared layout: its tree, its key bytes, its value bytes.
+pub type RawRecord = (&'static str, Vec<u8>, Vec<u8>);
+
+/// [`Store::digest`] computed from records given in the shared layout, tree by tree in the
+/// order of [`DIGESTED_TREES`] and each tree in key order (as [`Store::snapshot`] gives them):
+/// SHA-256 over, for every tree (empty ones too), its name, then each record's key and value,
+/// each of the four preceded by its length (u64 LE). Audit records are skipped.
+pub struct RecordDigest {
+    ctx: ring::digest::Context,
+    /// How many of [`DIGESTED_TREES`] have been started.
+    started: usize,
+}
+
+impl Default for RecordDigest {
+    fn default() -> Self {
+        RecordDigest::new()
+    }
+}
+
+impl RecordDigest {
+    /// Nothing hashed yet.
+    pub fn new() -> RecordDigest {
+        RecordDigest {
+            ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            started: 0,
+        }
+    }
+
+    /// Hash the names of the trees up to and including `tree`.
+    fn start(&mut self, tree: &str) -> Result<(), StoreError> {
+        while self.started == 0 || DIGESTED_TREES[self.started - 1] != tree {
+            let Some(next) = DIGESTED_TREES.get(self.started) else {
+                return Err(StoreError::Corrupt(format!(
+                    "records of tree {tree:?} out of the trees' order"
+                )));
+            };
+            self.ctx.update(&(next.len() as u64).to_le_bytes());
+            self.ctx.update(next.as_bytes());
+            self.started += 1;
+        }
+        Ok(())
+    }
+
+    /// Add one record; refused when its tree comes before one already added.
+    pub fn add(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if tree == AUDIT_TREE {
+            return Ok(());
+        }
+        self.start(tree)?;
+        self.ctx.update(&(key.len() as u64).to_le_bytes());
+        self.ctx.update(key);
+        self.ctx.update(&(value.len() as u64).to_le_bytes());
+        self.ctx.update(value);
+        Ok(())
+    }
+
+    /// The digest, the trees not seen hashed as empty.
+    pub fn finish(mut self) -> [u8; 32] {
+        for name in &DIGESTED_TREES[self.started..] {
+            self.ctx.update(&(name.len() as u64).to_le_bytes());
+            self.ctx.update(name.as_bytes());
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.ctx.finish().as_ref());
+        out
+    }
+}
+
+/// What [`Store::snapshot`] calls with each record: its tree, key and value.
+pub type SnapshotVisitor<'a> = dyn FnMut(&'static str, &[u8], &[u8]) -> Result<(), StoreError> + 'a;
 
 /// Counts of what the store holds (for `/metrics` and tests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -1004,6 +1108,18 @@ pub trait Store: Send + Sync + 'static {
     /// equal contents. The audit log is left out: every request may add to it, refused ones
     /// too, while the digest tells whether the workflow's state changed.
     fn digest(&self) -> Result<[u8; 32], StoreError>;
+
+    /// Every record in the shared layout, one consistent state of the store (no write is seen
+    /// in part): the trees of [`DIGESTED_TREES`] in order, each in key order, then the audit
+    /// log ([`AUDIT_TREE`]), handed to `visit` one by one; for backups
+    /// ([`crate::domain::backup`]). [`RecordDigest`] over them is [`Store::digest`] of that
+    /// state. A store without the shared layout (memory) refuses.
+    fn snapshot(&self, visit: &mut SnapshotVisitor<'_>) -> Result<(), StoreError> {
+        let _ = visit;
+        Err(StoreError::Backend(
+            "this store cannot be backed up (it is not sled or PostgreSQL)".into(),
+        ))
+    }
 
     /// Enter `lock`'s section, which then excludes every other caller sharing the store (in
     /// this process and in others) until the returned guard is dropped. A store only one

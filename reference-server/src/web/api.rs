@@ -463,6 +463,39 @@ pub async fn store_digest(call: Call) -> Result<HttpResponse, ApiError> {
     ok_json(json!({"counts": counts, "digest": hex::encode(digest)}))
 }
 
+/// `GET /api/v1/admin/backup` (admin): a backup file of the store and the batch files
+/// ([`crate::domain::backup`]), never cached; its header's record count and digest also in
+/// `X-Bluezone-Backup-Records` and `X-Bluezone-Backup-Digest`.
+pub async fn backup(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let (bytes, header) = blocking(move || state.workflow.backup(&who, unix_now())).await?;
+    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(bytes)));
+    let headers = r.headers_mut();
+    let mut set = |name: header::HeaderName, value: String| {
+        if let Ok(v) = header::HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    set(header::CONTENT_TYPE, "application/octet-stream".into());
+    set(header::CACHE_CONTROL, "no-store".into());
+    set(
+        header::CONTENT_DISPOSITION,
+        format!(
+            "attachment; filename=\"bluezone-{}.backup\"",
+            header.created_at
+        ),
+    );
+    set(
+        header::HeaderName::from_static("x-bluezone-backup-records"),
+        header.records.to_string(),
+    );
+    set(
+        header::HeaderName::from_static("x-bluezone-backup-digest"),
+        header.digest,
+    );
+    Ok(r)
+}
+
 // ---- steps 2, 4 and 6: cases, "Trace F1", the F1 table ----
 
 /// `GET /api/v1/cases` (treatment facility).

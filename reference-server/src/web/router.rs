@@ -117,6 +117,7 @@ pub static ROUTES: &[Route] = &[
     route(POST, "/api/v1/units", json!(api::register_unit)),
     route(POST, "/api/v1/publication/run", json!(api::publish)),
     route(GET, "/api/v1/admin/store", json!(api::store_digest)),
+    route(GET, "/api/v1/admin/backup", json!(api::backup)),
     route(GET, "/api/v1/admin/audit", json!(api::audit)),
     route(GET, "/api/v1/cases", json!(api::cases)),
     route(POST, "/api/v1/cases", json!(api::open_case)),

@@ -52,16 +52,16 @@ use postgres::error::SqlState;
 use postgres::{GenericClient, NoTls, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::r2d2;
-use ring::digest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::UnitRecord;
 use super::{
-    Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS, CaseRecord, CaseStatus,
-    Charge, ClaimRecord, CodeRecord, CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord,
-    Retention, Seconds, SessionRecord, SharedLock, SharedThrottles, Store, StoreCounts, StoreError,
-    StoredKey, UploadRecord, check_run, contact_retained, key_retained, published_cases,
+    AUDIT_TREE, Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS, CaseRecord,
+    CaseStatus, Charge, ClaimRecord, CodeRecord, CodeRefusal, ContactHash, F1RowRecord, FollowUp,
+    RawRecord, RecordDigest, ReportRecord, Retention, Seconds, SessionRecord, SharedLock,
+    SharedThrottles, SnapshotVisitor, Store, StoreCounts, StoreError, StoredKey, UploadRecord,
+    check_run, contact_retained, key_retained, published_cases,
 };
 use crate::domain::throttle::RetryAfter;
 
@@ -487,13 +487,14 @@ impl PostgresStore {
         tx.commit().map_err(db)
     }
 
-    /// Copy the records of a sled store, as [`super::SledStore::raw_records`] gives them
-    /// (tree name, key bytes, value bytes), into this store, in one transaction: all of them
-    /// or none. For `bluezone-server migrate-store`: the records keep their bytes, so the two
-    /// stores' digests are equal when every record was copied. Returns how many were.
+    /// Copy records in the shared layout (tree name, key bytes, value bytes), as
+    /// [`super::SledStore::raw_records`] or a backup ([`Store::snapshot`]) gives them, into
+    /// this store, in one transaction: all of them or none. For `bluezone-server
+    /// migrate-store` and `restore`: the records keep their bytes, so the two stores' digests
+    /// are equal when every record was copied. Returns how many were.
     pub fn import(
         &self,
-        records: impl Iterator<Item = Result<(&'static str, Vec<u8>, Vec<u8>), StoreError>>,
+        records: impl Iterator<Item = Result<RawRecord, StoreError>>,
     ) -> Result<u64, StoreError> {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(db)?;
@@ -688,12 +689,107 @@ fn import_one(
     }
 }
 
-/// Hash one record as [`super::SledStore`]'s digest does.
-fn hash_kv(ctx: &mut digest::Context, key: &[u8], value: &[u8]) {
-    ctx.update(&(key.len() as u64).to_le_bytes());
-    ctx.update(key);
-    ctx.update(&(value.len() as u64).to_le_bytes());
-    ctx.update(value);
+impl PostgresStore {
+    /// The records in the shared layout, from one snapshot of every table (see
+    /// [`Store::snapshot`]); the audit log last when `with_audit`.
+    fn records(&self, with_audit: bool, visit: &mut SnapshotVisitor<'_>) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        // One snapshot for every table.
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(db)?;
+        // sled orders keys bytewise: "next_batch_id" < "next_case_id" < "secret/…".
+        for r in tx
+            .query(
+                "SELECT name, next FROM counters WHERE name = ANY($1) ORDER BY name",
+                &[&&RECORD_COUNTERS[..]],
+            )
+            .map_err(db)?
+        {
+            let next = uint(r.get(1))?;
+            visit("meta", r.get::<_, &str>(0).as_bytes(), &next.to_be_bytes())?;
+        }
+        for r in tx
+            .query("SELECT name, value FROM secrets ORDER BY name", &[])
+            .map_err(db)?
+        {
+            let key = format!("secret/{}", r.get::<_, &str>(0));
+            visit("meta", key.as_bytes(), r.get(1))?;
+        }
+        let bytes_keyed = [
+            (
+                "accounts",
+                "SELECT convert_to(username, 'UTF8'), record FROM accounts ORDER BY 1",
+            ),
+            (
+                "units",
+                "SELECT convert_to(name, 'UTF8'), record FROM units ORDER BY 1",
+            ),
+            (
+                "sessions",
+                "SELECT token_hash, record FROM sessions ORDER BY 1",
+            ),
+            (
+                "cases",
+                "SELECT int8send(case_id), record FROM cases ORDER BY case_id",
+            ),
+            ("codes", "SELECT code_hash, record FROM codes ORDER BY 1"),
+            (
+                "upload_digests",
+                "SELECT code_hash, record FROM upload_digests ORDER BY 1",
+            ),
+            (
+                "uploads",
+                "SELECT int8send(case_id), record FROM uploads ORDER BY case_id",
+            ),
+            (
+                "contacts",
+                "SELECT int8send(case_id), record FROM contacts ORDER BY case_id",
+            ),
+            (
+                "batches",
+                "SELECT int8send(batch_id), record FROM batches ORDER BY batch_id",
+            ),
+            (
+                "reports",
+                "SELECT report_id, record FROM reports ORDER BY 1",
+            ),
+            (
+                "claims",
+                "SELECT rpi || claim_id, record FROM claims ORDER BY 1",
+            ),
+            (
+                "f1_rows",
+                "SELECT int8send(case_id) || substring(int8send(row_no) FROM 5), record \
+                 FROM f1_rows ORDER BY case_id, row_no",
+            ),
+            (
+                "f1_by_district",
+                "SELECT substring(int8send(district) FROM 5) || int8send(case_id) || \
+                 substring(int8send(row_no) FROM 5), ''::bytea FROM f1_rows \
+                 ORDER BY district, case_id, row_no",
+            ),
+        ];
+        let audit = [(
+            AUDIT_TREE,
+            "SELECT int8send(seq), record FROM audit ORDER BY seq",
+        )];
+        let bytes_keyed = bytes_keyed
+            .iter()
+            .chain(if with_audit { &audit[..] } else { &[] });
+        for (name, sql) in bytes_keyed {
+            for r in tx.query(*sql, &[]).map_err(db)? {
+                let value: Option<&[u8]> = r.get(1);
+                let value = value
+                    .ok_or_else(|| StoreError::Corrupt(format!("{name}: a record is missing")))?;
+                visit(name, r.get(0), value)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
 }
 
 impl Store for PostgresStore {
@@ -1483,110 +1579,17 @@ impl Store for PostgresStore {
         })
     }
 
+    /// One `REPEATABLE READ` read-only transaction: every table is read in the one snapshot
+    /// PostgreSQL takes at its first query, and every write method is one transaction, so
+    /// none is seen in part; writers are not held up.
+    fn snapshot(&self, visit: &mut SnapshotVisitor<'_>) -> Result<(), StoreError> {
+        self.records(true, visit)
+    }
+
     fn digest(&self) -> Result<[u8; 32], StoreError> {
-        let mut conn = self.conn()?;
-        // One snapshot for every table.
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(db)?;
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        let tree = |ctx: &mut digest::Context, name: &str| {
-            ctx.update(&(name.len() as u64).to_le_bytes());
-            ctx.update(name.as_bytes());
-        };
-        tree(&mut ctx, "meta");
-        // sled orders keys bytewise: "next_batch_id" < "next_case_id" < "secret/…".
-        for r in tx
-            .query(
-                "SELECT name, next FROM counters WHERE name = ANY($1) ORDER BY name",
-                &[&&RECORD_COUNTERS[..]],
-            )
-            .map_err(db)?
-        {
-            let next = uint(r.get(1))?;
-            hash_kv(
-                &mut ctx,
-                r.get::<_, &str>(0).as_bytes(),
-                &next.to_be_bytes(),
-            );
-        }
-        for r in tx
-            .query("SELECT name, value FROM secrets ORDER BY name", &[])
-            .map_err(db)?
-        {
-            let key = format!("secret/{}", r.get::<_, &str>(0));
-            hash_kv(&mut ctx, key.as_bytes(), r.get(1));
-        }
-        let bytes_keyed = [
-            (
-                "accounts",
-                "SELECT convert_to(username, 'UTF8'), record FROM accounts ORDER BY 1",
-            ),
-            (
-                "units",
-                "SELECT convert_to(name, 'UTF8'), record FROM units ORDER BY 1",
-            ),
-            (
-                "sessions",
-                "SELECT token_hash, record FROM sessions ORDER BY 1",
-            ),
-            (
-                "cases",
-                "SELECT int8send(case_id), record FROM cases ORDER BY case_id",
-            ),
-            ("codes", "SELECT code_hash, record FROM codes ORDER BY 1"),
-            (
-                "upload_digests",
-                "SELECT code_hash, record FROM upload_digests ORDER BY 1",
-            ),
-            (
-                "uploads",
-                "SELECT int8send(case_id), record FROM uploads ORDER BY case_id",
-            ),
-            (
-                "contacts",
-                "SELECT int8send(case_id), record FROM contacts ORDER BY case_id",
-            ),
-            (
-                "batches",
-                "SELECT int8send(batch_id), record FROM batches ORDER BY batch_id",
-            ),
-            (
-                "reports",
-                "SELECT report_id, record FROM reports ORDER BY 1",
-            ),
-            (
-                "claims",
-                "SELECT rpi || claim_id, record FROM claims ORDER BY 1",
-            ),
-            (
-                "f1_rows",
-                "SELECT int8send(case_id) || substring(int8send(row_no) FROM 5), record \
-                 FROM f1_rows ORDER BY case_id, row_no",
-            ),
-            (
-                "f1_by_district",
-                "SELECT substring(int8send(district) FROM 5) || int8send(case_id) || \
-                 substring(int8send(row_no) FROM 5), ''::bytea FROM f1_rows \
-                 ORDER BY district, case_id, row_no",
-            ),
-        ];
-        for (name, sql) in bytes_keyed {
-            tree(&mut ctx, name);
-            for r in tx.query(sql, &[]).map_err(db)? {
-                let value: Option<&[u8]> = r.get(1);
-                let value = value
-                    .ok_or_else(|| StoreError::Corrupt(format!("{name}: a record is missing")))?;
-                hash_kv(&mut ctx, r.get(0), value);
-            }
-        }
-        tx.commit().map_err(db)?;
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.finish().as_ref());
-        Ok(out)
+        let mut digest = RecordDigest::new();
+        self.records(false, &mut |tree, key, value| digest.add(tree, key, value))?;
+        Ok(digest.finish())
     }
 
     fn exclusive(&self, lock: SharedLock) -> Result<Box<dyn Send>, StoreError> {

@@ -22,8 +22,8 @@
 //! Every write method ends with `Db::flush`, so a method that returned `Ok` survives a crash.
 
 use std::path::Path;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
-use ring::digest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
@@ -36,28 +36,12 @@ use crate::domain::files;
 use super::legacy::{v1, v2};
 
 use super::{
-    Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
-    CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
-    SessionRecord, Store, StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run,
-    claim_retained, contact_retained, key_retained, published_cases,
+    AUDIT_TREE, Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord,
+    CodeRecord, CodeRefusal, ContactHash, DIGESTED_TREES, F1RowRecord, FollowUp, RawRecord,
+    RecordDigest, ReportRecord, Retention, Seconds, SessionRecord, SnapshotVisitor, Store,
+    StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run, claim_retained,
+    contact_retained, key_retained, published_cases,
 };
-
-const TREES: [&str; 14] = [
-    "meta",
-    "accounts",
-    "units",
-    "sessions",
-    "cases",
-    "codes",
-    "upload_digests",
-    "uploads",
-    "contacts",
-    "batches",
-    "reports",
-    "claims",
-    "f1_rows",
-    "f1_by_district",
-];
 
 /// The version of the record layouts this server writes, kept in the tree `schema` (outside
 /// [`Store::digest`]). 1: before regions; 2: cases traced to and published in regions;
@@ -84,6 +68,14 @@ pub struct SledStore {
     f1_by_district: sled::Tree,
     audit: sled::Tree,
     audit_meta: sled::Tree,
+    /// The gate between writes and [`Store::snapshot`]: every method that writes holds it
+    /// shared for its whole run ([`SledStore::writing`]), a snapshot holds it alone. sled has
+    /// no snapshot of several trees (its transactions cannot iterate), and a write touches
+    /// several trees (an upload: its code, its case, its keys, its contacts) in one
+    /// transaction, or several in turn (a purge); without the gate a snapshot reading the
+    /// trees one after the other could see a case uploaded without its keys. Readers never
+    /// take it.
+    writes: RwLock<()>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -303,6 +295,7 @@ impl SledStore {
             f1_by_district: tree("f1_by_district")?,
             audit: tree("audit")?,
             audit_meta: tree("audit_meta")?,
+            writes: RwLock::new(()),
             db,
         })
     }
@@ -317,7 +310,7 @@ impl SledStore {
             let (k, v) = kv.map_err(backend)?;
             Ok(("audit", k.to_vec(), v.to_vec()))
         });
-        TREES
+        DIGESTED_TREES
             .into_iter()
             .flat_map(move |name| {
                 self.tree(name).iter().map(move |kv| {
@@ -326,6 +319,72 @@ impl SledStore {
                 })
             })
             .chain(audit)
+    }
+
+    /// Write `records` (a backup's, in the shared layout: [`Store::snapshot`]), written by a
+    /// server whose record schema was `schema`, into the store in `dir`, which must hold no
+    /// record; then open it as [`SledStore::open`] does, which converts an older schema.
+    /// Returns the store and how many records were written. Not atomic: restore into a
+    /// directory of its own and move it into place once this returned (as `bluezone-server
+    /// restore` does).
+    pub fn import(
+        dir: &Path,
+        schema: u32,
+        records: impl Iterator<Item = Result<RawRecord, StoreError>>,
+    ) -> Result<(SledStore, u64), StoreError> {
+        if schema > SCHEMA_VERSION {
+            return Err(StoreError::Backend(format!(
+                "the records are of schema version {schema}, newer than this server's \
+                 {SCHEMA_VERSION}: restore with a server at least as new as the one that wrote them"
+            )));
+        }
+        files::create_private_dir(dir).map_err(|e| {
+            StoreError::Backend(format!("cannot make {} private: {e}", dir.display()))
+        })?;
+        let store = SledStore::open_trees(dir)?;
+        if !store.holds_nothing() {
+            return Err(StoreError::Backend(format!(
+                "the store in {} holds records: restore into an empty one",
+                dir.display()
+            )));
+        }
+        let mut written = 0;
+        let mut next_seq = 1;
+        for record in records {
+            let (tree, key, value) = record?;
+            if super::tree_name(tree).is_none() {
+                return Err(StoreError::Corrupt(format!("unknown tree {tree:?}")));
+            }
+            if tree == AUDIT_TREE {
+                next_seq = next_seq.max(be_u64(&key)? + 1);
+            }
+            store.tree(tree).insert(key, value).map_err(backend)?;
+            written += 1;
+        }
+        store
+            .audit_meta
+            .insert("next_seq", &next_seq.to_be_bytes())
+            .map_err(backend)?;
+        let stamp = store.db.open_tree("schema").map_err(backend)?;
+        stamp
+            .insert("version", &schema.to_be_bytes())
+            .map_err(backend)?;
+        store.flush()?;
+        // As `open` goes on (the store stays open: sled lets go of its lock only some
+        // time after the last handle is dropped).
+        store.migrate()?;
+        files::restrict_tree(dir).map_err(|e| {
+            StoreError::Backend(format!("cannot make {} private: {e}", dir.display()))
+        })?;
+        Ok((store, written))
+    }
+
+    /// Whether no tree holds a record (the audit log included).
+    pub fn holds_nothing(&self) -> bool {
+        DIGESTED_TREES
+            .into_iter()
+            .chain([AUDIT_TREE])
+            .all(|name| self.tree(name).is_empty())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -350,8 +409,14 @@ impl SledStore {
             .collect()
     }
 
+    /// Hold the gate for a write (see the field `writes`).
+    fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        self.writes.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn tree(&self, name: &str) -> &sled::Tree {
         match name {
+            "audit" => &self.audit,
             "meta" => &self.meta,
             "accounts" => &self.accounts,
             "units" => &self.units,
@@ -376,6 +441,7 @@ impl Store for SledStore {
         name: &str,
         generate: &mut dyn FnMut() -> [u8; 32],
     ) -> Result<[u8; 32], StoreError> {
+        let _gate = self.writing();
         let key = format!("secret/{name}");
         let fresh = generate();
         let previous = self
@@ -396,6 +462,7 @@ impl Store for SledStore {
     }
 
     fn insert_account(&self, account: &Account) -> Result<(), StoreError> {
+        let _gate = self.writing();
         let bytes = encode(account)?;
         let swapped = self
             .accounts
@@ -412,6 +479,7 @@ impl Store for SledStore {
     }
 
     fn update_account(&self, account: &Account) -> Result<(), StoreError> {
+        let _gate = self.writing();
         let bytes = encode(account)?;
         let result = self.accounts.transaction(|tx| {
             if tx.get(account.username.as_bytes())?.is_none() {
@@ -433,6 +501,7 @@ impl Store for SledStore {
     }
 
     fn insert_unit(&self, unit: &UnitRecord) -> Result<(), StoreError> {
+        let _gate = self.writing();
         let bytes = encode(unit)?;
         let swapped = self
             .units
@@ -449,6 +518,7 @@ impl Store for SledStore {
     }
 
     fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let _gate = self.writing();
         self.sessions
             .insert(session.token_hash, encode(session)?)
             .map_err(backend)?;
@@ -460,6 +530,7 @@ impl Store for SledStore {
     }
 
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let _gate = self.writing();
         self.sessions.remove(token_hash).map_err(backend)?;
         self.flush()
     }
@@ -469,6 +540,7 @@ impl Store for SledStore {
         username: &str,
         keep: Option<&[u8; 32]>,
     ) -> Result<u64, StoreError> {
+        let _gate = self.writing();
         let mut ended = 0u64;
         for kv in self.sessions.iter() {
             let (k, v) = kv.map_err(backend)?;
@@ -485,6 +557,7 @@ impl Store for SledStore {
     }
 
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
+        let _gate = self.writing();
         let result = (&self.meta, &self.cases, &self.codes).transaction(|(meta, cases, codes)| {
             if codes.get(code_hash)?.is_some() {
                 // 60 random bits colliding: refuse rather than overwrite.
@@ -528,6 +601,7 @@ impl Store for SledStore {
         keys: &[StoredKey],
         contact_hashes: &[ContactHash],
     ) -> Result<u64, StoreError> {
+        let _gate = self.writing();
         let hashes = encode(&contact_hashes)?;
         let trees = (
             &self.codes,
@@ -591,6 +665,7 @@ impl Store for SledStore {
         regions: &[u16],
         now: Seconds,
     ) -> Result<CaseRecord, StoreError> {
+        let _gate = self.writing();
         let key = case_id.to_be_bytes();
         let result = self.cases.transaction(|cases| {
             let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
@@ -657,6 +732,7 @@ impl Store for SledStore {
     }
 
     fn take_batch_id(&self) -> Result<u64, StoreError> {
+        let _gate = self.writing();
         let id = finish(
             self.meta
                 .transaction(|meta| tx_next_id(meta, "next_batch_id")),
@@ -666,6 +742,7 @@ impl Store for SledStore {
     }
 
     fn record_run(&self, run: &[BatchRecord]) -> Result<(), StoreError> {
+        let _gate = self.writing();
         check_run(run)?;
         let published = published_cases(run);
         let mut ids: Vec<u64> = run.iter().map(|b| b.batch_id).collect();
@@ -722,6 +799,7 @@ impl Store for SledStore {
         rows: Vec<F1RowRecord>,
         claims: &[ClaimRecord],
     ) -> Result<Vec<F1RowRecord>, StoreError> {
+        let _gate = self.writing();
         let result = (
             &self.reports,
             &self.cases,
@@ -817,6 +895,7 @@ impl Store for SledStore {
         row_no: u32,
         follow_up: &FollowUp,
     ) -> Result<F1RowRecord, StoreError> {
+        let _gate = self.writing();
         let key = row_key(case_id, row_no);
         let result = self.f1_rows.transaction(|rows| {
             let Some(mut row) = tx_get::<F1RowRecord>(rows, "F1 row", &key)? else {
@@ -832,6 +911,7 @@ impl Store for SledStore {
     }
 
     fn purge(&self, now: Seconds, retention: &Retention) -> Result<u64, StoreError> {
+        let _gate = self.writing();
         let mut removed = 0u64;
         // Cases past retention, and everything of theirs.
         let mut gone = Vec::new();
@@ -937,6 +1017,7 @@ impl Store for SledStore {
     }
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let _gate = self.writing();
         let seq = finish(
             // The counter lives beside the log, outside the digested trees.
             (&self.audit_meta, &self.audit).transaction(|(counter, audit)| {
@@ -985,21 +1066,28 @@ impl Store for SledStore {
     }
 
     fn digest(&self) -> Result<[u8; 32], StoreError> {
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        for name in TREES {
-            ctx.update(&(name.len() as u64).to_le_bytes());
-            ctx.update(name.as_bytes());
+        let mut digest = RecordDigest::new();
+        for name in DIGESTED_TREES {
             for kv in self.tree(name).iter() {
                 let (k, v) = kv.map_err(backend)?;
-                ctx.update(&(k.len() as u64).to_le_bytes());
-                ctx.update(&k);
-                ctx.update(&(v.len() as u64).to_le_bytes());
-                ctx.update(&v);
+                digest.add(name, &k, &v)?;
             }
         }
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.finish().as_ref());
-        Ok(out)
+        Ok(digest.finish())
+    }
+
+    /// Consistent because it holds the write gate alone (the field `writes` of
+    /// [`SledStore`]): writes wait while the trees are read (reads go on), and none is half
+    /// done when it starts.
+    fn snapshot(&self, visit: &mut SnapshotVisitor<'_>) -> Result<(), StoreError> {
+        let _alone = self.writes.write().unwrap_or_else(PoisonError::into_inner);
+        for name in DIGESTED_TREES.into_iter().chain([AUDIT_TREE]) {
+            for kv in self.tree(name).iter() {
+                let (k, v) = kv.map_err(backend)?;
+                visit(name, &k, &v)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -488,6 +488,29 @@ impl Workflow {
         self.audit_by(principal, "store_read", String::new(), now);
         Ok(state)
     }
+
+    /// A backup of the store and of the batch files ([`crate::domain::backup`]): the file's
+    /// bytes and its header (admins only). Audited before the snapshot is taken, so that the
+    /// backup holds the entry that records it.
+    pub fn backup(
+        &self,
+        principal: &Principal,
+        now: Seconds,
+    ) -> Result<(Vec<u8>, crate::domain::backup::Header), ApiError> {
+        use crate::domain::backup::{self, BackupError};
+        Self::require_admin(principal)?;
+        self.audit_by(principal, "store_backup", String::new(), now);
+        let publisher_key = self.publisher.public_key().0;
+        backup::take(&*self.store, &|id| self.sink.batch(id), publisher_key, now).map_err(|e| {
+            match e {
+                BackupError::Store(e) => ApiError::from(e),
+                other => {
+                    tracing::error!(error = %other, "backup failed");
+                    ApiError::new(ErrorCode::StorageFailure, other.to_string())
+                }
+            }
+        })
+    }
 }
 
 #[cfg(test)]
