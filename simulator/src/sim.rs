@@ -333,7 +333,8 @@ pub struct Summary {
     /// in; all infectors if the run is shorter).
     pub generation_interval_days_mean: f64,
     /// Without the app: of the other members of households whose first infection came at
-    /// least 22 days before the end of the run, the share infected at home by a member.
+    /// least 22 days before the end of the run (on day 0 if the run is shorter), the share
+    /// infected at home by a member.
     pub household_secondary_attack_rate: f64,
     /// Contacts per agent per day: every generated contact (after any lockdown, before
     /// isolation and quarantine) counted for both its agents, divided by agents and days.
