@@ -21,13 +21,15 @@ use std::ops::Range;
 use rand_chacha::ChaCha8Rng;
 
 use crate::population::Population;
-use crate::sample::{below, bernoulli, log_normal, negative_binomial, stream_rng};
+use crate::sample::{below, bernoulli, hash_uniform, log_normal, negative_binomial, stream_rng};
 use crate::scenario::{
     ContactShape, MAX_DISTANCE_CM, MAX_DURATION_S, MIN_DISTANCE_CM, MIN_DURATION_S, Scenario,
 };
 
 /// Stream domain of the daily contact generator (see [`stream_rng`]).
 const DOMAIN_CONTACTS: u64 = 0x636f_6e74_6163_7473; // "contacts"
+/// Domain of the per-contact lockdown draw.
+const DOMAIN_LOCKDOWN: u64 = 0x6c6f_636b_646f_776e; // "lockdown"
 
 /// Seconds in a simulated day.
 pub const DAY_S: u32 = 86_400;
@@ -115,11 +117,37 @@ impl<'a> DayContacts<'a> {
         }
     }
 
-    /// Calls `f` with every contact owned by agent `owner` on this day.
+    /// Calls `f` with every contact owned by agent `owner` on this day. On a lockdown day
+    /// ([`crate::scenario::Containment`]) each non-household contact happens with the lockdown's
+    /// share, decided by a draw keyed by the contact (the others are generated as on any day,
+    /// so the random streams do not shift).
     ///
     /// # Panics
     /// If `owner` is not an agent of the population.
     pub fn for_each_of_agent(&self, owner: u32, mut f: impl FnMut(Contact)) {
+        let s = self.scenario;
+        if s.containment.lockdown_on(self.day) {
+            let share = s.containment.lockdown_non_household_share;
+            let (seed, day) = (self.seed, u64::from(self.day));
+            self.generate(owner, |c| {
+                let kept = c.setting == Setting::Household
+                    || hash_uniform(
+                        seed,
+                        DOMAIN_LOCKDOWN,
+                        (u64::from(c.a) << 32) | u64::from(c.b),
+                        (day << 32) | (u64::from(c.start_offset_s) << 2) | c.setting as u64,
+                    ) < share;
+                if kept {
+                    f(c);
+                }
+            });
+        } else {
+            self.generate(owner, f);
+        }
+    }
+
+    /// Every contact owned by `owner`, before any lockdown.
+    fn generate(&self, owner: u32, mut f: impl FnMut(Contact)) {
         let p = self.population;
         let s = self.scenario;
         let agent = p.agents()[owner as usize];

@@ -27,6 +27,13 @@
 //!   scenario and seed.
 //! - [`sample`]: the random samplers (negative binomial, gamma, Poisson, log-normal) and keyed
 //!   streams.
+//! - Two scenarios: the default (simple, uncalibrated, unchanged so that earlier figures stay
+//!   comparable) and `scenarios/vn-2021-delta.toml`, calibrated to the Delta epidemic of
+//!   Vietnam in 2021 with every value sourced (see [`scenario`]); onward tracing
+//!   ([`scenario::F1Testing`]): verified F1s are tested and positive ones become cases with
+//!   their own declaration code and upload; epidemiological outputs (growth, reproduction
+//!   numbers from the simulated generation intervals, household attack rate, contacts,
+//!   transmission by setting, cases by tracing generation) in [`Summary`].
 //! - [`study`]: `--set key=value` (one scenario field), `--replicates N` (means and 95%
 //!   intervals over seeds) and `--sweep key=v1,v2,…` (a table over one field).
 //! - The `bluezone-sim` binary: `--scenario`, `--population`, `--days`, `--seed`, `--out`,
@@ -47,8 +54,8 @@
 //! # Not done
 //!
 //! The workflow uses `bluezone_server::Workflow` over the in-memory store, without accounts or
-//! HTTP (the health workers act as a `Principal` built in process). F1s are not tested and do
-//! not become F0s through testing; batches are national, not regional.
+//! HTTP (the health workers act as a `Principal` built in process); batches are national, not
+//! regional; the run without the app has no manual contact tracing.
 
 #![forbid(unsafe_code)]
 

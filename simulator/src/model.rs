@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::contacts::{Contact, Setting};
 use crate::population::Population;
 use crate::sample::{bernoulli, hash_uniform, log_normal, standard_normal, stream_rng};
-use crate::scenario::{BleModel, Scenario};
+use crate::scenario::{BleModel, GAMMA_PROFILE_DAYS, InfectiousnessProfile, Scenario};
 
 /// Stream domain of the agents' traits.
 const DOMAIN_TRAITS: u64 = 0x7472_6169_7473_0001;
@@ -149,39 +149,136 @@ impl Traits {
     }
 
     /// Relative infectiousness on `day` of an agent infected on `infected_day` (0 when not
-    /// infectious).
+    /// infectious), under `curve` (the scenario's [`Curve`]).
     #[must_use]
-    pub fn infectiousness(self, scenario: &Scenario, infected_day: u16, day: u32) -> f64 {
+    pub fn infectiousness(
+        self,
+        scenario: &Scenario,
+        curve: &Curve,
+        infected_day: u16,
+        day: u32,
+    ) -> f64 {
         if infected_day == NOT_INFECTED || day <= u32::from(infected_day) {
             return 0.0;
         }
         let e = &scenario.epidemic;
         let since = day - u32::from(infected_day);
-        let onset = u32::from(self.onset_days);
-        let from = onset.saturating_sub(e.presymptomatic_days).max(1);
-        if since < from || since >= onset + e.symptomatic_days {
-            return 0.0;
-        }
+        let weight = match curve {
+            Curve::Flat => {
+                let onset = u32::from(self.onset_days);
+                let from = onset.saturating_sub(e.presymptomatic_days).max(1);
+                if since < from || since >= onset + e.symptomatic_days {
+                    return 0.0;
+                }
+                1.0
+            }
+            Curve::ByDay(weights) => match weights.get(since as usize) {
+                Some(&w) => w,
+                None => return 0.0,
+            },
+        };
         if self.has(FLAG_ASYMPTOMATIC) {
-            e.asymptomatic_infectiousness
+            weight * e.asymptomatic_infectiousness
         } else {
-            1.0
+            weight
         }
     }
 
-    /// Whether a confirmed case is isolated (home contacts only) on `day`: from the day after
-    /// the confirmed result to the end of its infectious period.
+    /// Days from infection to the end (exclusive) of the infectious period: onset plus
+    /// `symptomatic_days`, or for a gamma profile the later of that and the profile's end.
     #[must_use]
-    pub fn isolated(self, scenario: &Scenario, infected_day: u16, day: u32) -> bool {
+    pub fn infectious_end(self, scenario: &Scenario, curve: &Curve) -> u32 {
+        let flat = u32::from(self.onset_days) + scenario.epidemic.symptomatic_days;
+        match curve {
+            Curve::Flat => flat,
+            Curve::ByDay(w) => flat.max(w.len() as u32),
+        }
+    }
+
+    /// Whether a case confirmed at `confirm_hour` (hours since the start of the run) is
+    /// isolated on `day`: from the day after the result to the end of its infectious period.
+    #[must_use]
+    pub fn isolated_after(
+        self,
+        scenario: &Scenario,
+        curve: &Curve,
+        infected_day: u16,
+        confirm_hour: u64,
+        day: u32,
+    ) -> bool {
+        let end = u64::from(infected_day) + u64::from(self.infectious_end(scenario, curve));
+        u64::from(day) > confirm_hour / 24 && u64::from(day) < end
+    }
+
+    /// Whether a confirmed case is isolated on `day`: from the day after the confirmed result to
+    /// the end of its infectious period.
+    #[must_use]
+    pub fn isolated(self, scenario: &Scenario, curve: &Curve, infected_day: u16, day: u32) -> bool {
         if infected_day == NOT_INFECTED || !self.confirmed_if_infected() {
             return false;
         }
-        let confirm_day = self.confirm_hour(infected_day) / 24;
-        let end = u64::from(infected_day)
-            + u64::from(self.onset_days)
-            + u64::from(scenario.epidemic.symptomatic_days);
-        u64::from(day) > confirm_day && u64::from(day) < end
+        self.isolated_after(
+            scenario,
+            curve,
+            infected_day,
+            self.confirm_hour(infected_day),
+            day,
+        )
     }
+}
+
+/// Infectiousness by day since infection: the scenario's profile, computed once per run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Curve {
+    /// Constant over the window around onset ([`InfectiousnessProfile::Flat`]).
+    Flat,
+    /// Weight by day since infection (index 0, the day of infection, is 0).
+    ByDay(Vec<f64>),
+}
+
+impl Curve {
+    /// The curve of `scenario`'s [`crate::scenario::Infectiousness`].
+    #[must_use]
+    pub fn of(scenario: &Scenario) -> Self {
+        let i = &scenario.infectiousness;
+        match i.profile {
+            InfectiousnessProfile::Flat => Self::Flat,
+            InfectiousnessProfile::Gamma => Self::ByDay(gamma_day_weights(
+                i.mean_days,
+                i.sd_days,
+                GAMMA_PROFILE_DAYS,
+            )),
+        }
+    }
+}
+
+/// Masses of a gamma density (mean, sd) over `(k − ½, k + ½]` for k = 1..=`days` (day 1 from 0),
+/// divided by the largest; index 0 is 0. Midpoint rule with 2000 steps a day on the unnormalised
+/// density `x^(shape−1) e^(−x/scale)`, so no gamma function is needed.
+fn gamma_day_weights(mean: f64, sd: f64, days: u32) -> Vec<f64> {
+    let shape = (mean / sd).powi(2);
+    let scale = sd * sd / mean;
+    let density = |x: f64| ((shape - 1.0) * x.ln() - x / scale).exp();
+    const STEPS: u32 = 2000;
+    let mut w = vec![0.0; days as usize + 1];
+    for (k, slot) in w.iter_mut().enumerate().skip(1) {
+        let (from, to) = if k == 1 {
+            (0.0, 1.5)
+        } else {
+            (k as f64 - 0.5, k as f64 + 0.5)
+        };
+        let h = (to - from) / f64::from(STEPS);
+        *slot = (0..STEPS)
+            .map(|j| density(from + (f64::from(j) + 0.5) * h) * h)
+            .sum();
+    }
+    let max = w.iter().copied().fold(0.0, f64::max);
+    if max > 0.0 {
+        for x in &mut w {
+            *x /= max;
+        }
+    }
+    w
 }
 
 /// Keys of a contact for per-contact random draws: (owner, partner) and (day, start, setting).
@@ -201,13 +298,21 @@ pub fn transmission_draw(seed: u64, c: &Contact, day: u32) -> f64 {
     hash_uniform(seed, DOMAIN_TRANSMISSION, k1, k2)
 }
 
-/// Probability that a contact transmits, given the infector's relative infectiousness.
+/// Probability that a contact transmits, given the infector's relative infectiousness: the
+/// setting's multiplier ([`crate::scenario::TransmissionBySetting`]) scales the rate.
 #[must_use]
 pub fn transmission_probability(scenario: &Scenario, c: &Contact, infectiousness: f64) -> f64 {
     let hours = f64::from(c.duration_s) / 3600.0;
     let metres = f64::from(c.distance_cm) / 100.0;
     let proximity = (1.0 / (metres * metres)).min(1.0);
-    1.0 - (-scenario.epidemic.transmission_per_hour * hours * infectiousness * proximity).exp()
+    let t = &scenario.transmission_by_setting;
+    let factor = match c.setting {
+        Setting::Household => t.household,
+        Setting::Occupation => t.occupation,
+        Setting::Random => t.random,
+    };
+    1.0 - (-scenario.epidemic.transmission_per_hour * factor * hours * infectiousness * proximity)
+        .exp()
 }
 
 /// One scan in which a receiver heard a transmitter.
@@ -349,17 +454,47 @@ mod tests {
         t.onset_days = 5;
         t.flags = FLAG_TESTED;
         t.confirm_hours = 36;
-        assert_eq!(t.infectiousness(&s, 10, 10), 0.0);
-        assert_eq!(t.infectiousness(&s, 10, 12), 0.0);
-        assert_eq!(t.infectiousness(&s, 10, 13), 1.0); // two days before onset
-        assert_eq!(t.infectiousness(&s, 10, 21), 1.0);
-        assert_eq!(t.infectiousness(&s, 10, 22), 0.0);
+        let c = Curve::of(&s);
+        assert_eq!(c, Curve::Flat);
+        assert_eq!(t.infectiousness(&s, &c, 10, 10), 0.0);
+        assert_eq!(t.infectiousness(&s, &c, 10, 12), 0.0);
+        assert_eq!(t.infectiousness(&s, &c, 10, 13), 1.0); // two days before onset
+        assert_eq!(t.infectiousness(&s, &c, 10, 21), 1.0);
+        assert_eq!(t.infectiousness(&s, &c, 10, 22), 0.0);
         // Onset day 15 noon + 36 h = day 17; isolated from day 18.
-        assert!(!t.isolated(&s, 10, 17));
-        assert!(t.isolated(&s, 10, 18));
+        assert!(!t.isolated(&s, &c, 10, 17));
+        assert!(t.isolated(&s, &c, 10, 18));
         t.flags |= FLAG_ASYMPTOMATIC;
-        assert_eq!(t.infectiousness(&s, 10, 13), 0.5);
-        assert!(!t.isolated(&s, 10, 18));
+        assert_eq!(t.infectiousness(&s, &c, 10, 13), 0.5);
+        assert!(!t.isolated(&s, &c, 10, 18));
+    }
+
+    #[test]
+    fn gamma_profile_has_the_configured_mean_and_peaks_at_one() {
+        let mut s = Scenario::default();
+        s.infectiousness.profile = InfectiousnessProfile::Gamma;
+        let Curve::ByDay(w) = Curve::of(&s) else {
+            panic!("a gamma profile gives weights by day");
+        };
+        assert_eq!(w.len(), GAMMA_PROFILE_DAYS as usize + 1);
+        assert_eq!(w[0], 0.0);
+        assert!((w.iter().copied().fold(0.0, f64::max) - 1.0).abs() < 1e-12);
+        // The discrete mean of the day weights is the gamma mean (4.6 days) within the
+        // truncation at 21 days and the half-day binning.
+        let total: f64 = w.iter().sum();
+        let mean: f64 = w.iter().enumerate().map(|(k, x)| k as f64 * x).sum::<f64>() / total;
+        assert!((mean - 4.6).abs() < 0.15, "mean {mean}");
+        // Infectiousness follows the profile, not the onset window.
+        let t = Traits {
+            onset_days: 3,
+            flags: 0,
+            ..Traits::draw(&s, 1, 1, 1)
+        };
+        let c = Curve::of(&s);
+        assert_eq!(t.infectiousness(&s, &c, 0, 4), w[4]);
+        assert_eq!(t.infectiousness(&s, &c, 0, 21), w[21]);
+        assert_eq!(t.infectiousness(&s, &c, 0, 22), 0.0);
+        assert_eq!(t.infectious_end(&s, &c), 22);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use crate::sim::{DayRow, Outcome};
 pub const CSV_HEADER: &str = "day,new_infections_no_app,new_infections_app,cumulative_no_app,\
 cumulative_app,infectious_no_app,infectious_app,confirmed,uploads,batches,rpis_published,\
 bytes_per_phone,reports,reports_rejected,sightings_verified,f1_rows,f1_rows_one_sided,\
-quarantined,phones,recall_ppm";
+quarantined,phones,recall_ppm,incidence_per_million_no_app,incidence_per_million_app,true_f1,\
+found_f1";
 
 /// The daily time series as CSV text.
 #[must_use]
@@ -27,7 +28,7 @@ pub fn daily_csv(rows: &[DayRow]) -> String {
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.day,
             r.new_infections_no_app,
             r.new_infections_app,
@@ -47,7 +48,11 @@ pub fn daily_csv(rows: &[DayRow]) -> String {
             r.f1_rows_one_sided,
             r.quarantined,
             r.phones,
-            r.recall_ppm
+            r.recall_ppm,
+            r.incidence_per_million_no_app,
+            r.incidence_per_million_app,
+            r.true_f1,
+            r.found_f1
         );
     }
     out

@@ -19,8 +19,9 @@
 //!
 //! # Limitations
 //!
-//! Ages are drawn independently of the household, so a household may hold only children; the
-//! occupation groups are formed at random within a district and age group.
+//! By default ages are drawn independently of the household, so a household may hold only
+//! children; with [`crate::scenario::Households::adult_in_every_household`] every household's
+//! first member is an adult or elderly person. The occupation groups are formed at random within a district and age group.
 
 use std::ops::Range;
 
@@ -147,6 +148,36 @@ fn watts_strogatz<R: rand_core::Rng + ?Sized>(
     );
 }
 
+/// With an adult or elderly first member in every household: the age shares of that member
+/// (children 0, adults and elderly in proportion) and of the other members, adjusted so that the
+/// whole population keeps `shares` (expected values, with one first member per `mean_size`
+/// agents; negative shares, which only impossible inputs give, are clamped to 0).
+fn head_and_other_shares(shares: [f64; 3], mean_size: f64) -> ([f64; 3], [f64; 3]) {
+    let total: f64 = shares.iter().sum();
+    let [c, a, e] = shares.map(|x| x / total);
+    let grown = a + e;
+    let head = if grown > 0.0 {
+        [0.0, a / grown, e / grown]
+    } else {
+        [0.0, 1.0, 0.0]
+    };
+    let h = (1.0 / mean_size).min(1.0);
+    let mut others = if h < 1.0 {
+        [
+            c / (1.0 - h),
+            (a - h * head[1]) / (1.0 - h),
+            (e - h * head[2]) / (1.0 - h),
+        ]
+    } else {
+        head
+    };
+    for x in &mut others {
+        *x = x.max(0.0);
+    }
+    let sum: f64 = others.iter().sum();
+    (head, others.map(|x| x / sum))
+}
+
 impl Population {
     /// Generates the population of `scenario` from `seed`.
     ///
@@ -167,6 +198,10 @@ impl Population {
             scenario.age_shares.elderly,
         ];
         let share_total: f64 = shares.iter().sum();
+        let head = scenario
+            .households
+            .adult_in_every_household
+            .then(|| head_and_other_shares(shares, scenario.mean_household_size()));
 
         let mut agents = Vec::with_capacity(n as usize);
         let mut household_offsets = vec![0u32];
@@ -184,8 +219,16 @@ impl Population {
                 let size = weighted_index(&mut rng, weights, weight_total) as u32 + 1;
                 let size = size.min(end - agents.len() as u32);
                 let household = (household_offsets.len() - 1) as u32;
-                for _ in 0..size {
-                    let age_group = AgeGroup::ALL[weighted_index(&mut rng, &shares, share_total)];
+                for member in 0..size {
+                    let age_group = match (&head, member) {
+                        (Some((head_shares, _)), 0) => {
+                            AgeGroup::ALL[weighted_index(&mut rng, head_shares, 1.0)]
+                        }
+                        (Some((_, others)), _) => {
+                            AgeGroup::ALL[weighted_index(&mut rng, others, 1.0)]
+                        }
+                        (None, _) => AgeGroup::ALL[weighted_index(&mut rng, &shares, share_total)],
+                    };
                     agents.push(Agent {
                         household,
                         district: d as u16,
@@ -396,6 +439,31 @@ mod tests {
             (45.0..60.0).contains(&per_agent),
             "{per_agent} bytes per agent"
         );
+    }
+
+    #[test]
+    fn an_adult_heads_every_household_and_the_age_shares_hold() {
+        let mut s = small(40_000);
+        s.households.adult_in_every_household = true;
+        let p = Population::generate(&s, 9).unwrap();
+        let mut counts = [0u32; 3];
+        for h in 0..p.household_count() {
+            let first = p.household_members(h).start;
+            assert_ne!(p.agents()[first as usize].age_group, AgeGroup::Child);
+        }
+        for a in p.agents() {
+            counts[a.age_group as usize] += 1;
+        }
+        for (c, e) in counts.iter().zip([0.24, 0.68, 0.08]) {
+            assert!((f64::from(*c) / 40_000.0 - e).abs() < 0.01, "{counts:?}");
+        }
+        // Without the option, some households hold only children.
+        let q = Population::generate(&small(40_000), 9).unwrap();
+        let children_only = (0..q.household_count()).any(|h| {
+            q.household_members(h)
+                .all(|i| q.agents()[i as usize].age_group == AgeGroup::Child)
+        });
+        assert!(children_only);
     }
 
     #[test]

@@ -20,6 +20,36 @@
 //! dispersion = 0.5
 //! same_district_share = 0.9
 //! ```
+//!
+//! # The calibrated scenario `vn-2021-delta`
+//!
+//! `simulator/scenarios/vn-2021-delta.toml` is the Delta epidemic of Ho Chi Minh City under
+//! Directive 16 in the summer of 2021. Its values and their sources (full references in the
+//! file; the test `tests/calibration.rs` checks the outputs against the ranges):
+//!
+//! - infectiousness: [`InfectiousnessProfile::Gamma`] with mean 4.6 and SD 3.1 days, Delta's
+//!   intrinsic generation time (Hart et al. 2022, Lancet Infect Dis 22:603–610,
+//!   doi:10.1016/S1473-3099(22)00001-9; preprint Table S3);
+//! - incubation: log-normal, median 3.48 days and log-sd 0.349, which give Delta's mean 3.7 days
+//!   and 97.5th percentile 6.9 days (Ogata et al. 2022, Int J Environ Res Public Health 19:1127,
+//!   doi:10.3390/ijerph19031127);
+//! - asymptomatic share 0.31 and relative infectiousness 0.35 (Buitrago-Garcia et al. 2020, PLoS
+//!   Med 17:e1003346, doi:10.1371/journal.pmed.1003346);
+//! - household transmission: multiplier 0.0125, calibrated to a household secondary attack rate
+//!   of 0.31 inside Delta's 23.5–39.3% (Madewell et al. 2022, JAMA Netw Open 5:e229317,
+//!   doi:10.1001/jamanetworkopen.2022.9317, and its preprint);
+//! - contacts: 7.7 a day (Horby et al. 2011, PLoS ONE 6:e16965, doi:10.1371/journal.pone.0016965);
+//!   the split between settings is a modelling assumption (explained in the file);
+//! - transmission rate 1.2 per hour at 1 m: calibrated to R0 5.4 without interventions, inside
+//!   3.98–10.44 (Li et al. 2022, PLoS Negl Trop Dis 16:e0010048, doi:10.1371/journal.pntd.0010048)
+//!   and near 5.08 (Liu and Rocklöv 2021, J Travel Med 28:taab124, doi:10.1093/jtm/taab124);
+//! - containment: cases isolated and F1s quarantined away from home, for 14 days, with
+//!   samples on the first and seventh day (Ho Chi Minh City CDC, July 2021, as reported in the
+//!   press); Directive 16 throughout the run (Viet Nam News, July 2021) keeping 30% of
+//!   non-household contacts (a modelling assumption: no source measures it);
+//! - F1 test sensitivity by day since infection (Kucirka et al. 2020, Ann Intern Med
+//!   173:262–267, doi:10.7326/M20-1495), result a day after the sample (assumption);
+//! - seeds over the first week and an adult in every household (assumptions).
 
 use std::fmt;
 
@@ -86,6 +116,18 @@ pub struct Scenario {
     pub workflow: WorkflowDelays,
     /// An optional relay attacker.
     pub relay: RelayAttack,
+    /// How infectiousness varies with the days since infection.
+    pub infectiousness: Infectiousness,
+    /// Relative transmission per hour of contact in each setting.
+    pub transmission_by_setting: TransmissionBySetting,
+    /// Where isolation and quarantine happen, and lockdowns.
+    pub containment: Containment,
+    /// When the initial infections happen.
+    pub seeding: Seeding,
+    /// How ages are placed in households.
+    pub households: Households,
+    /// Testing of verified F1s (onward tracing).
+    pub f1_testing: F1Testing,
 }
 
 /// Bluetooth detection of one phone by another.
@@ -319,6 +361,199 @@ impl Default for RelayAttack {
     }
 }
 
+/// The shape of infectiousness over the days since infection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InfectiousnessProfile {
+    /// Constant from `epidemic.presymptomatic_days` before symptom onset to
+    /// `epidemic.symptomatic_days` after it (the default scenario's simple model).
+    Flat,
+    /// A gamma density over the time since infection with the given mean and standard deviation
+    /// (the intrinsic generation time), scaled so that its most infectious day has weight 1.
+    Gamma,
+}
+
+/// Infectiousness over the days since infection.
+///
+/// With the `gamma` profile, an agent infected on day `d` has on day `d + k` (k ≥ 1) the weight
+/// of the gamma density's mass over `(k − ½, k + ½]` (day 1 also takes the mass before ½), divided
+/// by the largest such mass, and none after day [`GAMMA_PROFILE_DAYS`]; asymptomatic agents
+/// multiply it by `epidemic.asymptomatic_infectiousness`. This is the intrinsic generation time:
+/// without depletion or isolation, the days from infection to onward infection follow it.
+/// Default: `flat` (mean and standard deviation unused), the model the default scenario has
+/// always had.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Infectiousness {
+    /// `flat` or `gamma`. Default `flat`.
+    pub profile: InfectiousnessProfile,
+    /// Mean of the gamma profile, days. Default 4.6: Delta's intrinsic generation time, Hart et
+    /// al. 2022 (see `vn-2021-delta.toml`).
+    pub mean_days: f64,
+    /// Standard deviation of the gamma profile, days. Default 3.1 (same source).
+    pub sd_days: f64,
+}
+
+/// Last day since infection on which the gamma profile gives any infectiousness.
+pub const GAMMA_PROFILE_DAYS: u32 = 21;
+
+/// Multipliers of `epidemic.transmission_per_hour` in each setting. Default 1 everywhere (the
+/// default scenario's single rate). A setting's multiplier is how a calibration matches the
+/// household secondary attack rate without changing transmission elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransmissionBySetting {
+    /// Household contacts. Default 1.
+    pub household: f64,
+    /// School, workplace and elderly-group contacts. Default 1.
+    pub occupation: f64,
+    /// Random contacts. Default 1.
+    pub random: f64,
+}
+
+/// Where confirmed cases isolate and verified F1s quarantine, and a lockdown.
+///
+/// At home, an isolated or quarantined agent still meets its household; away from home (a
+/// hospital or a centralised quarantine facility, as Vietnam practised in 2021) it meets nobody
+/// of the population. During a lockdown (days `lockdown_from_day` to `lockdown_to_day`
+/// inclusive) each school, workplace, elderly-group and random contact still happens with
+/// probability `lockdown_non_household_share` (one draw per contact, keyed by the contact);
+/// household contacts are unchanged. Defaults: both at home, no lockdown (share 1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Containment {
+    /// Confirmed cases isolate away from home. Default false.
+    pub isolation_away_from_home: bool,
+    /// Verified F1s quarantine away from home. Default false.
+    pub quarantine_away_from_home: bool,
+    /// First day of the lockdown. Default 0.
+    pub lockdown_from_day: u32,
+    /// Last day of the lockdown (inclusive). Default 0.
+    pub lockdown_to_day: u32,
+    /// Share of non-household contacts that still happen during the lockdown. Default 1 (no
+    /// lockdown).
+    pub lockdown_non_household_share: f64,
+}
+
+/// When the initial infections happen: each seed on a day drawn uniformly from the first
+/// `days` days. Default 1 (every seed on day 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seeding {
+    /// Days over which the seeds are spread. Default 1.
+    pub days: u32,
+}
+
+/// How ages are placed in households.
+///
+/// With `adult_in_every_household`, the first member of every household is an adult (18–64) or
+/// elderly (65+) person, in proportion to their shares, and the other members' ages are drawn
+/// with shares adjusted so that the population keeps the shares of `age_shares` (children then
+/// always live with an adult). Without it, every age is drawn independently. Default false.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Households {
+    /// Every household has an adult or elderly member. Default false.
+    pub adult_in_every_household: bool,
+}
+
+/// Testing of verified F1s: onward tracing.
+///
+/// When an app user's F1 row is first verified (at the report's hour), the user is sampled on
+/// each of `test_days` (days after verification) and the result comes `result_hours` later. A
+/// sample taken `k` whole days after infection is positive with probability
+/// `sensitivity_by_day_since_infection[k]` (0 past the end of the list; an uninfected F1 is
+/// never positive). A positive F1 not already confirmed becomes a confirmed case at the result:
+/// it isolates, and if it consents to share, its case is opened, it uploads and is traced like
+/// any other, so tracing reaches its own F1s (the F2s of the first case) and beyond.
+///
+/// Defaults: `enabled = false` (the default scenario does not test F1s); when enabled, one
+/// sample a day after verification with the result a day later (modelling assumptions), and the
+/// sensitivity of RT-PCR by day since infection from Kucirka et al. 2020 (Ann Intern Med
+/// 173:262–267, doi:10.7326/M20-1495): false-negative rate 100% on day 1, 67% on day 4, 38% on
+/// day 5 (typical onset), 20% on day 8, 21% on day 9 and 66% on day 21, linearly interpolated
+/// in between; sensitivity is 1 minus it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct F1Testing {
+    /// Whether verified F1s are tested. Default false.
+    pub enabled: bool,
+    /// Days after verification on which a sample is taken. Default `[1]`.
+    pub test_days: Vec<u32>,
+    /// Hours from a sample to its result. Default 24.
+    pub result_hours: u32,
+    /// Probability that a sample is positive, by whole days since infection (index 0 is the day
+    /// of infection). Default: Kucirka et al. 2020, interpolated (see above).
+    pub sensitivity_by_day_since_infection: Vec<f64>,
+}
+
+/// Sensitivity of RT-PCR by whole day since infection, days 0 to 21: one minus the
+/// false-negative rates of Kucirka et al. 2020 (100% on day 1, 67% on day 4, 38% on day 5, 20%
+/// on day 8, 21% on day 9, 66% on day 21), linearly interpolated, rounded to 3 decimals; day 0
+/// is taken as day 1.
+pub const KUCIRKA_SENSITIVITY: [f64; 22] = [
+    0.0, 0.0, 0.11, 0.22, 0.33, 0.62, 0.68, 0.74, 0.8, 0.79, 0.753, 0.715, 0.678, 0.64, 0.603,
+    0.565, 0.528, 0.49, 0.453, 0.415, 0.378, 0.34,
+];
+
+impl Default for Infectiousness {
+    fn default() -> Self {
+        Self {
+            profile: InfectiousnessProfile::Flat,
+            mean_days: 4.6,
+            sd_days: 3.1,
+        }
+    }
+}
+
+impl Default for TransmissionBySetting {
+    fn default() -> Self {
+        Self {
+            household: 1.0,
+            occupation: 1.0,
+            random: 1.0,
+        }
+    }
+}
+
+impl Default for Containment {
+    fn default() -> Self {
+        Self {
+            isolation_away_from_home: false,
+            quarantine_away_from_home: false,
+            lockdown_from_day: 0,
+            lockdown_to_day: 0,
+            lockdown_non_household_share: 1.0,
+        }
+    }
+}
+
+impl Default for Seeding {
+    fn default() -> Self {
+        Self { days: 1 }
+    }
+}
+
+impl Default for F1Testing {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            test_days: vec![1],
+            result_hours: 24,
+            sensitivity_by_day_since_infection: KUCIRKA_SENSITIVITY.to_vec(),
+        }
+    }
+}
+
+impl Containment {
+    /// Whether `day` is a lockdown day that removes some contacts.
+    #[must_use]
+    pub fn lockdown_on(&self, day: u32) -> bool {
+        self.lockdown_non_household_share < 1.0
+            && (self.lockdown_from_day..=self.lockdown_to_day).contains(&day)
+    }
+}
+
 /// Shares of the age groups 0–17, 18–64 and 65+; they must sum to 1 (±0.001).
 ///
 /// Default 0.24 / 0.68 / 0.08: approximate shares from Vietnam's 2019 Population and Housing
@@ -475,6 +710,12 @@ impl Default for Scenario {
             app: AppUse::default(),
             workflow: WorkflowDelays::default(),
             relay: RelayAttack::default(),
+            infectiousness: Infectiousness::default(),
+            transmission_by_setting: TransmissionBySetting::default(),
+            containment: Containment::default(),
+            seeding: Seeding::default(),
+            households: Households::default(),
+            f1_testing: F1Testing::default(),
         }
     }
 }
@@ -744,6 +985,54 @@ impl Scenario {
         }
         if self.relay.duration_minutes == 0 || self.relay.duration_minutes > 600 {
             return Err(invalid("relay.duration_minutes", "must be in 1..=600"));
+        }
+        self.validate_extensions()
+    }
+
+    fn validate_extensions(&self) -> Result<(), ScenarioError> {
+        let i = &self.infectiousness;
+        positive("infectiousness.mean_days", i.mean_days)?;
+        positive("infectiousness.sd_days", i.sd_days)?;
+        let t = &self.transmission_by_setting;
+        non_negative("transmission_by_setting.household", t.household)?;
+        non_negative("transmission_by_setting.occupation", t.occupation)?;
+        non_negative("transmission_by_setting.random", t.random)?;
+        let c = &self.containment;
+        probability(
+            "containment.lockdown_non_household_share",
+            c.lockdown_non_household_share,
+        )?;
+        if c.lockdown_to_day < c.lockdown_from_day {
+            return Err(invalid(
+                "containment.lockdown_to_day",
+                "must not be before lockdown_from_day",
+            ));
+        }
+        if self.seeding.days == 0 || self.seeding.days > self.days {
+            return Err(invalid("seeding.days", "must be in 1..=days"));
+        }
+        let f = &self.f1_testing;
+        if f.test_days.is_empty() || f.test_days.len() > 30 || f.test_days.iter().any(|&d| d > 60) {
+            return Err(invalid(
+                "f1_testing.test_days",
+                "must list 1 to 30 days, each at most 60",
+            ));
+        }
+        if f.result_hours > 24 * 14 {
+            return Err(invalid("f1_testing.result_hours", "must be at most 336"));
+        }
+        let sens = &f.sensitivity_by_day_since_infection;
+        if sens.len() > 60 {
+            return Err(invalid(
+                "f1_testing.sensitivity_by_day_since_infection",
+                "must list at most 60 days",
+            ));
+        }
+        for (k, p) in sens.iter().enumerate() {
+            probability(
+                &format!("f1_testing.sensitivity_by_day_since_infection[{k}]"),
+                *p,
+            )?;
         }
         Ok(())
     }

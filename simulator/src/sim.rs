@@ -34,15 +34,22 @@
 //! (step 5 and 6); the rows it stores are read back to score them against ground truth, and
 //! verified F1s are asked to quarantine. The server purges daily ([`Workflow::purge`]).
 //!
+//! With [`crate::scenario::F1Testing`] enabled, a verified F1 is sampled on the configured days
+//! and, if positive (by the sensitivity for its days since infection), becomes a confirmed case
+//! at the result: it isolates, and if it shares, its case is opened ([`Workflow::open_case`]),
+//! it uploads and is traced through the same steps as any case, one tracing generation further.
+//!
 //! # Which phones exist (the memory scheme)
 //!
 //! A phone's state only matters for the F0 → F1 path if it heard, or was heard by, somebody who
 //! will upload. A *source* is an app user who, once infected, will be confirmed and will share
 //! their contact history; whether an agent would is drawn before the run ([`Traits`]), so it is
 //! known from the day of infection. Sources are sources from the day after their infection to
-//! their upload. Real phones exist for every source and for every app user who had a contact
-//! with a source (created at that contact); a phone that holds no sighting and is not a source
-//! is dropped at the end of the day. Daily keys are drawn from a stream keyed by (seed, agent,
+//! their upload. With F1 testing, any infected app user who would share may be confirmed by a
+//! test, so every such user is a source from the day after infection until its upload or the
+//! last day a test could still confirm it. Real phones exist for every source and for every
+//! app user who had a contact with a source (created at that contact); a phone that holds no
+//! sighting and is not a source is dropped at the end of the day. Daily keys are drawn from a stream keyed by (seed, agent,
 //! day), so a phone created late has exactly the keys it would have had all along.
 //!
 //! The full path, every app user with a phone from day 0 and every contact between app users
@@ -76,11 +83,12 @@ use rayon::prelude::*;
 
 use crate::contacts::{Contact, DayContacts, Setting};
 use crate::model::{
-    DECLARED_TX_POWER_DBM, Detection, FLAG_APP, FLAG_COMPLIES, FLAG_REPORT_CONSENT, NOT_INFECTED,
-    Traits, detections, intervals_overlapped, transmission_draw, transmission_probability,
+    Curve, DECLARED_TX_POWER_DBM, Detection, FLAG_APP, FLAG_ASYMPTOMATIC, FLAG_COMPLIES,
+    FLAG_REPORT_CONSENT, FLAG_UPLOAD_CONSENT, NOT_INFECTED, Traits, detections,
+    intervals_overlapped, transmission_draw, transmission_probability,
 };
 use crate::population::Population;
-use crate::sample::{below, stream_rng};
+use crate::sample::{below, hash_uniform, stream_rng};
 use crate::scenario::{Scenario, ScenarioError};
 
 /// The virtual clock's origin: 2021-01-01 00:00 UTC (day 0 of every run).
@@ -92,6 +100,12 @@ const DOMAIN_UPLOAD: u64 = 0x7570_6c6f_6164_2121;
 const DOMAIN_REPORT: u64 = 0x7265_706f_7274_2121;
 const DOMAIN_RELAY: u64 = 0x7265_6c61_7921_2121;
 const DOMAIN_SERVER: u64 = 0x7365_7276_6572_2121;
+const DOMAIN_F1_TEST: u64 = 0x6631_2074_6573_7421;
+
+/// Tracing generations the summary counts apart; the last counts that generation and beyond.
+pub const GENERATIONS: usize = 8;
+/// Longest generation interval the histograms keep apart, days (longer ones count as this).
+const MAX_GI_DAYS: usize = 31;
 
 /// Owners per parallel work item of the contact pass.
 const CHUNK: u32 = 8192;
@@ -165,6 +179,15 @@ pub struct DayRow {
     pub phones: u64,
     /// Recall so far: true F1s of published cases found, in millionths (see [`Summary`]).
     pub recall_ppm: u64,
+    /// New infections without the app per million agents (rounded).
+    pub incidence_per_million_no_app: u64,
+    /// New infections with the app per million agents (rounded).
+    pub incidence_per_million_app: u64,
+    /// True F1s of the cases whose upload the server accepted this day (ground truth, fixed at
+    /// the upload; see [`Summary::true_f1`]).
+    pub true_f1: u64,
+    /// True F1s found this day: their first verified row for that case.
+    pub found_f1: u64,
 }
 
 /// Totals and rates of a run. Ratios are rounded to 6 decimals.
@@ -290,6 +313,54 @@ pub struct Summary {
     pub peak_phone_bytes: u64,
     /// Bytes per agent of the population, traits and both runs' state.
     pub bytes_per_agent: f64,
+    /// Exponential growth rate of daily infections without the app, per day: the least-squares
+    /// slope of the log of the day's new infections over the growth window (from the day after
+    /// the seeding plus 5 days to the last day on which cumulative infections are at most 10%
+    /// of the population; days without infections left out; 0 with fewer than 4 days).
+    pub growth_rate_per_day: f64,
+    /// `ln 2 / growth_rate_per_day`, days (negative when the epidemic shrinks; 0 when the rate
+    /// is 0).
+    pub doubling_time_days: f64,
+    /// Effective reproduction number without the app over the growth window, from its growth
+    /// rate `r` and its simulated generation intervals (Wallinga and Lipsitch 2007):
+    /// `1 / Σ_τ g(τ) e^(−rτ)`, with `g` the share of infector–infectee pairs `τ` days apart.
+    pub r_effective_without_app: f64,
+    /// The same for the run with the app (its own growth rate over the same kind of window,
+    /// and its own generation intervals).
+    pub r_effective_with_app: f64,
+    /// Mean days from an infector's infection to its infectees' without the app, over the
+    /// infectors infected at least 22 days before the end of the run (whose infectees are all
+    /// in; all infectors if the run is shorter).
+    pub generation_interval_days_mean: f64,
+    /// Without the app: of the other members of households whose first infection came at
+    /// least 22 days before the end of the run (on day 0 if the run is shorter), the share
+    /// infected at home by a member.
+    pub household_secondary_attack_rate: f64,
+    /// Contacts per agent per day: every generated contact (after any lockdown, before
+    /// isolation and quarantine) counted for both its agents, divided by agents and days.
+    pub mean_daily_contacts: f64,
+    /// Share of infections without the app by the setting of the contact that transmitted.
+    pub transmission_share_by_setting: SettingShares,
+    /// `f1_verified / uploads`: verified pairs per case that uploaded.
+    pub notifications_per_uploading_case: f64,
+    /// Confirmed cases of the run with the app by tracing generation: index 0 confirmed after
+    /// symptoms, index `k` found by testing an F1 of a generation `k − 1` case (the last
+    /// index counts that generation and beyond).
+    pub cases_by_tracing_generation: [u64; GENERATIONS],
+    /// True F1s found, by the tracing generation of their case: index 1 counts the F2s of
+    /// generation-0 cases found through the generation-1 case that tracing found.
+    pub true_f1_found_by_case_generation: [u64; GENERATIONS],
+}
+
+/// Shares by contact setting.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SettingShares {
+    /// Household contacts.
+    pub household: f64,
+    /// School, workplace and elderly-group contacts.
+    pub occupation: f64,
+    /// Random contacts.
+    pub random: f64,
 }
 
 /// What a run returns.
@@ -317,7 +388,9 @@ struct Close {
 
 #[derive(Default)]
 struct ChunkOut {
-    infections: [Vec<(u32, u32)>; 2],
+    /// (infected, infector, setting) per run.
+    infections: [Vec<(u32, u32, u8)>; 2],
+    contacts: u64,
     journal: Vec<Contact>,
     close: Vec<(u32, Close)>,
     app_sightings: u64,
@@ -331,6 +404,8 @@ enum Event {
     Upload(u32, u64),
     /// Step 4: "Trace F1" on this case.
     Trace(u64),
+    /// The result of an F1 test of this agent, who would be a case of this tracing generation.
+    Test(u32, u8),
 }
 
 struct Case {
@@ -338,6 +413,15 @@ struct Case {
     confirm_h: u64,
     code: String,
     published: bool,
+    generation: u8,
+}
+
+/// Where an agent's contacts are restricted on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restriction {
+    Free,
+    Home,
+    Away,
 }
 
 /// Why a run failed.
@@ -384,6 +468,28 @@ fn ratio(a: u64, b: u64) -> f64 {
     } else {
         fmt6(a as f64 / b as f64)
     }
+}
+
+/// What [`Sim::epidemiology`] measures; index 0 without the app, 1 with it.
+#[derive(Default)]
+struct Epidemiology {
+    growth: [f64; 2],
+    r: [f64; 2],
+    gi_mean: f64,
+    household_sar: f64,
+}
+
+/// Least-squares slope of `y` on `x`; 0 with fewer than 4 points.
+fn least_squares_slope(points: &[(f64, f64)]) -> f64 {
+    if points.len() < 4 {
+        return 0.0;
+    }
+    let k = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / k;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / k;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    if sxx == 0.0 { 0.0 } else { sxy / sxx }
 }
 
 /// Estimated heap bytes of a phone: its keys, its sighting log (B-tree at about 70% fill) and the
@@ -438,6 +544,22 @@ struct Sim<'a> {
     peak_phones: u64,
     peak_phone_bytes: u64,
     scratch: Vec<Detection>,
+    curve: Curve,
+    /// Agents confirmed by an F1 test (run with the app): (hour of the result, generation).
+    early_confirm: BTreeMap<u32, (u64, u8)>,
+    /// Agents whose case was opened.
+    declared: BTreeSet<u32>,
+    /// Agents whose F1 tests are scheduled (at their first verified row).
+    f1_tested: BTreeSet<u32>,
+    /// Seeds not yet infected, by day.
+    seeds: BTreeMap<u32, Vec<u32>>,
+    /// Per run: infector–infectee pairs by the infector's infection day and the days between.
+    gi: [Vec<[u64; MAX_GI_DAYS + 1]>; 2],
+    /// Per run: infections by setting.
+    by_setting: [[u64; 3]; 2],
+    /// Without the app: members of each household infected at home.
+    home_infections: Vec<u8>,
+    contacts: u64,
 }
 
 fn key_rng(seed: u64, agent: u32, day: u32) -> rand_chacha::ChaCha8Rng {
@@ -542,6 +664,18 @@ pub fn run(
         peak_phones: 0,
         peak_phone_bytes: 0,
         scratch: Vec::new(),
+        curve: Curve::of(scenario),
+        early_confirm: BTreeMap::new(),
+        declared: BTreeSet::new(),
+        f1_tested: BTreeSet::new(),
+        seeds: BTreeMap::new(),
+        gi: [
+            vec![[0; MAX_GI_DAYS + 1]; scenario.days as usize],
+            vec![[0; MAX_GI_DAYS + 1]; scenario.days as usize],
+        ],
+        by_setting: [[0; 3]; 2],
+        home_infections: vec![0; pop.household_count() as usize],
+        contacts: 0,
     };
     sim.seed_infections();
     let mut daily = Vec::with_capacity(scenario.days as usize);
@@ -568,9 +702,48 @@ impl Sim<'_> {
         while (chosen.len() as u32) < count {
             chosen.insert(below(&mut rng, n));
         }
+        // Each seed's day, from a stream of its own (none drawn when all start on day 0).
+        let days = self.s.seeding.days;
+        let mut day_rng = stream_rng(self.seed, DOMAIN_SEEDING, 1, 0);
         for agent in chosen {
-            self.infect(agent, 0, [true, true]);
+            let day = if days > 1 {
+                below(&mut day_rng, days)
+            } else {
+                0
+            };
+            self.seeds.entry(day).or_default().push(agent);
         }
+    }
+
+    /// The effective confirmation of `agent` in the run with the app, if any: the earlier of an
+    /// F1 test's result and the confirmation after symptoms, as (hour, tracing generation).
+    fn confirmation(&self, agent: u32) -> Option<(u64, u8)> {
+        let d = self.infected[1][agent as usize];
+        if d == NOT_INFECTED {
+            return None;
+        }
+        let t = self.traits[agent as usize];
+        let by_symptoms = t.confirmed_if_infected().then(|| (t.confirm_hour(d), 0u8));
+        match (self.early_confirm.get(&agent).copied(), by_symptoms) {
+            (Some(e), Some(s)) if s.0 < e.0 => Some(s),
+            (Some(e), _) => Some(e),
+            (None, s) => s,
+        }
+    }
+
+    /// Whether a potential source (an infected app user who would share, see [`Sim::infect`])
+    /// can still be confirmed through an F1 test and upload on `day`.
+    fn may_still_upload(&self, agent: u32, day: u32) -> bool {
+        let d = u64::from(self.infected[1][agent as usize]);
+        let f = &self.s.f1_testing;
+        let w = &self.s.workflow;
+        let last_sample = (d + f.sensitivity_by_day_since_infection.len() as u64) * 24;
+        let last_upload = last_sample
+            + 24
+            + u64::from(f.result_hours)
+            + u64::from(w.declaration_hours)
+            + u64::from(w.upload_hours);
+        u64::from(day) * 24 <= last_upload
     }
 
     fn infect(&mut self, agent: u32, day: u32, arms: [bool; 2]) {
@@ -585,16 +758,45 @@ impl Sim<'_> {
                             + u64::from(self.s.workflow.declaration_hours);
                         self.events
                             .insert((declare_h * 3600, Event::Declare(agent)), ());
+                    } else if self.s.f1_testing.enabled
+                        && t.has(FLAG_APP)
+                        && t.has(FLAG_UPLOAD_CONSENT)
+                    {
+                        // An F1 test may confirm it: its contacts must be heard as a source's.
+                        self.sources.insert(agent);
                     }
                 }
             }
         }
     }
 
-    fn restricted(&self, arm: usize, agent: u32, day: u32) -> bool {
+    fn restriction(&self, arm: usize, agent: u32, day: u32) -> Restriction {
         let t = self.traits[agent as usize];
-        t.isolated(self.s, self.infected[arm][agent as usize], day)
-            || (arm == 1 && u32::from(self.quarantine_until[agent as usize]) > day)
+        let d = self.infected[arm][agent as usize];
+        let c = &self.s.containment;
+        let mut isolated = t.isolated(self.s, &self.curve, d, day);
+        if arm == 1
+            && !isolated
+            && !self.early_confirm.is_empty()
+            && let Some(&(hour, _)) = self.early_confirm.get(&agent)
+        {
+            isolated = t.isolated_after(self.s, &self.curve, d, hour, day);
+        }
+        if isolated {
+            return if c.isolation_away_from_home {
+                Restriction::Away
+            } else {
+                Restriction::Home
+            };
+        }
+        if arm == 1 && u32::from(self.quarantine_until[agent as usize]) > day {
+            return if c.quarantine_away_from_home {
+                Restriction::Away
+            } else {
+                Restriction::Home
+            };
+        }
+        Restriction::Free
     }
 
     fn is_source(&self, agent: u32, day: u32) -> bool {
@@ -621,9 +823,17 @@ impl Sim<'_> {
 
     fn one_contact(&self, c: &Contact, day: u32, protocol: bool, out: &mut ChunkOut) {
         let home = c.setting == Setting::Household;
+        out.contacts += 1;
         let mut draw = None;
         for arm in 0..2 {
-            if !home && (self.restricted(arm, c.a, day) || self.restricted(arm, c.b, day)) {
+            let (ra, rb) = (
+                self.restriction(arm, c.a, day),
+                self.restriction(arm, c.b, day),
+            );
+            if ra == Restriction::Away
+                || rb == Restriction::Away
+                || (!home && (ra != Restriction::Free || rb != Restriction::Free))
+            {
                 continue;
             }
             let (da, db) = (
@@ -634,11 +844,11 @@ impl Sim<'_> {
                 if ds == NOT_INFECTED || dd != NOT_INFECTED {
                     continue;
                 }
-                let w = self.traits[src as usize].infectiousness(self.s, ds, day);
+                let w = self.traits[src as usize].infectiousness(self.s, &self.curve, ds, day);
                 if w > 0.0 {
                     let u = *draw.get_or_insert_with(|| transmission_draw(self.seed, c, day));
                     if u < transmission_probability(self.s, c, w) {
-                        out.infections[arm].push((dst, src));
+                        out.infections[arm].push((dst, src, c.setting as u8));
                     }
                 }
             }
@@ -777,18 +987,25 @@ impl Sim<'_> {
     /// Seed step 2 at `t`: the treatment facility opens the case of `agent` and gets its
     /// declaration code.
     fn declare(&mut self, agent: u32, t: u64) -> Result<(), RunError> {
+        // Once per agent: an F1 test may have opened its case before its symptoms would.
+        if !self.declared.insert(agent) {
+            return Ok(());
+        }
+        let (confirm_h, generation) = self
+            .confirmation(agent)
+            .ok_or_else(|| server_err("a case was declared for an agent never confirmed"))?;
         let opened = self
             .server
             .open_case(&self.facility, &format!("agent {agent}"), EPOCH + t)
             .map_err(server_err)?;
-        let infected = self.infected[1][agent as usize];
         let case = opened.case.case_id;
         debug_assert_eq!(case, self.cases.len() as u64 + 1);
         self.cases.push(Case {
             agent,
-            confirm_h: self.traits[agent as usize].confirm_hour(infected),
+            confirm_h,
             code: opened.code,
             published: false,
+            generation,
         });
         let upload_s = t + u64::from(self.s.workflow.upload_hours) * 3600;
         self.events
@@ -796,13 +1013,30 @@ impl Sim<'_> {
         Ok(())
     }
 
-    /// Seed step 3 for `agent` and `case` at `t`; whether the server accepted an upload.
-    fn upload(&mut self, agent: u32, case: u64, t: u64) -> bool {
+    /// Seed step 3 for `agent` and `case` at `t`; whether the server accepted an upload. Adds
+    /// the case's true F1s to the day's row when it did.
+    fn upload(&mut self, agent: u32, case: u64, t: u64, row: &mut DayRow) -> bool {
+        let mut new_truth = 0;
+        let accepted = self.upload_inner(agent, case, t, &mut new_truth);
+        if accepted {
+            row.true_f1 += new_truth;
+        }
+        accepted
+    }
+
+    fn upload_inner(&mut self, agent: u32, case: u64, t: u64, new_truth: &mut u64) -> bool {
         let day = (t / 86_400) as u32;
         self.sources.remove(&agent);
         let infected = self.infected[1][agent as usize];
         let tr = self.traits[agent as usize];
-        let onset_day = u64::from(infected) + u64::from(tr.onset_days);
+        // The contagious window is counted back from symptom onset, or from the confirmation
+        // when that comes first (an F1 found by testing) or there are no symptoms.
+        let confirm_day = self.cases[(case - 1) as usize].confirm_h / 24;
+        let onset_day = if tr.has(FLAG_ASYMPTOMATIC) {
+            confirm_day
+        } else {
+            (u64::from(infected) + u64::from(tr.onset_days)).min(confirm_day)
+        };
         let from_day = onset_day
             .saturating_sub(u64::from(self.s.workflow.contagious_days_before_onset))
             .max(u64::from(infected) + 1);
@@ -817,6 +1051,7 @@ impl Sim<'_> {
         for ((partner, _), secs) in per_day {
             if secs >= CLOSE_CONTACT_SECONDS && self.truth.insert((case, partner)) {
                 self.truth_with_app += u64::from(self.app(partner));
+                *new_truth += 1;
             }
         }
         self.ensure_phone(agent, day);
@@ -1034,6 +1269,20 @@ impl Sim<'_> {
                     row.f1_rows += 1;
                     let both = f1.confirmation == ConfirmationRecord::ConfirmedBothWays;
                     row.f1_rows_one_sided += u64::from(!both);
+                    if !self.verified.contains_key(&(case, agent))
+                        && self.truth.contains(&(case, agent))
+                    {
+                        row.found_f1 += 1;
+                    }
+                    if self.s.f1_testing.enabled && self.f1_tested.insert(agent) {
+                        let generation =
+                            self.cases[(case - 1) as usize].generation.saturating_add(1);
+                        let result = u64::from(self.s.f1_testing.result_hours) * 3600;
+                        for &d in &self.s.f1_testing.test_days {
+                            let at = report_t + u64::from(d) * 86_400 + result;
+                            self.events.insert((at, Event::Test(agent, generation)), ());
+                        }
+                    }
                     let entry = self
                         .verified
                         .entry((case, agent))
@@ -1067,10 +1316,57 @@ impl Sim<'_> {
     fn event(&mut self, t: u64, ev: Event, row: &mut DayRow) -> Result<(), RunError> {
         match ev {
             Event::Declare(agent) => self.declare(agent, t)?,
-            Event::Upload(agent, case) => row.uploads += u64::from(self.upload(agent, case, t)),
+            Event::Upload(agent, case) => {
+                row.uploads += u64::from(self.upload(agent, case, t, row));
+            }
             Event::Trace(case) => self.trace(case, t)?,
+            Event::Test(agent, generation) => self.f1_test(agent, generation, t),
         }
         Ok(())
+    }
+
+    /// The result, at `t`, of an F1 test of `agent` (sampled `result_hours` earlier). A
+    /// positive agent not yet confirmed becomes a case of tracing generation `generation`: it
+    /// isolates and, if it shares, its case is opened after `declaration_hours`.
+    fn f1_test(&mut self, agent: u32, generation: u8, t: u64) {
+        let hour = t / 3600;
+        if self.early_confirm.contains_key(&agent) || self.declared.contains(&agent) {
+            return;
+        }
+        if let Some((h, _)) = self.confirmation(agent)
+            && h <= hour
+        {
+            return; // Already confirmed after symptoms.
+        }
+        let infected = self.infected[1][agent as usize];
+        if infected == NOT_INFECTED {
+            return; // No false positives are modelled.
+        }
+        let sample = t.saturating_sub(u64::from(self.s.f1_testing.result_hours) * 3600);
+        let Some(since) = (sample / 86_400).checked_sub(u64::from(infected)) else {
+            return;
+        };
+        let sensitivity = self
+            .s
+            .f1_testing
+            .sensitivity_by_day_since_infection
+            .get(since as usize)
+            .copied()
+            .unwrap_or(0.0);
+        if hash_uniform(self.seed, DOMAIN_F1_TEST, u64::from(agent), sample) >= sensitivity {
+            return;
+        }
+        self.early_confirm.insert(agent, (hour, generation));
+        let tr = self.traits[agent as usize];
+        if self.opts.protocol
+            && tr.has(FLAG_APP)
+            && tr.has(FLAG_UPLOAD_CONSENT)
+            && self.sources.contains(&agent)
+        {
+            let declare_h = hour + u64::from(self.s.workflow.declaration_hours);
+            self.events
+                .insert((declare_h * 3600, Event::Declare(agent)), ());
+        }
     }
 
     fn workflow(&mut self, day: u32, row: &mut DayRow) -> Result<(), RunError> {
@@ -1102,6 +1398,26 @@ impl Sim<'_> {
             ..DayRow::default()
         };
         let protocol = self.opts.protocol;
+        for agent in self.seeds.remove(&day).unwrap_or_default() {
+            self.infect(agent, day, [true, true]);
+        }
+        if protocol && self.s.f1_testing.enabled {
+            // Potential sources that can no longer be confirmed stop being sources.
+            let expired: Vec<u32> = self
+                .sources
+                .iter()
+                .copied()
+                .filter(|&a| {
+                    !self.traits[a as usize].uploads_if_infected()
+                        && !self.declared.contains(&a)
+                        && !self.may_still_upload(a, day)
+                })
+                .collect();
+            for a in expired {
+                self.sources.remove(&a);
+                self.close.remove(&a);
+            }
+        }
         if protocol {
             let mut ensure: Vec<u32> = self
                 .sources
@@ -1124,7 +1440,7 @@ impl Sim<'_> {
             self.workflow(day, &mut row)?;
         }
         let outs = self.contact_pass(day);
-        let mut infections: [Vec<(u32, u32)>; 2] = [Vec::new(), Vec::new()];
+        let mut infections: [Vec<(u32, u32, u8)>; 2] = [Vec::new(), Vec::new()];
         let mut journal = Vec::new();
         let mut app_sightings = 0;
         for mut o in outs {
@@ -1136,15 +1452,24 @@ impl Sim<'_> {
                 self.close.entry(src).or_default().push(c);
             }
             app_sightings += o.app_sightings;
+            self.contacts += o.contacts;
         }
         self.app_sightings.push(app_sightings);
         for (arm, list) in infections.iter_mut().enumerate() {
             list.sort_unstable();
             list.dedup_by_key(|x| x.0);
-            for &(target, _) in list.iter() {
+            for &(target, source, setting) in list.iter() {
                 let mut arms = [false, false];
                 arms[arm] = true;
                 self.infect(target, day, arms);
+                let from = u32::from(self.infected[arm][source as usize]);
+                let gap = ((day - from) as usize).min(MAX_GI_DAYS);
+                self.gi[arm][from as usize][gap] += 1;
+                self.by_setting[arm][setting as usize] += 1;
+                if arm == 0 && setting == Setting::Household as u8 {
+                    let h = self.pop.agents()[target as usize].household as usize;
+                    self.home_infections[h] = self.home_infections[h].saturating_add(1);
+                }
             }
             if arm == 0 {
                 row.new_infections_no_app = list.len() as u64;
@@ -1176,7 +1501,7 @@ impl Sim<'_> {
                     if d == NOT_INFECTED {
                         (0u64, 0u64)
                     } else {
-                        let w = self.traits[i].infectiousness(s, d, day + 1);
+                        let w = self.traits[i].infectiousness(s, &self.curve, d, day + 1);
                         (1, u64::from(w > 0.0))
                     }
                 })
@@ -1189,15 +1514,17 @@ impl Sim<'_> {
                 row.infectious_app = inf;
             }
         }
-        row.confirmed = self.infected[1]
-            .par_iter()
-            .enumerate()
-            .filter(|&(i, &d)| {
-                d != NOT_INFECTED
-                    && self.traits[i].confirmed_if_infected()
-                    && self.traits[i].confirm_hour(d) / 24 == u64::from(day)
+        row.confirmed = (0..self.pop.len())
+            .into_par_iter()
+            .filter(|&i| {
+                self.confirmation(i)
+                    .is_some_and(|(h, _)| h / 24 == u64::from(day))
             })
             .count() as u64;
+        let per_million =
+            |x: u64| (x * 1_000_000 + u64::from(self.pop.len()) / 2) / u64::from(self.pop.len());
+        row.incidence_per_million_no_app = per_million(row.new_infections_no_app);
+        row.incidence_per_million_app = per_million(row.new_infections_app);
         let found = self
             .verified
             .keys()
@@ -1210,6 +1537,84 @@ impl Sim<'_> {
             .count() as u64;
         row.recall_ppm = (found * 1_000_000).checked_div(truth).unwrap_or(0);
         Ok(row)
+    }
+
+    /// Growth rates, reproduction numbers, the mean generation interval and the household
+    /// attack rate (see [`Summary`] for their definitions).
+    fn epidemiology(&self, daily: &[DayRow]) -> Epidemiology {
+        let n = f64::from(self.pop.len());
+        let days = self.s.days as usize;
+        let start = self.s.seeding.days as usize + 5;
+        // Infectors whose infectees are all in: infected at least 22 days before the end.
+        let complete = days.saturating_sub(22);
+        let mut out = Epidemiology::default();
+        for arm in 0..2 {
+            let series: Vec<(u64, u64)> = daily
+                .iter()
+                .map(|r| {
+                    if arm == 0 {
+                        (r.new_infections_no_app, r.cumulative_no_app)
+                    } else {
+                        (r.new_infections_app, r.cumulative_app)
+                    }
+                })
+                .collect();
+            let end = series
+                .iter()
+                .rposition(|&(_, cum)| cum as f64 <= 0.1 * n)
+                .unwrap_or(0);
+            let points: Vec<(f64, f64)> = series
+                .iter()
+                .enumerate()
+                .filter(|&(d, &(new, _))| d >= start && d <= end && new > 0)
+                .map(|(d, &(new, _))| (d as f64, (new as f64).ln()))
+                .collect();
+            let r = least_squares_slope(&points);
+            let cohort = if complete > 0 { complete } else { days };
+            let mut hist = [0u64; MAX_GI_DAYS + 1];
+            for by_day in &self.gi[arm][..cohort.min(self.gi[arm].len())] {
+                for (k, x) in by_day.iter().enumerate() {
+                    hist[k] += x;
+                }
+            }
+            let pairs: u64 = hist.iter().sum();
+            out.growth[arm] = r;
+            if pairs > 0 {
+                let m: f64 = hist
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &x)| x as f64 / pairs as f64 * (-r * k as f64).exp())
+                    .sum();
+                out.r[arm] = 1.0 / m;
+                if arm == 0 {
+                    out.gi_mean = hist
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &x)| k as f64 * x as f64)
+                        .sum::<f64>()
+                        / pairs as f64;
+                }
+            }
+        }
+        let (mut secondary, mut exposed) = (0u64, 0u64);
+        for h in 0..self.pop.household_count() {
+            let members = self.pop.household_members(h);
+            if members.len() < 2 {
+                continue;
+            }
+            let first = members
+                .clone()
+                .map(|i| self.infected[0][i as usize])
+                .min()
+                .unwrap_or(NOT_INFECTED);
+            if first == NOT_INFECTED || usize::from(first) >= complete.max(1) {
+                continue;
+            }
+            secondary += u64::from(self.home_infections[h as usize]);
+            exposed += members.len() as u64 - 1;
+        }
+        out.household_sar = ratio(secondary, exposed);
+        out
     }
 
     fn finish(self, daily: Vec<DayRow>) -> Outcome {
@@ -1292,6 +1697,24 @@ impl Sim<'_> {
             + 2 * 2 * n as usize
             + 2 * n as usize;
         let last = daily.last().cloned().unwrap_or_default();
+        let epi = self.epidemiology(&daily);
+        let mut by_generation = [0u64; GENERATIONS];
+        for (i, &d) in self.infected[1].iter().enumerate() {
+            if d == NOT_INFECTED {
+                continue;
+            }
+            if let Some((h, g)) = self.confirmation(i as u32)
+                && h / 24 < u64::from(s.days)
+            {
+                by_generation[usize::from(g).min(GENERATIONS - 1)] += 1;
+            }
+        }
+        let mut found_by_generation = [0u64; GENERATIONS];
+        for k in truth.iter().filter(|k| self.verified.contains_key(k)) {
+            let g = self.cases[(k.0 - 1) as usize].generation;
+            found_by_generation[usize::from(g).min(GENERATIONS - 1)] += 1;
+        }
+        let uploads = total(|r| r.uploads);
         let summary = Summary {
             population: n,
             days: s.days,
@@ -1336,6 +1759,29 @@ impl Sim<'_> {
             peak_phones: self.peak_phones,
             peak_phone_bytes: self.peak_phone_bytes,
             bytes_per_agent: fmt6(agent_bytes as f64 / f64::from(n)),
+            growth_rate_per_day: fmt6(epi.growth[0]),
+            doubling_time_days: if epi.growth[0] == 0.0 {
+                0.0
+            } else {
+                fmt6(std::f64::consts::LN_2 / epi.growth[0])
+            },
+            r_effective_without_app: fmt6(epi.r[0]),
+            r_effective_with_app: fmt6(epi.r[1]),
+            generation_interval_days_mean: fmt6(epi.gi_mean),
+            household_secondary_attack_rate: fmt6(epi.household_sar),
+            mean_daily_contacts: fmt6(2.0 * self.contacts as f64 / f64::from(n) / days),
+            transmission_share_by_setting: {
+                let b = self.by_setting[0];
+                let sum: u64 = b.iter().sum();
+                SettingShares {
+                    household: ratio(b[0], sum),
+                    occupation: ratio(b[1], sum),
+                    random: ratio(b[2], sum),
+                }
+            },
+            notifications_per_uploading_case: ratio(self.verified.len() as u64, uploads),
+            cases_by_tracing_generation: by_generation,
+            true_f1_found_by_case_generation: found_by_generation,
         };
         Outcome {
             summary,

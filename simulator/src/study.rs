@@ -156,7 +156,9 @@ fn t_975(df: usize) -> f64 {
     }
 }
 
-/// What `n` replicates measured: every numeric [`Summary`] field's [`Estimate`], by name.
+/// What `n` replicates measured: every numeric [`Summary`] field's [`Estimate`], by name (a field
+/// that holds numbers by member or index, such as `transmission_share_by_setting` or
+/// `cases_by_tracing_generation`, gives one estimate per member: `field.member`, `field.index`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Replicated {
     /// The seeds, one per replicate.
@@ -179,8 +181,31 @@ impl Replicated {
                 if SETTINGS.contains(&name.as_str()) {
                     continue;
                 }
-                if let Some(x) = v.as_f64() {
-                    columns.entry(name.clone()).or_default().push(x);
+                // Objects and arrays of numbers (shares by setting, counts by generation)
+                // give one measure per member, named `field.member` or `field.index`.
+                match v {
+                    serde_json::Value::Object(members) => {
+                        for (member, x) in members {
+                            if let Some(x) = x.as_f64() {
+                                columns
+                                    .entry(format!("{name}.{member}"))
+                                    .or_default()
+                                    .push(x);
+                            }
+                        }
+                    }
+                    serde_json::Value::Array(items) => {
+                        for (i, x) in items.iter().enumerate() {
+                            if let Some(x) = x.as_f64() {
+                                columns.entry(format!("{name}.{i}")).or_default().push(x);
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(x) = v.as_f64() {
+                            columns.entry(name.clone()).or_default().push(x);
+                        }
+                    }
                 }
             }
         }
@@ -284,7 +309,7 @@ pub fn check_output_dir(dir: &Path, force: bool) -> Result<(), String> {
 }
 
 /// The measures a sweep table reports, each as mean and 95% interval.
-pub const SWEEP_MEASURES: [&str; 8] = [
+pub const SWEEP_MEASURES: [&str; 11] = [
     "infections_no_app",
     "infections_app",
     "infections_averted",
@@ -293,6 +318,9 @@ pub const SWEEP_MEASURES: [&str; 8] = [
     "notifications_per_case",
     "false_alerts",
     "bytes_per_phone_per_day",
+    "r_effective_without_app",
+    "r_effective_with_app",
+    "notifications_per_uploading_case",
 ];
 
 /// The sweep table as CSV: one row per value of `key`, with the replicates and, for each of

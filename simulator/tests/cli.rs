@@ -186,3 +186,72 @@ fn studies_repeat_byte_for_byte_across_thread_counts_and_guard_their_folder() {
     }
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// The calibrated scenario, with onward tracing on and off, as a study with replicates: the
+/// same bytes on one thread and on three, and the new outputs in every summary.
+#[test]
+fn the_calibrated_scenario_repeats_byte_for_byte_across_thread_counts() {
+    let tmp = std::env::temp_dir().join(format!("bluezone-sim-delta-{}", std::process::id()));
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/vn-2021-delta.toml");
+    for (dir, threads) in [("a", "1"), ("b", "3")] {
+        let out = sim(&[
+            "--scenario",
+            scenario,
+            "--population",
+            "3000",
+            "--days",
+            "20",
+            "--set",
+            "epidemic.initial_infected_per_million=5000.0",
+            "--replicates",
+            "2",
+            "--sweep",
+            "f1_testing.enabled=false,true",
+            "--threads",
+            threads,
+            "--out",
+            tmp.join(dir).to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut files = vec!["sweep.csv".to_owned()];
+    for sweep in ["sweep-0", "sweep-1"] {
+        files.push(format!("{sweep}/summary.json"));
+        for seed in [1, 2] {
+            for name in ["summary.json", "daily.csv"] {
+                files.push(format!("{sweep}/replicates/seed-{seed}/{name}"));
+            }
+        }
+    }
+    for name in &files {
+        assert_eq!(
+            read(&tmp.join("a"), name),
+            read(&tmp.join("b"), name),
+            "{name} differs across thread counts"
+        );
+    }
+    let one: serde_json::Value = serde_json::from_slice(&read(
+        &tmp.join("a"),
+        "sweep-1/replicates/seed-1/summary.json",
+    ))
+    .unwrap();
+    assert_eq!(one["scenario"]["infectiousness"]["profile"], "gamma");
+    assert!(one["summary"]["r_effective_without_app"].as_f64().unwrap() > 0.0);
+    assert!(
+        one["summary"]["cases_by_tracing_generation"][1]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let study: serde_json::Value =
+        serde_json::from_slice(&read(&tmp.join("a"), "sweep-0/summary.json")).unwrap();
+    assert_eq!(
+        study["estimates"]["cases_by_tracing_generation.1"]["mean"], 0.0,
+        "no F1 testing, no case found by it"
+    );
+    std::fs::remove_dir_all(&tmp).ok();
+}
