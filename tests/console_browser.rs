@@ -373,7 +373,8 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.screenshot("password-first-login").await;
         b.fill("#current", FIRST_PASSWORD).await;
         b.fill("#new", PASSWORD).await;
-        b.click("form[action='/console/password'] button[type=submit]").await;
+        b.click("form[action='/console/password'] button[type=submit]")
+            .await;
         b.wait_for_path("/console/cases").await;
         b.screenshot("cases-empty").await;
         b.fill("#reference", "HN-0001 <b>bold?</b>").await;
@@ -471,7 +472,8 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         assert_eq!(b.path().await, "/console/password");
         b.fill("#current", FIRST_PASSWORD).await;
         b.fill("#new", PASSWORD).await;
-        b.click("form[action='/console/password'] button[type=submit]").await;
+        b.click("form[action='/console/password'] button[type=submit]")
+            .await;
         b.wait_for_path("/console/unit").await;
         let cell = format!("#unit-rows tr[data-f1-id='{f1_id}'] td.phone");
         assert_eq!(b.text(&cell).await, "Đã mã hóa");

@@ -571,7 +571,9 @@ fn a_failed_form_comes_back_with_what_was_typed_and_a_clear_error() {
     );
     assert_eq!(refused.status, 400);
     assert!(
-        refused.body.contains("cần chọn một đơn vị"),
+        refused
+            .body
+            .contains("tài khoản đơn vị y tế dự phòng cần chọn đơn vị"),
         "{}",
         refused.body
     );

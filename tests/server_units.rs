@@ -52,7 +52,7 @@ fn an_admin_registers_a_unit_that_phones_report_to_after_a_restart() {
         "/api/v1/accounts",
         Some(&admin),
         &json!({"username": "south-worker", "password": "correct horse battery staple",
-                "role": "preventive_unit", "unit": "south"}),
+                "role": "preventive_unit", "unit": "south", "must_change_password": false}),
     );
     assert_eq!(refused.error_code(), "unknown_unit");
 
@@ -126,7 +126,7 @@ fn an_admin_registers_a_unit_that_phones_report_to_after_a_restart() {
         "/api/v1/accounts",
         Some(&admin),
         &json!({"username": "south-worker", "password": "correct horse battery staple",
-                "role": "preventive_unit", "unit": "south"}),
+                "role": "preventive_unit", "unit": "south", "must_change_password": false}),
     );
     assert_eq!(worker.status, 201, "{}", worker.text());
     let south_worker = server.login("south-worker", "correct horse battery staple");

@@ -303,7 +303,8 @@ pub async fn create_account(call: Call) -> Result<HttpResponse, ApiError> {
 pub async fn units(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
     Workflow::require_own_password(&who)?;
-    let units: Vec<Value> = state.workflow.units().iter().map(unit_json).collect();
+    let units = blocking(move || Ok(state.workflow.units())).await?;
+    let units: Vec<Value> = units.iter().map(unit_json).collect();
     ok_json(json!({ "units": units }))
 }
 

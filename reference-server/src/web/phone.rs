@@ -27,7 +27,10 @@ pub fn unit_json(u: &Unit) -> Value {
 /// districts and keys.
 pub async fn config(call: Call) -> Result<HttpResponse, ApiError> {
     let w = &call.state.workflow;
-    let units: Vec<Value> = w.units().iter().map(unit_json).collect();
+    // Read again from the store (another instance may have registered one): off the runtime.
+    let state = Arc::clone(&call.state);
+    let units = blocking(move || Ok(state.workflow.units())).await?;
+    let units: Vec<Value> = units.iter().map(unit_json).collect();
     let regions: Vec<Value> = w
         .settings()
         .regions

@@ -104,12 +104,11 @@ async fn case_page(
     let found = blocking(move || {
         let case = s.workflow.case(&who, id)?;
         let rows = s.workflow.f1_table(&who, id, unix_now())?;
-        Ok((case, rows))
+        Ok((case, rows, s.workflow.units()))
     })
     .await;
     match found {
-        Ok((case, rows)) => {
-            let units = state.workflow.units();
+        Ok((case, rows, units)) => {
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
             let regions = &state.workflow.settings().regions;
@@ -149,7 +148,9 @@ async fn unit_rows(
 /// (seed step 7).
 pub async fn unit_inbox(call: Call) -> HttpResponse {
     let (ctx, unit, rows) = answer!(unit_rows(&call, false).await);
-    match call.state.workflow.unit(&unit) {
+    let state = Arc::clone(&call.state);
+    let found = blocking(move || Ok(state.workflow.unit(&unit))).await;
+    match found.ok().flatten() {
         Some(u) => html(StatusCode::OK, &ctx, pages::unit_inbox(&ctx, &u, &rows)),
         None => api_error_page(
             &ctx,
@@ -220,9 +221,8 @@ async fn admin_page(
     };
     let who = session.principal.clone();
     let s = Arc::clone(state);
-    match blocking(move || s.workflow.accounts(&who)).await {
-        Ok(accounts) => {
-            let units = state.workflow.units();
+    match blocking(move || Ok((s.workflow.accounts(&who)?, s.workflow.units()))).await {
+        Ok((accounts, units)) => {
             let settings = state.workflow.settings();
             let body = pages::admin(
                 ctx,
