@@ -231,7 +231,9 @@
         for (const [row, details] of opened) {
           lines.push(row.dataset.csv + ',' + [details.phone, details.name].map(csvField).join(','));
         }
-        const blob = new Blob([lines.join('\r\n') + '\r\n'], { type: 'text/csv;charset=utf-8' });
+        // A byte-order mark first, as the server's download has: spreadsheets then read UTF-8.
+        const blob = new Blob(['\uFEFF' + lines.join('\r\n') + '\r\n'],
+          { type: 'text/csv;charset=utf-8' });
         const link = document.createElement('a');
         link.href = URL.createObjectURL(blob);
         link.download = 'f1-' + inbox.dataset.unit + '.csv';

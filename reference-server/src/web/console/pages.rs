@@ -399,7 +399,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                 data-msg-no-webcrypto=(t.key_no_webcrypto)
                 data-msg-open-failed=(t.open_failed)
                 data-unit=(unit.name)
-                data-csv-header=(opened_header())
+                data-csv-header=(opened_header(ctx.csv_format()))
             {
                 h1 { (title) }
                 p.meta { (t.district_col) ": " (districts.join(", ")) }
@@ -429,7 +429,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                                     tr id={"row-" (r.case_id) "-" (r.row_no)}
                                         data-f1-id=(id) data-district=(r.district)
                                         data-follow-up=(r.follow_up.status.as_str())
-                                        data-csv=(row_fields(&export_row(r)))
+                                        data-csv=(row_fields(&export_row(r, ctx.csv_format())))
                                     {
                                         td { "#" (r.case_id) }
                                         td.num { (r.row_no) }

@@ -158,10 +158,11 @@ pub async fn unit_inbox(call: Call) -> HttpResponse {
     }
 }
 
-/// `GET /console/unit/f1.csv`: the unit's rows as the server's CSV export, sealed.
+/// `GET /console/unit/f1.csv`: the unit's rows as the server's CSV export, sealed, for a
+/// spreadsheet: a byte-order mark first, times in the console's zone.
 pub async fn unit_csv(call: Call) -> HttpResponse {
     let (ctx, unit, rows) = answer!(unit_rows(&call, true).await);
-    let mut r = crate::web::respond::csv(rows_csv(&rows));
+    let mut r = crate::web::respond::csv(rows_csv(&rows, ctx.csv_format()));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"f1-{unit}-sealed.csv\""))
     {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
