@@ -270,6 +270,36 @@ async fn rfc9180_vector_opens_in_the_page(b: &Browser) {
     assert_eq!(out["pt"], json!(v["pt"]), "RFC 9180 A.1.1 sequence 0 opens");
 }
 
+/// Nothing on the page reaches past the right edge of the window, and the page does not
+/// scroll sideways.
+async fn assert_fits_the_screen(b: &Browser) {
+    let overflow = b
+        .client
+        .execute(
+            "const w = document.documentElement.clientWidth; \
+             return [...document.querySelectorAll('body *')] \
+               .filter(e => e.getBoundingClientRect().right > w + 1) \
+               .map(e => e.tagName + '.' + e.className + '#' + e.id);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!([]), "wider than the screen");
+    let widths = b
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, \
+                     document.documentElement.clientWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "the page scrolls sideways: {widths}"
+    );
+}
+
 fn browser_available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !present {
@@ -484,58 +514,99 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         );
         assert_eq!(b.text(&format!("{cell} .name")).await, F1_NAME);
         b.screenshot("unit-inbox-opened").await;
-        // Follow-up: the form keeps working after the numbers were opened.
-        b.select(
-            &format!("#unit-rows tr[data-f1-id='{f1_id}'] select"),
-            "contacted",
-        )
+        // Both downloads are for spreadsheets: a byte-order mark, then times in UTC+7 named
+        // in the header; the in-browser one has the opened number and name.
+        let downloads = b
+            .client
+            .execute_async(
+                "const done = arguments[0]; const bytes = b => Array.from(new Uint8Array(b)); \
+                 const make = URL.createObjectURL; \
+                 URL.createObjectURL = blob => { \
+                   URL.createObjectURL = make; \
+                   Promise.all([fetch('/console/unit/f1.csv').then(r => r.arrayBuffer()), \
+                                blob.arrayBuffer()]) \
+                     .then(([sealed, opened]) => done([bytes(sealed), bytes(opened)])); \
+                   return make(blob); \
+                 }; \
+                 document.getElementById('export-opened').click();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        for (n, file) in downloads.as_array().unwrap().iter().enumerate() {
+            let bytes: Vec<u8> = serde_json::from_value(file.clone()).unwrap();
+            assert!(bytes.starts_with(b"\xEF\xBB\xBFcase_id,"), "download {n}");
+            let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+            let header = text.lines().next().unwrap();
+            assert!(header.contains(",contact_time_utc+07:00,"), "{header}");
+            if n == 1 {
+                assert!(text.contains(F1_PHONE) && text.contains(F1_NAME), "{text}");
+            }
+        }
+        // Follow-up is saved in the background: no reload, the opened number stays, and the
+        // row says it was saved.
+        let row = format!("#unit-rows tr[data-f1-id='{f1_id}']");
+        b.client
+            .execute("window.bluezoneSamePage = true;", vec![])
+            .await
+            .unwrap();
+        b.select(&format!("{row} select"), "contacted").await;
+        b.click(&format!("{row} button[type=submit]")).await;
+        b.wait_for_text(&format!("{row} .save-state"), |t| {
+            t.starts_with("Đã lưu lúc ")
+        })
         .await;
-        b.click(&format!(
-            "#unit-rows tr[data-f1-id='{f1_id}'] button[type=submit]"
-        ))
-        .await;
-        let row = b
-            .find(&format!(
-                "#unit-rows tr[data-f1-id='{f1_id}'][data-follow-up='contacted']"
-            ))
-            .await;
-        assert!(row.text().await.unwrap().contains("Đã mã hóa"));
+        b.find(&format!("{row}[data-follow-up='contacted']")).await;
+        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE);
+        let same_page = b
+            .client
+            .execute("return window.bluezoneSamePage === true;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(same_page, json!(true), "saved without reloading the page");
         b.screenshot("unit-follow-up").await;
-        // A phone-sized screen: the page reflows, the table scrolls inside its card.
+        // A phone-sized screen: each row is a card, its controls on the screen.
         b.client.set_window_size(390, 844).await.unwrap();
+        assert_fits_the_screen(&b).await;
+        for control in ["select", "button[type=submit]", ".phone .number"] {
+            let inside = b
+                .client
+                .execute(
+                    "const r = arguments[0].getBoundingClientRect(); \
+                     return r.width > 0 && r.left >= 0 && \
+                            r.right <= document.documentElement.clientWidth;",
+                    vec![json!(b.find(&format!("{row} {control}")).await)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                inside,
+                json!(true),
+                "{control} of the row is on a 390 px screen"
+            );
+        }
+        b.select(&format!("{row} select"), "quarantined").await;
+        b.click(&format!("{row} button[type=submit]")).await;
+        b.find(&format!("{row}[data-follow-up='quarantined']"))
+            .await;
+        b.wait_for_text(&format!("{row} .save-state"), |t| {
+            t.starts_with("Đã lưu lúc ")
+        })
+        .await;
+        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE);
+        b.screenshot("unit-follow-up-phone-size").await;
+        // Reloaded, the page has forgotten the numbers and the key; the follow-up is stored.
         b.client.refresh().await.unwrap();
-        b.find("#unit-key").await;
-        // Nothing but the table's own scroller is wider than the screen.
-        let overflow = b
-            .client
-            .execute(
-                "const w = document.documentElement.clientWidth; \
-                 return [...document.querySelectorAll('body *')] \
-                   .filter(e => !e.closest('.scroll') && e.getBoundingClientRect().right > w + 1) \
-                   .map(e => e.tagName + '.' + e.className + '#' + e.id);",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(overflow, json!([]), "wider than a phone screen");
-        let widths = b
-            .client
-            .execute(
-                "return [document.documentElement.scrollWidth, \
-                         document.documentElement.clientWidth];",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert!(
-            widths[0].as_u64() <= widths[1].as_u64(),
-            "the page scrolls sideways: {widths}"
-        );
+        assert_eq!(b.text(&cell).await, "Đã mã hóa");
+        b.find(&format!("{row}[data-follow-up='quarantined']"))
+            .await;
         assert!(
             !b.find("#export-opened").await.is_displayed().await.unwrap(),
             "no export before a key is loaded"
         );
+        assert_fits_the_screen(&b).await;
         b.screenshot("unit-inbox-phone-size").await;
+        b.client.set_window_size(1280, 900).await.unwrap();
         b.client.clone().close().await.unwrap();
     });
     let saved = std::fs::read_dir(&shots).unwrap().count();

@@ -133,17 +133,23 @@
 
   // ---- the page ----
 
+  // A copy button copies the text of the element `data-copy` names, or its own `data-copy-text`
+  // (a shortened F1 ID's whole ID, shown in the code element before the button if the
+  // clipboard refuses).
   function setUpCopyButtons() {
-    for (const button of document.querySelectorAll('button[data-copy]')) {
+    for (const button of document.querySelectorAll('button[data-copy], button[data-copy-text]')) {
       button.addEventListener('click', async () => {
-        const target = document.getElementById(button.dataset.copy);
+        const target = button.dataset.copy
+          ? document.getElementById(button.dataset.copy)
+          : button.parentElement.querySelector('code');
         if (!target) return;
-        const text = target.textContent.trim();
+        const text = button.dataset.copyText || target.textContent.trim();
         try {
           await navigator.clipboard.writeText(text);
           button.textContent = button.dataset.copied;
         } catch (e) {
           // No clipboard permission: select the code so the worker can copy it by hand.
+          target.textContent = text;
           const range = document.createRange();
           range.selectNodeContents(target);
           const selection = window.getSelection();
@@ -222,6 +228,43 @@
       say(inbox.dataset.msgOpened + ' ' + count, false);
       if (exportButton) exportButton.hidden = count === 0;
     });
+
+    // Follow-up is saved in the background, so the page (and the numbers opened in it) stays.
+    // The form's fields, its CSRF token among them, are sent as the form would send them.
+    for (const form of document.querySelectorAll('#unit-rows form.follow-up')) {
+      const state = form.querySelector('.save-state');
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        const button = form.querySelector('button[type=submit]');
+        button.disabled = true;
+        state.className = 'save-state';
+        state.textContent = '';
+        let failure = inbox.dataset.msgSaveFailed;
+        try {
+          // A redirect means the session ended (the login page): an error, not a save.
+          const response = await fetch(form.action, {
+            method: 'POST',
+            body: new URLSearchParams(new FormData(form)),
+            headers: { Accept: 'application/json' },
+            credentials: 'same-origin',
+            redirect: 'error',
+          });
+          const answer = await response.json().catch(() => ({}));
+          if (!response.ok || !answer.status) {
+            if (answer.error) failure = answer.error;
+            throw new Error('not saved');
+          }
+          form.closest('tr').dataset.followUp = answer.status;
+          state.textContent = answer.saved;
+          state.classList.add('ok');
+        } catch (e) {
+          state.textContent = failure;
+          state.classList.add('failed');
+        } finally {
+          button.disabled = false;
+        }
+      });
+    }
 
     if (exportButton) {
       exportButton.addEventListener('click', () => {

@@ -264,6 +264,22 @@ pub fn code(ctx: &Ctx, case: &CaseRecord, code: &str) -> String {
     )
 }
 
+/// An F1 ID as tables show it: its first 8 hex digits (enough to tell rows apart by eye), the
+/// whole ID in the tooltip, and a button that copies the whole ID.
+fn f1_id(ctx: &Ctx, report_id: &[u8; 16]) -> Markup {
+    let t = ctx.t();
+    let full = hex::encode(report_id);
+    let short = &full[..8];
+    html! {
+        span.f1-id {
+            code.id title=(full) { (short) "…" }
+            " "
+            button.copy.small type="button" data-copy-text=(full) data-copied=(t.copied)
+                aria-label={ (t.copy_f1_id) " " (short) } { (t.copy) }
+        }
+    }
+}
+
 fn unit_of(units: &[Unit], district: u32) -> Option<&Unit> {
     units.iter().find(|u| u.districts.contains(&district))
 }
@@ -385,6 +401,20 @@ pub fn case(
 /// file the worker chooses.
 pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
     let t = ctx.t();
+    // By case, then by the case's row number (STT).
+    let mut rows: Vec<&F1RowRecord> = rows.iter().collect();
+    rows.sort_by_key(|r| (r.case_id, r.row_no));
+    let columns = [
+        t.case_col,
+        t.no_col,
+        t.f1_id_col,
+        t.phone_col,
+        t.district_col,
+        t.contact_time_col,
+        t.duration_col,
+        t.confirmation_col,
+        t.follow_up_col,
+    ];
     let title = format!("{} — {}", t.inbox_title, unit.name);
     let districts: Vec<String> = unit.districts.iter().map(u32::to_string).collect();
     layout(
@@ -398,6 +428,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                 data-msg-bad-format=(t.key_bad_format)
                 data-msg-no-webcrypto=(t.key_no_webcrypto)
                 data-msg-open-failed=(t.open_failed)
+                data-msg-save-failed=(t.save_failed)
                 data-unit=(unit.name)
                 data-csv-header=(opened_header(ctx.csv_format()))
             {
@@ -421,38 +452,39 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                     p { (t.no_rows) }
                 } @else {
                     div.scroll {
-                        table #unit-rows {
-                            thead { (header_row(&[t.case_col, t.no_col, t.f1_id_col, t.phone_col, t.district_col, t.contact_time_col, t.duration_col, t.confirmation_col, t.follow_up_col])) }
+                        table #unit-rows.cards {
+                            thead { (header_row(&columns)) }
                             tbody {
                                 @for r in rows {
                                     @let id = hex::encode(r.report_id);
-                                    tr id={"row-" (r.case_id) "-" (r.row_no)}
+                                    @let row = format!("{}-{}", r.case_id, r.row_no);
+                                    tr id={"row-" (row)}
                                         data-f1-id=(id) data-district=(r.district)
                                         data-follow-up=(r.follow_up.status.as_str())
                                         data-csv=(row_fields(&export_row(r, ctx.csv_format())))
                                     {
-                                        td { "#" (r.case_id) }
-                                        td.num { (r.row_no) }
-                                        td { code.id { (id) } }
-                                        td.phone data-sealed=(hex::encode(&r.sealed_contact)) {
+                                        td data-label=(columns[0]) { "#" (r.case_id) }
+                                        td.num data-label=(columns[1]) { (r.row_no) }
+                                        td data-label=(columns[2]) { (f1_id(ctx, &r.report_id)) }
+                                        td.phone data-label=(columns[3]) data-sealed=(hex::encode(&r.sealed_contact)) {
                                             span.sealed { (t.sealed_placeholder) }
                                         }
-                                        td.num { (r.district) }
-                                        td { (when(ctx, r.first_contact)) }
-                                        td.num { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
-                                        td { (t.confirmation(r.confirmation)) }
-                                        td {
-                                            form.inline method="post"
+                                        td.num data-label=(columns[4]) { (r.district) }
+                                        td data-label=(columns[5]) { (when(ctx, r.first_contact)) }
+                                        td.num data-label=(columns[6]) { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
+                                        td data-label=(columns[7]) { (t.confirmation(r.confirmation)) }
+                                        td data-label=(columns[8]) {
+                                            form.follow-up method="post"
                                                 action={"/console/unit/f1/" (r.case_id) "/" (r.row_no) "/follow-up"} {
                                                 (csrf(ctx))
-                                                label.visually-hidden for={"status-" (r.case_id) "-" (r.row_no)} { (t.follow_up_col) }
-                                                select id={"status-" (r.case_id) "-" (r.row_no)} name="status" {
+                                                label.visually-hidden for={"status-" (row)} { (t.follow_up_col) " #" (r.case_id) " · " (r.row_no) }
+                                                select id={"status-" (row)} name="status" {
                                                     @for s in FollowUpStatus::ALL {
                                                         option value=(s.as_str()) selected[s == r.follow_up.status] { (t.follow_up(s)) }
                                                     }
                                                 }
-                                                " "
-                                                button type="submit" { (t.save) }
+                                                button.save type="submit" { (t.save) }
+                                                span.save-state role="status" {}
                                             }
                                         }
                                     }
@@ -748,4 +780,62 @@ pub fn error(ctx: &Ctx, message: &str) -> String {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::store::FollowUp;
+    use crate::web::console::Lang;
+
+    fn ctx() -> Ctx {
+        Ctx {
+            lang: Lang::Vi,
+            secure: false,
+            session: None,
+            offset_minutes: 420,
+            cookies: Vec::new(),
+            path: "/console/unit".into(),
+        }
+    }
+
+    fn row(case_id: u64, row_no: u32) -> F1RowRecord {
+        F1RowRecord {
+            case_id,
+            row_no,
+            report_id: [u8::try_from(case_id * 16 + u64::from(row_no)).unwrap(); 16],
+            district: 1,
+            received_at: 0,
+            first_contact: 0,
+            last_contact: 600,
+            duration_seconds: 600,
+            min_attenuation_db: 60,
+            weighted_minutes: 8,
+            confirmation: ConfirmationRecord::ConfirmedBothWays,
+            sealed_contact: vec![0; 176],
+            follow_up: FollowUp {
+                status: FollowUpStatus::New,
+                updated_at: 0,
+                updated_by: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn unit_rows_come_by_case_then_row_number() {
+        let unit = Unit {
+            name: "north".into(),
+            districts: vec![1],
+            public_key: bluezone_protocol::hpke::HpkePublicKey::from_bytes(&[9; 32]).unwrap(),
+        };
+        // As the store lists them: by district, then in whatever order they arrived.
+        let rows = [row(2, 1), row(1, 3), row(1, 1), row(1, 2)];
+        let page = unit_inbox(&ctx(), &unit, &rows);
+        let order: Vec<&str> = page
+            .split("<tr id=\"row-")
+            .skip(1)
+            .map(|tail| &tail[..3])
+            .collect();
+        assert_eq!(order, ["1-1", "1-2", "1-3", "2-1"]);
+    }
 }
