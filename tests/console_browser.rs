@@ -300,6 +300,14 @@ async fn assert_fits_the_screen(b: &Browser) {
     );
 }
 
+/// The F1 table of case 1 as the API gives it to the treatment facility.
+fn doctor_rows(server: &Server) -> Vec<Value> {
+    let doctor = server.login("doctor", PASSWORD);
+    let rows = server.get("/api/v1/cases/1/f1", Some(&doctor), &[]);
+    assert_eq!(rows.status, 200, "{}", rows.text());
+    rows.json().as_array().unwrap().clone()
+}
+
 fn browser_available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !present {
@@ -464,7 +472,53 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         let row = b.find(&format!("#f1-table tr[data-f1-id='{f1_id}']")).await;
         let text = row.text().await.unwrap();
         assert!(text.contains("Hai chiều"), "confirmed both ways: {text}");
-        assert!(text.contains("north"), "sealed for unit north: {text}");
+        // Who can see the numbers is said once, above the table, not on every row.
+        assert!(b.text("#phones-seen-by").await.ends_with(": north"));
+        assert!(!b.text("#f1-table").await.contains("north"));
+        // The row: a short F1 ID whose copy button holds the whole one; first and last
+        // contact, duration, closeness class (the risk rule's bucket of the API's attenuation)
+        // and confirmation, each explained in the legend.
+        let cell =
+            |column: &str| format!("#f1-table tr[data-f1-id='{f1_id}'] td[data-label='{column}']");
+        let short_id = b.text(&cell("ID F1")).await;
+        assert!(
+            short_id.starts_with(&format!("{}… ", &f1_id[..8])),
+            "{short_id}"
+        );
+        let copy = b.find(&format!("{} button", cell("ID F1"))).await;
+        assert_eq!(
+            copy.attr("data-copy-text").await.unwrap(),
+            Some(f1_id.clone())
+        );
+        let api_row = doctor_rows(&server)[0].clone();
+        let (first, last) = (
+            b.text(&cell("Tiếp xúc đầu")).await,
+            b.text(&cell("Tiếp xúc cuối")).await,
+        );
+        assert!(
+            first.ends_with("(UTC+7)") && last.ends_with("(UTC+7)") && first != last,
+            "{first} {last}"
+        );
+        let minutes = api_row["duration_seconds"].as_u64().unwrap().div_ceil(60);
+        assert_eq!(b.text(&cell("Thời lượng")).await, format!("{minutes} phút"));
+        let db = api_row["min_attenuation_db"].as_i64().unwrap();
+        let bucket = bluezone_protocol::RiskRule::default().bucket(i16::try_from(db).unwrap());
+        let closeness = b.find(&cell("Mức độ gần")).await;
+        assert_eq!(
+            closeness.attr("data-closeness").await.unwrap(),
+            Some(bucket.to_string())
+        );
+        assert_eq!(
+            closeness.text().await.unwrap(),
+            ["Rất gần", "Gần", "Hơi xa", "Xa"][bucket]
+        );
+        let legend = b.text("#f1-legend").await;
+        for word in ["Hai chiều", "Một chiều", "Mức độ gần"] {
+            assert!(
+                legend.contains(word),
+                "the legend explains {word}: {legend}"
+            );
+        }
         let source = b.client.source().await.unwrap();
         assert!(
             !source.contains(F1_PHONE),

@@ -13,6 +13,7 @@ use crate::domain::store::{
     Role,
 };
 use crate::web::api::export_row;
+use bluezone_protocol::RiskRule;
 
 /// What the "open a case" form holds after a failed submit.
 #[derive(Default)]
@@ -284,17 +285,27 @@ fn unit_of(units: &[Unit], district: u32) -> Option<&Unit> {
     units.iter().find(|u| u.districts.contains(&district))
 }
 
+/// What a case's page shows: the case, its F1 rows, and the settings that name things.
+#[allow(missing_docs)]
+pub struct CaseView<'a> {
+    pub case: &'a CaseRecord,
+    pub rows: &'a [F1RowRecord],
+    pub units: &'a [Unit],
+    pub regions: &'a RegionConfig,
+    /// Its attenuation buckets are the closeness classes.
+    pub risk: &'a RiskRule,
+}
+
 /// One case: its status, "Truy vết F1", and the step-6 F1 analysis table.
-pub fn case(
-    ctx: &Ctx,
-    case: &CaseRecord,
-    rows: &[F1RowRecord],
-    units: &[Unit],
-    regions: &RegionConfig,
-    traced: bool,
-    error: Option<&str>,
-) -> String {
+pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -> String {
     let t = ctx.t();
+    let CaseView {
+        case,
+        rows,
+        units,
+        regions,
+        risk,
+    } = *view;
     let ready = matches!(case.status, CaseStatus::UploadReceived { .. });
     let region_name = |code: u16| {
         if code == WHOLE_COUNTRY {
@@ -363,38 +374,84 @@ pub fn case(
                 @if rows.is_empty() {
                     p #no-f1 { (t.no_f1) }
                 } @else {
-                    div.scroll {
-                        table #f1-table {
-                            thead { (header_row(&[t.no_col, t.f1_id_col, t.phone_col, t.contact_time_col, t.duration_col, t.confirmation_col])) }
-                            @for (section, one_sided) in [(t.both_ways_section, false), (t.one_sided_section, true)] {
-                            @let part: Vec<&F1RowRecord> = rows.iter().filter(|r| (r.confirmation == ConfirmationRecord::OneSided) == one_sided).collect();
-                            @if !part.is_empty() {
-                            tbody.f1-section data-one-sided=(one_sided) {
-                                tr.section { th colspan="6" { (section) " (" (part.len()) ")" } }
-                                @for r in part {
-                                    tr data-f1-id=(hex::encode(r.report_id)) {
-                                        td.num { (r.row_no) }
-                                        td { code.id { (hex::encode(r.report_id)) } }
-                                        td.sealed {
-                                            @match unit_of(units, r.district) {
-                                                Some(u) => { (t.sealed_for_unit) " " strong { (u.name) } }
+                    (f1_table(ctx, rows, units, risk))
+                }
+            }
+        },
+    )
+}
+
+/// The F1 analysis table: who can see the numbers said once, then both-way rows and one-sided
+/// rows, then the legend of the confirmation and closeness words.
+fn f1_table(ctx: &Ctx, rows: &[F1RowRecord], units: &[Unit], risk: &RiskRule) -> Markup {
+    let t = ctx.t();
+    let unit_name = |r: &F1RowRecord| unit_of(units, r.district).map(|u| u.name.as_str());
+    let mut seen_by: Vec<Option<&str>> = rows.iter().map(unit_name).collect();
+    seen_by.sort_unstable();
+    seen_by.dedup();
+    // One unit for every row: said once; otherwise a column says each row's.
+    let one_unit = match seen_by.as_slice() {
+        [Some(name)] => Some(*name),
+        _ => None,
+    };
+    let mut columns = vec![t.no_col, t.f1_id_col];
+    if one_unit.is_none() {
+        columns.push(t.unit_col);
+    }
+    columns.extend([
+        t.first_contact_col,
+        t.last_contact_col,
+        t.duration_col,
+        t.closeness_col,
+        t.confirmation_col,
+    ]);
+    html! {
+        p #phones-seen-by {
+            @match one_unit {
+                Some(name) => { (t.phones_seen_by_unit) " " strong { (name) } }
+                None => { (t.phones_seen_by_units) }
+            }
+        }
+        div.scroll {
+            table #f1-table.cards {
+                thead { (header_row(&columns)) }
+                @for (section, one_sided) in [(t.both_ways_section, false), (t.one_sided_section, true)] {
+                    @let part: Vec<&F1RowRecord> = rows.iter().filter(|r| (r.confirmation == ConfirmationRecord::OneSided) == one_sided).collect();
+                    @if !part.is_empty() {
+                        tbody.f1-section data-one-sided=(one_sided) {
+                            tr.section { th colspan=(columns.len()) scope="colgroup" { (section) " (" (part.len()) ")" } }
+                            @for r in part {
+                                @let closeness = risk.bucket(r.min_attenuation_db);
+                                tr data-f1-id=(hex::encode(r.report_id)) {
+                                    td.num data-label=(t.no_col) { (r.row_no) }
+                                    td data-label=(t.f1_id_col) { (f1_id(ctx, &r.report_id)) }
+                                    @if one_unit.is_none() {
+                                        td.unit data-label=(t.unit_col) {
+                                            @match unit_name(r) {
+                                                Some(name) => { (name) }
                                                 None => { (t.no_unit_for_district) " (" (r.district) ")" }
                                             }
                                         }
-                                        td { (when(ctx, r.first_contact)) }
-                                        td.num { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
-                                        td data-confirmation=(r.confirmation.as_str()) { (t.confirmation(r.confirmation)) }
                                     }
+                                    td data-label=(t.first_contact_col) { (when(ctx, r.first_contact)) }
+                                    td data-label=(t.last_contact_col) { (when(ctx, r.last_contact)) }
+                                    td.num data-label=(t.duration_col) { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
+                                    td data-label=(t.closeness_col) data-closeness=(closeness) { (t.closeness[closeness]) }
+                                    td data-label=(t.confirmation_col) data-confirmation=(r.confirmation.as_str()) { (t.confirmation(r.confirmation)) }
                                 }
-                            }
-                            }
                             }
                         }
                     }
                 }
             }
-        },
-    )
+        }
+        h3 { (t.legend_title) }
+        dl #f1-legend.legend {
+            dt { (t.confirmed_both_ways) } dd { (t.legend_both_ways) }
+            dt { (t.one_sided) } dd { (t.legend_one_sided) }
+            dt { (t.closeness_col) } dd { (t.legend_closeness) }
+        }
+    }
 }
 
 /// The unit's F1 inbox. Phone numbers arrive sealed; the page's script opens them with the key
@@ -410,7 +467,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
         t.f1_id_col,
         t.phone_col,
         t.district_col,
-        t.contact_time_col,
+        t.first_contact_col,
         t.duration_col,
         t.confirmation_col,
         t.follow_up_col,

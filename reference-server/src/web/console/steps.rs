@@ -112,8 +112,19 @@ async fn case_page(
             let units = state.workflow.units();
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
-            let regions = &state.workflow.settings().regions;
-            let body = pages::case(ctx, &case, &rows, &units, regions, traced, message);
+            let settings = state.workflow.settings();
+            let body = pages::case(
+                ctx,
+                &pages::CaseView {
+                    case: &case,
+                    rows: &rows,
+                    units: &units,
+                    regions: &settings.regions,
+                    risk: &settings.risk_rule,
+                },
+                traced,
+                message,
+            );
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
