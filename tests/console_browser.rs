@@ -5,11 +5,15 @@
 //! facility worker opens a case and reads its "Mã khai báo F0"; an emulated phone uploads with
 //! it; the worker clicks "Truy vết F1"; after publication an emulated F1 phone reports; the
 //! worker sees the F1 row; the unit worker loads the unit key file (a wrong key first) and sees
-//! the real phone number, opened in the page by WebCrypto. A screenshot of each page is saved
-//! under `<target>/tmp/console-screenshots/`.
+//! the real phone number, opened in the page by WebCrypto. Every page is looked at 1280 and
+//! 390 px wide: a screenshot of each under `<target>/tmp/console-screenshots/`, nothing wider
+//! than the screen, and no serious or critical violation of WCAG 2.1 A and AA found by
+//! axe-core, run in the page.
 //!
-//! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the test
-//! fails under CI (`CI` set) and is skipped with a message elsewhere.
+//! Needs `chromium` and `chromium-driver` (`.ci/run` installs them), and axe-core from npm
+//! (`npm ci --prefix tests/browser`, which `.ci/run` runs). Without them the test fails under CI
+//! (`CI` set); elsewhere it is skipped with a message (without axe-core, only the accessibility
+//! check is).
 
 mod harness;
 
@@ -33,6 +37,11 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const F1_PHONE: &str = "84912345678";
 const F1_NAME: &str = "Nguyễn Thị Lan";
 const PASSWORD: &str = "correct horse battery staple";
+/// axe-core as `npm ci --prefix tests/browser` installs it.
+const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/browser/node_modules/axe-core/axe.min.js"
+);
 
 struct Chromedriver {
     child: Child,
@@ -91,6 +100,8 @@ struct Browser {
     base: String,
     shots: PathBuf,
     shot_no: u32,
+    /// axe-core's source, if installed.
+    axe: Option<String>,
 }
 
 impl Browser {
@@ -141,13 +152,58 @@ impl Browser {
             .expect("select");
     }
 
-    /// Save a PNG of the page as `<n>-<name>.png`.
+    /// Save a PNG of the window as `<n>-<name>.png`.
     async fn screenshot(&mut self, name: &str) {
-        self.shot_no += 1;
         let png = self.client.screenshot().await.expect("screenshot");
+        self.save_png(&png, name);
+    }
+
+    fn save_png(&mut self, png: &[u8], name: &str) {
+        self.shot_no += 1;
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
         let path = self.shots.join(format!("{:02}-{name}.png", self.shot_no));
         std::fs::write(&path, png).expect("write screenshot");
+    }
+
+    /// Look at the page 1280 and 390 px wide: nothing wider than the screen, no serious or
+    /// critical axe-core violation, a screenshot `<name>-<width>`. Leaves the window 1280 px
+    /// wide.
+    async fn check_page(&mut self, name: &str) {
+        for (width, height) in [(390, 844), (1280, 900)] {
+            self.client.set_window_size(width, height).await.unwrap();
+            assert_fits_the_screen(self).await;
+            self.assert_accessible(&format!("{name} at {width} px"))
+                .await;
+            self.screenshot(&format!("{name}-{width}")).await;
+        }
+    }
+
+    /// Run axe-core in the page (WCAG 2.1 A and AA rules); fail on any serious or critical
+    /// violation, naming the rule and the elements.
+    async fn assert_accessible(&self, what: &str) {
+        let Some(axe) = &self.axe else { return };
+        let script = format!(
+            "{axe}\n;const done = arguments[arguments.length - 1]; \
+             window.axe.run(document, {{ runOnly: {{ type: 'tag', \
+                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }}, \
+                 resultTypes: ['violations'] }}) \
+               .then(r => done(r.violations \
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                 .map(v => ({{ rule: v.id, impact: v.impact, help: v.help, \
+                               nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }})))) \
+               .catch(e => done([{{ rule: 'axe did not run', help: String(e) }}]));"
+        );
+        let violations = self.client.execute_async(&script, vec![]).await.unwrap();
+        assert_eq!(violations, json!([]), "accessibility of {what}");
+    }
+
+    /// Save a PNG of one element (scrolled into view) at a width, as `<n>-<name>.png`; the
+    /// window is 1280 px wide again after.
+    async fn screenshot_element(&mut self, css: &str, width: u32, name: &str) {
+        self.client.set_window_size(width, 844).await.unwrap();
+        let png = self.find(css).await.screenshot().await.expect("screenshot");
+        self.save_png(&png, name);
+        self.client.set_window_size(1280, 900).await.unwrap();
     }
 
     async fn login(&self, username: &str, password: &str) {
@@ -270,15 +326,18 @@ async fn rfc9180_vector_opens_in_the_page(b: &Browser) {
     assert_eq!(out["pt"], json!(v["pt"]), "RFC 9180 A.1.1 sequence 0 opens");
 }
 
-/// Nothing on the page reaches past the right edge of the window, and the page does not
-/// scroll sideways.
+/// Nothing on the page reaches past the right edge of the window (a table's own scroller may
+/// hold a wider table, but the F1 tables, cards on a narrow screen, never need to), and the page
+/// does not scroll sideways.
 async fn assert_fits_the_screen(b: &Browser) {
     let overflow = b
         .client
         .execute(
             "const w = document.documentElement.clientWidth; \
+             const wide = e => e.getBoundingClientRect().right > w + 1; \
              return [...document.querySelectorAll('body *')] \
-               .filter(e => e.getBoundingClientRect().right > w + 1) \
+               .filter(e => (e.parentElement.closest('.scroll') ? \
+                             e.closest('#f1-table, #unit-rows') : true) && wide(e)) \
                .map(e => e.tagName + '.' + e.className + '#' + e.id);",
             vec![],
         )
@@ -306,6 +365,24 @@ fn doctor_rows(server: &Server) -> Vec<Value> {
     let rows = server.get("/api/v1/cases/1/f1", Some(&doctor), &[]);
     assert_eq!(rows.status, 200, "{}", rows.text());
     rows.json().as_array().unwrap().clone()
+}
+
+/// axe-core's source; without it, the accessibility checks are skipped outside CI.
+fn axe_source() -> Option<String> {
+    match std::fs::read_to_string(AXE) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install axe-core (npm ci --prefix tests/browser, see .ci/run): {AXE}: {e}"
+            );
+            eprintln!(
+                "console_browser: accessibility checks SKIPPED: run `npm ci --prefix tests/browser` \
+                 to install axe-core"
+            );
+            None
+        }
+    }
 }
 
 fn browser_available() -> bool {
@@ -367,6 +444,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         base: server.base.clone(),
         shots: shots.clone(),
         shot_no: 0,
+        axe: axe_source(),
     };
 
     // Step 1 (set-up): the admin creates the health workers' accounts in the console.
@@ -375,7 +453,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.wait_for_path("/console/login").await;
         assert_eq!(b.text("h1").await, "Đăng nhập", "Vietnamese by default");
         rfc9180_vector_opens_in_the_page(&b).await;
-        b.screenshot("login").await;
+        b.check_page("login").await;
         b.login("admin", &admin_password).await;
         assert_eq!(b.path().await, "/console/admin");
         for (name, role, unit) in [
@@ -392,7 +470,13 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         }
         let accounts = b.text("#accounts").await;
         assert!(accounts.contains("doctor") && accounts.contains("north-worker"));
-        b.screenshot("admin-accounts").await;
+        b.check_page("admin-accounts").await;
+        b.goto("/console/admin/audit").await;
+        b.find("#audit-filter").await;
+        b.check_page("audit").await;
+        b.goto("/console/password").await;
+        b.find("#current").await;
+        b.check_page("password").await;
         b.logout().await;
     });
 
@@ -400,12 +484,12 @@ fn seven_steps_in_the_console_with_a_real_browser() {
     let code = runtime.block_on(async {
         b.login("doctor", PASSWORD).await;
         assert_eq!(b.path().await, "/console/cases");
-        b.screenshot("cases-empty").await;
+        b.check_page("cases-empty").await;
         b.fill("#reference", "HN-0001 <b>bold?</b>").await;
         b.click("#open-case button[type=submit]").await;
         let code = b.text("#declaration-code").await;
         assert_eq!(b.text("h1").await, "Mã khai báo F0");
-        b.screenshot("declaration-code").await;
+        b.check_page("declaration-code").await;
         code
     });
     assert!(
@@ -439,7 +523,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         // The reference was typed with markup; the page shows it as text.
         assert!(b.text("dl.facts").await.contains("HN-0001 <b>bold?</b>"));
         assert_eq!(b.text("#trace-button").await, "Truy vết F1");
-        b.screenshot("case-upload-received").await;
+        b.check_page("case-upload-received").await;
         // The whole country is chosen by default; the worker chooses Hà Nội and Hồ Chí Minh
         // instead (in a list that takes several, a click toggles one).
         for region in ["0", "1", "79"] {
@@ -454,7 +538,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             Some("1,79")
         );
         assert_eq!(regions.text().await.unwrap(), "Hà Nội, TP. Hồ Chí Minh");
-        b.screenshot("case-traced").await;
+        b.check_page("case-traced").await;
     });
 
     // Publication, then step 5 on the F1's phone (B): match, report.
@@ -524,12 +608,14 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             !source.contains(F1_PHONE),
             "the facility never sees the number"
         );
-        b.screenshot("f1-table").await;
+        b.check_page("f1-table").await;
+        b.screenshot_element("#f1-table", 390, "f1-table-cards-390")
+            .await;
         // The English switch keeps the page and changes the words.
         b.click("a.lang").await;
         b.wait_for_text("#trace-button", |t| t == "Trace F1").await;
         assert!(b.text("h2").await.contains("F1 analysis table"));
-        b.screenshot("f1-table-english").await;
+        b.check_page("f1-table-english").await;
         b.click("a.lang").await;
         b.wait_for_text("#trace-button", |t| t == "Truy vết F1")
             .await;
@@ -542,7 +628,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         assert_eq!(b.path().await, "/console/unit");
         let cell = format!("#unit-rows tr[data-f1-id='{f1_id}'] td.phone");
         assert_eq!(b.text(&cell).await, "Đã mã hóa");
-        b.screenshot("unit-inbox-sealed").await;
+        b.check_page("unit-inbox-sealed").await;
         // Another unit's key is refused, and nothing is opened.
         b.find("#unit-key")
             .await
@@ -567,7 +653,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             "the real phone number, opened in the page"
         );
         assert_eq!(b.text(&format!("{cell} .name")).await, F1_NAME);
-        b.screenshot("unit-inbox-opened").await;
+        b.check_page("unit-inbox-opened").await;
         // Both downloads are for spreadsheets: a byte-order mark, then times in UTC+7 named
         // in the header; the in-browser one has the opened number and name.
         let downloads = b
@@ -618,7 +704,9 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             .await
             .unwrap();
         assert_eq!(same_page, json!(true), "saved without reloading the page");
-        b.screenshot("unit-follow-up").await;
+        b.check_page("unit-follow-up").await;
+        b.screenshot_element("#unit-rows", 390, "unit-rows-cards-390")
+            .await;
         // A phone-sized screen: each row is a card, its controls on the screen.
         b.client.set_window_size(390, 844).await.unwrap();
         assert_fits_the_screen(&b).await;

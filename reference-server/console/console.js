@@ -288,7 +288,22 @@
     }
   }
 
+  // A table's scroller can be reached and scrolled from the keyboard, and is named by its
+  // card's heading.
+  function setUpScrollers() {
+    for (const scroller of document.querySelectorAll('.scroll')) {
+      const section = scroller.closest('section');
+      const heading = section && section.querySelector('h1, h2');
+      scroller.tabIndex = 0;
+      if (heading) {
+        scroller.setAttribute('role', 'region');
+        scroller.setAttribute('aria-label', heading.textContent.trim());
+      }
+    }
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    setUpScrollers();
     setUpCopyButtons();
     setUpUnitInbox();
   });
