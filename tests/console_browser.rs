@@ -35,6 +35,8 @@ use serde_json::{Value, json};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const F1_PHONE: &str = "84912345678";
+/// [`F1_PHONE`] as Vietnamese write it.
+const F1_PHONE_SHOWN: &str = "0912 345 678";
 const F1_NAME: &str = "Nguyễn Thị Lan";
 const PASSWORD: &str = "correct horse battery staple";
 /// axe-core as `npm ci --prefix tests/browser` installs it.
@@ -359,6 +361,15 @@ async fn assert_fits_the_screen(b: &Browser) {
     );
 }
 
+/// A health worker's page (in either language, messages for its script included) has no
+/// cryptography or command-line words: those are for the admin page.
+async fn assert_no_jargon(b: &Browser) {
+    let source = b.client.source().await.unwrap().to_lowercase();
+    for word in ["hex", "x25519", "webcrypto", "hpke", "bluezone unit"] {
+        assert!(!source.contains(word), "a worker's page says {word:?}");
+    }
+}
+
 /// The F1 table of case 1 as the API gives it to the treatment facility.
 fn doctor_rows(server: &Server) -> Vec<Value> {
     let doctor = server.login("doctor", PASSWORD);
@@ -468,6 +479,20 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             let notice = b.wait_for_text("p.alert", |t| !t.is_empty()).await;
             assert_eq!(notice, "Đã tạo tài khoản", "account {name}");
         }
+        // Each field's rule is stated beside it: "Bác sĩ Hùng" is no user name, and the form
+        // says why before it is sent.
+        assert!(b.text("#new-username-help").await.contains("a-z"));
+        b.fill("#new-username", "Bác sĩ Hùng").await;
+        let valid = b
+            .client
+            .execute(
+                "return document.getElementById('new-username').checkValidity();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(valid, json!(false), "the browser holds the form's rule");
+        assert_eq!(b.text("#units th").await, "Tên đơn vị");
         let accounts = b.text("#accounts").await;
         assert!(accounts.contains("doctor") && accounts.contains("north-worker"));
         b.check_page("admin-accounts").await;
@@ -609,6 +634,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             "the facility never sees the number"
         );
         b.check_page("f1-table").await;
+        assert_no_jargon(&b).await;
         b.screenshot_element("#f1-table", 390, "f1-table-cards-390")
             .await;
         // The English switch keeps the page and changes the words.
@@ -616,6 +642,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.wait_for_text("#trace-button", |t| t == "Trace F1").await;
         assert!(b.text("h2").await.contains("F1 analysis table"));
         b.check_page("f1-table-english").await;
+        assert_no_jargon(&b).await;
         b.click("a.lang").await;
         b.wait_for_text("#trace-button", |t| t == "Truy vết F1")
             .await;
@@ -629,6 +656,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         let cell = format!("#unit-rows tr[data-f1-id='{f1_id}'] td.phone");
         assert_eq!(b.text(&cell).await, "Đã mã hóa");
         b.check_page("unit-inbox-sealed").await;
+        assert_no_jargon(&b).await;
         // Another unit's key is refused, and nothing is opened.
         b.find("#unit-key")
             .await
@@ -647,10 +675,13 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             .unwrap();
         b.wait_for_text("#key-status", |t| t == "Đã mở số điện thoại: 1")
             .await;
-        let number = b.text(&format!("{cell} .number")).await;
+        // The real phone number, opened in the page, written as in Vietnam, and a link that
+        // calls it.
+        let number = b.find(&format!("{cell} a.number")).await;
+        assert_eq!(number.text().await.unwrap(), F1_PHONE_SHOWN);
         assert_eq!(
-            number, F1_PHONE,
-            "the real phone number, opened in the page"
+            number.attr("href").await.unwrap().as_deref(),
+            Some("tel:+84912345678")
         );
         assert_eq!(b.text(&format!("{cell} .name")).await, F1_NAME);
         b.check_page("unit-inbox-opened").await;
@@ -697,7 +728,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         })
         .await;
         b.find(&format!("{row}[data-follow-up='contacted']")).await;
-        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE);
+        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE_SHOWN);
         let same_page = b
             .client
             .execute("return window.bluezoneSamePage === true;", vec![])
@@ -735,7 +766,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             t.starts_with("Đã lưu lúc ")
         })
         .await;
-        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE);
+        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE_SHOWN);
         b.screenshot("unit-follow-up-phone-size").await;
         // Reloaded, the page has forgotten the numbers and the key; the follow-up is stored.
         b.client.refresh().await.unwrap();

@@ -169,6 +169,20 @@
     return /[",\r\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
   }
 
+  // A phone number as the F1's phone gave it (digits, from the country code: 84912345678) as
+  // Vietnamese write it (0912 345 678: mobile 4-3-3, landline 3-4-4), and as a tel: link.
+  function phoneText(digits) {
+    const national = digits.startsWith('84') ? '0' + digits.slice(2) : digits;
+    if (!national.startsWith('0')) return '+' + digits;
+    if (national.length === 10) return national.replace(/^(\d{4})(\d{3})(\d{3})$/, '$1 $2 $3');
+    if (national.length === 11) return national.replace(/^(\d{3})(\d{4})(\d{4})$/, '$1 $2 $3');
+    return national;
+  }
+
+  function phoneLink(digits) {
+    return 'tel:' + (digits.startsWith('0') ? digits : '+' + digits);
+  }
+
   function setUpUnitInbox() {
     const inbox = document.getElementById('inbox');
     const input = document.getElementById('unit-key');
@@ -188,12 +202,12 @@
       // Forget the file in the form: nothing about it goes anywhere.
       input.value = '';
       if (!/^[0-9a-fA-F]{64}$/.test(text)) { say(inbox.dataset.msgBadFormat, true); return; }
-      if (!(window.crypto && crypto.subtle)) { say(inbox.dataset.msgNoWebcrypto, true); return; }
+      if (!(window.crypto && crypto.subtle)) { say(inbox.dataset.msgOldBrowser, true); return; }
       let unitKey;
       try {
         unitKey = await importUnitKey(fromHex(text));
       } catch (e) {
-        say(inbox.dataset.msgNoWebcrypto, true);
+        say(inbox.dataset.msgOldBrowser, true);
         return;
       }
       if (toHex(unitKey.publicKey) !== inbox.dataset.unitPublicKey.toLowerCase()) {
@@ -206,9 +220,10 @@
         try {
           const details = await openRow(unitKey, cell.dataset.sealed, row.dataset.f1Id,
             Number(row.dataset.district));
-          const number = document.createElement('span');
+          const number = document.createElement('a');
           number.className = 'number';
-          number.textContent = details.phone;
+          number.textContent = phoneText(details.phone);
+          number.href = phoneLink(details.phone);
           cell.replaceChildren(number);
           if (details.name) {
             const name = document.createElement('span');

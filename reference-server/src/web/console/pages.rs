@@ -252,14 +252,14 @@ pub fn code(ctx: &Ctx, case: &CaseRecord, code: &str) -> String {
         html! {
             section.card {
                 h1 { (t.declaration_code) }
-                p.meta { (t.case_title) " #" (case.case_id) @if !case.reference.is_empty() { " · " (case.reference) } }
+                p.meta { (t.case_title) " " (case.case_id) @if !case.reference.is_empty() { " · " (case.reference) } }
                 p.code-box {
                     output #declaration-code.code aria-label=(t.declaration_code) { (code) }
                     button.copy type="button" data-copy="declaration-code" data-copied=(t.copied) { (t.copy) }
                 }
                 p { (t.code_help) }
                 p.help { (t.code_once) " " (t.code_expires) " " (when(ctx, case.code_expires_at)) "." }
-                p { a #case-link href={"/console/cases/" (case.case_id)} { (t.case_title) " #" (case.case_id) } }
+                p { a #case-link href={"/console/cases/" (case.case_id)} { (t.case_title) " " (case.case_id) } }
             }
         },
     )
@@ -325,7 +325,7 @@ pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -
         .chain(regions.regions.iter().map(|r| r.code))
         .map(|code| (code, region_name(code)))
         .collect();
-    let title = format!("{} #{}", t.case_title, case.case_id);
+    let title = format!("{} {}", t.case_title, case.case_id);
     layout(
         ctx,
         &title,
@@ -483,7 +483,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                 data-msg-opened=(t.key_opened)
                 data-msg-wrong-unit=(t.key_wrong_unit)
                 data-msg-bad-format=(t.key_bad_format)
-                data-msg-no-webcrypto=(t.key_no_webcrypto)
+                data-msg-old-browser=(t.key_old_browser)
                 data-msg-open-failed=(t.open_failed)
                 data-msg-save-failed=(t.save_failed)
                 data-unit=(unit.name)
@@ -620,7 +620,9 @@ pub fn admin(
                     (csrf(ctx))
                     label for="new-username" { (t.username) }
                     input #new-username type="text" name="username" value=(form.username)
-                        autocomplete="off" autocapitalize="none" spellcheck="false" required;
+                        autocomplete="off" autocapitalize="none" spellcheck="false"
+                        pattern="[a-z0-9._\\-]{1,64}" aria-describedby="new-username-help" required;
+                    p #new-username-help.help { (t.username_help) }
                     label for="new-password" { (t.password) }
                     input #new-password type="password" name="password" autocomplete="new-password"
                         minlength="12" aria-describedby="new-password-help" required;
@@ -675,7 +677,7 @@ pub fn admin(
                 h2 { (t.units_title) }
                 div.scroll {
                     table #units {
-                        thead { (header_row(&[t.username, t.district_col, t.public_key_col])) }
+                        thead { (header_row(&[t.unit_name, t.district_col, t.public_key_col])) }
                         tbody {
                             @for u in units {
                                 @let ds: Vec<String> = u.districts.iter().map(u32::to_string).collect();
@@ -695,7 +697,8 @@ pub fn admin(
                     label for="unit-name" { (t.unit_name) }
                     input #unit-name type="text" name="name" value=(forms.unit.name)
                         autocomplete="off" autocapitalize="none" spellcheck="false"
-                        pattern="[a-z0-9-]{1,64}" required;
+                        pattern="[a-z0-9\\-]{1,64}" aria-describedby="unit-name-help" required;
+                    p #unit-name-help.help { (t.unit_name_help) }
                     label for="unit-districts" { (t.district_col) }
                     input #unit-districts type="text" name="districts" value=(forms.unit.districts)
                         autocomplete="off" inputmode="numeric" aria-describedby="unit-districts-help"
