@@ -5,11 +5,15 @@
 //! facility worker opens a case and reads its "Mã khai báo F0"; an emulated phone uploads with
 //! it; the worker clicks "Truy vết F1"; after publication an emulated F1 phone reports; the
 //! worker sees the F1 row; the unit worker loads the unit key file (a wrong key first) and sees
-//! the real phone number, opened in the page by WebCrypto. A screenshot of each page is saved
-//! under `<target>/tmp/console-screenshots/`.
+//! the real phone number, opened in the page by WebCrypto. Every page is looked at 1280 and
+//! 390 px wide: a screenshot of each under `<target>/tmp/console-screenshots/`, nothing wider
+//! than the screen, and no serious or critical violation of WCAG 2.1 A and AA found by
+//! axe-core, run in the page.
 //!
-//! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the test
-//! fails under CI (`CI` set) and is skipped with a message elsewhere.
+//! Needs `chromium` and `chromium-driver` (`.ci/run` installs them), and axe-core from npm
+//! (`npm ci --prefix tests/browser`, which `.ci/run` runs). Without them the test fails under CI
+//! (`CI` set); elsewhere it is skipped with a message (without axe-core, only the accessibility
+//! check is).
 
 mod harness;
 
@@ -31,11 +35,18 @@ use serde_json::{Value, json};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const F1_PHONE: &str = "84912345678";
+/// [`F1_PHONE`] as Vietnamese write it.
+const F1_PHONE_SHOWN: &str = "0912 345 678";
 const F1_NAME: &str = "Nguyễn Thị Lan";
 /// The password the admin gives each worker; the worker replaces it with [`PASSWORD`] at the
 /// first login.
 const FIRST_PASSWORD: &str = "the admin chose this one";
 const PASSWORD: &str = "correct horse battery staple";
+/// axe-core as `npm ci --prefix tests/browser` installs it.
+const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/browser/node_modules/axe-core/axe.min.js"
+);
 
 struct Chromedriver {
     child: Child,
@@ -94,6 +105,8 @@ struct Browser {
     base: String,
     shots: PathBuf,
     shot_no: u32,
+    /// axe-core's source, if installed.
+    axe: Option<String>,
 }
 
 impl Browser {
@@ -144,13 +157,58 @@ impl Browser {
             .expect("select");
     }
 
-    /// Save a PNG of the page as `<n>-<name>.png`.
+    /// Save a PNG of the window as `<n>-<name>.png`.
     async fn screenshot(&mut self, name: &str) {
-        self.shot_no += 1;
         let png = self.client.screenshot().await.expect("screenshot");
+        self.save_png(&png, name);
+    }
+
+    fn save_png(&mut self, png: &[u8], name: &str) {
+        self.shot_no += 1;
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
         let path = self.shots.join(format!("{:02}-{name}.png", self.shot_no));
         std::fs::write(&path, png).expect("write screenshot");
+    }
+
+    /// Look at the page 1280 and 390 px wide: nothing wider than the screen, no serious or
+    /// critical axe-core violation, a screenshot `<name>-<width>`. Leaves the window 1280 px
+    /// wide.
+    async fn check_page(&mut self, name: &str) {
+        for (width, height) in [(390, 844), (1280, 900)] {
+            self.client.set_window_size(width, height).await.unwrap();
+            assert_fits_the_screen(self).await;
+            self.assert_accessible(&format!("{name} at {width} px"))
+                .await;
+            self.screenshot(&format!("{name}-{width}")).await;
+        }
+    }
+
+    /// Run axe-core in the page (WCAG 2.1 A and AA rules); fail on any serious or critical
+    /// violation, naming the rule and the elements.
+    async fn assert_accessible(&self, what: &str) {
+        let Some(axe) = &self.axe else { return };
+        let script = format!(
+            "{axe}\n;const done = arguments[arguments.length - 1]; \
+             window.axe.run(document, {{ runOnly: {{ type: 'tag', \
+                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }}, \
+                 resultTypes: ['violations'] }}) \
+               .then(r => done(r.violations \
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                 .map(v => ({{ rule: v.id, impact: v.impact, help: v.help, \
+                               nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }})))) \
+               .catch(e => done([{{ rule: 'axe did not run', help: String(e) }}]));"
+        );
+        let violations = self.client.execute_async(&script, vec![]).await.unwrap();
+        assert_eq!(violations, json!([]), "accessibility of {what}");
+    }
+
+    /// Save a PNG of one element (scrolled into view) at a width, as `<n>-<name>.png`; the
+    /// window is 1280 px wide again after.
+    async fn screenshot_element(&mut self, css: &str, width: u32, name: &str) {
+        self.client.set_window_size(width, 844).await.unwrap();
+        let png = self.find(css).await.screenshot().await.expect("screenshot");
+        self.save_png(&png, name);
+        self.client.set_window_size(1280, 900).await.unwrap();
     }
 
     async fn login(&self, username: &str, password: &str) {
@@ -273,6 +331,74 @@ async fn rfc9180_vector_opens_in_the_page(b: &Browser) {
     assert_eq!(out["pt"], json!(v["pt"]), "RFC 9180 A.1.1 sequence 0 opens");
 }
 
+/// Nothing on the page reaches past the right edge of the window (a table's own scroller may
+/// hold a wider table, but the F1 tables, cards on a narrow screen, never need to), and the page
+/// does not scroll sideways.
+async fn assert_fits_the_screen(b: &Browser) {
+    let overflow = b
+        .client
+        .execute(
+            "const w = document.documentElement.clientWidth; \
+             const wide = e => e.getBoundingClientRect().right > w + 1; \
+             return [...document.querySelectorAll('body *')] \
+               .filter(e => (e.parentElement.closest('.scroll') ? \
+                             e.closest('#f1-table, #unit-rows') : true) && wide(e)) \
+               .map(e => e.tagName + '.' + e.className + '#' + e.id);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!([]), "wider than the screen");
+    let widths = b
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, \
+                     document.documentElement.clientWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "the page scrolls sideways: {widths}"
+    );
+}
+
+/// A health worker's page (in either language, messages for its script included) has no
+/// cryptography or command-line words: those are for the admin page.
+async fn assert_no_jargon(b: &Browser) {
+    let source = b.client.source().await.unwrap().to_lowercase();
+    for word in ["hex", "x25519", "webcrypto", "hpke", "bluezone unit"] {
+        assert!(!source.contains(word), "a worker's page says {word:?}");
+    }
+}
+
+/// The F1 table of case 1 as the API gives it to the treatment facility.
+fn doctor_rows(server: &Server) -> Vec<Value> {
+    let doctor = server.login("doctor", PASSWORD);
+    let rows = server.get("/api/v1/cases/1/f1", Some(&doctor), &[]);
+    assert_eq!(rows.status, 200, "{}", rows.text());
+    rows.json().as_array().unwrap().clone()
+}
+
+/// axe-core's source; without it, the accessibility checks are skipped outside CI.
+fn axe_source() -> Option<String> {
+    match std::fs::read_to_string(AXE) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install axe-core (npm ci --prefix tests/browser, see .ci/run): {AXE}: {e}"
+            );
+            eprintln!(
+                "console_browser: accessibility checks SKIPPED: run `npm ci --prefix tests/browser` \
+                 to install axe-core"
+            );
+            None
+        }
+    }
+}
+
 fn browser_available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !present {
@@ -332,6 +458,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         base: server.base.clone(),
         shots: shots.clone(),
         shot_no: 0,
+        axe: axe_source(),
     };
 
     // Step 1 (set-up): the admin creates the health workers' accounts in the console.
@@ -340,7 +467,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.wait_for_path("/console/login").await;
         assert_eq!(b.text("h1").await, "Đăng nhập", "Vietnamese by default");
         rfc9180_vector_opens_in_the_page(&b).await;
-        b.screenshot("login").await;
+        b.check_page("login").await;
         b.login("admin", &admin_password).await;
         assert_eq!(b.path().await, "/console/admin");
         for (name, role, facility, unit) in [
@@ -356,9 +483,29 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             let notice = b.wait_for_text("p.alert", |t| !t.is_empty()).await;
             assert_eq!(notice, "Đã tạo tài khoản", "account {name}");
         }
+        // Each field's rule is stated beside it: "Bác sĩ Hùng" is no user name, and the form
+        // says why before it is sent.
+        assert!(b.text("#new-username-help").await.contains("a-z"));
+        b.fill("#new-username", "Bác sĩ Hùng").await;
+        let valid = b
+            .client
+            .execute(
+                "return document.getElementById('new-username').checkValidity();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(valid, json!(false), "the browser holds the form's rule");
+        assert_eq!(b.text("#units th").await, "Tên đơn vị");
         let accounts = b.text("#accounts").await;
         assert!(accounts.contains("doctor") && accounts.contains("north-worker"));
-        b.screenshot("admin-accounts").await;
+        b.check_page("admin-accounts").await;
+        b.goto("/console/admin/audit").await;
+        b.find("#audit-filter").await;
+        b.check_page("audit").await;
+        b.goto("/console/password").await;
+        b.find("#current").await;
+        b.check_page("password").await;
         b.logout().await;
     });
 
@@ -370,18 +517,18 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.goto("/console/cases").await;
         b.wait_for_path("/console/password").await;
         assert!(b.text("p.alert").await.contains("do người khác đặt"));
-        b.screenshot("password-first-login").await;
+        b.check_page("password-first-login").await;
         b.fill("#current", FIRST_PASSWORD).await;
         b.fill("#new", PASSWORD).await;
         b.click("form[action='/console/password'] button[type=submit]")
             .await;
         b.wait_for_path("/console/cases").await;
-        b.screenshot("cases-empty").await;
+        b.check_page("cases-empty").await;
         b.fill("#reference", "HN-0001 <b>bold?</b>").await;
         b.click("#open-case button[type=submit]").await;
         let code = b.text("#declaration-code").await;
         assert_eq!(b.text("h1").await, "Mã khai báo F0");
-        b.screenshot("declaration-code").await;
+        b.check_page("declaration-code").await;
         code
     });
     assert!(
@@ -415,7 +562,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         // The reference was typed with markup; the page shows it as text.
         assert!(b.text("dl.facts").await.contains("HN-0001 <b>bold?</b>"));
         assert_eq!(b.text("#trace-button").await, "Truy vết F1");
-        b.screenshot("case-upload-received").await;
+        b.check_page("case-upload-received").await;
         // The whole country is chosen by default; the worker chooses Hà Nội and Hồ Chí Minh
         // instead (in a list that takes several, a click toggles one).
         for region in ["0", "1", "79"] {
@@ -430,7 +577,7 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             Some("1,79")
         );
         assert_eq!(regions.text().await.unwrap(), "Hà Nội, TP. Hồ Chí Minh");
-        b.screenshot("case-traced").await;
+        b.check_page("case-traced").await;
     });
 
     // Publication, then step 5 on the F1's phone (B): match, report.
@@ -448,18 +595,68 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         let row = b.find(&format!("#f1-table tr[data-f1-id='{f1_id}']")).await;
         let text = row.text().await.unwrap();
         assert!(text.contains("Hai chiều"), "confirmed both ways: {text}");
-        assert!(text.contains("north"), "sealed for unit north: {text}");
+        // Who can see the numbers is said once, above the table, not on every row.
+        assert!(b.text("#phones-seen-by").await.ends_with(": north"));
+        assert!(!b.text("#f1-table").await.contains("north"));
+        // The row: a short F1 ID whose copy button holds the whole one; first and last
+        // contact, duration, closeness class (the risk rule's bucket of the API's attenuation)
+        // and confirmation, each explained in the legend.
+        let cell =
+            |column: &str| format!("#f1-table tr[data-f1-id='{f1_id}'] td[data-label='{column}']");
+        let short_id = b.text(&cell("ID F1")).await;
+        assert!(
+            short_id.starts_with(&format!("{}… ", &f1_id[..8])),
+            "{short_id}"
+        );
+        let copy = b.find(&format!("{} button", cell("ID F1"))).await;
+        assert_eq!(
+            copy.attr("data-copy-text").await.unwrap(),
+            Some(f1_id.clone())
+        );
+        let api_row = doctor_rows(&server)[0].clone();
+        let (first, last) = (
+            b.text(&cell("Tiếp xúc đầu")).await,
+            b.text(&cell("Tiếp xúc cuối")).await,
+        );
+        assert!(
+            first.ends_with("(UTC+7)") && last.ends_with("(UTC+7)") && first != last,
+            "{first} {last}"
+        );
+        let minutes = api_row["duration_seconds"].as_u64().unwrap().div_ceil(60);
+        assert_eq!(b.text(&cell("Thời lượng")).await, format!("{minutes} phút"));
+        let db = api_row["min_attenuation_db"].as_i64().unwrap();
+        let bucket = bluezone_protocol::RiskRule::default().bucket(i16::try_from(db).unwrap());
+        let closeness = b.find(&cell("Mức độ gần")).await;
+        assert_eq!(
+            closeness.attr("data-closeness").await.unwrap(),
+            Some(bucket.to_string())
+        );
+        assert_eq!(
+            closeness.text().await.unwrap(),
+            ["Rất gần", "Gần", "Hơi xa", "Xa"][bucket]
+        );
+        let legend = b.text("#f1-legend").await;
+        for word in ["Hai chiều", "Một chiều", "Mức độ gần"] {
+            assert!(
+                legend.contains(word),
+                "the legend explains {word}: {legend}"
+            );
+        }
         let source = b.client.source().await.unwrap();
         assert!(
             !source.contains(F1_PHONE),
             "the facility never sees the number"
         );
-        b.screenshot("f1-table").await;
+        b.check_page("f1-table").await;
+        assert_no_jargon(&b).await;
+        b.screenshot_element("#f1-table", 390, "f1-table-cards-390")
+            .await;
         // The English switch keeps the page and changes the words.
         b.click("a.lang").await;
         b.wait_for_text("#trace-button", |t| t == "Trace F1").await;
         assert!(b.text("h2").await.contains("F1 analysis table"));
-        b.screenshot("f1-table-english").await;
+        b.check_page("f1-table-english").await;
+        assert_no_jargon(&b).await;
         b.click("a.lang").await;
         b.wait_for_text("#trace-button", |t| t == "Truy vết F1")
             .await;
@@ -477,7 +674,8 @@ fn seven_steps_in_the_console_with_a_real_browser() {
         b.wait_for_path("/console/unit").await;
         let cell = format!("#unit-rows tr[data-f1-id='{f1_id}'] td.phone");
         assert_eq!(b.text(&cell).await, "Đã mã hóa");
-        b.screenshot("unit-inbox-sealed").await;
+        b.check_page("unit-inbox-sealed").await;
+        assert_no_jargon(&b).await;
         // Another unit's key is refused, and nothing is opened.
         b.find("#unit-key")
             .await
@@ -496,65 +694,111 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             .unwrap();
         b.wait_for_text("#key-status", |t| t == "Đã mở số điện thoại: 1")
             .await;
-        let number = b.text(&format!("{cell} .number")).await;
+        // The real phone number, opened in the page, written as in Vietnam, and a link that
+        // calls it.
+        let number = b.find(&format!("{cell} a.number")).await;
+        assert_eq!(number.text().await.unwrap(), F1_PHONE_SHOWN);
         assert_eq!(
-            number, F1_PHONE,
-            "the real phone number, opened in the page"
+            number.attr("href").await.unwrap().as_deref(),
+            Some("tel:+84912345678")
         );
         assert_eq!(b.text(&format!("{cell} .name")).await, F1_NAME);
-        b.screenshot("unit-inbox-opened").await;
-        // Follow-up: the form keeps working after the numbers were opened.
-        b.select(
-            &format!("#unit-rows tr[data-f1-id='{f1_id}'] select"),
-            "contacted",
-        )
+        b.check_page("unit-inbox-opened").await;
+        // Both downloads are for spreadsheets: a byte-order mark, then times in UTC+7 named
+        // in the header; the in-browser one has the opened number and name.
+        let downloads = b
+            .client
+            .execute_async(
+                "const done = arguments[0]; const bytes = b => Array.from(new Uint8Array(b)); \
+                 const make = URL.createObjectURL; \
+                 URL.createObjectURL = blob => { \
+                   URL.createObjectURL = make; \
+                   Promise.all([fetch('/console/unit/f1.csv').then(r => r.arrayBuffer()), \
+                                blob.arrayBuffer()]) \
+                     .then(([sealed, opened]) => done([bytes(sealed), bytes(opened)])); \
+                   return make(blob); \
+                 }; \
+                 document.getElementById('export-opened').click();",
+                vec![],
+            )
+            .await
+            .unwrap();
+        for (n, file) in downloads.as_array().unwrap().iter().enumerate() {
+            let bytes: Vec<u8> = serde_json::from_value(file.clone()).unwrap();
+            assert!(bytes.starts_with(b"\xEF\xBB\xBFcase_id,"), "download {n}");
+            let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+            let header = text.lines().next().unwrap();
+            assert!(header.contains(",contact_time_utc+07:00,"), "{header}");
+            if n == 1 {
+                assert!(text.contains(F1_PHONE) && text.contains(F1_NAME), "{text}");
+            }
+        }
+        // Follow-up is saved in the background: no reload, the opened number stays, and the
+        // row says it was saved.
+        let row = format!("#unit-rows tr[data-f1-id='{f1_id}']");
+        b.client
+            .execute("window.bluezoneSamePage = true;", vec![])
+            .await
+            .unwrap();
+        b.select(&format!("{row} select"), "contacted").await;
+        b.click(&format!("{row} button[type=submit]")).await;
+        b.wait_for_text(&format!("{row} .save-state"), |t| {
+            t.starts_with("Đã lưu lúc ")
+        })
         .await;
-        b.click(&format!(
-            "#unit-rows tr[data-f1-id='{f1_id}'] button[type=submit]"
-        ))
-        .await;
-        let row = b
-            .find(&format!(
-                "#unit-rows tr[data-f1-id='{f1_id}'][data-follow-up='contacted']"
-            ))
+        b.find(&format!("{row}[data-follow-up='contacted']")).await;
+        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE_SHOWN);
+        let same_page = b
+            .client
+            .execute("return window.bluezoneSamePage === true;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(same_page, json!(true), "saved without reloading the page");
+        b.check_page("unit-follow-up").await;
+        b.screenshot_element("#unit-rows", 390, "unit-rows-cards-390")
             .await;
-        assert!(row.text().await.unwrap().contains("Đã mã hóa"));
-        b.screenshot("unit-follow-up").await;
-        // A phone-sized screen: the page reflows, the table scrolls inside its card.
+        // A phone-sized screen: each row is a card, its controls on the screen.
         b.client.set_window_size(390, 844).await.unwrap();
+        assert_fits_the_screen(&b).await;
+        for control in ["select", "button[type=submit]", ".phone .number"] {
+            let inside = b
+                .client
+                .execute(
+                    "const r = arguments[0].getBoundingClientRect(); \
+                     return r.width > 0 && r.left >= 0 && \
+                            r.right <= document.documentElement.clientWidth;",
+                    vec![json!(b.find(&format!("{row} {control}")).await)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                inside,
+                json!(true),
+                "{control} of the row is on a 390 px screen"
+            );
+        }
+        b.select(&format!("{row} select"), "quarantined").await;
+        b.click(&format!("{row} button[type=submit]")).await;
+        b.find(&format!("{row}[data-follow-up='quarantined']"))
+            .await;
+        b.wait_for_text(&format!("{row} .save-state"), |t| {
+            t.starts_with("Đã lưu lúc ")
+        })
+        .await;
+        assert_eq!(b.text(&format!("{cell} .number")).await, F1_PHONE_SHOWN);
+        b.screenshot("unit-follow-up-phone-size").await;
+        // Reloaded, the page has forgotten the numbers and the key; the follow-up is stored.
         b.client.refresh().await.unwrap();
-        b.find("#unit-key").await;
-        // Nothing but the table's own scroller is wider than the screen.
-        let overflow = b
-            .client
-            .execute(
-                "const w = document.documentElement.clientWidth; \
-                 return [...document.querySelectorAll('body *')] \
-                   .filter(e => !e.closest('.scroll') && e.getBoundingClientRect().right > w + 1) \
-                   .map(e => e.tagName + '.' + e.className + '#' + e.id);",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(overflow, json!([]), "wider than a phone screen");
-        let widths = b
-            .client
-            .execute(
-                "return [document.documentElement.scrollWidth, \
-                         document.documentElement.clientWidth];",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert!(
-            widths[0].as_u64() <= widths[1].as_u64(),
-            "the page scrolls sideways: {widths}"
-        );
+        assert_eq!(b.text(&cell).await, "Đã mã hóa");
+        b.find(&format!("{row}[data-follow-up='quarantined']"))
+            .await;
         assert!(
             !b.find("#export-opened").await.is_displayed().await.unwrap(),
             "no export before a key is loaded"
         );
+        assert_fits_the_screen(&b).await;
         b.screenshot("unit-inbox-phone-size").await;
+        b.client.set_window_size(1280, 900).await.unwrap();
         b.client.clone().close().await.unwrap();
     });
     let saved = std::fs::read_dir(&shots).unwrap().count();

@@ -506,6 +506,34 @@ fn phone_numbers_never_appear_in_clear_in_the_store_or_any_answer() {
     let rows = server
         .get("/api/v1/units/north/f1", Some(&worker), &[])
         .json();
+
+    // The API's CSV is for programs (UTC, no byte-order mark); the console's download is for
+    // spreadsheets: a byte-order mark, and times in the console's zone (UTC+7 by default),
+    // named in the header.
+    let body = |wanted: &str| &answers.iter().find(|(p, _)| p == wanted).unwrap().1;
+    let api_csv = std::str::from_utf8(body("/api/v1/units/north/f1?format=csv")).unwrap();
+    let first_contact = rows[0]["contact_time"].as_u64().unwrap();
+    assert!(api_csv.starts_with("case_id,no,"), "{api_csv}");
+    assert!(api_csv.contains(rows[0]["contact_time_utc"].as_str().unwrap()));
+    let console_csv = body("/console/unit/f1.csv");
+    assert!(console_csv.starts_with(b"\xEF\xBB\xBFcase_id,no,"));
+    let console_csv = std::str::from_utf8(&console_csv[3..]).unwrap();
+    let header = console_csv.lines().next().unwrap();
+    assert!(
+        header.contains(",contact_time_utc+07:00,last_contact_utc+07:00,"),
+        "{header}"
+    );
+    let fields: Vec<&str> = console_csv.lines().nth(1).unwrap().split(',').collect();
+    let (local, utc) = (fields[4], rows[0]["contact_time_utc"].as_str().unwrap());
+    assert_eq!(
+        local,
+        bluezone_export::CsvFormat::spreadsheet(7 * 60).time(first_contact)
+    );
+    // `YYYY-MM-DD HH:MM:SS`, seven hours after `YYYY-MM-DDTHH:MM:SSZ`.
+    let hour = |t: &str| t[11..13].parse::<u32>().unwrap();
+    assert_eq!((local.len(), &local[10..11]), (19, " "), "{local}");
+    assert_eq!(hour(local), (hour(utc) + 7) % 24, "{local} against {utc}");
+    assert_eq!(local[13..], utc[13..19]);
     let sealed = hex::decode(rows[0]["sealed_contact"].as_str().unwrap()).unwrap();
     let opened = bluezone_protocol::SealedContactDetails(sealed.try_into().unwrap())
         .open(&reports[0], 1, &units[0].private_key)

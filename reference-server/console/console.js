@@ -133,17 +133,23 @@
 
   // ---- the page ----
 
+  // A copy button copies the text of the element `data-copy` names, or its own `data-copy-text`
+  // (a shortened F1 ID's whole ID, shown in the code element before the button if the
+  // clipboard refuses).
   function setUpCopyButtons() {
-    for (const button of document.querySelectorAll('button[data-copy]')) {
+    for (const button of document.querySelectorAll('button[data-copy], button[data-copy-text]')) {
       button.addEventListener('click', async () => {
-        const target = document.getElementById(button.dataset.copy);
+        const target = button.dataset.copy
+          ? document.getElementById(button.dataset.copy)
+          : button.parentElement.querySelector('code');
         if (!target) return;
-        const text = target.textContent.trim();
+        const text = button.dataset.copyText || target.textContent.trim();
         try {
           await navigator.clipboard.writeText(text);
           button.textContent = button.dataset.copied;
         } catch (e) {
           // No clipboard permission: select the code so the worker can copy it by hand.
+          target.textContent = text;
           const range = document.createRange();
           range.selectNodeContents(target);
           const selection = window.getSelection();
@@ -161,6 +167,20 @@
     let v = String(value);
     if (/^[=+\-@\t\r]/.test(v)) v = "'" + v;
     return /[",\r\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
+  }
+
+  // A phone number as the F1's phone gave it (digits, from the country code: 84912345678) as
+  // Vietnamese write it (0912 345 678: mobile 4-3-3, landline 3-4-4), and as a tel: link.
+  function phoneText(digits) {
+    const national = digits.startsWith('84') ? '0' + digits.slice(2) : digits;
+    if (!national.startsWith('0')) return '+' + digits;
+    if (national.length === 10) return national.replace(/^(\d{4})(\d{3})(\d{3})$/, '$1 $2 $3');
+    if (national.length === 11) return national.replace(/^(\d{3})(\d{4})(\d{4})$/, '$1 $2 $3');
+    return national;
+  }
+
+  function phoneLink(digits) {
+    return 'tel:' + (digits.startsWith('0') ? digits : '+' + digits);
   }
 
   function setUpUnitInbox() {
@@ -182,12 +202,12 @@
       // Forget the file in the form: nothing about it goes anywhere.
       input.value = '';
       if (!/^[0-9a-fA-F]{64}$/.test(text)) { say(inbox.dataset.msgBadFormat, true); return; }
-      if (!(window.crypto && crypto.subtle)) { say(inbox.dataset.msgNoWebcrypto, true); return; }
+      if (!(window.crypto && crypto.subtle)) { say(inbox.dataset.msgOldBrowser, true); return; }
       let unitKey;
       try {
         unitKey = await importUnitKey(fromHex(text));
       } catch (e) {
-        say(inbox.dataset.msgNoWebcrypto, true);
+        say(inbox.dataset.msgOldBrowser, true);
         return;
       }
       if (toHex(unitKey.publicKey) !== inbox.dataset.unitPublicKey.toLowerCase()) {
@@ -200,9 +220,10 @@
         try {
           const details = await openRow(unitKey, cell.dataset.sealed, row.dataset.f1Id,
             Number(row.dataset.district));
-          const number = document.createElement('span');
+          const number = document.createElement('a');
           number.className = 'number';
-          number.textContent = details.phone;
+          number.textContent = phoneText(details.phone);
+          number.href = phoneLink(details.phone);
           cell.replaceChildren(number);
           if (details.name) {
             const name = document.createElement('span');
@@ -223,6 +244,43 @@
       if (exportButton) exportButton.hidden = count === 0;
     });
 
+    // Follow-up is saved in the background, so the page (and the numbers opened in it) stays.
+    // The form's fields, its CSRF token among them, are sent as the form would send them.
+    for (const form of document.querySelectorAll('#unit-rows form.follow-up')) {
+      const state = form.querySelector('.save-state');
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        const button = form.querySelector('button[type=submit]');
+        button.disabled = true;
+        state.className = 'save-state';
+        state.textContent = '';
+        let failure = inbox.dataset.msgSaveFailed;
+        try {
+          // A redirect means the session ended (the login page): an error, not a save.
+          const response = await fetch(form.action, {
+            method: 'POST',
+            body: new URLSearchParams(new FormData(form)),
+            headers: { Accept: 'application/json' },
+            credentials: 'same-origin',
+            redirect: 'error',
+          });
+          const answer = await response.json().catch(() => ({}));
+          if (!response.ok || !answer.status) {
+            if (answer.error) failure = answer.error;
+            throw new Error('not saved');
+          }
+          form.closest('tr').dataset.followUp = answer.status;
+          state.textContent = answer.saved;
+          state.classList.add('ok');
+        } catch (e) {
+          state.textContent = failure;
+          state.classList.add('failed');
+        } finally {
+          button.disabled = false;
+        }
+      });
+    }
+
     if (exportButton) {
       exportButton.addEventListener('click', () => {
         // The columns and each row's fields come from the server (the `bluezone-export`
@@ -231,7 +289,9 @@
         for (const [row, details] of opened) {
           lines.push(row.dataset.csv + ',' + [details.phone, details.name].map(csvField).join(','));
         }
-        const blob = new Blob([lines.join('\r\n') + '\r\n'], { type: 'text/csv;charset=utf-8' });
+        // A byte-order mark first, as the server's download has: spreadsheets then read UTF-8.
+        const blob = new Blob(['\uFEFF' + lines.join('\r\n') + '\r\n'],
+          { type: 'text/csv;charset=utf-8' });
         const link = document.createElement('a');
         link.href = URL.createObjectURL(blob);
         link.download = 'f1-' + inbox.dataset.unit + '.csv';
@@ -243,7 +303,22 @@
     }
   }
 
+  // A table's scroller can be reached and scrolled from the keyboard, and is named by its
+  // card's heading.
+  function setUpScrollers() {
+    for (const scroller of document.querySelectorAll('.scroll')) {
+      const section = scroller.closest('section');
+      const heading = section && section.querySelector('h1, h2');
+      scroller.tabIndex = 0;
+      if (heading) {
+        scroller.setAttribute('role', 'region');
+        scroller.setAttribute('aria-label', heading.textContent.trim());
+      }
+    }
+  }
+
   document.addEventListener('DOMContentLoaded', () => {
+    setUpScrollers();
     setUpCopyButtons();
     setUpUnitInbox();
   });

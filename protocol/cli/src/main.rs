@@ -433,7 +433,8 @@ fn unit_keygen(out: &std::path::Path, name: &str, districts: &[u32]) -> Result<(
 }
 
 /// Open every row of the server's F1 export (the schema of `bluezone-export`) with the unit's
-/// key. Returns the opened export and the number of rows that did not open (reported on
+/// key, in the export's format (its times' zone, and its byte-order mark if it has one). Returns
+/// the opened export and the number of rows that did not open (reported on
 /// standard error, and left blank in the output).
 fn unit_open(key_file: &str, csv: &str) -> Result<(String, usize), String> {
     let key_bytes = Zeroizing::new(
@@ -441,7 +442,7 @@ fn unit_open(key_file: &str, csv: &str) -> Result<(String, usize), String> {
     );
     let key = HpkePrivateKey::from_bytes(&key_bytes)
         .map_err(|_| "key file must hold 64 hex digits".to_owned())?;
-    let rows = bluezone_export::read_sealed(csv).map_err(|e| e.to_string())?;
+    let (format, rows) = bluezone_export::read_sealed(csv).map_err(|e| e.to_string())?;
     let mut failures = 0;
     let opened: Vec<Option<OpenedContact>> = rows
         .iter()
@@ -474,6 +475,7 @@ fn unit_open(key_file: &str, csv: &str) -> Result<(String, usize), String> {
         })
         .collect();
     let out = bluezone_export::write_opened(
+        format,
         rows.iter()
             .zip(&opened)
             .map(|(r, contact)| (&r.row, contact.as_ref())),

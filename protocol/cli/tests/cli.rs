@@ -218,21 +218,20 @@ fn unit_keygen_and_open_round_trip_an_export() {
         });
     }
     // The server's export, as `GET /api/v1/units/<unit>/f1?format=csv` writes it.
-    let csv = bluezone_export::write_sealed(&rows);
+    let csv = bluezone_export::write_sealed(bluezone_export::CsvFormat::MACHINE, &rows);
     let csv_path = dir.join("export.csv");
     std::fs::write(&csv_path, &csv).unwrap();
-    let opened = bluezone(&[
-        "unit",
-        "open",
-        "--key",
-        key,
-        "--csv",
-        csv_path.to_str().unwrap(),
-    ]);
+    let open = |csv: &std::path::Path| {
+        bluezone(&["unit", "open", "--key", key, "--csv", csv.to_str().unwrap()])
+    };
+    let opened = open(&csv_path);
     assert_eq!(opened.status.code(), Some(1), "one row is not this unit's");
     let out = String::from_utf8(opened.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], bluezone_export::opened_header());
+    assert_eq!(
+        lines[0],
+        bluezone_export::opened_header(bluezone_export::CsvFormat::MACHINE)
+    );
     assert!(lines[0].ends_with(",follow_up_by,phone_number,name"));
     assert!(
         lines[1].ends_with(",84900000000,\"Nguyen, Van \"\"A\"\"\""),
@@ -242,6 +241,17 @@ fn unit_keygen_and_open_round_trip_an_export() {
     assert!(lines[2].ends_with(",,"), "{}", lines[2]);
     let err = String::from_utf8(opened.stderr).unwrap();
     assert!(err.contains("row 2: does not open with this key"), "{err}");
+
+    // The console's download is for spreadsheets (a byte-order mark, times in the console's
+    // zone): the opened file keeps both.
+    let ict = bluezone_export::CsvFormat::spreadsheet(420);
+    let local_path = dir.join("console.csv");
+    std::fs::write(&local_path, bluezone_export::write_sealed(ict, &rows)).unwrap();
+    let opened = open(&local_path);
+    let out = String::from_utf8(opened.stdout).unwrap();
+    let header = format!("\u{feff}{}\r\n", bluezone_export::opened_header(ict));
+    assert!(out.starts_with(&header), "{out}");
+    assert!(header.contains(",contact_time_utc+07:00,"));
 
     // A key file that is not a key.
     std::fs::write(dir.join("bad.key"), "not hex").unwrap();

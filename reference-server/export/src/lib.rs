@@ -6,7 +6,13 @@
 //! - the opened export, written on the unit's side by `bluezone unit open` and by the console's
 //!   in-browser export: [`F1_COLUMNS`] then `phone_number` and `name`.
 //!
-//! RFC 4180 CSV with CRLF line ends, a header line first. Times are UTC, `YYYY-MM-DDTHH:MM:SSZ`.
+//! RFC 4180 CSV with CRLF line ends, a header line first, in one of two [`CsvFormat`]s: for
+//! programs ([`CsvFormat::MACHINE`], the API's), times in UTC as `YYYY-MM-DDTHH:MM:SSZ` under
+//! the columns of [`F1_COLUMNS`]; for spreadsheets ([`CsvFormat::spreadsheet`], the console's
+//! downloads), a UTF-8 byte-order mark first (without it Excel reads UTF-8 as a legacy code page
+//! and breaks Vietnamese names) and times in a local zone as `YYYY-MM-DD HH:MM:SS` (a form
+//! spreadsheets read as a date and time), the zone named in the time columns' headers:
+//! `contact_time_utc+07:00`.
 //! Text that came from an F1's phone (the phone number and the name) is untrusted: a value a
 //! spreadsheet would run as a formula gets a leading apostrophe ([`spreadsheet_safe`]).
 
@@ -14,7 +20,8 @@
 
 use std::fmt;
 
-/// The columns every F1 export starts with, in order.
+/// The columns every F1 export starts with, in order, as [`CsvFormat::MACHINE`] names them (the
+/// three ending in `_utc` are times; [`CsvFormat::columns`] names them in other zones).
 pub const F1_COLUMNS: [&str; 13] = [
     "case_id",
     "no",
@@ -37,6 +44,94 @@ pub const SEALED_COLUMN: &str = "sealed_contact";
 /// The last two columns of an opened export.
 pub const OPENED_COLUMNS: [&str; 2] = ["phone_number", "name"];
 
+/// The UTF-8 byte-order mark that starts a [`CsvFormat::spreadsheet`] file.
+pub const BOM: char = '\u{feff}';
+
+/// How an export writes its times, and whether it starts with a byte-order mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvFormat {
+    /// The times' offset from UTC, in minutes (east positive).
+    utc_offset_minutes: i32,
+    /// Whether the file starts with [`BOM`] and times are `YYYY-MM-DD HH:MM:SS` (for
+    /// spreadsheets) rather than `YYYY-MM-DDTHH:MM:SSZ` (for programs, UTC only).
+    spreadsheet: bool,
+}
+
+impl CsvFormat {
+    /// For programs (the API's `?format=csv`): UTC, `YYYY-MM-DDTHH:MM:SSZ`, no byte-order mark.
+    pub const MACHINE: CsvFormat = CsvFormat {
+        utc_offset_minutes: 0,
+        spreadsheet: false,
+    };
+
+    /// Most minutes a zone is from UTC (UTC-12:00 to UTC+14:00 are the zones in use).
+    pub const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
+    /// For spreadsheets, times in the zone `utc_offset_minutes` from UTC: a byte-order mark
+    /// first, times as `YYYY-MM-DD HH:MM:SS`. An offset beyond ±14 hours is held to it.
+    pub fn spreadsheet(utc_offset_minutes: i32) -> CsvFormat {
+        CsvFormat {
+            utc_offset_minutes: utc_offset_minutes
+                .clamp(-Self::MAX_OFFSET_MINUTES, Self::MAX_OFFSET_MINUTES),
+            spreadsheet: true,
+        }
+    }
+
+    /// The zone as the time columns' names end: `utc`, or `utc+07:00`.
+    pub fn zone(&self) -> String {
+        let m = self.utc_offset_minutes;
+        if m == 0 {
+            return "utc".to_owned();
+        }
+        let sign = if m < 0 { '-' } else { '+' };
+        let m = m.unsigned_abs();
+        format!("utc{sign}{:02}:{:02}", m / 60, m % 60)
+    }
+
+    /// The zone of a time column's name (`contact_time_utc+07:00` gives 420), if it names one.
+    fn offset_of_column(column: &str) -> Option<i32> {
+        let zone = column.strip_prefix("contact_time_utc")?;
+        if zone.is_empty() {
+            return Some(0);
+        }
+        let sign = match zone.as_bytes().first()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let (h, m) = zone[1..].split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+        let minutes = sign * (h * 60 + m);
+        (m < 60 && minutes != 0 && minutes.abs() <= Self::MAX_OFFSET_MINUTES).then_some(minutes)
+    }
+
+    /// The [`F1_COLUMNS`] in this format: the time columns name its zone.
+    pub fn columns(&self) -> Vec<String> {
+        let zone = self.zone();
+        F1_COLUMNS
+            .iter()
+            .map(|c| match c.strip_suffix("_utc") {
+                Some(name) => format!("{name}_{zone}"),
+                None => (*c).to_owned(),
+            })
+            .collect()
+    }
+
+    /// A time, seconds since the unix epoch, as this format writes it.
+    pub fn time(&self, seconds: u64) -> String {
+        if !self.spreadsheet {
+            return utc(seconds);
+        }
+        let local = seconds.saturating_add_signed(i64::from(self.utc_offset_minutes) * 60);
+        // `utc` gives YYYY-MM-DDTHH:MM:SSZ.
+        let iso = utc(local);
+        format!("{} {}", &iso[..10], &iso[11..19])
+    }
+}
+
 /// Most rows [`read_sealed`] accepts (a unit's 14 days at the 2021 peak are far fewer).
 pub const MAX_ROWS: usize = 1_000_000;
 
@@ -51,10 +146,10 @@ pub struct F1Row {
     pub f1_id: String,
     /// The district the F1 gave.
     pub district: u32,
-    /// First contact, UTC.
-    pub contact_time_utc: String,
-    /// Last contact, UTC.
-    pub last_contact_utc: String,
+    /// First contact, in the export's [`CsvFormat`].
+    pub contact_time: String,
+    /// Last contact, likewise.
+    pub last_contact: String,
     /// Seconds between first and last contact.
     pub duration_seconds: u64,
     /// The closest contact's attenuation, dB.
@@ -65,8 +160,8 @@ pub struct F1Row {
     pub confirmation: String,
     /// The follow-up status.
     pub follow_up: String,
-    /// When the follow-up was last set, UTC.
-    pub follow_up_at_utc: String,
+    /// When the follow-up was last set, likewise.
+    pub follow_up_at: String,
     /// Who set it.
     pub follow_up_by: String,
 }
@@ -78,14 +173,14 @@ impl F1Row {
             self.no.to_string(),
             self.f1_id.clone(),
             self.district.to_string(),
-            self.contact_time_utc.clone(),
-            self.last_contact_utc.clone(),
+            self.contact_time.clone(),
+            self.last_contact.clone(),
             self.duration_seconds.to_string(),
             self.min_attenuation_db.to_string(),
             self.weighted_minutes.to_string(),
             self.confirmation.clone(),
             self.follow_up.clone(),
-            self.follow_up_at_utc.clone(),
+            self.follow_up_at.clone(),
             self.follow_up_by.clone(),
         ]
     }
@@ -108,14 +203,14 @@ impl F1Row {
             no: number(row, F1_COLUMNS[1], &text(1))?,
             f1_id: text(2),
             district: number(row, F1_COLUMNS[3], &text(3))?,
-            contact_time_utc: text(4),
-            last_contact_utc: text(5),
+            contact_time: text(4),
+            last_contact: text(5),
             duration_seconds: number(row, F1_COLUMNS[6], &text(6))?,
             min_attenuation_db: number(row, F1_COLUMNS[7], &text(7))?,
             weighted_minutes: number(row, F1_COLUMNS[8], &text(8))?,
             confirmation: text(9),
             follow_up: text(10),
-            follow_up_at_utc: text(11),
+            follow_up_at: text(11),
             follow_up_by: text(12),
         })
     }
@@ -173,7 +268,8 @@ impl fmt::Display for ExportError {
         match self {
             ExportError::Header { found } => write!(
                 f,
-                "not an F1 export: the header must be `{},{SEALED_COLUMN}`, not `{found}`",
+                "not an F1 export: the header must be `{},{SEALED_COLUMN}` (the time columns \
+                 may name another zone: `contact_time_utc+07:00`), not `{found}`",
                 F1_COLUMNS.join(",")
             ),
             ExportError::Row { row, why } => write!(f, "row {row}: {why}"),
@@ -219,18 +315,46 @@ where
     let _ = w.write_record(fields);
 }
 
-/// The server's export of `rows`: the header, then one line per row.
-pub fn write_sealed(rows: &[SealedRow]) -> String {
+/// The header line: the columns of `format`, then `last`.
+fn write_header(w: &mut csv::Writer<Vec<u8>>, format: CsvFormat, last: &[&str]) {
+    let columns = format.columns();
+    write_record(
+        w,
+        columns
+            .iter()
+            .map(String::as_str)
+            .chain(last.iter().copied()),
+    );
+}
+
+/// The start of a file in `format`: the byte-order mark of a spreadsheet's.
+fn start(format: CsvFormat) -> String {
+    if format.spreadsheet {
+        BOM.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// The server's export of `rows` (their times written in `format`): the header, then one line
+/// per row.
+pub fn write_sealed(format: CsvFormat, rows: &[SealedRow]) -> String {
     let mut w = writer();
-    write_record(&mut w, F1_COLUMNS.iter().chain([&SEALED_COLUMN]));
+    write_header(&mut w, format, &[SEALED_COLUMN]);
     for r in rows {
         write_record(&mut w, r.row.fields().iter().chain([&r.sealed_contact]));
     }
-    finish(w)
+    start(format) + &finish(w)
 }
 
-/// Read the server's export back. The header must be exactly the export's.
-pub fn read_sealed(text: &str) -> Result<Vec<SealedRow>, ExportError> {
+/// Read the server's export back, in either format: the header must be exactly the export's,
+/// its time columns naming one zone. Returns the format found (a byte-order mark first makes it
+/// a spreadsheet's) and the rows, their times as the file writes them.
+pub fn read_sealed(text: &str) -> Result<(CsvFormat, Vec<SealedRow>), ExportError> {
+    let (spreadsheet, text) = match text.strip_prefix(BOM) {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -242,12 +366,23 @@ pub fn read_sealed(text: &str) -> Result<Vec<SealedRow>, ExportError> {
             why: e.to_string(),
         })?
         .clone();
-    let expected: Vec<&str> = F1_COLUMNS.iter().copied().chain([SEALED_COLUMN]).collect();
-    if header.iter().ne(expected.iter().copied()) {
+    let format = header
+        .get(4)
+        .and_then(CsvFormat::offset_of_column)
+        .map(|utc_offset_minutes| CsvFormat {
+            utc_offset_minutes,
+            spreadsheet,
+        });
+    let Some(format) = format.filter(|f| {
+        let columns = f.columns();
+        header
+            .iter()
+            .eq(columns.iter().map(String::as_str).chain([SEALED_COLUMN]))
+    }) else {
         return Err(ExportError::Header {
             found: header.iter().collect::<Vec<_>>().join(","),
         });
-    }
+    };
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| ExportError::Row {
@@ -263,17 +398,14 @@ pub fn read_sealed(text: &str) -> Result<Vec<SealedRow>, ExportError> {
             sealed_contact: record.get(F1_COLUMNS.len()).unwrap_or_default().to_owned(),
         });
     }
-    Ok(rows)
+    Ok((format, rows))
 }
 
-/// The header line of an opened export, without its line end.
-pub fn opened_header() -> String {
-    F1_COLUMNS
-        .iter()
-        .chain(OPENED_COLUMNS.iter())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(",")
+/// The header line of an opened export in `format`, without its line end (nor byte-order mark).
+pub fn opened_header(format: CsvFormat) -> String {
+    let mut columns = format.columns();
+    columns.extend(OPENED_COLUMNS.map(str::to_owned));
+    columns.join(",")
 }
 
 /// The CSV fields of `row`, without a line end: an opened export's line is this, a comma, and
@@ -286,13 +418,14 @@ pub fn row_fields(row: &F1Row) -> String {
     finish(w).trim_end_matches("\r\n").to_owned()
 }
 
-/// An opened export: each row with its opened contact details, or empty fields where they did
-/// not open.
+/// An opened export in `format` (the rows' times already written in it): each row with its
+/// opened contact details, or empty fields where they did not open.
 pub fn write_opened<'a>(
+    format: CsvFormat,
     rows: impl IntoIterator<Item = (&'a F1Row, Option<&'a OpenedContact>)>,
 ) -> String {
     let mut w = writer();
-    write_record(&mut w, F1_COLUMNS.iter().chain(OPENED_COLUMNS.iter()));
+    write_header(&mut w, format, &OPENED_COLUMNS);
     for (row, contact) in rows {
         let (phone, name) = match contact {
             Some(c) => (spreadsheet_safe(&c.phone_number), spreadsheet_safe(&c.name)),
@@ -300,7 +433,7 @@ pub fn write_opened<'a>(
         };
         write_record(&mut w, row.fields().into_iter().chain([phone, name]));
     }
-    finish(w)
+    start(format) + &finish(w)
 }
 
 /// A civil UTC time, `YYYY-MM-DDTHH:MM:SSZ`, from seconds since the unix epoch.
@@ -337,24 +470,27 @@ mod tests {
             no: n,
             f1_id: "00112233445566778899aabbccddeeff".into(),
             district: 12,
-            contact_time_utc: utc(1_700_000_000),
-            last_contact_utc: utc(1_700_000_900),
+            contact_time: utc(1_700_000_000),
+            last_contact: utc(1_700_000_900),
             duration_seconds: 900,
             min_attenuation_db: 55,
             weighted_minutes: 15,
             confirmation: "one_sided".into(),
             follow_up: "new".into(),
-            follow_up_at_utc: utc(1_700_003_600),
+            follow_up_at: utc(1_700_003_600),
             follow_up_by: "hanoi.worker-1".into(),
         }
     }
 
     #[test]
     fn the_header_and_a_line_are_as_documented() {
-        let text = write_sealed(&[SealedRow {
-            row: row(1),
-            sealed_contact: "abcd".into(),
-        }]);
+        let text = write_sealed(
+            CsvFormat::MACHINE,
+            &[SealedRow {
+                row: row(1),
+                sealed_contact: "abcd".into(),
+            }],
+        );
         assert_eq!(
             text,
             "case_id,no,f1_id,district,contact_time_utc,last_contact_utc,duration_seconds,\
@@ -363,6 +499,60 @@ mod tests {
              7,1,00112233445566778899aabbccddeeff,12,2023-11-14T22:13:20Z,2023-11-14T22:28:20Z,\
              900,55,15,one_sided,new,2023-11-14T23:13:20Z,hanoi.worker-1,abcd\r\n"
         );
+    }
+
+    #[test]
+    fn spreadsheets_get_a_bom_and_local_times_named_in_the_header() {
+        let ict = CsvFormat::spreadsheet(420);
+        let local = F1Row {
+            contact_time: ict.time(1_700_000_000),
+            last_contact: ict.time(1_700_000_900),
+            follow_up_at: ict.time(1_700_003_600),
+            ..row(1)
+        };
+        let text = write_sealed(
+            ict,
+            &[SealedRow {
+                row: local,
+                sealed_contact: "abcd".into(),
+            }],
+        );
+        assert_eq!(
+            text,
+            "\u{feff}case_id,no,f1_id,district,contact_time_utc+07:00,last_contact_utc+07:00,\
+             duration_seconds,min_attenuation_db,weighted_minutes,confirmation,follow_up,\
+             follow_up_at_utc+07:00,follow_up_by,sealed_contact\r\n\
+             7,1,00112233445566778899aabbccddeeff,12,2023-11-15 05:13:20,2023-11-15 05:28:20,\
+             900,55,15,one_sided,new,2023-11-15 06:13:20,hanoi.worker-1,abcd\r\n"
+        );
+        let (format, rows) = read_sealed(&text).unwrap();
+        assert_eq!(format, ict);
+        assert_eq!(rows[0].row.contact_time, "2023-11-15 05:13:20");
+        assert_eq!(
+            opened_header(ict),
+            "case_id,no,f1_id,district,contact_time_utc+07:00,last_contact_utc+07:00,\
+             duration_seconds,min_attenuation_db,weighted_minutes,confirmation,follow_up,\
+             follow_up_at_utc+07:00,follow_up_by,phone_number,name"
+        );
+        assert!(write_opened(ict, []).starts_with('\u{feff}'));
+        assert!(!write_opened(CsvFormat::MACHINE, []).starts_with('\u{feff}'));
+        // West of Greenwich, and a half-hour zone.
+        assert_eq!(CsvFormat::spreadsheet(-150).zone(), "utc-02:30");
+        assert_eq!(CsvFormat::spreadsheet(330).time(0), "1970-01-01 05:30:00");
+        assert_eq!(CsvFormat::spreadsheet(-60).time(0), "1970-01-01 00:00:00");
+        assert_eq!(CsvFormat::spreadsheet(0).zone(), "utc");
+        for (column, offset) in [
+            ("contact_time_utc", Some(0)),
+            ("contact_time_utc+07:00", Some(420)),
+            ("contact_time_utc-02:30", Some(-150)),
+            ("contact_time_utc+00:00", None),
+            ("contact_time_utc+7", None),
+            ("contact_time_utc+07:60", None),
+            ("contact_time_utc+15:00", None),
+            ("contact_time_ict", None),
+        ] {
+            assert_eq!(CsvFormat::offset_of_column(column), offset, "{column}");
+        }
     }
 
     #[test]
@@ -381,9 +571,12 @@ mod tests {
             phone_number: "84912345678".into(),
             name: "=HYPERLINK(\"x\"), Lan".into(),
         };
-        let text = write_opened([(&row(1), Some(&contact)), (&row(2), None)]);
+        let text = write_opened(
+            CsvFormat::MACHINE,
+            [(&row(1), Some(&contact)), (&row(2), None)],
+        );
         let lines: Vec<&str> = text.split("\r\n").collect();
-        assert_eq!(lines[0], opened_header());
+        assert_eq!(lines[0], opened_header(CsvFormat::MACHINE));
         assert_eq!(
             lines[1],
             format!(
@@ -404,16 +597,25 @@ mod tests {
             read_sealed("a,b\r\n1,2\r\n"),
             Err(ExportError::Header { .. })
         ));
-        let good = write_sealed(&[SealedRow {
-            row: row(1),
-            sealed_contact: "ab".into(),
-        }]);
+        let good = write_sealed(
+            CsvFormat::MACHINE,
+            &[SealedRow {
+                row: row(1),
+                sealed_contact: "ab".into(),
+            }],
+        );
         let short = good.replace(",ab\r\n", "\r\n");
         let refused = read_sealed(&short);
         assert!(
             matches!(refused, Err(ExportError::Row { row: 1, .. })),
             "{refused:?}"
         );
+        // Time columns naming two zones.
+        let mixed = good.replacen("contact_time_utc", "contact_time_utc+07:00", 1);
+        assert!(matches!(
+            read_sealed(&mixed),
+            Err(ExportError::Header { .. })
+        ));
         let bad_number = good.replace("\r\n7,1,", "\r\nseven,1,");
         assert!(matches!(
             read_sealed(&bad_number),
@@ -446,7 +648,10 @@ mod tests {
                     sealed_contact: sealed,
                 })
                 .collect();
-            prop_assert_eq!(read_sealed(&write_sealed(&rows)).unwrap(), rows);
+            for format in [CsvFormat::MACHINE, CsvFormat::spreadsheet(420)] {
+                let read = read_sealed(&write_sealed(format, &rows)).unwrap();
+                prop_assert_eq!(read, (format, rows.clone()));
+            }
         }
     }
 }

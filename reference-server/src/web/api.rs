@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use bluezone_export::{F1Row, SealedRow, utc};
+use bluezone_export::{CsvFormat, F1Row, SealedRow, utc};
 use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Request, StatusCode};
@@ -157,35 +157,36 @@ pub fn row_json(r: &F1RowRecord) -> Value {
     })
 }
 
-/// An F1 row as the CSV export writes it ([`bluezone_export`]).
-pub fn export_row(r: &F1RowRecord) -> F1Row {
+/// An F1 row as the CSV export writes it in `format` ([`bluezone_export`]).
+pub fn export_row(r: &F1RowRecord, format: CsvFormat) -> F1Row {
     F1Row {
         case_id: r.case_id,
         no: r.row_no,
         f1_id: hex::encode(r.report_id),
         district: r.district,
-        contact_time_utc: utc(r.first_contact),
-        last_contact_utc: utc(r.last_contact),
+        contact_time: format.time(r.first_contact),
+        last_contact: format.time(r.last_contact),
         duration_seconds: r.duration_seconds,
         min_attenuation_db: r.min_attenuation_db,
         weighted_minutes: r.weighted_minutes,
         confirmation: r.confirmation.as_str().to_owned(),
         follow_up: r.follow_up.status.as_str().to_owned(),
-        follow_up_at_utc: utc(r.follow_up.updated_at),
+        follow_up_at: format.time(r.follow_up.updated_at),
         follow_up_by: r.follow_up.updated_by.clone(),
     }
 }
 
-/// The CSV export of F1 rows, sealed contact details included ([`bluezone_export`]).
-pub fn rows_csv(rows: &[F1RowRecord]) -> String {
+/// The CSV export of F1 rows in `format`, sealed contact details included
+/// ([`bluezone_export`]).
+pub fn rows_csv(rows: &[F1RowRecord], format: CsvFormat) -> String {
     let rows: Vec<SealedRow> = rows
         .iter()
         .map(|r| SealedRow {
-            row: export_row(r),
+            row: export_row(r, format),
             sealed_contact: hex::encode(&r.sealed_contact),
         })
         .collect();
-    bluezone_export::write_sealed(&rows)
+    bluezone_export::write_sealed(format, &rows)
 }
 
 // ---- step 1: accounts and sessions ----
@@ -592,7 +593,7 @@ pub async fn unit_rows(call: Call) -> Result<HttpResponse, ApiError> {
     })
     .await?;
     if as_csv {
-        Ok(csv(rows_csv(&rows)))
+        Ok(csv(rows_csv(&rows, CsvFormat::MACHINE)))
     } else {
         ok_json(Value::Array(rows.iter().map(row_json).collect()))
     }

@@ -173,6 +173,11 @@ impl Ctx {
     fn t(&self) -> &'static Texts {
         self.lang.texts()
     }
+
+    /// The format of the console's CSV downloads: for spreadsheets, in the console's zone.
+    fn csv_format(&self) -> bluezone_export::CsvFormat {
+        bluezone_export::CsvFormat::spreadsheet(self.offset_minutes)
+    }
 }
 
 /// Parse an `application/x-www-form-urlencoded` body; a repeated field keeps its first value.

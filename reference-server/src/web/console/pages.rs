@@ -13,6 +13,7 @@ use crate::domain::store::{
     Role,
 };
 use crate::web::api::export_row;
+use bluezone_protocol::RiskRule;
 
 /// What the "open a case" form holds after a failed submit.
 #[derive(Default)]
@@ -265,34 +266,60 @@ pub fn code(ctx: &Ctx, case: &CaseRecord, code: &str) -> String {
         html! {
             section.card {
                 h1 { (t.declaration_code) }
-                p.meta { (t.case_title) " #" (case.case_id) @if !case.reference.is_empty() { " · " (case.reference) } }
+                p.meta { (t.case_title) " " (case.case_id) @if !case.reference.is_empty() { " · " (case.reference) } }
                 p.code-box {
                     output #declaration-code.code aria-label=(t.declaration_code) { (code) }
                     button.copy type="button" data-copy="declaration-code" data-copied=(t.copied) { (t.copy) }
                 }
                 p { (t.code_help) }
                 p.help { (t.code_once) " " (t.code_expires) " " (when(ctx, case.code_expires_at)) "." }
-                p { a #case-link href={"/console/cases/" (case.case_id)} { (t.case_title) " #" (case.case_id) } }
+                p { a #case-link href={"/console/cases/" (case.case_id)} { (t.case_title) " " (case.case_id) } }
             }
         },
     )
+}
+
+/// An F1 ID as tables show it: its first 8 hex digits (enough to tell rows apart by eye), the
+/// whole ID in the tooltip, and a button that copies the whole ID.
+fn f1_id(ctx: &Ctx, report_id: &[u8; 16]) -> Markup {
+    let t = ctx.t();
+    let full = hex::encode(report_id);
+    let short = &full[..8];
+    html! {
+        span.f1-id {
+            code.id title=(full) { (short) "…" }
+            " "
+            button.copy.small type="button" data-copy-text=(full) data-copied=(t.copied)
+                aria-label={ (t.copy_f1_id) " " (short) } { (t.copy) }
+        }
+    }
 }
 
 fn unit_of(units: &[Unit], district: u32) -> Option<&Unit> {
     units.iter().find(|u| u.districts.contains(&district))
 }
 
+/// What a case's page shows: the case, its F1 rows, and the settings that name things.
+#[allow(missing_docs)]
+pub struct CaseView<'a> {
+    pub case: &'a CaseRecord,
+    pub rows: &'a [F1RowRecord],
+    pub units: &'a [Unit],
+    pub regions: &'a RegionConfig,
+    /// Its attenuation buckets are the closeness classes.
+    pub risk: &'a RiskRule,
+}
+
 /// One case: its status, "Truy vết F1", and the step-6 F1 analysis table.
-pub fn case(
-    ctx: &Ctx,
-    case: &CaseRecord,
-    rows: &[F1RowRecord],
-    units: &[Unit],
-    regions: &RegionConfig,
-    traced: bool,
-    error: Option<&str>,
-) -> String {
+pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -> String {
     let t = ctx.t();
+    let CaseView {
+        case,
+        rows,
+        units,
+        regions,
+        risk,
+    } = *view;
     let ready = matches!(case.status, CaseStatus::UploadReceived { .. });
     // Oversight and admins read the case; only its facility's workers trace it.
     let may_trace = ctx
@@ -318,7 +345,7 @@ pub fn case(
         .chain(regions.regions.iter().map(|r| r.code))
         .map(|code| (code, region_name(code)))
         .collect();
-    let title = format!("{} #{}", t.case_title, case.case_id);
+    let title = format!("{} {}", t.case_title, case.case_id);
     layout(
         ctx,
         &title,
@@ -372,44 +399,104 @@ pub fn case(
                 @if rows.is_empty() {
                     p #no-f1 { (t.no_f1) }
                 } @else {
-                    div.scroll {
-                        table #f1-table {
-                            thead { (header_row(&[t.no_col, t.f1_id_col, t.phone_col, t.contact_time_col, t.duration_col, t.confirmation_col])) }
-                            @for (section, one_sided) in [(t.both_ways_section, false), (t.one_sided_section, true)] {
-                            @let part: Vec<&F1RowRecord> = rows.iter().filter(|r| (r.confirmation == ConfirmationRecord::OneSided) == one_sided).collect();
-                            @if !part.is_empty() {
-                            tbody.f1-section data-one-sided=(one_sided) {
-                                tr.section { th colspan="6" { (section) " (" (part.len()) ")" } }
-                                @for r in part {
-                                    tr data-f1-id=(hex::encode(r.report_id)) {
-                                        td.num { (r.row_no) }
-                                        td { code.id { (hex::encode(r.report_id)) } }
-                                        td.sealed {
-                                            @match unit_of(units, r.district) {
-                                                Some(u) => { (t.sealed_for_unit) " " strong { (u.name) } }
-                                                None => { (t.no_unit_for_district) " (" (r.district) ")" }
-                                            }
-                                        }
-                                        td { (when(ctx, r.first_contact)) }
-                                        td.num { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
-                                        td data-confirmation=(r.confirmation.as_str()) { (t.confirmation(r.confirmation)) }
-                                    }
-                                }
-                            }
-                            }
-                            }
-                        }
-                    }
+                    (f1_table(ctx, rows, units, risk))
                 }
             }
         },
     )
 }
 
+/// The F1 analysis table: who can see the numbers said once, then both-way rows and one-sided
+/// rows, then the legend of the confirmation and closeness words.
+fn f1_table(ctx: &Ctx, rows: &[F1RowRecord], units: &[Unit], risk: &RiskRule) -> Markup {
+    let t = ctx.t();
+    let unit_name = |r: &F1RowRecord| unit_of(units, r.district).map(|u| u.name.as_str());
+    let mut seen_by: Vec<Option<&str>> = rows.iter().map(unit_name).collect();
+    seen_by.sort_unstable();
+    seen_by.dedup();
+    // One unit for every row: said once; otherwise a column says each row's.
+    let one_unit = match seen_by.as_slice() {
+        [Some(name)] => Some(*name),
+        _ => None,
+    };
+    let mut columns = vec![t.no_col, t.f1_id_col];
+    if one_unit.is_none() {
+        columns.push(t.unit_col);
+    }
+    columns.extend([
+        t.first_contact_col,
+        t.last_contact_col,
+        t.duration_col,
+        t.closeness_col,
+        t.confirmation_col,
+    ]);
+    html! {
+        p #phones-seen-by {
+            @match one_unit {
+                Some(name) => { (t.phones_seen_by_unit) " " strong { (name) } }
+                None => { (t.phones_seen_by_units) }
+            }
+        }
+        div.scroll {
+            table #f1-table.cards {
+                thead { (header_row(&columns)) }
+                @for (section, one_sided) in [(t.both_ways_section, false), (t.one_sided_section, true)] {
+                    @let part: Vec<&F1RowRecord> = rows.iter().filter(|r| (r.confirmation == ConfirmationRecord::OneSided) == one_sided).collect();
+                    @if !part.is_empty() {
+                        tbody.f1-section data-one-sided=(one_sided) {
+                            tr.section { th colspan=(columns.len()) scope="colgroup" { (section) " (" (part.len()) ")" } }
+                            @for r in part {
+                                @let closeness = risk.bucket(r.min_attenuation_db);
+                                tr data-f1-id=(hex::encode(r.report_id)) {
+                                    td.num data-label=(t.no_col) { (r.row_no) }
+                                    td data-label=(t.f1_id_col) { (f1_id(ctx, &r.report_id)) }
+                                    @if one_unit.is_none() {
+                                        td.unit data-label=(t.unit_col) {
+                                            @match unit_name(r) {
+                                                Some(name) => { (name) }
+                                                None => { (t.no_unit_for_district) " (" (r.district) ")" }
+                                            }
+                                        }
+                                    }
+                                    td data-label=(t.first_contact_col) { (when(ctx, r.first_contact)) }
+                                    td data-label=(t.last_contact_col) { (when(ctx, r.last_contact)) }
+                                    td.num data-label=(t.duration_col) { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
+                                    td data-label=(t.closeness_col) data-closeness=(closeness) { (t.closeness[closeness]) }
+                                    td data-label=(t.confirmation_col) data-confirmation=(r.confirmation.as_str()) { (t.confirmation(r.confirmation)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h3 { (t.legend_title) }
+        dl #f1-legend.legend {
+            dt { (t.confirmed_both_ways) } dd { (t.legend_both_ways) }
+            dt { (t.one_sided) } dd { (t.legend_one_sided) }
+            dt { (t.closeness_col) } dd { (t.legend_closeness) }
+        }
+    }
+}
+
 /// The unit's F1 inbox. Phone numbers arrive sealed; the page's script opens them with the key
 /// file the worker chooses.
 pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
     let t = ctx.t();
+    // By case, then by the case's row number (STT).
+    let mut rows: Vec<&F1RowRecord> = rows.iter().collect();
+    rows.sort_by_key(|r| (r.case_id, r.row_no));
+    let columns = [
+        t.case_col,
+        t.no_col,
+        t.f1_id_col,
+        t.phone_col,
+        t.district_col,
+        t.first_contact_col,
+        t.duration_col,
+        t.confirmation_col,
+        t.follow_up_col,
+    ];
     let title = format!("{} — {}", t.inbox_title, unit.name);
     let districts: Vec<String> = unit.districts.iter().map(u32::to_string).collect();
     layout(
@@ -421,10 +508,11 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                 data-msg-opened=(t.key_opened)
                 data-msg-wrong-unit=(t.key_wrong_unit)
                 data-msg-bad-format=(t.key_bad_format)
-                data-msg-no-webcrypto=(t.key_no_webcrypto)
+                data-msg-old-browser=(t.key_old_browser)
                 data-msg-open-failed=(t.open_failed)
+                data-msg-save-failed=(t.save_failed)
                 data-unit=(unit.name)
-                data-csv-header=(opened_header())
+                data-csv-header=(opened_header(ctx.csv_format()))
             {
                 h1 { (title) }
                 p.meta { (t.district_col) ": " (districts.join(", ")) }
@@ -446,38 +534,39 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                     p { (t.no_rows) }
                 } @else {
                     div.scroll {
-                        table #unit-rows {
-                            thead { (header_row(&[t.case_col, t.no_col, t.f1_id_col, t.phone_col, t.district_col, t.contact_time_col, t.duration_col, t.confirmation_col, t.follow_up_col])) }
+                        table #unit-rows.cards {
+                            thead { (header_row(&columns)) }
                             tbody {
                                 @for r in rows {
                                     @let id = hex::encode(r.report_id);
-                                    tr id={"row-" (r.case_id) "-" (r.row_no)}
+                                    @let row = format!("{}-{}", r.case_id, r.row_no);
+                                    tr id={"row-" (row)}
                                         data-f1-id=(id) data-district=(r.district)
                                         data-follow-up=(r.follow_up.status.as_str())
-                                        data-csv=(row_fields(&export_row(r)))
+                                        data-csv=(row_fields(&export_row(r, ctx.csv_format())))
                                     {
-                                        td { "#" (r.case_id) }
-                                        td.num { (r.row_no) }
-                                        td { code.id { (id) } }
-                                        td.phone data-sealed=(hex::encode(&r.sealed_contact)) {
+                                        td data-label=(columns[0]) { "#" (r.case_id) }
+                                        td.num data-label=(columns[1]) { (r.row_no) }
+                                        td data-label=(columns[2]) { (f1_id(ctx, &r.report_id)) }
+                                        td.phone data-label=(columns[3]) data-sealed=(hex::encode(&r.sealed_contact)) {
                                             span.sealed { (t.sealed_placeholder) }
                                         }
-                                        td.num { (r.district) }
-                                        td { (when(ctx, r.first_contact)) }
-                                        td.num { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
-                                        td { (t.confirmation(r.confirmation)) }
-                                        td {
-                                            form.inline method="post"
+                                        td.num data-label=(columns[4]) { (r.district) }
+                                        td data-label=(columns[5]) { (when(ctx, r.first_contact)) }
+                                        td.num data-label=(columns[6]) { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
+                                        td data-label=(columns[7]) { (t.confirmation(r.confirmation)) }
+                                        td data-label=(columns[8]) {
+                                            form.follow-up method="post"
                                                 action={"/console/unit/f1/" (r.case_id) "/" (r.row_no) "/follow-up"} {
                                                 (csrf(ctx))
-                                                label.visually-hidden for={"status-" (r.case_id) "-" (r.row_no)} { (t.follow_up_col) }
-                                                select id={"status-" (r.case_id) "-" (r.row_no)} name="status" {
+                                                label.visually-hidden for={"status-" (row)} { (t.follow_up_col) " #" (r.case_id) " · " (r.row_no) }
+                                                select id={"status-" (row)} name="status" {
                                                     @for s in FollowUpStatus::ALL {
                                                         option value=(s.as_str()) selected[s == r.follow_up.status] { (t.follow_up(s)) }
                                                     }
                                                 }
-                                                " "
-                                                button type="submit" { (t.save) }
+                                                button.save type="submit" { (t.save) }
+                                                span.save-state role="status" {}
                                             }
                                         }
                                     }
@@ -564,7 +653,9 @@ pub fn admin(
                     (csrf(ctx))
                     label for="new-username" { (t.username) }
                     input #new-username type="text" name="username" value=(form.username)
-                        autocomplete="off" autocapitalize="none" spellcheck="false" required;
+                        autocomplete="off" autocapitalize="none" spellcheck="false"
+                        pattern="[a-z0-9._\\-]{1,64}" aria-describedby="new-username-help" required;
+                    p #new-username-help.help { (t.username_help) }
                     label for="new-password" { (t.password) }
                     input #new-password type="password" name="password" autocomplete="new-password"
                         minlength="12" aria-describedby="new-password-help" required;
@@ -636,7 +727,7 @@ pub fn admin(
                 h2 { (t.units_title) }
                 div.scroll {
                     table #units {
-                        thead { (header_row(&[t.username, t.district_col, t.public_key_col])) }
+                        thead { (header_row(&[t.unit_name, t.district_col, t.public_key_col])) }
                         tbody {
                             @for u in units {
                                 @let ds: Vec<String> = u.districts.iter().map(u32::to_string).collect();
@@ -656,7 +747,8 @@ pub fn admin(
                     label for="unit-name" { (t.unit_name) }
                     input #unit-name type="text" name="name" value=(forms.unit.name)
                         autocomplete="off" autocapitalize="none" spellcheck="false"
-                        pattern="[a-z0-9-]{1,64}" required;
+                        pattern="[a-z0-9\\-]{1,64}" aria-describedby="unit-name-help" required;
+                    p #unit-name-help.help { (t.unit_name_help) }
                     label for="unit-districts" { (t.district_col) }
                     input #unit-districts type="text" name="districts" value=(forms.unit.districts)
                         autocomplete="off" inputmode="numeric" aria-describedby="unit-districts-help"
@@ -798,4 +890,62 @@ pub fn error(ctx: &Ctx, message: &str) -> String {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::store::FollowUp;
+    use crate::web::console::Lang;
+
+    fn ctx() -> Ctx {
+        Ctx {
+            lang: Lang::Vi,
+            secure: false,
+            session: None,
+            offset_minutes: 420,
+            cookies: Vec::new(),
+            path: "/console/unit".into(),
+        }
+    }
+
+    fn row(case_id: u64, row_no: u32) -> F1RowRecord {
+        F1RowRecord {
+            case_id,
+            row_no,
+            report_id: [u8::try_from(case_id * 16 + u64::from(row_no)).unwrap(); 16],
+            district: 1,
+            received_at: 0,
+            first_contact: 0,
+            last_contact: 600,
+            duration_seconds: 600,
+            min_attenuation_db: 60,
+            weighted_minutes: 8,
+            confirmation: ConfirmationRecord::ConfirmedBothWays,
+            sealed_contact: vec![0; 176],
+            follow_up: FollowUp {
+                status: FollowUpStatus::New,
+                updated_at: 0,
+                updated_by: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn unit_rows_come_by_case_then_row_number() {
+        let unit = Unit {
+            name: "north".into(),
+            districts: vec![1],
+            public_key: bluezone_protocol::hpke::HpkePublicKey::from_bytes(&[9; 32]).unwrap(),
+        };
+        // As the store lists them: by district, then in whatever order they arrived.
+        let rows = [row(2, 1), row(1, 3), row(1, 1), row(1, 2)];
+        let page = unit_inbox(&ctx(), &unit, &rows);
+        let order: Vec<&str> = page
+            .split("<tr id=\"row-")
+            .skip(1)
+            .map(|tail| &tail[..3])
+            .collect();
+        assert_eq!(order, ["1-1", "1-2", "1-3", "2-1"]);
+    }
 }

@@ -15,7 +15,7 @@ use crate::domain::settings::UnitConfig;
 use crate::domain::store::{AuditEntry, AuditFilter, F1RowRecord, FollowUpStatus, Role};
 use crate::web::AppState;
 use crate::web::api::rows_csv;
-use crate::web::respond::{HttpResponse, blocking, parse_id, status_of};
+use crate::web::respond::{HttpResponse, blocking, json_response, parse_id, status_of};
 use crate::web::{Call, unix_now};
 
 /// `GET /console/cases`: the facility's cases and the "open a case" form (seed step 2).
@@ -111,8 +111,19 @@ async fn case_page(
         Ok((case, rows, units)) => {
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
-            let regions = &state.workflow.settings().regions;
-            let body = pages::case(ctx, &case, &rows, &units, regions, traced, message);
+            let settings = state.workflow.settings();
+            let body = pages::case(
+                ctx,
+                &pages::CaseView {
+                    case: &case,
+                    rows: &rows,
+                    units: &units,
+                    regions: &settings.regions,
+                    risk: &settings.risk_rule,
+                },
+                traced,
+                message,
+            );
             html(status, ctx, body)
         }
         Err(e) => api_error_page(ctx, &e),
@@ -159,10 +170,11 @@ pub async fn unit_inbox(call: Call) -> HttpResponse {
     }
 }
 
-/// `GET /console/unit/f1.csv`: the unit's rows as the server's CSV export, sealed.
+/// `GET /console/unit/f1.csv`: the unit's rows as the server's CSV export, sealed, for a
+/// spreadsheet: a byte-order mark first, times in the console's zone.
 pub async fn unit_csv(call: Call) -> HttpResponse {
     let (ctx, unit, rows) = answer!(unit_rows(&call, true).await);
-    let mut r = crate::web::respond::csv(rows_csv(&rows));
+    let mut r = crate::web::respond::csv(rows_csv(&rows, ctx.csv_format()));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"f1-{unit}-sealed.csv\""))
     {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
@@ -170,9 +182,18 @@ pub async fn unit_csv(call: Call) -> HttpResponse {
     finish(r, &ctx)
 }
 
-/// `POST /console/unit/f1/{case}/{row}/follow-up`.
+/// `POST /console/unit/f1/{case}/{row}/follow-up`. The unit page's script sends it with
+/// `Accept: application/json` and gets `{"status", "saved"}` (the follow-up stored, and the
+/// words "saved at <time>") or `{"error"}`, so that the page, and the phone numbers opened in
+/// it, stay; without the script the form's answer is the unit page again.
 pub async fn follow_up(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
+    let as_json = call
+        .req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
     let ids = (
         parse_id::<u64>(call.param("case")),
         parse_id::<u32>(call.param("row")),
@@ -182,22 +203,34 @@ pub async fn follow_up(call: Call) -> HttpResponse {
         (Ok(c), Ok(r)) => (c, r),
         _ => return error_page(&ctx, StatusCode::NOT_FOUND, ctx.t().page_not_found),
     };
-    let Ok(status) = field(&form, "status").parse::<FollowUpStatus>() else {
-        return error_page(
-            &ctx,
-            StatusCode::BAD_REQUEST,
-            ctx.t().error(ErrorCode::BadRequest),
-        );
+    let saved = match field(&form, "status").parse::<FollowUpStatus>() {
+        Ok(status) => {
+            blocking(move || {
+                state
+                    .workflow
+                    .set_follow_up(&who, case, row, status, unix_now())
+            })
+            .await
+        }
+        Err(_) => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "no such follow-up status",
+        )),
     };
-    match blocking(move || {
-        state
-            .workflow
-            .set_follow_up(&who, case, row, status, unix_now())
-    })
-    .await
-    {
-        Ok(_) => redirect(&ctx, &format!("/console/unit#row-{case}-{row}")),
-        Err(e) => api_error_page(&ctx, &e),
+    match (saved, as_json) {
+        (Ok(record), true) => {
+            let body = serde_json::json!({
+                "status": record.follow_up.status.as_str(),
+                "saved": format!("{} {}", ctx.t().saved, pages::when(&ctx, record.follow_up.updated_at)),
+            });
+            finish(json_response(StatusCode::OK, body.to_string()), &ctx)
+        }
+        (Ok(_), false) => redirect(&ctx, &format!("/console/unit#row-{case}-{row}")),
+        (Err(e), true) => {
+            let body = serde_json::json!({ "error": ctx.t().error(e.code) });
+            finish(json_response(status_of(&e), body.to_string()), &ctx)
+        }
+        (Err(e), false) => api_error_page(&ctx, &e),
     }
 }
 
