@@ -295,6 +295,7 @@ fn measure(name: &'static str, store: Box<dyn Store>, args: &Args, dir: &std::pa
     let state = Arc::new(AppState {
         console: Default::default(),
         decoy_timing: Default::default(),
+        next_publication: Default::default(),
         workflow,
         limits: Limits {
             upload_bytes: 4 << 20,

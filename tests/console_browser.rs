@@ -577,6 +577,11 @@ fn seven_steps_in_the_console_with_a_real_browser() {
             Some("1,79")
         );
         assert_eq!(regions.text().await.unwrap(), "Hà Nội, TP. Hồ Chí Minh");
+        // Not "traced" yet: waiting for a run (this server publishes on demand only).
+        assert_eq!(
+            b.text("#publication-state").await,
+            "Đang chờ công bố; quản trị viên công bố khi cần. Tải lại"
+        );
         b.check_page("case-traced").await;
     });
 
@@ -591,7 +596,11 @@ fn seven_steps_in_the_console_with_a_real_browser() {
 
     // Step 6: the F1 analysis table.
     runtime.block_on(async {
-        b.client.refresh().await.unwrap();
+        b.click("#publication-state a").await;
+        b.wait_for_text("#publication-state", |t| {
+            t.starts_with("Đã công bố tới 2 vùng lúc ")
+        })
+        .await;
         let row = b.find(&format!("#f1-table tr[data-f1-id='{f1_id}']")).await;
         let text = row.text().await.unwrap();
         assert!(text.contains("Hai chiều"), "confirmed both ways: {text}");

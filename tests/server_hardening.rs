@@ -53,18 +53,30 @@ fn traced_case(
     f1
 }
 
-/// Every directory under `dir` (itself included) and every file, with its mode bits.
+/// Every directory under `dir` (itself included) and every file, with its mode bits. The
+/// server runs meanwhile: a file its store renames away between the listing and the look at
+/// it (a snapshot being written) is gone, and skipped.
 #[cfg(unix)]
 fn modes(dir: &Path) -> Vec<(String, bool, u32)> {
     use std::os::unix::fs::PermissionsExt;
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let (meta, entries) = match (std::fs::metadata(dir), std::fs::read_dir(dir)) {
+        (Ok(meta), Ok(entries)) => (meta, entries),
+        (Err(e), _) | (_, Err(e)) if gone(&e) => return Vec::new(),
+        (Err(e), _) | (_, Err(e)) => panic!("{}: {e}", dir.display()),
+    };
     let mut found = vec![(
         dir.display().to_string(),
         true,
-        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+        meta.permissions().mode() & 0o777,
     )];
-    for entry in std::fs::read_dir(dir).unwrap() {
+    for entry in entries {
         let entry = entry.unwrap();
-        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        let meta = match std::fs::symlink_metadata(entry.path()) {
+            Ok(meta) => meta,
+            Err(e) if gone(&e) => continue,
+            Err(e) => panic!("{}: {e}", entry.path().display()),
+        };
         if meta.is_dir() {
             found.extend(modes(&entry.path()));
         } else {

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bluezone_protocol::PublisherKeyPair;
@@ -483,6 +483,7 @@ fn main() {
         console: config.console,
         draining: AtomicBool::new(false),
         decoy_timing: Default::default(),
+        next_publication: AtomicU64::new(0),
     });
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let drained = runtime.block_on(async {
@@ -831,6 +832,8 @@ fn spawn_background(state: &Arc<AppState>, publication_interval: u64) {
             let mut tick = tokio::time::interval(Duration::from_secs(publication_interval));
             tick.tick().await;
             loop {
+                let due = unix_now() + publication_interval;
+                s.next_publication.store(due, Ordering::Relaxed);
                 tick.tick().await;
                 let s = Arc::clone(&s);
                 let run = tokio::task::spawn_blocking(move || s.workflow.publish(unix_now()));

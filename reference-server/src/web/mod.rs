@@ -14,7 +14,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -88,6 +88,9 @@ pub struct AppState {
     /// Set once shutdown begins: `/readyz` then answers 503 so that a load balancer stops
     /// sending traffic while in-flight requests finish.
     pub draining: AtomicBool,
+    /// When this instance's next scheduled publication run is due (unix seconds); 0 when it
+    /// publishes on demand only. The console tells a worker waiting for publication.
+    pub next_publication: AtomicU64,
 }
 
 /// What a request's access-log line says beyond its method, path and status: the route it

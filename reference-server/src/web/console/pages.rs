@@ -308,6 +308,8 @@ pub struct CaseView<'a> {
     pub regions: &'a RegionConfig,
     /// Its attenuation buckets are the closeness classes.
     pub risk: &'a RiskRule,
+    /// When the next scheduled publication run is due; `None`: on demand only.
+    pub next_publication: Option<u64>,
 }
 
 /// One case: its status, "Truy vết F1", and the step-6 F1 analysis table.
@@ -319,7 +321,24 @@ pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -
         units,
         regions,
         risk,
+        next_publication,
     } = *view;
+    // Where publication stands, once "Trace F1" was pressed: waiting (for the next scheduled
+    // run, or for an admin), then published to its regions.
+    let publication_state = match &case.status {
+        CaseStatus::TraceRequested { .. } => Some(match next_publication {
+            Some(at) => format!("{} {}.", t.waiting_next_run, when(ctx, at)),
+            None => t.waiting_on_demand.to_owned(),
+        }),
+        CaseStatus::Published { at, batches } => Some(format!(
+            "{} {} {} {}.",
+            t.published_to,
+            batches.len(),
+            t.published_regions_at,
+            when(ctx, *at)
+        )),
+        _ => None,
+    };
     let ready = matches!(case.status, CaseStatus::UploadReceived { .. });
     // Oversight and admins read the case; only its facility's workers trace it.
     let may_trace = ctx
@@ -367,6 +386,12 @@ pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -
                         dd #case-regions data-regions=(chosen.iter().map(u16::to_string).collect::<Vec<_>>().join(",")) {
                             (chosen.iter().map(|&c| region_name(c)).collect::<Vec<_>>().join(", "))
                         }
+                    }
+                }
+                @if let Some(state) = &publication_state {
+                    p #publication-state role="status" {
+                        (state) " "
+                        a href={"/console/cases/" (case.case_id)} { (t.refresh) }
                     }
                 }
                 @if may_trace {

@@ -3,6 +3,7 @@
 //! and publication (admin).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use hyper::StatusCode;
 use hyper::header::{self, HeaderValue};
@@ -120,6 +121,8 @@ async fn case_page(
                     units: &units,
                     regions: &settings.regions,
                     risk: &settings.risk_rule,
+                    next_publication: Some(state.next_publication.load(Ordering::Relaxed))
+                        .filter(|&at| at > 0),
                 },
                 traced,
                 message,
