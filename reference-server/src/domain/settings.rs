@@ -35,13 +35,22 @@ pub struct Facility {
     pub province: u16,
 }
 
+/// Valid account and facility names: 1 to 64 characters of `a-z 0-9 . _ -`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
 /// Check the facilities: valid names, each once, each in a configured province.
 pub fn validate_facilities(
     facilities: &[Facility],
     regions: &crate::domain::regions::RegionConfig,
 ) -> Result<(), UnitError> {
     for (i, f) in facilities.iter().enumerate() {
-        if !crate::domain::workflow::valid_username(&f.name) {
+        if !valid_name(&f.name) {
             return Err(UnitError(format!(
                 "facility {:?}: names are 1 to 64 characters of a-z 0-9 . _ -",
                 f.name

@@ -22,13 +22,9 @@ pub struct LoginOutcome {
     pub expires_at: Seconds,
 }
 
-/// Valid account names: 1 to 64 characters of `a-z 0-9 . _ -`.
+/// Valid account names: 1 to 64 characters of `a-z 0-9 . _ -` (the rule of facility names).
 pub fn valid_username(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    crate::domain::settings::valid_name(name)
 }
 
 impl Workflow {
