@@ -24,8 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bluezone_protocol::{DeclarationCode, Phone, PhoneConfig, UnixTime};
-use bluezone_testkit::scan;
+use bluezone_protocol::DeclarationCode;
 use fantoccini::{Client, ClientBuilder, Locator};
 use harness::{Server, TestUnit, config, share_history, sync_and_report_named, unix_now};
 use rand_chacha::ChaCha20Rng;
@@ -539,16 +538,8 @@ fn seven_steps_in_the_console_with_a_real_browser() {
     // Step 3: the F0's phone (A) sends its ID and contact history with the code. A and B spent
     // half an hour together three hours ago.
     let mut rng = ChaCha20Rng::seed_from_u64(84);
-    let mut phones: Vec<Phone> = (0..2).map(|_| Phone::new(PhoneConfig::default())).collect();
     let now = unix_now();
-    let start = now - 3 * 3600;
-    scan(
-        &mut rng,
-        &mut phones,
-        UnixTime(start),
-        UnixTime(start + 1800),
-        &[(0, 1, -55), (1, 0, -55)],
-    );
+    let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
     share_history(&server, &mut phones[0], &code, &mut rng, now);
 
     // Step 4: "Truy vết F1".

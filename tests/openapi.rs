@@ -20,13 +20,11 @@ mod harness;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bluezone_protocol::{Phone, PhoneConfig, UnixTime};
 use bluezone_server::ErrorCode;
 use bluezone_server::domain::code;
 use bluezone_server::domain::store::AuditEntry;
 use bluezone_server::web::respond::status_of_code;
 use bluezone_server::web::router::{Handler, ROUTES};
-use bluezone_testkit::scan;
 use harness::{Reply, Server, TestUnit, config, share_history, sync_and_send_reports, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -896,16 +894,8 @@ fn the_server_answers_as_documented() {
 
     // Step 3: the F0's phone uploads; then the F1's phone (district 1, hanoi-cdc) will match.
     let mut rng = ChaCha20Rng::seed_from_u64(18);
-    let mut phones: Vec<Phone> = (0..2).map(|_| Phone::new(PhoneConfig::default())).collect();
     let now = unix_now();
-    let start = now - 3 * 3600;
-    scan(
-        &mut rng,
-        &mut phones,
-        UnixTime(start),
-        UnixTime(start + 1800),
-        &[(0, 1, -55), (1, 0, -55)],
-    );
+    let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
     let code = opened["declaration_code"].as_str().unwrap().to_owned();
     let upload = share_history(&server, &mut phones[0], &code, &mut rng, now);
     let repeated = server.post_bytes("/phone/v1/uploads", &upload.to_bytes().unwrap());

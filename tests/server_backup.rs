@@ -11,9 +11,7 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bluezone_protocol::{Phone, PhoneConfig, UnixTime};
 use bluezone_testkit::postgres::Cluster;
-use bluezone_testkit::scan;
 use harness::{Server, TestUnit, config, share_history, sync_and_report, unix_now, upload_bytes};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -46,16 +44,8 @@ fn open_case(server: &Server, doctor: &str) -> (u64, String) {
 fn do_work(server: &Server, units: &[TestUnit], seed: u64) -> Work {
     let (admin, doctor, _) = server.set_up_accounts(units);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut phones: Vec<Phone> = (0..2).map(|_| Phone::new(PhoneConfig::default())).collect();
     let now = unix_now();
-    let start = now - 3 * 3600;
-    scan(
-        &mut rng,
-        &mut phones,
-        UnixTime(start),
-        UnixTime(start + 1800),
-        &[(0, 1, -55), (1, 0, -55)],
-    );
+    let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
     let (case_id, code) = open_case(server, &doctor);
     share_history(server, &mut phones[0], &code, &mut rng, now);
     let traced = server.post_json(
@@ -96,8 +86,9 @@ fn text(out: &Output) -> (String, String) {
 }
 
 /// `bluezone-server backup` of `server` into `file`; the digest it printed.
-fn backup(server: &Server, password: &str, file: &Path) -> String {
-    let out = run(
+/// `bluezone-server backup` of `server` as admin into `file`, the password on standard input.
+fn run_backup(server: &Server, password: &str, file: &Path) -> std::process::Output {
+    run(
         &[
             "backup",
             "--server",
@@ -108,7 +99,11 @@ fn backup(server: &Server, password: &str, file: &Path) -> String {
             file.to_str().unwrap(),
         ],
         Some(password),
-    );
+    )
+}
+
+fn backup(server: &Server, password: &str, file: &Path) -> String {
+    let out = run_backup(server, password, file);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(!stdout.contains(password) && !stderr.contains(password));
@@ -313,34 +308,12 @@ fn damaged_files_and_stores_with_records_are_refused_untouched() {
     let good = std::fs::read(&file).unwrap();
 
     // The backup command: never over a file, never with a wrong password.
-    let out = run(
-        &[
-            "backup",
-            "--server",
-            &a.base,
-            "--user",
-            "admin",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        Some(&work.admin_password),
-    );
+    let out = run_backup(&a, &work.admin_password, &file);
     assert!(!out.status.success());
     assert!(text(&out).1.contains("exists"), "{}", text(&out).1);
     assert_eq!(std::fs::read(&file).unwrap(), good);
     let wrong = dir.path().join("wrong.backup");
-    let out = run(
-        &[
-            "backup",
-            "--server",
-            &a.base,
-            "--user",
-            "admin",
-            "--out",
-            wrong.to_str().unwrap(),
-        ],
-        Some("not the password"),
-    );
+    let out = run_backup(&a, "not the password", &wrong);
     assert!(!out.status.success());
     assert!(text(&out).1.contains("login"), "{}", text(&out).1);
     assert!(!wrong.exists());

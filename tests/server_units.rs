@@ -4,8 +4,6 @@
 
 mod harness;
 
-use bluezone_protocol::{Phone, PhoneConfig, UnixTime};
-use bluezone_testkit::scan;
 use harness::{Server, TestUnit, config, share_history, sync_and_report, unix_now};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -132,16 +130,8 @@ fn an_admin_registers_a_unit_that_phones_report_to_after_a_restart() {
     let south_worker = server.login("south-worker", "correct horse battery staple");
 
     let mut rng = ChaCha20Rng::seed_from_u64(16);
-    let mut phones: Vec<Phone> = (0..2).map(|_| Phone::new(PhoneConfig::default())).collect();
     let now = unix_now();
-    let start = now - 3 * 3600;
-    scan(
-        &mut rng,
-        &mut phones,
-        UnixTime(start),
-        UnixTime(start + 1800),
-        &[(0, 1, -55), (1, 0, -55)],
-    );
+    let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
     let opened = server
         .post_json(
             "/api/v1/cases",

@@ -16,6 +16,27 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// Two runs of one two-point sweep with replicates `seeds` (on different thread counts)
+/// wrote the same bytes: its table, each point's summary, each replicate's outputs.
+fn assert_same_sweep(a: &Path, b: &Path, seeds: [u64; 2]) {
+    let mut files = vec!["sweep.csv".to_owned()];
+    for sweep in ["sweep-0", "sweep-1"] {
+        files.push(format!("{sweep}/summary.json"));
+        for seed in seeds {
+            for name in ["summary.json", "daily.csv"] {
+                files.push(format!("{sweep}/replicates/seed-{seed}/{name}"));
+            }
+        }
+    }
+    for name in &files {
+        assert_eq!(
+            read(a, name),
+            read(b, name),
+            "{name} differs across thread counts"
+        );
+    }
+}
+
 #[test]
 fn writes_the_outputs_and_repeats_them_byte_for_byte() {
     let tmp = std::env::temp_dir().join(format!("bluezone-sim-cli-{}", std::process::id()));
@@ -112,22 +133,7 @@ fn studies_repeat_byte_for_byte_across_thread_counts_and_guard_their_folder() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut files = vec!["sweep.csv".to_owned()];
-    for sweep in ["sweep-0", "sweep-1"] {
-        files.push(format!("{sweep}/summary.json"));
-        for seed in [3, 4] {
-            for name in ["summary.json", "daily.csv"] {
-                files.push(format!("{sweep}/replicates/seed-{seed}/{name}"));
-            }
-        }
-    }
-    for name in &files {
-        assert_eq!(
-            read(&a, name),
-            read(&b, name),
-            "{name} differs across thread counts"
-        );
-    }
+    assert_same_sweep(&a, &b, [3, 4]);
     let table = String::from_utf8(read(&a, "sweep.csv")).unwrap();
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
@@ -218,22 +224,7 @@ fn the_calibrated_scenario_repeats_byte_for_byte_across_thread_counts() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut files = vec!["sweep.csv".to_owned()];
-    for sweep in ["sweep-0", "sweep-1"] {
-        files.push(format!("{sweep}/summary.json"));
-        for seed in [1, 2] {
-            for name in ["summary.json", "daily.csv"] {
-                files.push(format!("{sweep}/replicates/seed-{seed}/{name}"));
-            }
-        }
-    }
-    for name in &files {
-        assert_eq!(
-            read(&tmp.join("a"), name),
-            read(&tmp.join("b"), name),
-            "{name} differs across thread counts"
-        );
-    }
+    assert_same_sweep(&tmp.join("a"), &tmp.join("b"), [1, 2]);
     let one: serde_json::Value = serde_json::from_slice(&read(
         &tmp.join("a"),
         "sweep-1/replicates/seed-1/summary.json",

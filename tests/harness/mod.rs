@@ -569,6 +569,28 @@ pub fn sync_and_send_reports(
     reports
 }
 
+/// `count` phones that spent half an hour together three hours before `now`, scanning every
+/// period: each `(listener, speaker, rssi)` of `hearing` heard at every scan.
+pub fn phones_that_met(
+    rng: &mut ChaCha20Rng,
+    count: usize,
+    hearing: &[(usize, usize, i8)],
+    now: u64,
+) -> Vec<Phone> {
+    let mut phones: Vec<Phone> = (0..count)
+        .map(|_| Phone::new(PhoneConfig::default()))
+        .collect();
+    let start = now - 3 * 3600;
+    scan(
+        rng,
+        &mut phones,
+        UnixTime(start),
+        UnixTime(start + 1800),
+        hearing,
+    );
+    phones
+}
+
 /// A phone that has broadcast (and so holds a daily key) and heard another for half an hour,
 /// an hour ago.
 pub fn phone_with_history(rng: &mut ChaCha20Rng, now: u64) -> Phone {

@@ -195,7 +195,7 @@ impl Workflow {
 
     /// Refuse every call of an account that must change its password first: every role check
     /// starts with this.
-    pub fn require_own_password(principal: &Principal) -> Result<(), ApiError> {
+    pub(super) fn require_own_password(principal: &Principal) -> Result<(), ApiError> {
         if principal.must_change_password {
             return Err(ApiError::new(
                 ErrorCode::PasswordChangeRequired,

@@ -64,6 +64,13 @@ impl Workflow {
         self.reload_units()
     }
 
+    /// [`units`](Self::units), for a health worker of any role (`GET /api/v1/units`), once its
+    /// password is its own.
+    pub fn units_for(&self, principal: &Principal) -> Result<Vec<Unit>, ApiError> {
+        Self::require_own_password(principal)?;
+        Ok(self.units())
+    }
+
     /// The unit named `name` (read again from the store when this instance lacks it).
     pub fn unit(&self, name: &str) -> Option<Unit> {
         let find = |units: &[Unit]| units.iter().find(|u| u.name == name).cloned();
