@@ -53,7 +53,8 @@ struct Cli {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Replicates: the same scenario with seeds seed, seed+1, …; summary.json then holds means
-    /// and 95% intervals, and each replicate's files go to replicates/seed-<seed>/.
+    /// and 95% intervals, the plots show the means in 95% bands, and each replicate's files go
+    /// to replicates/seed-<seed>/.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     replicates: u32,
     /// Sweep one field, `key=v1,v2,…`: the study (with its replicates) once per value, each in

@@ -612,7 +612,8 @@ pub fn sweep_svg(ctx: &Context, key: &str, rows: &[(String, Replicated)]) -> io:
                 .y_label_area_size(70)
                 .build_cartesian_2d(
                     (0u32..n - 1).into_segmented(),
-                    (low - if low < 0.0 { pad } else { 0.0 })..high + pad,
+                    // Room above the highest bar for the legend.
+                    (low - if low < 0.0 { pad } else { 0.0 })..high + 3.5 * pad,
                 )
                 .map_err(plot_err)?;
             chart
