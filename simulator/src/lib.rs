@@ -23,7 +23,9 @@
 //!   reports, verification), on a virtual clock; metrics
 //!   against ground truth in [`Summary`] and [`DayRow`]. The module documentation describes the
 //!   day, the memory scheme (real phones only where an F1 can come from) and determinism.
-//! - [`output`]: `summary.json`, `daily.csv` and two SVG plots, byte-identical for the same
+//! - [`output`]: `summary.json`, `daily.csv` and the SVG plots of [`plot`] (infections, daily
+//!   incidence on a log axis, the cohort reproduction number, recall and precision; with
+//!   replicates, means with 95% bands; a sweep's `sweep.svg`), byte-identical for the same
 //!   scenario and seed.
 //! - [`sample`]: the random samplers (negative binomial, gamma, Poisson, log-normal) and keyed
 //!   streams.
@@ -62,6 +64,7 @@
 pub mod contacts;
 pub mod model;
 pub mod output;
+pub mod plot;
 pub mod population;
 pub mod sample;
 pub mod scenario;

@@ -1,6 +1,7 @@
-//! `bluezone-sim`: runs a scenario and writes `summary.json`, `daily.csv`, `epidemic.svg` and
-//! `recall.svg` into the output directory; with `--replicates`, `--set` and `--sweep`, a study
-//! ([`bluezone_sim::study`]). See the crate documentation and README.md.
+//! `bluezone-sim`: runs a scenario and writes `summary.json`, `daily.csv` and the plots
+//! (`epidemic.svg`, `incidence.svg`, `r.svg`, `recall.svg`) into the output directory; with
+//! `--replicates`, `--set` and `--sweep`, a study ([`bluezone_sim::study`]) with `sweep.csv`
+//! and `sweep.svg`. See the crate documentation and README.md.
 
 #![forbid(unsafe_code)]
 
@@ -52,11 +53,12 @@ struct Cli {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Replicates: the same scenario with seeds seed, seed+1, …; summary.json then holds means
-    /// and 95% intervals, and each replicate's files go to replicates/seed-<seed>/.
+    /// and 95% intervals, the plots show the means in 95% bands, and each replicate's files go
+    /// to replicates/seed-<seed>/.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     replicates: u32,
     /// Sweep one field, `key=v1,v2,…`: the study (with its replicates) once per value, each in
-    /// sweep-<i>/, and sweep.csv with one row per value.
+    /// sweep-<i>/, and sweep.csv with one row per value and sweep.svg.
     #[arg(long, value_name = "KEY=V1,V2,…")]
     sweep: Option<String>,
     /// Write into a non-empty output directory (its files are replaced, others left).
@@ -154,12 +156,29 @@ fn main() -> ExitCode {
             .num_threads(t)
             .build_global();
     }
-    let studies: Vec<(PathBuf, Scenario)> = match &sweep {
-        None => vec![(cli.out.clone(), scenario.clone())],
-        Some((_, _, scenarios)) => scenarios
+    // The plots' titles name the scenario by its file (or `default`), and a sweep's point by
+    // its value.
+    let name = cli
+        .scenario
+        .as_deref()
+        .and_then(|p| p.file_stem())
+        .map_or_else(
+            || "default".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+    let studies: Vec<(PathBuf, String, Scenario)> = match &sweep {
+        None => vec![(cli.out.clone(), name.clone(), scenario.clone())],
+        Some((key, values, scenarios)) => scenarios
             .iter()
+            .zip(values)
             .enumerate()
-            .map(|(i, s)| (cli.out.join(format!("sweep-{i}")), s.clone()))
+            .map(|(i, (s, v))| {
+                (
+                    cli.out.join(format!("sweep-{i}")),
+                    format!("{name}, {key}={v}"),
+                    s.clone(),
+                )
+            })
             .collect(),
     };
     let runs = studies.len() as u64 * u64::from(cli.replicates);
@@ -180,7 +199,7 @@ fn main() -> ExitCode {
     };
     let started = Instant::now();
     let mut estimates: Vec<Replicated> = Vec::new();
-    for (dir, s) in &studies {
+    for (dir, label, s) in &studies {
         let done = match study::replicate(s, cli.replicates, opts, |_| bar.inc(1)) {
             Ok(done) => done,
             Err(e) => {
@@ -188,7 +207,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match study::write_runs(dir, &done) {
+        match study::write_runs(dir, label, &done) {
             Ok(r) => estimates.push(r),
             Err(e) => {
                 eprintln!("cannot write outputs: {e}");
@@ -204,8 +223,8 @@ fn main() -> ExitCode {
             .cloned()
             .zip(estimates.iter().cloned())
             .collect();
-        if let Err(e) = std::fs::write(cli.out.join("sweep.csv"), study::sweep_csv(key, &rows)) {
-            eprintln!("cannot write sweep.csv: {e}");
+        if let Err(e) = study::write_sweep(&cli.out, &name, scenario.population, key, &rows) {
+            eprintln!("cannot write sweep.csv and sweep.svg: {e}");
             return ExitCode::FAILURE;
         }
     }
@@ -218,7 +237,7 @@ fn main() -> ExitCode {
         if opts.protocol { "on" } else { "off" }
     );
     let mean = |r: &Replicated, m: &str| r.estimates.get(m).map_or(f64::NAN, |e| e.mean);
-    for (r, (dir, _)) in estimates.iter().zip(&studies) {
+    for (r, (dir, _, _)) in estimates.iter().zip(&studies) {
         eprintln!(
             "{}: infections {} without the app, {} with it ({} averted); recall {}, precision {}, false alerts {}{}",
             dir.display(),

@@ -106,6 +106,10 @@ const DOMAIN_F1_TEST: u64 = 0x6631_2074_6573_7421;
 pub const GENERATIONS: usize = 8;
 /// Longest generation interval the histograms keep apart, days (longer ones count as this).
 const MAX_GI_DAYS: usize = 31;
+/// Days after an infector's infection by which its infectees are taken to be all in: the
+/// reproduction numbers and the household attack rate count only infectors (households)
+/// infected at least this long before the end of the run.
+pub const COMPLETE_AFTER_DAYS: u32 = 22;
 
 /// Owners per parallel work item of the contact pass.
 const CHUNK: u32 = 8192;
@@ -137,7 +141,7 @@ impl Default for Options {
 }
 
 /// One day of the time series. Counts are of that day unless named cumulative.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct DayRow {
     /// Day number, from 0.
     pub day: u32,
@@ -177,8 +181,9 @@ pub struct DayRow {
     pub quarantined: u64,
     /// Phones held by the simulator at the end of the day.
     pub phones: u64,
-    /// Recall so far: true F1s of published cases found, in millionths (see [`Summary`]).
-    pub recall_ppm: u64,
+    /// Recall so far: true F1s of published cases found, in millionths (see [`Summary`]);
+    /// `None` while no published case has a true F1.
+    pub recall_ppm: Option<u64>,
     /// New infections without the app per million agents (rounded).
     pub incidence_per_million_no_app: u64,
     /// New infections with the app per million agents (rounded).
@@ -188,6 +193,22 @@ pub struct DayRow {
     pub true_f1: u64,
     /// True F1s found this day: their first verified row for that case.
     pub found_f1: u64,
+    /// Recall among app users so far: true F1s with the app of published cases found, in
+    /// millionths (see [`Summary::recall_app_users`]); `None` while there are none.
+    pub recall_app_users_ppm: Option<u64>,
+    /// Precision so far: verified F1 rows so far that are true F1s, in millionths (see
+    /// [`Summary::precision`]); `None` while no row is verified.
+    pub precision_ppm: Option<u64>,
+    /// Cohort reproduction number without the app: infections caused, by the end of the run,
+    /// by the agents infected this day (seeds included), per such agent, rounded to 6 decimals;
+    /// `None` when nobody was infected this day. Final only if [`DayRow::r_cohort_final`].
+    pub r_cohort_no_app: Option<f64>,
+    /// The same with the app.
+    pub r_cohort_app: Option<f64>,
+    /// Whether this day's infected agents have all their infectees in: they were infected at
+    /// least [`COMPLETE_AFTER_DAYS`] days before the end of the run. On later days the cohort
+    /// numbers are too low (their infectees' infections fall after the end).
+    pub r_cohort_final: bool,
 }
 
 /// Totals and rates of a run. Ratios are rounded to 6 decimals.
@@ -1530,13 +1551,47 @@ impl Sim<'_> {
             .keys()
             .filter(|k| self.truth.contains(k))
             .count() as u64;
-        let truth = self
-            .truth
-            .iter()
-            .filter(|(c, _)| self.cases[(*c - 1) as usize].published)
-            .count() as u64;
-        row.recall_ppm = (found * 1_000_000).checked_div(truth).unwrap_or(0);
+        let (mut truth, mut truth_app, mut found_app) = (0u64, 0u64, 0u64);
+        for k in &self.truth {
+            if self.cases[(k.0 - 1) as usize].published {
+                truth += 1;
+                if self.app(k.1) {
+                    truth_app += 1;
+                    found_app += u64::from(self.verified.contains_key(k));
+                }
+            }
+        }
+        let ppm = |x: u64, of: u64| (x * 1_000_000).checked_div(of);
+        row.recall_ppm = ppm(found, truth);
+        row.recall_app_users_ppm = ppm(found_app, truth_app);
+        row.precision_ppm = ppm(found, self.verified.len() as u64);
         Ok(row)
+    }
+
+    /// Fills the cohort reproduction numbers of `daily` (see [`DayRow::r_cohort_no_app`]) from
+    /// the infector–infectee pairs by the infector's infection day.
+    fn cohort_r(&self, daily: &mut [DayRow]) {
+        let days = self.s.days;
+        for arm in 0..2 {
+            let mut cohort = vec![0u64; days as usize];
+            for &d in &self.infected[arm] {
+                if let Some(c) = cohort.get_mut(usize::from(d)) {
+                    *c += 1;
+                }
+            }
+            for (row, &n) in daily.iter_mut().zip(&cohort) {
+                let pairs: u64 = self.gi[arm]
+                    .get(row.day as usize)
+                    .map_or(0, |by_gap| by_gap.iter().sum());
+                let r = (n > 0).then(|| fmt6(pairs as f64 / n as f64));
+                if arm == 0 {
+                    row.r_cohort_no_app = r;
+                } else {
+                    row.r_cohort_app = r;
+                }
+                row.r_cohort_final = row.day + COMPLETE_AFTER_DAYS < days;
+            }
+        }
     }
 
     /// Growth rates, reproduction numbers, the mean generation interval and the household
@@ -1546,7 +1601,7 @@ impl Sim<'_> {
         let days = self.s.days as usize;
         let start = self.s.seeding.days as usize + 5;
         // Infectors whose infectees are all in: infected at least 22 days before the end.
-        let complete = days.saturating_sub(22);
+        let complete = days.saturating_sub(COMPLETE_AFTER_DAYS as usize);
         let mut out = Epidemiology::default();
         for arm in 0..2 {
             let series: Vec<(u64, u64)> = daily
@@ -1617,7 +1672,8 @@ impl Sim<'_> {
         out
     }
 
-    fn finish(self, daily: Vec<DayRow>) -> Outcome {
+    fn finish(self, mut daily: Vec<DayRow>) -> Outcome {
+        self.cohort_r(&mut daily);
         let s = self.s;
         let days = f64::from(s.days);
         let published: BTreeSet<u64> = self

@@ -17,8 +17,9 @@ use std::io;
 use std::path::Path;
 
 use crate::output;
+use crate::plot;
 use crate::scenario::{Scenario, ScenarioError};
-use crate::sim::{Options, Outcome, RunError, Summary, run};
+use crate::sim::{DayRow, Options, Outcome, RunError, Summary, run};
 
 /// [`Summary`] fields that describe the run rather than measure it: not averaged.
 const SETTINGS: [&str; 4] = ["population", "days", "seed", "protocol"];
@@ -260,31 +261,72 @@ pub fn replicate(
         .collect()
 }
 
-/// Write the outputs of `runs` into `dir`: one run's four files as they always are; for
-/// several replicates, each replicate's files in `dir/replicates/seed-<seed>/` and the
-/// estimates in `dir/summary.json`. Returns the estimates.
+/// Write the outputs of `runs` into `dir`: one run's files as they always are; for several
+/// replicates, each replicate's files in `dir/replicates/seed-<seed>/`, the estimates in
+/// `dir/summary.json` and the time-series plots of all replicates (mean and 95% band) in `dir`.
+/// `scenario_name` names the scenario in the plots' titles. Returns the estimates.
 ///
 /// # Errors
 /// On any file-system or drawing error.
-pub fn write_runs(dir: &Path, runs: &[(Scenario, Outcome)]) -> io::Result<Replicated> {
+pub fn write_runs(
+    dir: &Path,
+    scenario_name: &str,
+    runs: &[(Scenario, Outcome)],
+) -> io::Result<Replicated> {
     let summaries: Vec<Summary> = runs.iter().map(|(_, o)| o.summary.clone()).collect();
     let replicated = Replicated::of(&summaries);
     match runs {
-        [(scenario, outcome)] => output::write_all(dir, scenario, outcome)?,
+        [(scenario, outcome)] => output::write_all(dir, scenario_name, scenario, outcome)?,
         _ => {
             for (scenario, outcome) in runs {
                 let sub = dir
                     .join("replicates")
                     .join(format!("seed-{}", scenario.seed));
-                output::write_all(&sub, scenario, outcome)?;
+                output::write_all(&sub, scenario_name, scenario, outcome)?;
             }
             if let Some((first, _)) = runs.first() {
                 std::fs::create_dir_all(dir)?;
                 std::fs::write(dir.join("summary.json"), replicated.to_json(first))?;
+                let ctx = plot::Context {
+                    scenario: scenario_name.to_owned(),
+                    population: first.population,
+                    seeds: replicated.seeds.clone(),
+                };
+                let daily: Vec<&[DayRow]> = runs.iter().map(|(_, o)| o.daily.as_slice()).collect();
+                for (name, svg) in plot::time_series(&ctx, &daily)? {
+                    std::fs::write(dir.join(name), svg)?;
+                }
             }
         }
     }
     Ok(replicated)
+}
+
+/// Write a sweep's `sweep.csv` ([`sweep_csv`]) and `sweep.svg` ([`plot::sweep_svg`]) into `dir`:
+/// `rows` holds each value of `key` with its estimates, `scenario_name` and `population` name
+/// the study in the plot's title.
+///
+/// # Errors
+/// On any file-system or drawing error.
+pub fn write_sweep(
+    dir: &Path,
+    scenario_name: &str,
+    population: u32,
+    key: &str,
+    rows: &[(String, Replicated)],
+) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("sweep.csv"), sweep_csv(key, rows))?;
+    let ctx = plot::Context {
+        scenario: scenario_name.to_owned(),
+        population,
+        seeds: rows
+            .first()
+            .map(|(_, r)| r.seeds.clone())
+            .unwrap_or_default(),
+    };
+    std::fs::write(dir.join("sweep.svg"), plot::sweep_svg(&ctx, key, rows)?)?;
+    Ok(())
 }
 
 /// Whether `dir` may receive outputs: it is missing or empty, or `force` is given.

@@ -1,5 +1,6 @@
-//! The `bluezone-sim` binary end to end: flags, the four output files, no progress bar under CI,
-//! byte-identical outputs for the same seed, refused scenarios.
+//! The `bluezone-sim` binary end to end: flags, the output files, no progress bar under CI,
+//! byte-identical outputs (tables and plots) for the same seed and across thread counts,
+//! refused scenarios.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,14 +17,19 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// The plots of a run, and of a study's replicates.
+const PLOTS: [&str; 4] = ["epidemic.svg", "incidence.svg", "r.svg", "recall.svg"];
+
 /// Two runs of one two-point sweep with replicates `seeds` (on different thread counts)
-/// wrote the same bytes: its table, each point's summary, each replicate's outputs.
+/// wrote the same bytes: its table and plot, each point's summary and plots, each replicate's
+/// outputs.
 fn assert_same_sweep(a: &Path, b: &Path, seeds: [u64; 2]) {
-    let mut files = vec!["sweep.csv".to_owned()];
+    let mut files = vec!["sweep.csv".to_owned(), "sweep.svg".to_owned()];
     for sweep in ["sweep-0", "sweep-1"] {
         files.push(format!("{sweep}/summary.json"));
+        files.extend(PLOTS.map(|p| format!("{sweep}/{p}")));
         for seed in seeds {
-            for name in ["summary.json", "daily.csv"] {
+            for name in ["summary.json", "daily.csv"].into_iter().chain(PLOTS) {
                 files.push(format!("{sweep}/replicates/seed-{seed}/{name}"));
             }
         }
@@ -64,7 +70,7 @@ fn writes_the_outputs_and_repeats_them_byte_for_byte() {
             "progress bar shown under CI: {stderr}"
         );
     }
-    for name in ["summary.json", "daily.csv", "epidemic.svg", "recall.svg"] {
+    for name in ["summary.json", "daily.csv"].into_iter().chain(PLOTS) {
         assert_eq!(read(&a, name), read(&b, name), "{name} differs");
     }
     let summary: serde_json::Value = serde_json::from_slice(&read(&a, "summary.json")).unwrap();
