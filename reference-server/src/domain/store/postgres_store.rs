@@ -283,6 +283,32 @@ fn status_name(status: &CaseStatus) -> &'static str {
     }
 }
 
+/// Insert an unused code of `case_id`; a code hash already there (60 random bits colliding)
+/// is refused rather than overwritten.
+fn insert_new_code(
+    tx: &mut impl GenericClient,
+    code_hash: &[u8; 32],
+    case_id: u64,
+    expires_at: Seconds,
+) -> Result<(), StoreError> {
+    let code = CodeRecord {
+        case_id,
+        expires_at,
+        used_at: None,
+    };
+    let inserted = tx
+        .execute(
+            "INSERT INTO codes (code_hash, record) VALUES ($1, $2) \
+             ON CONFLICT (code_hash) DO NOTHING",
+            &[&&code_hash[..], &encode(&code)?],
+        )
+        .map_err(db)?;
+    if inserted == 0 {
+        return Err(StoreError::Backend("declaration code collision".into()));
+    }
+    Ok(())
+}
+
 fn put_case(tx: &mut impl GenericClient, case: &CaseRecord) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO cases (case_id, status, record) VALUES ($1, $2, $3) \
@@ -945,23 +971,8 @@ impl Store for PostgresStore {
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
         self.transaction(|tx| {
             let case_id = take_next(tx, "next_case_id")?;
-            let code = CodeRecord {
-                case_id,
-                expires_at: case.code_expires_at,
-                used_at: None,
-            };
-            let inserted = tx
-                .execute(
-                    "INSERT INTO codes (code_hash, record) VALUES ($1, $2) \
-                     ON CONFLICT (code_hash) DO NOTHING",
-                    &[&&code_hash[..], &encode(&code)?],
-                )
-                .map_err(db)?;
-            if inserted == 0 {
-                // 60 random bits colliding: refuse rather than overwrite (the rollback gives
-                // the case id back).
-                return Err(StoreError::Backend("declaration code collision".into()));
-            }
+            // A collision's rollback gives the case id back.
+            insert_new_code(tx, code_hash, case_id, case.code_expires_at)?;
             put_case(
                 tx,
                 &CaseRecord {
@@ -970,6 +981,36 @@ impl Store for PostgresStore {
                 },
             )?;
             Ok(case_id)
+        })
+    }
+
+    fn reissue_code(
+        &self,
+        case_id: u64,
+        code_hash: &[u8; 32],
+        expires_at: Seconds,
+    ) -> Result<CaseRecord, StoreError> {
+        self.transaction(|tx| {
+            // The case's row stays locked to the end: a parallel reissue of the case waits,
+            // then finds the code this one wrote. An upload with the old code, which locks the
+            // code then the case, either committed before (the case is refused here) or
+            // deadlocks with this one and is retried, to find its code gone.
+            let case = locked_case(tx, case_id)?.code_reissued(expires_at)?;
+            for r in tx
+                .query("SELECT code_hash, record FROM codes", &[])
+                .map_err(db)?
+            {
+                if decode::<CodeRecord>("code", r.get(1))?.case_id == case_id {
+                    tx.execute(
+                        "DELETE FROM codes WHERE code_hash = $1",
+                        &[&r.get::<_, &[u8]>(0)],
+                    )
+                    .map_err(db)?;
+                }
+            }
+            insert_new_code(tx, code_hash, case_id, expires_at)?;
+            put_case(tx, &case)?;
+            Ok(case)
         })
     }
 
