@@ -78,6 +78,9 @@ pub const SESSION_COOKIE: &str = "bz_session";
 pub const PRELOGIN_COOKIE: &str = "bz_prelogin";
 /// Name of the language cookie.
 pub const LANG_COOKIE: &str = "bz_lang";
+/// Name of the cookie that holds a just-issued declaration code, sealed for the session
+/// ([`Workflow::seal_code`](crate::Workflow::seal_code)), on its case's code page's path only.
+pub const CODE_COOKIE: &str = "bz_code";
 /// Name of the CSRF field of every form.
 pub const CSRF_FIELD: &str = "csrf";
 
@@ -125,7 +128,13 @@ fn cookie(headers: &header::HeaderMap, name: &str) -> Option<String> {
 /// A `Set-Cookie` value with the console's rules: `HttpOnly`, `SameSite=Strict`, `Path=/`,
 /// and `Secure` when `secure`. `max_age` 0 deletes the cookie.
 pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> String {
-    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict");
+    set_cookie_at("/", name, value, max_age, secure)
+}
+
+/// [`set_cookie`] for the pages under `path` only.
+fn set_cookie_at(path: &str, name: &str, value: &str, max_age: u64, secure: bool) -> String {
+    let mut c =
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict");
     if secure {
         c.push_str("; Secure");
     }
@@ -325,8 +334,8 @@ pub use session::{
     stylesheet,
 };
 pub use steps::{
-    account_action, admin, audit, case, cases, create_account, follow_up, open_case, publish,
-    register_unit, trace, unit_csv, unit_inbox,
+    account_action, admin, audit, case, cases, code_page, create_account, follow_up, open_case,
+    publish, register_unit, reissue_code, trace, unit_csv, unit_inbox,
 };
 
 #[cfg(test)]
