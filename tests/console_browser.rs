@@ -891,7 +891,7 @@ impl Browser {
             self.save_png(&png, &format!("{name}-qr-{width}"));
             assert_eq!(
                 qr_codes_in(&png),
-                [code.clone()],
+                std::slice::from_ref(&code),
                 "the QR code at {width} px"
             );
         }

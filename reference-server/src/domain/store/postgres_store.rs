@@ -208,6 +208,10 @@ fn facilities_and_password_changes(tx: &mut postgres::Transaction<'_>) -> Result
     Ok(())
 }
 
+/// The first key of the transaction-level advisory lock a code reissue takes on its case (the
+/// second is the case id, truncated to 32 bits): "bzcd" in ASCII.
+const REISSUE_LOCK_CLASS: i32 = 0x627a_6364;
+
 /// The advisory lock key of a [`SharedLock`] ("bzpublsh", "bzreport", "bzindexs" in ASCII).
 fn advisory_key(lock: SharedLock) -> i64 {
     match lock {
@@ -991,22 +995,38 @@ impl Store for PostgresStore {
         expires_at: Seconds,
     ) -> Result<CaseRecord, StoreError> {
         self.transaction(|tx| {
-            // The case's row stays locked to the end: a parallel reissue of the case waits,
-            // then finds the code this one wrote. An upload with the old code, which locks the
-            // code then the case, either committed before (the case is refused here) or
-            // deadlocks with this one and is retried, to find its code gone.
-            let case = locked_case(tx, case_id)?.code_reissued(expires_at)?;
+            // Reissues of one case take turns (a transaction-level advisory lock of the case),
+            // so each finds the codes the one before left. Then rows are locked in an upload's
+            // order, the case's codes before the case: an upload with the old code either
+            // committed before (the case is refused here) or waits, then finds its code gone.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                &[&REISSUE_LOCK_CLASS, &(case_id as i32)],
+            )
+            .map_err(db)?;
+            let mut old = Vec::new();
             for r in tx
-                .query("SELECT code_hash, record FROM codes", &[])
+                .query(
+                    "SELECT code_hash, record FROM codes ORDER BY code_hash",
+                    &[],
+                )
                 .map_err(db)?
             {
                 if decode::<CodeRecord>("code", r.get(1))?.case_id == case_id {
-                    tx.execute(
-                        "DELETE FROM codes WHERE code_hash = $1",
-                        &[&r.get::<_, &[u8]>(0)],
-                    )
-                    .map_err(db)?;
+                    old.push(r.get::<_, Vec<u8>>(0));
                 }
+            }
+            for hash in &old {
+                tx.execute(
+                    "SELECT 1 FROM codes WHERE code_hash = $1 FOR UPDATE",
+                    &[hash],
+                )
+                .map_err(db)?;
+            }
+            let case = locked_case(tx, case_id)?.code_reissued(expires_at)?;
+            for hash in &old {
+                tx.execute("DELETE FROM codes WHERE code_hash = $1", &[hash])
+                    .map_err(db)?;
             }
             insert_new_code(tx, code_hash, case_id, expires_at)?;
             put_case(tx, &case)?;

@@ -5,7 +5,8 @@
 //! | page | who | seed step |
 //! |---|---|---|
 //! | `/console/login` | everyone | 1 |
-//! | `/console/cases`: open a case, its "Mã khai báo F0", the case list | treatment facility | 2 |
+//! | `/console/cases`: open a case, the case list | treatment facility | 2 |
+//! | `/console/cases/<id>/code`: its "Mã khai báo F0" and QR code, "reissue code" | treatment facility | 2 |
 //! | `/console/cases/<id>`: "Truy vết F1" and the F1 analysis table | treatment facility | 4, 6 |
 //! | `/console/unit`: the unit's F1 inbox, follow-up, CSV export | preventive-medicine unit | 7 |
 //! | `/console/admin`: accounts, units, publish now | admin | |
@@ -20,6 +21,9 @@
 //!   login, with a random pre-login cookie). Only a page that could read the cookie can compute
 //!   it, and the server needs no state to check it. A POST without the right token changes
 //!   nothing and gets 403.
+//! - **Declaration codes** are in no URL and not kept: opening a case or reissuing its code
+//!   answers 303 to the code page with the code sealed for the session in a cookie of that
+//!   page's path ([`CODE_COOKIE`], 10 minutes; [`Workflow::seal_code`](crate::Workflow::seal_code)).
 //! - **Escaping**: pages are built with `maud`, which escapes every interpolated value; no page
 //!   uses a pre-escaped string built from data.
 //! - **Headers**: a strict `Content-Security-Policy` (scripts and styles from this origin only,
