@@ -967,6 +967,11 @@ fn the_declaration_code_page_with_a_real_browser() {
                 .is_err()
         );
         b.check_page("code-not-shown").await;
+        // The case's own page offers the reissue too while the upload is awaited.
+        b.click("#case-link").await;
+        b.wait_for_path("/console/cases/1").await;
+        assert_eq!(b.text("#reissue button").await, "Cấp lại mã");
+        b.check_page("case-awaiting-upload").await;
     });
 
     // The phone sends with the new code; the page then says the code was used.
@@ -975,7 +980,7 @@ fn the_declaration_code_page_with_a_real_browser() {
     let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
     share_history(&server, &mut phones[0], &second, &mut rng, now);
     runtime.block_on(async {
-        b.client.refresh().await.unwrap();
+        b.goto("/console/cases/1/code").await;
         b.find("#code-used").await;
         assert!(b.client.find(Locator::Css("#reissue")).await.is_err());
         b.check_page("code-used").await;
