@@ -399,7 +399,8 @@ pub fn detections(
     let (k1, k2) = contact_key(c, day);
     let mut rng = stream_rng(seed, DOMAIN_BLE, k1, k2 ^ (direction << 63));
     let metres = (f64::from(c.distance_cm) / 100.0).max(0.01);
-    let path_loss = path_loss_db(ble, metres) + environment_offset_db(scenario, seed, c, day);
+    let path_loss = setting_path_loss_db(ble, c.setting, metres)
+        + environment_offset_db(scenario, seed, c, day);
     let sd = shadowing_sd(ble, c.setting);
     while t < end {
         let heard = bernoulli(&mut rng, ble.detection_probability);
@@ -423,6 +424,18 @@ pub fn detections(
 #[must_use]
 pub fn path_loss_db(ble: &BleModel, metres: f64) -> f64 {
     ble.loss_at_1m_db + 10.0 * ble.path_loss_exponent * metres.log10()
+}
+
+/// The attenuation at `metres` in `setting`, dB: [`path_loss_db`], except in transport, which
+/// has its own line (`transport_loss_at_1m_db`, `transport_path_loss_exponent`).
+#[must_use]
+pub fn setting_path_loss_db(ble: &BleModel, setting: Setting, metres: f64) -> f64 {
+    match setting {
+        Setting::Transport => {
+            ble.transport_loss_at_1m_db + 10.0 * ble.transport_path_loss_exponent * metres.log10()
+        }
+        _ => path_loss_db(ble, metres),
+    }
 }
 
 /// The distance at which the path-loss model gives `attenuation_db`, metres (the inverse of
@@ -601,7 +614,19 @@ mod tests {
 
     #[test]
     fn path_loss_and_its_inverse() {
-        let b = Scenario::default().ble;
+        let mut b = Scenario::default().ble;
+        // Transport follows the general line until it is given its own.
+        for setting in Setting::ALL {
+            assert_eq!(
+                setting_path_loss_db(&b, setting, 3.0),
+                path_loss_db(&b, 3.0)
+            );
+        }
+        b.transport_loss_at_1m_db = 63.9;
+        b.transport_path_loss_exponent = 0.36;
+        let bus = |m| setting_path_loss_db(&b, Setting::Transport, m);
+        assert!((bus(1.0) - 63.9).abs() < 1e-9 && (bus(10.0) - 67.5).abs() < 1e-9);
+        assert_eq!(setting_path_loss_db(&b, Setting::Random, 1.0), 55.0);
         assert!((path_loss_db(&b, 2.0) - 64.0309).abs() < 1e-3);
         assert!((distance_at_m(&b, path_loss_db(&b, 3.7)) - 3.7).abs() < 1e-9);
         assert!((distance_at_m(&b, 78.5) - 6.07).abs() < 0.01);

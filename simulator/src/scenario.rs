@@ -52,7 +52,8 @@
 //! - seeds over the first week and an adult in every household (assumptions);
 //! - Bluetooth: a tenth of the random contacts happen in a bus (an assumption; Horby et al.
 //!   2011 record travel contacts but we could not read their table by location), with a
-//!   per-contact environment offset of 6 dB in transport and 3.5 dB of per-scan spread, from
+//!   path-loss line of 63.9 dB at 1 m and exponent 0.36 in transport, a per-contact environment
+//!   offset of 6 dB there and 3.5 dB of per-scan spread, all fitted to
 //!   Leith and Farrell's published tram measurements (PLoS ONE 2020, 15:e0239943; see
 //!   [`BleEnvironment`]), 3 dB at home and 4 dB elsewhere (assumptions); the risk rule set to
 //!   the ground truth's 2 m (full weight below 65 dB, the model's 2.07 m; nothing beyond).
@@ -188,6 +189,14 @@ pub struct BleModel {
     /// random places' value, so that the default scenario is unchanged; Leith and Farrell's
     /// tram data give about 3.5 dB within a 15-minute contact, see [`BleEnvironment`]).
     pub transport_shadowing_db: f64,
+    /// Attenuation at 1 m in a bus or a tram, dB: transport has its own path-loss line, because
+    /// in a metal-walled vehicle the attenuation hardly depends on distance. Default 55 (the
+    /// general value). Leith and Farrell's tram data fit 63.9 dB at 1 m (see
+    /// [`BleEnvironment`]).
+    pub transport_loss_at_1m_db: f64,
+    /// Path-loss exponent in a bus or a tram. Default 3.0 (the general value). The tram data
+    /// fit 0.36 (3.6 dB per decade of distance).
+    pub transport_path_loss_exponent: f64,
     /// Largest true attenuation still heard (receiver sensitivity), dB. Default 95.
     pub max_attenuation_db: f64,
     /// Share of phones running iOS. Default 0.3 (approximate share in Vietnam, 2021).
@@ -223,9 +232,11 @@ pub struct RiskRuleParams {
 /// stands or sits between the two phones, where each phone is carried. The per-scan term
 /// averages out over a contact; this one does not.
 ///
-/// The mean offset is 0 in every setting: the tram data below put the mean attenuation within
-/// 0.5 dB of the path-loss model's at the same distances, and no source gives a mean for the
-/// other settings.
+/// The mean offset is 0 in every setting; what the tram data say about the mean attenuation in
+/// a vehicle (it hardly depends on distance) is transport's own path-loss line
+/// ([`BleModel::transport_loss_at_1m_db`], [`BleModel::transport_path_loss_exponent`]). Two
+/// contacts in the same bus are not correlated: the model has no vehicles or rooms, only
+/// contacts.
 ///
 /// Sources and defaults. The default is 0 everywhere, so that the default scenario's earlier
 /// figures stay comparable; `vn-2021-delta` sets the values below.
@@ -234,12 +245,13 @@ pub struct RiskRuleParams {
 ///   handsets held by passengers in a Dublin light-rail tram ("Measurement-based evaluation of
 ///   Google/Apple Exposure Notification API for proximity detection in a light-rail tram",
 ///   PLoS ONE 2020;15(9):e0239943; data: github.com/doug-leith/dublintram_gaen_dataset, 70
-///   handset pairs of about 15 minutes each). Over those pairs the mean attenuation varies with
-///   a standard deviation of 6.0 dB around its regression on log10(distance) (5.3 dB once each
-///   handset's own offset is taken out, which the model draws apart as calibration error), and
-///   it hardly depends on distance (3.6 dB per decade, correlation 0.15), while the spread of
-///   the attenuation within one pair's 15 minutes is about 3.4 dB (our analysis of the
-///   published data). On a Dublin commuter bus the same authors found that changing the people
+///   handset pairs of about 15 minutes each). Over those pairs the mean attenuation follows
+///   63.9 + 3.6 · log10(distance) dB (least squares; it hardly depends on distance,
+///   correlation 0.15), and varies around that line with a standard deviation of 6.0 dB (5.3 dB
+///   once each handset's own offset is taken out, which the model draws apart as calibration
+///   error), while the spread of the attenuation within one pair's 15 minutes is about 3.4 dB
+///   (our analysis of the published data; at the pairs' 0.5 to 5.2 m the line is within a few
+///   dB of the general model's 55 + 30 · log10(distance), 0.5 dB above it on average). On a Dublin commuter bus the same authors found that changing the people
 ///   sitting in a pair of seats changes the reported attenuation by ±10 dB ("... in a commuter
 ///   bus", PLoS ONE 2021;16(4):e0250826). `vn-2021-delta`: 6 dB.
 /// - Household, occupation (school, workplace, elderly group) and random places: no source we
@@ -381,6 +393,8 @@ impl Default for BleModel {
             occupation_shadowing_db: 5.0,
             random_shadowing_db: 7.0,
             transport_shadowing_db: 7.0,
+            transport_loss_at_1m_db: 55.0,
+            transport_path_loss_exponent: 3.0,
             max_attenuation_db: 95.0,
             ios_share: 0.3,
             android_calibration_sd_db: 5.0,
@@ -1035,6 +1049,11 @@ impl Scenario {
         non_negative("ble.occupation_shadowing_db", b.occupation_shadowing_db)?;
         non_negative("ble.random_shadowing_db", b.random_shadowing_db)?;
         non_negative("ble.transport_shadowing_db", b.transport_shadowing_db)?;
+        non_negative("ble.transport_loss_at_1m_db", b.transport_loss_at_1m_db)?;
+        non_negative(
+            "ble.transport_path_loss_exponent",
+            b.transport_path_loss_exponent,
+        )?;
         let e = &self.ble_environment;
         for (field, sd) in [
             ("household_sd_db", e.household_sd_db),
