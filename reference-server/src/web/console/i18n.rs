@@ -238,6 +238,35 @@ pub struct Texts {
     pub csrf_failed: &'static str,
     pub page_not_found: &'static str,
     pub back_home: &'static str,
+
+    // Lists: search, filters and pages; changing a role.
+    pub filter_title: &'static str,
+    pub search_cases_label: &'static str,
+    pub search_cases_help: &'static str,
+    pub any_status: &'static str,
+    pub any_province: &'static str,
+    pub any_facility: &'static str,
+    pub any_district: &'static str,
+    pub any_role: &'static str,
+    pub opened_from: &'static str,
+    pub opened_to: &'static str,
+    pub contact_from: &'static str,
+    pub contact_to: &'static str,
+    pub dates_help: &'static str,
+    pub case_number_label: &'static str,
+    pub case_number_help: &'static str,
+    pub search_accounts_label: &'static str,
+    pub search_accounts_help: &'static str,
+    pub filter_button: &'static str,
+    pub clear_filters: &'static str,
+    pub pages_label: &'static str,
+    pub prev_page: &'static str,
+    pub next_page: &'static str,
+    pub no_matches: &'static str,
+    pub change_role_title: &'static str,
+    pub change_role_button: &'static str,
+    pub role_help: &'static str,
+    pub role_changed: &'static str,
 }
 
 impl Texts {
@@ -248,6 +277,18 @@ impl Texts {
             "upload_received" => self.status_upload_received,
             "trace_requested" => self.status_trace_requested,
             _ => self.status_published,
+        }
+    }
+
+    /// The word of a role kind (as [`Role::kind`](crate::domain::store::Role::kind) names
+    /// it).
+    pub fn role_kind(&self, kind: &str) -> &'static str {
+        use crate::domain::store::Role;
+        match kind {
+            Role::ADMIN => self.role_admin,
+            Role::PREVENTIVE_UNIT => self.role_unit,
+            Role::OVERSIGHT => self.role_oversight,
+            _ => self.role_facility,
         }
     }
 
@@ -544,6 +585,33 @@ pub static VI: Texts = Texts {
     csrf_failed: "Biểu mẫu đã hết hạn hoặc không đến từ trang này; hãy gửi lại.",
     page_not_found: "Không tìm thấy trang hoặc mục này.",
     back_home: "Về trang chính",
+    filter_title: "Tìm và lọc",
+    search_cases_label: "Số ca hoặc mã hồ sơ",
+    search_cases_help: "Số ca (ví dụ 12 hoặc #12), hoặc một phần mã hồ sơ của cơ sở; không phân biệt chữ hoa, chữ thường.",
+    any_status: "Mọi trạng thái",
+    any_province: "Mọi tỉnh, thành phố",
+    any_facility: "Mọi cơ sở",
+    any_district: "Mọi quận/huyện",
+    any_role: "Mọi vai trò",
+    opened_from: "Mở từ ngày",
+    opened_to: "Mở đến ngày",
+    contact_from: "Tiếp xúc từ ngày",
+    contact_to: "Tiếp xúc đến ngày",
+    dates_help: "Ngày theo múi giờ của bảng điều khiển; tính cả ngày đầu và ngày cuối. Để trống: không giới hạn.",
+    case_number_label: "Số ca",
+    case_number_help: "Một số nguyên, ví dụ 12. Để trống: mọi ca.",
+    search_accounts_label: "Tên đăng nhập",
+    search_accounts_help: "Một phần tên đăng nhập, ví dụ bs.",
+    filter_button: "Lọc",
+    clear_filters: "Bỏ lọc",
+    pages_label: "Các trang",
+    prev_page: "Trang trước",
+    next_page: "Trang sau",
+    no_matches: "Không có dòng nào khớp bộ lọc.",
+    change_role_title: "Đổi vai trò",
+    change_role_button: "Lưu vai trò",
+    role_help: "Cơ sở điều trị: chọn cơ sở (nếu máy chủ có danh sách cơ sở); đơn vị y tế dự phòng: chọn đơn vị; giám sát: chọn tỉnh, thành phố; quản trị: không chọn gì. Các phiên đang mở của tài khoản sẽ kết thúc.",
+    role_changed: "Đã đổi vai trò; các phiên của tài khoản đã kết thúc.",
 };
 
 /// English.
@@ -721,4 +789,31 @@ pub static EN: Texts = Texts {
     csrf_failed: "The form expired or did not come from this page; send it again.",
     page_not_found: "No such page or item.",
     back_home: "Back to the start page",
+    filter_title: "Search and filter",
+    search_cases_label: "Case number or reference",
+    search_cases_help: "A case number (e.g. 12 or #12), or part of the facility's reference; capitals and small letters alike.",
+    any_status: "Any status",
+    any_province: "Any province",
+    any_facility: "Any facility",
+    any_district: "Any district",
+    any_role: "Any role",
+    opened_from: "Opened from",
+    opened_to: "Opened until",
+    contact_from: "Contact from",
+    contact_to: "Contact until",
+    dates_help: "Days in the console's time zone, both the first and the last included. Empty: no limit.",
+    case_number_label: "Case number",
+    case_number_help: "A whole number, e.g. 12. Empty: every case.",
+    search_accounts_label: "User name",
+    search_accounts_help: "Part of the user name, e.g. dr.",
+    filter_button: "Filter",
+    clear_filters: "Clear filters",
+    pages_label: "Pages",
+    prev_page: "Previous page",
+    next_page: "Next page",
+    no_matches: "No rows match the filters.",
+    change_role_title: "Change role",
+    change_role_button: "Save role",
+    role_help: "Treatment facility: choose the facility (where the server lists facilities); preventive-medicine unit: choose the unit; oversight: choose the province; admin: nothing. The account's open sessions end.",
+    role_changed: "Role changed; the account's sessions ended.",
 };
