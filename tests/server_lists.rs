@@ -10,21 +10,12 @@ use std::collections::BTreeSet;
 
 use bluezone_protocol::{Phone, PhoneConfig, UnixTime};
 use bluezone_testkit::scan;
-use harness::{Reply, Server, TestUnit, config, share_history, sync_and_report};
+use harness::{Server, TestUnit, config, share_history, sync_and_report};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// The `rel` link of a reply's `Link` header.
-fn link(reply: &Reply, rel: &str) -> Option<String> {
-    let header = reply.header("link")?;
-    header.split(", ").find_map(|part| {
-        let (url, rest) = part.split_once(">; rel=\"")?;
-        (rest.trim_end_matches('"') == rel).then(|| url.trim_start_matches('<').to_owned())
-    })
-}
 
 /// Every page of a list from `path` on, following `next`: the values of `key` in each page.
 fn pages(server: &Server, token: &str, path: &str, key: &str) -> Vec<Vec<Value>> {
@@ -42,7 +33,7 @@ fn pages(server: &Server, token: &str, path: &str, key: &str) -> Vec<Vec<Value>>
                 .map(|r| r[key].clone())
                 .collect(),
         );
-        next = link(&reply, "next");
+        next = reply.link("next");
         assert!(out.len() < 50, "paging does not end");
     }
     out
@@ -136,12 +127,12 @@ fn lists_are_searched_filtered_and_paged_without_losing_a_row() {
         Some(&doctor),
         &[],
     );
-    assert_eq!(link(&last, "next"), None);
-    let back = link(&last, "prev").expect("a previous page");
+    assert_eq!(last.link("next"), None);
+    let back = last.link("prev").expect("a previous page");
     assert!(back.contains("q=hn") && back.contains("limit=3"), "{back}");
     assert_eq!(ids(&server, &doctor, &back), flat[3..6]);
     let first = server.get("/api/v1/cases?limit=3", Some(&doctor), &[]);
-    assert_eq!(link(&first, "prev"), None);
+    assert_eq!(first.link("prev"), None);
 
     // A case opened between two pages is on the first page, and no later page repeats or
     // loses one.
