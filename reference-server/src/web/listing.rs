@@ -36,6 +36,9 @@ pub enum Times {
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {
     pairs: Vec<(String, String)>,
+    /// The parameters read elsewhere (as `format`, or a page's `done`): left out of the links
+    /// to other pages.
+    extra: Vec<String>,
 }
 
 fn bad(message: String) -> ApiError {
@@ -89,7 +92,10 @@ impl ListQuery {
                 return Err(bad(format!("query parameter {name:?} given twice")));
             }
         }
-        Ok(ListQuery { pairs })
+        Ok(ListQuery {
+            pairs,
+            extra: also.iter().map(|&name| name.to_owned()).collect(),
+        })
     }
 
     /// The value of `name`, trimmed, if given and not empty.
@@ -222,7 +228,8 @@ impl ListQuery {
     fn link<K: CursorKey>(&self, path: &str, leave_out: &[&str], cursor: &Cursor<K>) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &self.pairs {
-            if !leave_out.contains(&k.as_str()) && !v.trim().is_empty() {
+            let left_out = leave_out.contains(&k.as_str()) || self.extra.contains(k);
+            if !left_out && !v.trim().is_empty() {
                 query.append_pair(k, v);
             }
         }
@@ -310,6 +317,17 @@ mod tests {
         assert_eq!(
             q.link_header("/x", &page).unwrap(),
             "</x?status=published&limit=2&before=7>; rel=\"prev\""
+        );
+    }
+
+    #[test]
+    fn parameters_read_elsewhere_stay_out_of_the_links() {
+        let q =
+            ListQuery::parse(Some("done=trace&status=new"), &CASE_F1_FILTERS, &["done"]).unwrap();
+        assert_eq!(q.text("done"), Some("trace"));
+        assert_eq!(
+            q.href("/c/1", &Cursor::After((0u64, 2u32))),
+            "/c/1?status=new&after=0-2"
         );
     }
 
