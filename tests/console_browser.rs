@@ -989,3 +989,215 @@ fn the_declaration_code_page_with_a_real_browser() {
     let saved = std::fs::read_dir(&b.shots).unwrap().count();
     assert_eq!(saved, b.shot_no as usize);
 }
+
+// ---- Lists: search, filters and pages; district names; the role form (issue 19 items 5, 6) ----
+
+/// The `data-case` numbers of the case table's rows, in order.
+async fn listed_cases(b: &Browser) -> Vec<u64> {
+    let rows = b
+        .client
+        .find_all(Locator::Css("#cases tbody tr"))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for row in rows {
+        let id = row.attr("data-case").await.unwrap().unwrap();
+        out.push(id.parse().unwrap());
+    }
+    out
+}
+
+#[test]
+fn lists_are_searched_filtered_and_paged_in_the_console() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let units = vec![TestUnit::new("north", vec![1])];
+    // District 1 has a name; the unit's other district none (shown by its number).
+    let text = config(
+        &dir.path().join("data"),
+        &units,
+        "districts = [{ code = 1, name = \"Ba Đình\", province = 1 }]\n",
+    );
+    let server = Server::start(dir.path(), &text);
+    let admin_password = server.admin_password.clone().expect("admin password");
+    let (admin, doctor, _) = server.set_up_accounts(&units);
+    let mut cases = Vec::new();
+    for i in 1..=5 {
+        let reply = server.post_json(
+            "/api/v1/cases",
+            Some(&doctor),
+            &json!({"reference": format!("HN-{i}")}),
+        );
+        cases.push(reply.json());
+    }
+    let ids: Vec<u64> = cases
+        .iter()
+        .map(|c| c["case_id"].as_u64().unwrap())
+        .collect();
+    for name in ["bs.an", "bs.binh", "bs.chi"] {
+        let reply = server.post_json(
+            "/api/v1/accounts",
+            Some(&admin),
+            &json!({"username": name, "password": PASSWORD, "role": "treatment_facility",
+                    "facility": harness::FACILITY}),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.text());
+    }
+    // One F1 row, in district 1, for the unit's page.
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let now = unix_now();
+    let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
+    let code = cases[0]["declaration_code"].as_str().unwrap().to_owned();
+    share_history(&server, &mut phones[0], &code, &mut rng, now);
+    server.post_json(
+        &format!("/api/v1/cases/{}/trace", ids[0]),
+        Some(&doctor),
+        &json!({}),
+    );
+    server.post_json("/api/v1/publication/run", Some(&admin), &json!({}));
+    sync_and_report_named(&server, &mut phones[1], F1_PHONE, F1_NAME, 1, &mut rng, now);
+
+    let (mut b, runtime, _driver) = open_browser(&server, "console-screenshots-lists");
+    runtime.block_on(async {
+        // Cases, two a page: newest first; "next" keeps the filters; back again.
+        b.login("doctor", PASSWORD).await;
+        b.goto("/console/cases?limit=2").await;
+        assert_eq!(listed_cases(&b).await, [ids[4], ids[3]]);
+        assert!(b.client.find(Locator::Css("#prev-page")).await.is_err());
+        b.check_page("cases-page-1").await;
+        b.click("#next-page").await;
+        b.wait_for_text("#cases", |t| t.contains("HN-3")).await;
+        assert_eq!(listed_cases(&b).await, [ids[2], ids[1]]);
+        let next = b
+            .find("#next-page")
+            .await
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(next.contains("limit=2"), "{next}");
+        b.click("#prev-page").await;
+        b.wait_for_text("#cases", |t| t.contains("HN-5")).await;
+        assert_eq!(listed_cases(&b).await, [ids[4], ids[3]]);
+        // Search by reference, the rule beside the field; then a status.
+        assert!(b.text("#filter-q-help").await.contains("#12"));
+        b.fill("#filter-q", "hn-2").await;
+        b.click("#case-filter button[type=submit]").await;
+        b.wait_for_text("#cases", |t| !t.contains("HN-5")).await;
+        assert_eq!(listed_cases(&b).await, [ids[1]]);
+        b.check_page("cases-search").await;
+        b.goto("/console/cases?status=upload_received").await;
+        assert_eq!(listed_cases(&b).await, Vec::<u64>::new());
+        b.goto("/console/cases?status=trace_requested&from=2000-01-01")
+            .await;
+        assert_eq!(listed_cases(&b).await, Vec::<u64>::new());
+        b.goto("/console/cases?status=published").await;
+        assert_eq!(listed_cases(&b).await, [ids[0]]);
+        b.goto("/console/cases?q=nothing").await;
+        assert_eq!(b.text("#no-cases").await, "Không có dòng nào khớp bộ lọc.");
+        b.check_page("cases-no-match").await;
+        assert_no_jargon(&b).await;
+        // A bad query is refused, not ignored.
+        b.goto("/console/cases?limit=0").await;
+        assert_eq!(b.text("h1").await, "Lỗi");
+        // The case's F1 table, filtered by district (by name) and follow-up status.
+        b.goto(&format!("/console/cases/{}", ids[0])).await;
+        let district = b.text("#filter-district").await;
+        assert!(district.contains("Ba Đình (Hà Nội)"), "{district}");
+        b.select("#filter-status", "closed").await;
+        b.click("#f1-filter button[type=submit]").await;
+        b.wait_for_text("#no-f1", |t| t == "Không có dòng nào khớp bộ lọc.")
+            .await;
+        b.check_page("case-f1-filtered").await;
+        b.logout().await;
+
+        // The unit's rows: districts by name, filters kept in the export link.
+        b.login("north-worker", PASSWORD).await;
+        b.wait_for_path("/console/unit").await;
+        assert!(b.text("#inbox p.meta").await.contains("Ba Đình (Hà Nội)"));
+        let row = b.text("#unit-rows tbody tr").await;
+        assert!(row.contains("Ba Đình (Hà Nội)"), "{row}");
+        b.goto("/console/unit?status=new&district=1").await;
+        let export = b
+            .find("#export-sealed")
+            .await
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(export, "/console/unit/f1.csv?status=new&district=1");
+        assert_eq!(
+            b.client
+                .find_all(Locator::Css("#unit-rows tbody tr"))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        b.check_page("unit-filtered").await;
+        assert_no_jargon(&b).await;
+        b.goto(&format!("/console/unit?case={}", ids[1])).await;
+        assert_eq!(b.text("#no-rows").await, "Không có dòng nào khớp bộ lọc.");
+        b.logout().await;
+
+        // Accounts: searched, filtered by role, paged; a role changed in its form.
+        b.login("admin", &admin_password).await;
+        b.goto("/console/admin?limit=2").await;
+        let first_page = b.text("#accounts tbody").await;
+        b.check_page("accounts-page").await;
+        b.click("#next-page").await;
+        b.wait_for_text("#accounts tbody", |t| t != first_page)
+            .await;
+        b.goto("/console/admin?q=bs.&role=treatment_facility").await;
+        let found = b.text("#accounts tbody").await;
+        assert!(found.contains("bs.an") && found.contains("bs.chi") && !found.contains("doctor"));
+        let row = "#accounts tr[data-username='bs.binh']";
+        b.click(&format!("{row} summary")).await;
+        b.select("[id='role-bs.binh-role']", "oversight").await;
+        b.select("[id='role-bs.binh-province']", "1").await;
+        b.check_page("accounts-role-form").await;
+        b.click(&format!("{row} form.role button[type=submit]"))
+            .await;
+        let notice = b.wait_for_text("p.alert", |t| !t.is_empty()).await;
+        assert!(notice.starts_with("Đã đổi vai trò"), "{notice}");
+        let changed = server
+            .get("/api/v1/accounts?q=bs.binh", Some(&admin), &[])
+            .json();
+        assert_eq!(
+            changed[0]["role"],
+            json!({"kind": "oversight", "province": 1})
+        );
+        // A refused user name is answered with the rule, not "not valid".
+        b.client
+            .execute(
+                "document.getElementById('new-username').removeAttribute('pattern');",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.fill("#new-username", "Bác sĩ Hùng").await;
+        b.fill("#new-password", PASSWORD).await;
+        b.click("#new-account button[type=submit]").await;
+        let refusal = b.wait_for_text("p.alert.error", |t| !t.is_empty()).await;
+        assert!(
+            refusal.contains("a-z") && refusal.contains("bs.hung"),
+            "{refusal}"
+        );
+        // And in English, every word there.
+        b.goto("/console/admin").await;
+        b.click("a.lang").await;
+        b.wait_for_text("h1", |t| t == "Administration" || t.starts_with("Admin"))
+            .await;
+        assert!(
+            b.text("#account-filter legend")
+                .await
+                .contains("Search and filter")
+        );
+        b.check_page("accounts-english").await;
+        b.client.clone().close().await.unwrap();
+    });
+    let saved = std::fs::read_dir(&b.shots).unwrap().count();
+    assert_eq!(saved, b.shot_no as usize);
+}

@@ -534,7 +534,7 @@ impl Client<'_> {
             for name in headers.keys() {
                 let h = at(self.doc, &format!("{r}/headers/{}", token(name)));
                 let value = reply.header(name);
-                if reply.status < 400 {
+                if reply.status < 400 && h["required"] != json!(false) {
                     assert!(value.is_some(), "{what}: header {name} missing");
                 }
                 let (Some(value), Some(schema)) = (value, h.get("schema")) else {

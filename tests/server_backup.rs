@@ -242,8 +242,9 @@ fn a_backup_taken_while_the_server_serves_restores_to_its_digest() {
     assert_serves_the_same(&a, &b, &work);
     // A consistent cut: the restored cases are cases 1 to n, each as the original had it
     // then: uploaded, or (the last one only) opened with its upload not yet in.
-    let cases = b.get("/api/v1/cases", Some(&work.doctor), &[]).json();
-    let cases = cases.as_array().unwrap();
+    // The list is newest first, a page at a time.
+    let mut cases = b.get_all("/api/v1/cases?limit=500", &work.doctor);
+    cases.reverse();
     let ids: Vec<u64> = cases
         .iter()
         .map(|c| c["case_id"].as_u64().unwrap())

@@ -34,6 +34,10 @@
 //! province = 1                  # Hà Nội: "Trace F1" publishes its cases there by default
 //!
 //! # default_trace_regions = [0] # instead: every case to the whole country
+//! # [[districts]]               # names the console shows for district codes
+//! # code = 1
+//! # name = "Ba Đình"
+//! # province = 1
 //! # [[regions]]                 # replaces the built-in list of Vietnam's 63 provinces
 //! # code = 1
 //! # name = "Hà Nội"
@@ -44,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::regions::{Region, RegionConfig};
+use crate::domain::regions::{District, Region, RegionConfig};
 use crate::domain::settings::{
     Facility, Settings, ThrottleConfig, Unit, UnitConfig, validate_facilities, validate_units,
 };
@@ -116,6 +120,9 @@ pub struct Config {
     /// `[0]` (the whole country) or province codes. Unset (the default): each case's own
     /// province, its facility's.
     pub default_trace_regions: Option<Vec<u16>>,
+    /// The districts the console names, each a code, a name and its province's code. None
+    /// by default: the console shows districts by code.
+    pub districts: Vec<District>,
     /// The treatment facilities, each in a province: their accounts see their own cases.
     pub facilities: Vec<Facility>,
     /// Throttle figures.
@@ -152,6 +159,7 @@ impl Default for Config {
             units: Vec::new(),
             regions: None,
             default_trace_regions: None,
+            districts: Vec::new(),
             facilities: Vec::new(),
             throttle: ThrottleConfig::default(),
             retention: Retention::default(),
@@ -258,6 +266,7 @@ impl Config {
     fn region_config(&self) -> RegionConfig {
         let mut config = RegionConfig {
             default_trace: self.default_trace_regions.clone(),
+            districts: self.districts.clone(),
             ..RegionConfig::default()
         };
         if let Some(regions) = &self.regions {

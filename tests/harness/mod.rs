@@ -378,6 +378,20 @@ impl Server {
         (admin, doctor, unit_tokens)
     }
 
+    /// Every row of a paged list (`GET` of `path`), following its `Link: <…>; rel="next"`
+    /// headers page after page; panics unless each page is `200`.
+    pub fn get_all(&self, path: &str, token: &str) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(url) = next {
+            let reply = self.get(&url, Some(token), &[]);
+            assert_eq!(reply.status, 200, "{url}: {}", reply.text());
+            rows.extend(reply.json().as_array().expect("a list").iter().cloned());
+            next = reply.link("next");
+        }
+        rows
+    }
+
     /// The store's digest, as the admin sees it.
     pub fn store_digest(&self, admin: &str) -> Value {
         let reply = self.get("/api/v1/admin/store", Some(admin), &[]);
@@ -416,6 +430,15 @@ impl Reply {
             .as_str()
             .unwrap_or_else(|| panic!("no error code: {}", self.text()))
             .to_owned()
+    }
+
+    /// The URL of the `rel` link of the `Link` header (RFC 8288), if any.
+    pub fn link(&self, rel: &str) -> Option<String> {
+        let header = self.header("link")?;
+        header.split(", ").find_map(|part| {
+            let (url, rest) = part.split_once(">; rel=\"")?;
+            (rest.trim_end_matches('"') == rel).then(|| url.trim_start_matches('<').to_owned())
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<String> {

@@ -9,6 +9,7 @@
 //! - [`store`]: the storage trait and its backends (sled, memory).
 //! - [`settings`]: what the workflow is configured with (units, throttles, lifetimes).
 //! - [`code`], [`password`], [`throttle`]: declaration codes, password hashing, throttling.
+//! - [`paging`]: keyset paging of the lists (cases, F1 rows, accounts).
 //! - [`files`]: files and directories only the server's user may read.
 //! - [`error`]: the stable error codes every refusal carries; [`metrics`]: the counters.
 
@@ -17,6 +18,7 @@ pub mod code;
 pub mod error;
 pub mod files;
 pub mod metrics;
+pub mod paging;
 pub mod password;
 pub mod regions;
 pub mod settings;

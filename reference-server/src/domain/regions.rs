@@ -20,6 +20,20 @@ pub struct Region {
     pub name: String,
 }
 
+/// A district as the console names it: its code (the one phones report, SPEC.md §10), its
+/// name and its province. Optional: a district the configuration does not name is shown by
+/// its code.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct District {
+    /// Its code.
+    pub code: u32,
+    /// Its name as the console shows it.
+    pub name: String,
+    /// Its province's code (one of the regions).
+    pub province: u16,
+}
+
 /// The regions a deployment publishes to, and the regions "Trace F1" chooses when the health
 /// worker chooses none.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +44,8 @@ pub struct RegionConfig {
     /// `None`: each case's own province (its facility's), the whole country for a case of no
     /// province.
     pub default_trace: Option<Vec<u16>>,
+    /// The districts the console names (none by default: districts are shown by code).
+    pub districts: Vec<District>,
 }
 
 impl Default for RegionConfig {
@@ -46,6 +62,7 @@ impl Default for RegionConfig {
                 })
                 .collect(),
             default_trace: None,
+            districts: Vec::new(),
         }
     }
 }
@@ -85,6 +102,26 @@ impl RegionConfig {
             }
             codes.push(r.code);
         }
+        let mut district_codes: Vec<u32> = Vec::with_capacity(self.districts.len());
+        for d in &self.districts {
+            let chars = d.name.trim().chars().count();
+            if chars == 0 || chars > 64 || d.name.chars().any(char::is_control) {
+                return Err(RegionError(format!(
+                    "district {}: its name must be 1 to 64 printable characters",
+                    d.code
+                )));
+            }
+            if !codes.contains(&d.province) {
+                return Err(RegionError(format!(
+                    "district {} ({}): province {} is not one of the regions",
+                    d.code, d.name, d.province
+                )));
+            }
+            if district_codes.contains(&d.code) {
+                return Err(RegionError(format!("district {} is listed twice", d.code)));
+            }
+            district_codes.push(d.code);
+        }
         match &self.default_trace {
             Some(default) => self
                 .chosen(default)
@@ -111,6 +148,18 @@ impl RegionConfig {
             .iter()
             .find(|r| r.code == code)
             .map(|r| r.name.as_str())
+    }
+
+    /// District `code` as the console shows it: "name (province)" when the configuration
+    /// names it, else its code.
+    pub fn district_label(&self, code: u32) -> String {
+        match self.districts.iter().find(|d| d.code == code) {
+            Some(d) => match self.name(d.province) {
+                Some(province) => format!("{} ({province})", d.name),
+                None => d.name.clone(),
+            },
+            None => code.to_string(),
+        }
     }
 
     /// `chosen` as a case is traced to: ascending, each once, every code 0 or a listed
@@ -253,6 +302,7 @@ mod tests {
                 name: "x".into(),
             }],
             default_trace: Some(vec![0]),
+            districts: Vec::new(),
         };
         assert!(config.validate().unwrap_err().0.contains("code 0"));
     }
@@ -266,5 +316,35 @@ mod tests {
         assert_eq!(config.trace_default(3), vec![0]);
         config.default_trace = Some(vec![1, 79]);
         assert_eq!(config.trace_default(48), vec![1, 79]);
+    }
+
+    #[test]
+    fn districts_are_named_with_their_province_or_shown_by_code() {
+        let config = RegionConfig {
+            districts: vec![District {
+                code: 760,
+                name: "Quận 1".into(),
+                province: 79,
+            }],
+            ..RegionConfig::default()
+        };
+        config.validate().unwrap();
+        assert_eq!(config.district_label(760), "Quận 1 (TP. Hồ Chí Minh)");
+        assert_eq!(config.district_label(761), "761");
+        let refused = |districts: Vec<District>| {
+            let config = RegionConfig {
+                districts,
+                ..RegionConfig::default()
+            };
+            config.validate().unwrap_err().0
+        };
+        let d = |code, name: &str, province| District {
+            code,
+            name: name.into(),
+            province,
+        };
+        assert!(refused(vec![d(1, "A", 3)]).contains("province 3"));
+        assert!(refused(vec![d(1, "A", 1), d(1, "B", 1)]).contains("twice"));
+        assert!(refused(vec![d(1, " ", 1)]).contains("1 to 64"));
     }
 }

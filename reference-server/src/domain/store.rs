@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +72,13 @@ impl Role {
     pub const PREVENTIVE_UNIT: &'static str = "preventive_unit";
     /// The kind of [`Role::Oversight`].
     pub const OVERSIGHT: &'static str = "oversight";
+    /// Every kind, in the order the console lists them.
+    pub const KINDS: [&'static str; 4] = [
+        Role::TREATMENT_FACILITY,
+        Role::PREVENTIVE_UNIT,
+        Role::OVERSIGHT,
+        Role::ADMIN,
+    ];
 
     /// The name of the role's kind: [`Role::ADMIN`], [`Role::TREATMENT_FACILITY`],
     /// [`Role::PREVENTIVE_UNIT`] or [`Role::OVERSIGHT`].
@@ -206,6 +214,90 @@ pub struct RegionBatch {
     pub region: u16,
     /// Its batch.
     pub batch_id: u64,
+}
+
+impl CaseStatus {
+    /// The names of the statuses, in workflow order, as the JSON API, the console and the
+    /// list filters spell them.
+    pub const NAMES: [&'static str; 4] = [
+        "awaiting_upload",
+        "upload_received",
+        "trace_requested",
+        "published",
+    ];
+
+    /// Its name: one of [`CaseStatus::NAMES`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaseStatus::AwaitingUpload => Self::NAMES[0],
+            CaseStatus::UploadReceived { .. } => Self::NAMES[1],
+            CaseStatus::TraceRequested { .. } => Self::NAMES[2],
+            CaseStatus::Published { .. } => Self::NAMES[3],
+        }
+    }
+}
+
+/// Which cases a list shows; every condition that is set must hold. The workflow adds the
+/// reader's tenancy (its facility, or its province) before a store sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Only this facility's cases.
+    pub facility: Option<String>,
+    /// Only the cases of this province.
+    pub province: Option<u16>,
+    /// Only cases with this status (one of [`CaseStatus::NAMES`]).
+    pub status: Option<&'static str>,
+    /// Only cases opened at or after this time.
+    pub opened_from: Option<Seconds>,
+    /// Only cases opened before this time.
+    pub opened_to: Option<Seconds>,
+    /// Only the case with this number (`12` or `#12`), or else the cases whose facility
+    /// reference contains this text, letter case ignored.
+    pub search: Option<String>,
+}
+
+impl CaseFilter {
+    /// Whether `case` meets every condition.
+    pub fn admits(&self, case: &CaseRecord) -> bool {
+        self.facility.as_ref().is_none_or(|f| case.facility == *f)
+            && self.province.is_none_or(|p| case.province == p)
+            && self.status.is_none_or(|s| case.status.name() == s)
+            && self.opened_from.is_none_or(|t| case.opened_at >= t)
+            && self.opened_to.is_none_or(|t| case.opened_at < t)
+            && self.search.as_deref().is_none_or(|text| {
+                let text = text.trim();
+                match text.trim_start_matches('#').parse::<u64>() {
+                    Ok(id) => case.case_id == id,
+                    Err(_) => case.reference.to_lowercase().contains(&text.to_lowercase()),
+                }
+            })
+    }
+}
+
+/// One stretch of the cases a [`CaseFilter`] admits, in case-number order from a starting
+/// point: what [`Store::scan_cases`] reads, and what keyset paging is built on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseScan {
+    /// The conditions.
+    pub filter: CaseFilter,
+    /// Start past this case number (it is excluded); `None`: from the newest case, or from
+    /// the oldest when `ascending`.
+    pub from: Option<u64>,
+    /// Case numbers going up (older to newer); otherwise going down (newest first).
+    pub ascending: bool,
+    /// Most cases to return.
+    pub limit: usize,
+}
+
+impl CaseScan {
+    /// The case numbers past the starting point, in either direction.
+    pub fn range(&self) -> (Bound<u64>, Bound<u64>) {
+        match (self.from, self.ascending) {
+            (None, _) => (Bound::Unbounded, Bound::Unbounded),
+            (Some(from), true) => (Bound::Excluded(from), Bound::Unbounded),
+            (Some(from), false) => (Bound::Unbounded, Bound::Excluded(from)),
+        }
+    }
 }
 
 /// An F0 case.
@@ -428,6 +520,53 @@ pub struct F1RowRecord {
     pub sealed_contact: Vec<u8>,
     /// The unit's follow-up.
     pub follow_up: FollowUp,
+}
+
+/// Which F1 rows a list shows; every condition that is set must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct F1Filter {
+    /// Only rows whose follow-up has this status.
+    pub status: Option<FollowUpStatus>,
+    /// Only rows of this district.
+    pub district: Option<u32>,
+    /// Only rows of this case.
+    pub case_id: Option<u64>,
+    /// Only rows whose first contact is at or after this time.
+    pub contact_from: Option<Seconds>,
+    /// Only rows whose first contact is before this time.
+    pub contact_to: Option<Seconds>,
+}
+
+impl F1Filter {
+    /// Whether `row` meets every condition.
+    pub fn admits(&self, row: &F1RowRecord) -> bool {
+        self.status.is_none_or(|s| row.follow_up.status == s)
+            && self.district.is_none_or(|d| row.district == d)
+            && self.case_id.is_none_or(|c| row.case_id == c)
+            && self.contact_from.is_none_or(|t| row.first_contact >= t)
+            && self.contact_to.is_none_or(|t| row.first_contact < t)
+    }
+}
+
+/// Which accounts a list shows; every condition that is set must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    /// Only accounts whose name contains this text, letter case ignored.
+    pub search: Option<String>,
+    /// Only accounts of this role kind (one of the kinds [`Role::kind`] names).
+    pub role: Option<&'static str>,
+}
+
+impl AccountFilter {
+    /// Whether `account` meets every condition.
+    pub fn admits(&self, account: &Account) -> bool {
+        self.search.as_deref().is_none_or(|text| {
+            account
+                .username
+                .to_lowercase()
+                .contains(&text.trim().to_lowercase())
+        }) && self.role.is_none_or(|kind| account.role.kind() == kind)
+    }
 }
 
 /// A report the server accepted, kept so a second copy is refused.
@@ -1033,6 +1172,10 @@ pub trait Store: Send + Sync + 'static {
     fn case(&self, case_id: u64) -> Result<Option<CaseRecord>, StoreError>;
     /// Every case, by id.
     fn cases(&self) -> Result<Vec<CaseRecord>, StoreError>;
+    /// The cases `scan.filter` admits past `scan.from`, in the scan's direction, at most
+    /// `scan.limit`: reading stops once the page is full, so a page costs about its own
+    /// length however many cases the store holds (more when the filter is narrow).
+    fn scan_cases(&self, scan: &CaseScan) -> Result<Vec<CaseRecord>, StoreError>;
     /// Accept an upload with the code whose keyed hash is `code_hash`, if that code is known,
     /// unused and not expired at `now`: mark it used, keep `keys` and `contact_hashes` and the
     /// upload's digest `upload_digest` (for [`Store::repeated_upload`]), and move the case to

@@ -22,12 +22,16 @@ use super::respond::{
 };
 use super::{AppState, Call, unix_now};
 use crate::domain::error::{ApiError, ErrorCode};
+use crate::domain::paging::{CursorKey, Page};
 use crate::domain::settings::UnitConfig;
 use crate::domain::store::{
     Account, AuditEntry, AuditFilter, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord,
     FollowUpStatus, Role,
 };
 use crate::domain::workflow::{OpenedCase, Principal};
+use crate::web::listing::{
+    ACCOUNT_FILTERS, CASE_F1_FILTERS, CASE_FILTERS, ListQuery, Times, UNIT_F1_FILTERS,
+};
 use crate::web::phone::unit_json;
 
 fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
@@ -189,6 +193,23 @@ pub fn rows_csv(rows: &[F1RowRecord], format: CsvFormat) -> String {
     bluezone_export::write_sealed(format, &rows)
 }
 
+/// A page of a list as JSON: its rows as an array (as before lists were paged), and the
+/// pages next to it in the `Link` header (`rel="prev"`, `rel="next"`), filters kept.
+fn page_json<T, K: CursorKey>(
+    path: &str,
+    query: &ListQuery,
+    page: &Page<T, K>,
+    view: impl Fn(&T) -> Value,
+) -> Result<HttpResponse, ApiError> {
+    let mut response = ok_json(Value::Array(page.items.iter().map(view).collect()))?;
+    if let Some(link) = query.link_header(path, page)
+        && let Ok(value) = header::HeaderValue::from_str(&link)
+    {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    Ok(response)
+}
+
 // ---- step 1: accounts and sessions ----
 
 /// `POST /api/v1/login`: `{"username", "password"}` → `{"token", "expires_at"}`.
@@ -251,11 +272,15 @@ pub async fn change_password(call: Call) -> Result<HttpResponse, ApiError> {
     ok_json(json!({"changed": true}))
 }
 
-/// `GET /api/v1/accounts` (admin).
+/// `GET /api/v1/accounts` (admin): a page of the accounts, by name, filtered by `q` (text of
+/// the name) and `role` (a role kind); paged by `after`/`before` (a name) and `limit`.
 pub async fn accounts(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
-    let accounts = blocking(move || state.workflow.accounts(&who)).await?;
-    ok_json(Value::Array(accounts.iter().map(account_json).collect()))
+    let query = ListQuery::parse(call.req.uri().query(), &ACCOUNT_FILTERS, &[])?;
+    let filter = query.account_filter()?;
+    let (cursor, limit) = query.page::<String>("an account name")?;
+    let page = blocking(move || state.workflow.account_page(&who, &filter, &cursor, limit)).await?;
+    page_json(call.req.uri().path(), &query, &page, account_json)
 }
 
 /// `POST /api/v1/accounts` (admin): `{"username", "password", "role", "facility"?, "unit"?,
@@ -499,11 +524,16 @@ pub async fn backup(call: Call) -> Result<HttpResponse, ApiError> {
 
 // ---- steps 2, 4 and 6: cases, "Trace F1", the F1 table ----
 
-/// `GET /api/v1/cases` (treatment facility).
+/// `GET /api/v1/cases`: a page of the cases the caller may read, newest first, filtered by
+/// `q` (a case number, or text of the reference), `status`, `province`, `facility`, `from`
+/// and `to` (opened, unix seconds); paged by `after`/`before` (a case number) and `limit`.
 pub async fn cases(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
-    let cases = blocking(move || state.workflow.cases(&who)).await?;
-    ok_json(Value::Array(cases.iter().map(case_json).collect()))
+    let query = ListQuery::parse(call.req.uri().query(), &CASE_FILTERS, &[])?;
+    let filter = query.case_filter(Times::Seconds)?;
+    let (cursor, limit) = query.page::<u64>("a case number")?;
+    let page = blocking(move || state.workflow.case_page(&who, filter, &cursor, limit)).await?;
+    page_json(call.req.uri().path(), &query, &page, case_json)
 }
 
 /// `POST /api/v1/cases` (treatment facility): `{"reference"?}` → the case and its
@@ -579,38 +609,57 @@ pub async fn trace(call: Call) -> Result<HttpResponse, ApiError> {
 /// `GET /api/v1/cases/{id}/f1`: the case's F1 table, the rows confirmed both ways first, then
 /// the one-sided ones (which a relayed beacon can also make), each part by row number; each
 /// row says which it is in `one_sided`.
+///
+/// Filtered by `status` (follow-up), `district`, `from` and `to` (first contact, unix
+/// seconds); paged by `after`/`before` (a row's key, `<0 both ways | 1 one-sided>-<No.>`) and
+/// `limit`.
 pub async fn f1_table(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
     let id: u64 = parse_id(call.param("id"))?;
-    let mut rows = blocking(move || state.workflow.f1_table(&who, id, unix_now())).await?;
-    rows.sort_by_key(|r| (r.confirmation == ConfirmationRecord::OneSided, r.row_no));
-    ok_json(Value::Array(rows.iter().map(row_json).collect()))
+    let query = ListQuery::parse(call.req.uri().query(), &CASE_F1_FILTERS, &[])?;
+    let filter = query.f1_filter(Times::Seconds)?;
+    let (cursor, limit) = query.page::<(u64, u32)>(ROW_KEY_RULE)?;
+    let page = blocking(move || {
+        state
+            .workflow
+            .f1_table_page(&who, id, &filter, &cursor, limit, unix_now())
+    })
+    .await?;
+    page_json(call.req.uri().path(), &query, &page, row_json)
 }
+
+/// The rule of an F1 row's key in `after` and `before`.
+const ROW_KEY_RULE: &str = "a row's key, two whole numbers as 12-3";
 
 // ---- step 7: the unit's rows and their follow-up ----
 
-/// `GET /api/v1/units/{unit}/f1[?format=csv]`: the unit's F1 rows, to its own workers.
+/// `GET /api/v1/units/{unit}/f1[?format=csv]`: the unit's F1 rows, to its own workers, by
+/// case then row number, filtered by `status` (follow-up), `district`, `case`, `from` and `to`
+/// (first contact, unix seconds); as JSON a page at a time (`after`/`before`: a row's key
+/// `<case>-<No.>`, and `limit`), as CSV every row the filters admit.
 pub async fn unit_rows(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
-    let as_csv = call
-        .req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "format=csv"));
+    let query = ListQuery::parse(call.req.uri().query(), &UNIT_F1_FILTERS, &["format"])?;
+    let as_csv = match query.text("format") {
+        None => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::new(ErrorCode::BadRequest, "format: csv")),
+    };
+    let filter = query.f1_filter(Times::Seconds)?;
+    let (cursor, limit) = query.page::<(u64, u32)>(ROW_KEY_RULE)?;
     let unit = call.param("unit").to_owned();
-    let rows = blocking(move || {
-        if as_csv {
-            state.workflow.unit_export(&who, &unit, unix_now())
-        } else {
-            state.workflow.unit_rows(&who, &unit, unix_now())
-        }
+    if as_csv {
+        let rows =
+            blocking(move || state.workflow.unit_export(&who, &unit, &filter, unix_now())).await?;
+        return Ok(csv(rows_csv(&rows, CsvFormat::MACHINE)));
+    }
+    let page = blocking(move || {
+        state
+            .workflow
+            .unit_row_page(&who, &unit, &filter, &cursor, limit, unix_now())
     })
     .await?;
-    if as_csv {
-        Ok(csv(rows_csv(&rows, CsvFormat::MACHINE)))
-    } else {
-        ok_json(Value::Array(rows.iter().map(row_json).collect()))
-    }
+    page_json(call.req.uri().path(), &query, &page, row_json)
 }
 
 /// `POST /api/v1/units/{unit}/f1/{case}/{row}/follow-up`: `{"status"}`.

@@ -9,7 +9,7 @@
 //!   [`publication`]: the publication files (a [`FileSink`](publication::FileSink) and the
 //!   routes that serve it); [`ops`]: health, metrics.
 //! - [`console`]: the health workers' web console.
-//! - [`respond`]: what every handler shares.
+//! - [`respond`]: what every handler shares; [`listing`]: the filters and pages of lists.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,6 +34,7 @@ use crate::domain::workflow::Workflow;
 
 pub mod api;
 pub mod console;
+pub mod listing;
 pub mod ops;
 pub mod phone;
 pub mod publication;

@@ -22,8 +22,8 @@ use rand_core::SeedableRng;
 use crate::domain::password::PasswordHash;
 use crate::domain::store::{
     Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS,
-    CONTACT_RETENTION_SECONDS, CaseRecord, CaseStatus, ClaimRecord, CodeRefusal,
-    ConfirmationRecord, ContactHash, F1RowRecord, FollowUp, FollowUpStatus,
+    CONTACT_RETENTION_SECONDS, CaseFilter, CaseRecord, CaseScan, CaseStatus, ClaimRecord,
+    CodeRefusal, ConfirmationRecord, ContactHash, F1RowRecord, FollowUp, FollowUpStatus,
     KEY_RETENTION_INTERVALS, RegionBatch, Retention, Role, Seconds, SessionRecord, Store,
     StoreCounts, StoreError, StoredKey, UnitRecord,
 };
@@ -82,6 +82,7 @@ macro_rules! store_conformance_tests {
             sessions_are_kept_found_ended_and_expired,
             sessions_of_one_account_end_together_but_the_kept_one,
             cases_are_numbered_from_one_and_kept_as_opened,
+            case_scans_read_filtered_stretches_in_either_direction,
             parallel_openings_get_distinct_case_ids,
             a_code_is_consumed_by_exactly_one_of_parallel_uploads,
             an_upload_repeated_with_its_used_code_is_known_by_its_digest,
@@ -605,6 +606,115 @@ pub(crate) fn a_claimed_sighting_is_refused_in_a_second_report_and_purged_with_a
 
 /// Case ids are assigned from 1 up whatever the caller put in `case_id`; a case is kept as
 /// opened; a declaration code hash already in use is refused and changes nothing.
+/// [`Store::scan_cases`] against the same filter applied to every case: for narrow and broad
+/// filters, from either end or from a case, in both directions, the admitted cases in order
+/// and no more than asked (more cases than a backend reads at a time, so that a narrow
+/// filter needs several reads).
+pub(crate) fn case_scans_read_filtered_stretches_in_either_direction<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    const CASES: u64 = 300;
+    for i in 1..=CASES {
+        let record = CaseRecord {
+            facility: if i % 3 == 0 { "bv-2" } else { "bv-1" }.into(),
+            province: if i % 3 == 0 { 79 } else { 1 },
+            opened_at: NOW + i * 60,
+            reference: format!("HN-{i}"),
+            ..case("")
+        };
+        let n = u8::try_from(i % 256).unwrap();
+        let mut hash = code(n);
+        hash[0] = u8::try_from(i / 256).unwrap();
+        store.open_case(&record, &hash).unwrap();
+        if i % 7 == 0 {
+            store
+                .accept_upload(&hash, &digest_of(n), NOW, &[], &[])
+                .unwrap();
+        }
+    }
+    let all = store.cases().unwrap();
+    assert_eq!(all.len() as u64, CASES);
+    let filters = [
+        CaseFilter::default(),
+        CaseFilter {
+            facility: Some("bv-2".into()),
+            status: Some("upload_received"),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            province: Some(1),
+            opened_from: Some(NOW + 100 * 60),
+            opened_to: Some(NOW + 120 * 60),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            search: Some("hn-29".into()),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            search: Some("#42".into()),
+            ..CaseFilter::default()
+        },
+        CaseFilter {
+            facility: Some("nowhere".into()),
+            ..CaseFilter::default()
+        },
+    ];
+    for filter in &filters {
+        for ascending in [false, true] {
+            for from in [None, Some(1), Some(150), Some(CASES + 5)] {
+                for limit in [1, 7, 400] {
+                    let scan = CaseScan {
+                        filter: filter.clone(),
+                        from,
+                        ascending,
+                        limit,
+                    };
+                    let mut expected: Vec<u64> = all
+                        .iter()
+                        .filter(|c| filter.admits(c))
+                        .map(|c| c.case_id)
+                        .filter(|&id| match (from, ascending) {
+                            (None, _) => true,
+                            (Some(f), true) => id > f,
+                            (Some(f), false) => id < f,
+                        })
+                        .collect();
+                    if !ascending {
+                        expected.reverse();
+                    }
+                    expected.truncate(limit);
+                    let got: Vec<u64> = store
+                        .scan_cases(&scan)
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.case_id)
+                        .collect();
+                    assert_eq!(got, expected, "{scan:?}");
+                }
+            }
+        }
+    }
+    // The filters mean what they say.
+    let one = |filter: CaseFilter| {
+        store
+            .scan_cases(&CaseScan {
+                filter,
+                from: None,
+                ascending: true,
+                limit: 1000,
+            })
+            .unwrap()
+    };
+    let narrow = one(filters[1].clone());
+    assert!(!narrow.is_empty());
+    assert!(narrow.iter().all(|c| c.case_id % 21 == 0));
+    assert_eq!(one(filters[4].clone()).len(), 1);
+    assert_eq!(one(filters[3].clone()).len(), 11); // HN-29 and HN-290 to HN-299
+}
+
 pub(crate) fn cases_are_numbered_from_one_and_kept_as_opened<S: Store, G>(
     new: impl Fn() -> Harness<S, G>,
 ) {

@@ -13,8 +13,8 @@ use ring::digest;
 use serde::Serialize;
 
 use super::{
-    Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord, CodeRecord,
-    CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
+    Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseScan, CaseStatus, ClaimRecord,
+    CodeRecord, CodeRefusal, ContactHash, F1RowRecord, FollowUp, ReportRecord, Retention, Seconds,
     SessionRecord, Store, StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run,
     claim_retained, contact_retained, key_retained, published_cases,
 };
@@ -218,6 +218,23 @@ impl Store for MemoryStore {
 
     fn cases(&self) -> Result<Vec<CaseRecord>, StoreError> {
         Ok(self.lock().cases.values().cloned().collect())
+    }
+
+    fn scan_cases(&self, scan: &CaseScan) -> Result<Vec<CaseRecord>, StoreError> {
+        let inner = self.lock();
+        let stretch = inner.cases.range(scan.range()).map(|(_, c)| c);
+        let page = |cases: &mut dyn Iterator<Item = &CaseRecord>| {
+            cases
+                .filter(|c| scan.filter.admits(c))
+                .take(scan.limit)
+                .cloned()
+                .collect()
+        };
+        Ok(if scan.ascending {
+            page(&mut stretch.into_iter())
+        } else {
+            page(&mut stretch.rev())
+        })
     }
 
     fn accept_upload(

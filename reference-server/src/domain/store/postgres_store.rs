@@ -58,8 +58,8 @@ use serde::de::DeserializeOwned;
 use super::UnitRecord;
 use super::{
     AUDIT_TREE, Account, AuditEntry, AuditFilter, BatchRecord, CLAIM_RETENTION_SECONDS, CaseRecord,
-    CaseStatus, Charge, ClaimRecord, CodeRecord, CodeRefusal, ContactHash, F1RowRecord, FollowUp,
-    RawRecord, RecordDigest, ReportRecord, Retention, Seconds, SessionRecord, SharedLock,
+    CaseScan, CaseStatus, Charge, ClaimRecord, CodeRecord, CodeRefusal, ContactHash, F1RowRecord,
+    FollowUp, RawRecord, RecordDigest, ReportRecord, Retention, Seconds, SessionRecord, SharedLock,
     SharedThrottles, SnapshotVisitor, Store, StoreCounts, StoreError, StoredKey, UploadRecord,
     check_run, contact_retained, key_retained, published_cases,
 };
@@ -278,15 +278,6 @@ fn uint(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
 }
 
-fn status_name(status: &CaseStatus) -> &'static str {
-    match status {
-        CaseStatus::AwaitingUpload => "awaiting_upload",
-        CaseStatus::UploadReceived { .. } => "upload_received",
-        CaseStatus::TraceRequested { .. } => "trace_requested",
-        CaseStatus::Published { .. } => "published",
-    }
-}
-
 /// Insert an unused code of `case_id`; a code hash already there (60 random bits colliding)
 /// is refused rather than overwritten.
 fn insert_new_code(
@@ -317,11 +308,7 @@ fn put_case(tx: &mut impl GenericClient, case: &CaseRecord) -> Result<(), StoreE
     tx.execute(
         "INSERT INTO cases (case_id, status, record) VALUES ($1, $2, $3) \
          ON CONFLICT (case_id) DO UPDATE SET status = EXCLUDED.status, record = EXCLUDED.record",
-        &[
-            &int(case.case_id)?,
-            &status_name(&case.status),
-            &encode(case)?,
-        ],
+        &[&int(case.case_id)?, &case.status.name(), &encode(case)?],
     )
     .map_err(db)?;
     Ok(())
@@ -648,7 +635,7 @@ fn import_one(
             exec(
                 tx,
                 "INSERT INTO cases (case_id, status, record) VALUES ($1, $2, $3)",
-                &[&int(case.case_id)?, &status_name(&case.status), &value],
+                &[&int(case.case_id)?, &case.status.name(), &value],
             )
         }
         "codes" | "upload_digests" => {
@@ -1051,6 +1038,41 @@ impl Store for PostgresStore {
             .query("SELECT record FROM cases ORDER BY case_id", &[])
             .map_err(db)?;
         decode_all("case", rows)
+    }
+
+    fn scan_cases(&self, scan: &CaseScan) -> Result<Vec<CaseRecord>, StoreError> {
+        // The status is a column (indexed); the other conditions are read from the records,
+        // a chunk at a time in case-number order (the primary key), until the page is full.
+        const CHUNK: i64 = 256;
+        let (past, order) = if scan.ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
+        let sql = format!(
+            "SELECT case_id, record FROM cases \
+             WHERE ($1::bigint IS NULL OR case_id {past} $1) AND ($2::text IS NULL OR status = $2) \
+             ORDER BY case_id {order} LIMIT $3"
+        );
+        let mut conn = self.conn()?;
+        let mut from = scan.from.map(int).transpose()?;
+        let mut page = Vec::new();
+        while page.len() < scan.limit {
+            let rows = conn
+                .query(&sql, &[&from, &scan.filter.status, &CHUNK])
+                .map_err(db)?;
+            for row in &rows {
+                let case: CaseRecord = decode("case", row.get(1))?;
+                if scan.filter.admits(&case) && page.len() < scan.limit {
+                    page.push(case);
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == CHUNK => from = Some(last.get(0)),
+                _ => break,
+            }
+        }
+        Ok(page)
     }
 
     fn accept_upload(

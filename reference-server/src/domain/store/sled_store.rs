@@ -21,6 +21,7 @@
 //!
 //! Every write method ends with `Db::flush`, so a method that returned `Ok` survives a crash.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 
@@ -36,10 +37,10 @@ use crate::domain::files;
 use super::legacy::{v1, v2};
 
 use super::{
-    AUDIT_TREE, Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseStatus, ClaimRecord,
-    CodeRecord, CodeRefusal, ContactHash, DIGESTED_TREES, F1RowRecord, FollowUp, RawRecord,
-    RecordDigest, ReportRecord, Retention, Seconds, SessionRecord, SnapshotVisitor, Store,
-    StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run, claim_retained,
+    AUDIT_TREE, Account, AuditEntry, AuditFilter, BatchRecord, CaseRecord, CaseScan, CaseStatus,
+    ClaimRecord, CodeRecord, CodeRefusal, ContactHash, DIGESTED_TREES, F1RowRecord, FollowUp,
+    RawRecord, RecordDigest, ReportRecord, Retention, Seconds, SessionRecord, SnapshotVisitor,
+    Store, StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run, claim_retained,
     contact_retained, key_retained, published_cases,
 };
 
@@ -645,6 +646,37 @@ impl Store for SledStore {
 
     fn cases(&self) -> Result<Vec<CaseRecord>, StoreError> {
         Self::all(&self.cases, "case")
+    }
+
+    fn scan_cases(&self, scan: &CaseScan) -> Result<Vec<CaseRecord>, StoreError> {
+        // Keys are case numbers in big-endian bytes: their byte order is number order.
+        let key = |bound: Bound<u64>| bound.map(|id| id.to_be_bytes());
+        let (low, high) = scan.range();
+        let stretch = self.cases.range::<[u8; 8], _>((key(low), key(high)));
+        let mut page = Vec::new();
+        let mut read = |value: sled::Result<(sled::IVec, sled::IVec)>| {
+            let case: CaseRecord = decode("case", &value.map_err(backend)?.1)?;
+            if scan.filter.admits(&case) {
+                page.push(case);
+            }
+            Ok::<bool, StoreError>(page.len() >= scan.limit)
+        };
+        if scan.limit > 0 {
+            if scan.ascending {
+                for value in stretch {
+                    if read(value)? {
+                        break;
+                    }
+                }
+            } else {
+                for value in stretch.rev() {
+                    if read(value)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(page)
     }
 
     fn accept_upload(

@@ -8,9 +8,10 @@ use zeroize::Zeroizing;
 use super::{Limit, Principal, Workflow, lock, pair_key, sha256};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
+use crate::domain::paging::{Cursor, Page, page_of};
 use crate::domain::password::PasswordHash;
 use crate::domain::settings::{Facility, Unit};
-use crate::domain::store::{Account, Role, Seconds, SessionRecord};
+use crate::domain::store::{Account, AccountFilter, Role, Seconds, SessionRecord};
 use crate::domain::throttle::RetryAfter;
 
 /// A successful login.
@@ -439,6 +440,21 @@ impl Workflow {
     pub fn accounts(&self, principal: &Principal) -> Result<Vec<Account>, ApiError> {
         Self::require_admin(principal)?;
         Ok(self.store.accounts()?)
+    }
+
+    /// One page of the accounts `filter` admits, by name (admins only). Accounts are few (a
+    /// deployment's health workers): read whole from the store and paged here.
+    pub fn account_page(
+        &self,
+        principal: &Principal,
+        filter: &AccountFilter,
+        cursor: &Cursor<String>,
+        limit: usize,
+    ) -> Result<Page<Account, String>, ApiError> {
+        let mut accounts = self.accounts(principal)?;
+        accounts.retain(|a| filter.admits(a));
+        accounts.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(page_of(&accounts, cursor, limit, |a| a.username.clone()))
     }
 
     /// Change one's own password, proving the current one, from the session of

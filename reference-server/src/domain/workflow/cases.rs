@@ -6,7 +6,10 @@ use ring::{aead, digest, hmac};
 use super::{Principal, Workflow, lock};
 use crate::domain::code::IssuedCode;
 use crate::domain::error::{ApiError, ErrorCode};
-use crate::domain::store::{CaseRecord, CaseStatus, Role, Seconds, StoreError};
+use crate::domain::paging::{Cursor, Direction, Page, keyset_page};
+use crate::domain::store::{
+    CaseFilter, CaseRecord, CaseScan, CaseStatus, Role, Seconds, StoreError,
+};
 
 /// Most characters of a case's facility reference.
 pub const MAX_REFERENCE_LEN: usize = 64;
@@ -207,6 +210,41 @@ impl Workflow {
         Ok(cases)
     }
 
+    /// One page of the cases `principal` may read that `filter` admits, newest first (by
+    /// case number), at most `limit`: read from the store a page at a time, the reader's
+    /// tenancy (its facility, or its province) added to the filter. A facility or province
+    /// in `filter` other than the reader's own gives an empty page.
+    pub fn case_page(
+        &self,
+        principal: &Principal,
+        filter: CaseFilter,
+        cursor: &Cursor<u64>,
+        limit: usize,
+    ) -> Result<Page<CaseRecord, u64>, ApiError> {
+        Self::require_case_reader(principal)?;
+        let Some(filter) = with_tenancy(principal, filter) else {
+            return Ok(Page {
+                items: Vec::new(),
+                prev: None,
+                next: None,
+            });
+        };
+        let page = keyset_page(
+            cursor,
+            limit,
+            |c: &CaseRecord| c.case_id,
+            |from, direction, n| {
+                self.store.scan_cases(&CaseScan {
+                    filter: filter.clone(),
+                    from: from.copied(),
+                    ascending: direction == Direction::Backward,
+                    limit: n,
+                })
+            },
+        )?;
+        Ok(page)
+    }
+
     /// One case, if `principal` may read it; a case it may not read is answered as one that
     /// does not exist, so that case numbers tell nothing of other facilities' work.
     pub fn case(&self, principal: &Principal, case_id: u64) -> Result<CaseRecord, ApiError> {
@@ -227,4 +265,26 @@ fn may_read(principal: &Principal, case: &CaseRecord) -> bool {
         Role::Oversight { province } => case.province == *province,
         Role::PreventiveUnit { .. } => false,
     }
+}
+
+/// `filter` narrowed to what `principal` may read, or `None` when it asks for another
+/// tenant's cases.
+fn with_tenancy(principal: &Principal, mut filter: CaseFilter) -> Option<CaseFilter> {
+    match &principal.role {
+        Role::Admin => {}
+        Role::TreatmentFacility { facility } => {
+            if filter.facility.as_ref().is_some_and(|f| f != facility) {
+                return None;
+            }
+            filter.facility = Some(facility.clone());
+        }
+        Role::Oversight { province } => {
+            if filter.province.is_some_and(|p| p != *province) {
+                return None;
+            }
+            filter.province = Some(*province);
+        }
+        Role::PreventiveUnit { .. } => return None,
+    }
+    Some(filter)
 }

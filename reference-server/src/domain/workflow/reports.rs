@@ -12,9 +12,10 @@ use serde::Serialize;
 use super::{Answered, Limit, Principal, Workflow, lock, read};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::metrics::Metrics;
+use crate::domain::paging::{Cursor, Page, page_of};
 use crate::domain::store::{
-    ClaimRecord, ConfirmationRecord, F1RowRecord, FollowUp, FollowUpStatus, Seconds, SharedLock,
-    Store,
+    ClaimRecord, ConfirmationRecord, F1Filter, F1RowRecord, FollowUp, FollowUpStatus, Seconds,
+    SharedLock, Store,
 };
 
 /// What the store holds of earlier reports on the RPIs and cases of one report, read before
@@ -245,4 +246,36 @@ impl Workflow {
         self.audit_by(principal, "f1_table_read", format!("case {case_id}"), now);
         Ok(rows)
     }
+
+    /// One page of the F1 table of a case that `filter` admits (its `case_id` is ignored), in
+    /// the table's order: the rows confirmed both ways, then the one-sided ones, each part by
+    /// row number; the key of a row is (1 if one-sided else 0, row number). The rows of one
+    /// case are read whole from the store (a case has at most a few thousand) and paged here.
+    pub fn f1_table_page(
+        &self,
+        principal: &Principal,
+        case_id: u64,
+        filter: &F1Filter,
+        cursor: &Cursor<(u64, u32)>,
+        limit: usize,
+        now: Seconds,
+    ) -> Result<Page<F1RowRecord, (u64, u32)>, ApiError> {
+        let mut rows = self.f1_table(principal, case_id, now)?;
+        let filter = F1Filter {
+            case_id: None,
+            ..filter.clone()
+        };
+        rows.retain(|r| filter.admits(r));
+        rows.sort_by_key(f1_table_key);
+        Ok(page_of(&rows, cursor, limit, f1_table_key))
+    }
+}
+
+/// Where a row stands in a case's F1 table: the rows confirmed both ways first, then the
+/// one-sided ones, each part by row number.
+pub fn f1_table_key(row: &F1RowRecord) -> (u64, u32) {
+    (
+        u64::from(row.confirmation == ConfirmationRecord::OneSided),
+        row.row_no,
+    )
 }

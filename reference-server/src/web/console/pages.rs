@@ -7,6 +7,7 @@ use super::{CSRF_FIELD, Ctx};
 use bluezone_export::{opened_header, row_fields, utc};
 
 use crate::domain::code;
+use crate::domain::paging::{CursorKey, Page};
 use crate::domain::regions::{RegionConfig, WHOLE_COUNTRY};
 use crate::domain::settings::{Facility, Unit};
 use crate::domain::store::{
@@ -15,6 +16,7 @@ use crate::domain::store::{
 };
 use crate::domain::workflow::CODE_SHOWN_SECONDS;
 use crate::web::api::export_row;
+use crate::web::listing::ListQuery;
 use bluezone_protocol::RiskRule;
 
 /// What the "open a case" form holds after a failed submit.
@@ -165,6 +167,154 @@ fn notice(message: Option<&str>) -> Markup {
     }
 }
 
+/// One page of a list as a page shows it: its rows, the query that chose them (its filters
+/// fill the form again) and the links to the pages before and after it.
+pub struct Listed<'a, T> {
+    /// The rows.
+    pub items: &'a [T],
+    /// The filters and page asked for.
+    pub query: &'a ListQuery,
+    /// The previous page, if any.
+    pub prev: Option<String>,
+    /// The next page, if any.
+    pub next: Option<String>,
+}
+
+impl<'a, T> Listed<'a, T> {
+    /// `page` of the list at `path`, as `query` asked for it.
+    pub fn of<K: CursorKey>(path: &str, query: &'a ListQuery, page: &'a Page<T, K>) -> Self {
+        let (prev, next) = query.neighbours(path, page);
+        Listed {
+            items: &page.items,
+            query,
+            prev,
+            next,
+        }
+    }
+}
+
+impl<T> Listed<'_, T> {
+    /// Whether a filter is set (an empty list then says no row matches).
+    fn filtered(&self, filters: &[&str]) -> bool {
+        filters.iter().any(|f| self.query.text(f).is_some())
+    }
+
+    /// A filter's value as the form shows it again.
+    fn value(&self, name: &str) -> &str {
+        self.query.text(name).unwrap_or("")
+    }
+}
+
+/// The links to the pages before and after a list's page.
+fn pager<T>(ctx: &Ctx, list: &Listed<'_, T>) -> Markup {
+    let t = ctx.t();
+    html! {
+        @if list.prev.is_some() || list.next.is_some() {
+            nav.pager aria-label=(t.pages_label) {
+                @if let Some(href) = &list.prev {
+                    a #prev-page rel="prev" href=(href) { "← " (t.prev_page) }
+                } @else { span {} }
+                @if let Some(href) = &list.next {
+                    a #next-page rel="next" href=(href) { (t.next_page) " →" }
+                }
+            }
+        }
+    }
+}
+
+/// A filter form's search field: its label, the rule beside it.
+fn text_field(id: &str, name: &str, label: &str, help: &str, value: &str, kind: &str) -> Markup {
+    let help_id = format!("{id}-help");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input id=(id) type=(kind) name=(name) value=(value) autocomplete="off"
+                autocapitalize="none" spellcheck="false" aria-describedby=(help_id);
+            p.help id=(help_id) { (help) }
+        }
+    }
+}
+
+/// A filter form's menu: "any" first, then the choices (value, words).
+fn choice_field(
+    id: &str,
+    name: &str,
+    label: &str,
+    any: &str,
+    chosen: &str,
+    choices: &[(String, String)],
+) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
+                option value="" selected[chosen.is_empty()] { (any) }
+                @for (value, words) in choices {
+                    option value=(value) selected[chosen == value] { (words) }
+                }
+            }
+        }
+    }
+}
+
+/// A filter form's two dates (`from`, `to`), with the rule said once.
+fn date_fields<T>(ctx: &Ctx, list: &Listed<'_, T>, from_label: &str, to_label: &str) -> Markup {
+    let t = ctx.t();
+    html! {
+        div.field {
+            label for="filter-from" { (from_label) }
+            input #filter-from type="date" name="from" value=(list.value("from")) aria-describedby="dates-help";
+        }
+        div.field {
+            label for="filter-to" { (to_label) }
+            input #filter-to type="date" name="to" value=(list.value("to")) aria-describedby="dates-help";
+        }
+        p #dates-help.help { (t.dates_help) }
+    }
+}
+
+/// A filter form around `fields`, sent to `action` by GET; the page size asked for is kept.
+fn filter_form<T>(
+    ctx: &Ctx,
+    id: &str,
+    action: &str,
+    list: &Listed<'_, T>,
+    fields: Markup,
+) -> Markup {
+    let t = ctx.t();
+    html! {
+        form.filters id=(id) method="get" action=(action) role="search" {
+            fieldset {
+                legend { (t.filter_title) }
+                div.fields { (fields) }
+                @if let Some(limit) = list.query.text("limit") {
+                    input type="hidden" name="limit" value=(limit);
+                }
+                div.buttons {
+                    button.primary type="submit" { (t.filter_button) }
+                    a href=(action) { (t.clear_filters) }
+                }
+            }
+        }
+    }
+}
+
+/// The menu of follow-up statuses.
+fn follow_up_choices(ctx: &Ctx) -> Vec<(String, String)> {
+    FollowUpStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), ctx.t().follow_up(*s).to_owned()))
+        .collect()
+}
+
+/// The menu of districts: `districts` by name where the configuration names them.
+fn district_choices(districts: &[u32], regions: &RegionConfig) -> Vec<(String, String)> {
+    districts
+        .iter()
+        .map(|d| (d.to_string(), regions.district_label(*d)))
+        .collect()
+}
+
 /// The login page; `username` is what was typed before a failed attempt.
 pub fn login(ctx: &Ctx, csrf_token: &str, username: &str, error: Option<&str>) -> String {
     let t = ctx.t();
@@ -191,24 +341,57 @@ pub fn login(ctx: &Ctx, csrf_token: &str, username: &str, error: Option<&str>) -
 }
 
 fn status_key(case: &CaseRecord) -> &'static str {
-    match case.status {
-        CaseStatus::AwaitingUpload => "awaiting_upload",
-        CaseStatus::UploadReceived { .. } => "upload_received",
-        CaseStatus::TraceRequested { .. } => "trace_requested",
-        CaseStatus::Published { .. } => "published",
-    }
+    case.status.name()
 }
 
-/// The treatment facility's case list with the "open a case" form.
-pub fn cases(ctx: &Ctx, cases: &[CaseRecord], form: &OpenCaseForm) -> String {
+/// The case list (the facility's; a province's for oversight; all for admins), its search
+/// and filters, and for a facility's workers the "open a case" form.
+pub fn cases(
+    ctx: &Ctx,
+    list: &Listed<'_, CaseRecord>,
+    facilities: &[Facility],
+    regions: &RegionConfig,
+    form: &OpenCaseForm,
+) -> String {
     let t = ctx.t();
-    let mut sorted: Vec<&CaseRecord> = cases.iter().collect();
-    sorted.sort_by_key(|c| std::cmp::Reverse(c.case_id));
+    let role = ctx.session.as_ref().map(|s| &s.principal.role);
     // Only a facility's workers open cases; admins and oversight see several facilities'.
-    let facility_worker = ctx
-        .session
-        .as_ref()
-        .is_some_and(|s| matches!(s.principal.role, Role::TreatmentFacility { .. }));
+    let facility_worker = matches!(role, Some(Role::TreatmentFacility { .. }));
+    let admin = matches!(role, Some(Role::Admin));
+    let statuses: Vec<(String, String)> = CaseStatus::NAMES
+        .iter()
+        .map(|n| ((*n).to_owned(), t.case_status(n).to_owned()))
+        .collect();
+    let provinces: Vec<(String, String)> = regions
+        .regions
+        .iter()
+        .map(|r| (r.code.to_string(), r.name.clone()))
+        .collect();
+    // The facilities the reader may filter by: an oversight account's province's.
+    let facility_choices: Vec<(String, String)> = facilities
+        .iter()
+        .filter(|f| match role {
+            Some(Role::Oversight { province }) => f.province == *province,
+            _ => true,
+        })
+        .map(|f| (f.name.clone(), f.name.clone()))
+        .collect();
+    let province_name = |code: u16| {
+        regions
+            .name(code)
+            .map_or_else(|| code.to_string(), str::to_owned)
+    };
+    let fields = html! {
+        (text_field("filter-q", "q", t.search_cases_label, t.search_cases_help, list.value("q"), "search"))
+        (choice_field("filter-status", "status", t.status_col, t.any_status, list.value("status"), &statuses))
+        @if admin {
+            (choice_field("filter-province", "province", t.province_label, t.any_province, list.value("province"), &provinces))
+        }
+        @if !facility_worker && !facility_choices.is_empty() {
+            (choice_field("filter-facility", "facility", t.facility_label, t.any_facility, list.value("facility"), &facility_choices))
+        }
+        (date_fields(ctx, list, t.opened_from, t.opened_to))
+    };
     layout(
         ctx,
         t.cases_title,
@@ -229,21 +412,27 @@ pub fn cases(ctx: &Ctx, cases: &[CaseRecord], form: &OpenCaseForm) -> String {
             }
             section.card {
                 @if facility_worker { h2 { (t.cases_title) } } @else { h1 { (t.cases_title) } }
-                @if sorted.is_empty() {
-                    p { (t.no_cases) }
+                (filter_form(ctx, "case-filter", "/console/cases", list, fields))
+                @if list.items.is_empty() {
+                    p #no-cases {
+                        @if list.filtered(&crate::web::listing::CASE_FILTERS) { (t.no_matches) } @else { (t.no_cases) }
+                    }
                 } @else {
                     div.scroll {
                         table #cases {
                             @if facility_worker {
                                 thead { (header_row(&[t.case_col, t.reference_col, t.opened_col, t.status_col, t.f1_count_col])) }
                             } @else {
-                                thead { (header_row(&[t.case_col, t.facility_col, t.reference_col, t.opened_col, t.status_col, t.f1_count_col])) }
+                                thead { (header_row(&[t.case_col, t.facility_col, t.province_label, t.reference_col, t.opened_col, t.status_col, t.f1_count_col])) }
                             }
                             tbody {
-                                @for c in sorted {
-                                    tr data-case=(c.case_id) data-status=(status_key(c)) data-facility=(c.facility) {
+                                @for c in list.items {
+                                    tr data-case=(c.case_id) data-status=(status_key(c)) data-facility=(c.facility) data-province=(c.province) {
                                         td { a href={"/console/cases/" (c.case_id)} { "#" (c.case_id) } }
-                                        @if !facility_worker { td { (c.facility) } }
+                                        @if !facility_worker {
+                                            td { (c.facility) }
+                                            td { (province_name(c.province)) }
+                                        }
                                         td { (c.reference) }
                                         td { (when(ctx, c.opened_at)) }
                                         td { (t.case_status(status_key(c))) }
@@ -254,6 +443,7 @@ pub fn cases(ctx: &Ctx, cases: &[CaseRecord], form: &OpenCaseForm) -> String {
                         }
                     }
                 }
+                (pager(ctx, list))
             }
         },
     )
@@ -388,6 +578,18 @@ fn f1_id(ctx: &Ctx, report_id: &[u8; 16]) -> Markup {
     }
 }
 
+/// Every district a unit covers or the configuration names, ascending.
+fn known_districts(units: &[Unit], regions: &RegionConfig) -> Vec<u32> {
+    let mut districts: Vec<u32> = units
+        .iter()
+        .flat_map(|u| u.districts.iter().copied())
+        .chain(regions.districts.iter().map(|d| d.code))
+        .collect();
+    districts.sort_unstable();
+    districts.dedup();
+    districts
+}
+
 fn unit_of(units: &[Unit], district: u32) -> Option<&Unit> {
     units.iter().find(|u| u.districts.contains(&district))
 }
@@ -396,7 +598,8 @@ fn unit_of(units: &[Unit], district: u32) -> Option<&Unit> {
 #[allow(missing_docs)]
 pub struct CaseView<'a> {
     pub case: &'a CaseRecord,
-    pub rows: &'a [F1RowRecord],
+    /// A page of its F1 table.
+    pub rows: &'a Listed<'a, F1RowRecord>,
     pub units: &'a [Unit],
     pub regions: &'a RegionConfig,
     /// Its attenuation buckets are the closeness classes.
@@ -517,11 +720,19 @@ pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -
             }
             section.card {
                 h2 { (t.f1_table_title) }
-                @if rows.is_empty() {
-                    p #no-f1 { (t.no_f1) }
+                (filter_form(ctx, "f1-filter", &format!("/console/cases/{}", case.case_id), rows, html! {
+                    (choice_field("filter-status", "status", t.follow_up_col, t.any_status, rows.value("status"), &follow_up_choices(ctx)))
+                    (choice_field("filter-district", "district", t.district_col, t.any_district, rows.value("district"), &district_choices(&known_districts(units, regions), regions)))
+                    (date_fields(ctx, rows, t.contact_from, t.contact_to))
+                }))
+                @if rows.items.is_empty() {
+                    p #no-f1 {
+                        @if rows.filtered(&crate::web::listing::CASE_F1_FILTERS) { (t.no_matches) } @else { (t.no_f1) }
+                    }
                 } @else {
-                    (f1_table(ctx, rows, units, risk))
+                    (f1_table(ctx, rows.items, units, regions, risk))
                 }
+                (pager(ctx, rows))
             }
         },
     )
@@ -529,7 +740,13 @@ pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -
 
 /// The F1 analysis table: who can see the numbers said once, then both-way rows and one-sided
 /// rows, then the legend of the confirmation and closeness words.
-fn f1_table(ctx: &Ctx, rows: &[F1RowRecord], units: &[Unit], risk: &RiskRule) -> Markup {
+fn f1_table(
+    ctx: &Ctx,
+    rows: &[F1RowRecord],
+    units: &[Unit],
+    regions: &RegionConfig,
+    risk: &RiskRule,
+) -> Markup {
     let t = ctx.t();
     let unit_name = |r: &F1RowRecord| unit_of(units, r.district).map(|u| u.name.as_str());
     let mut seen_by: Vec<Option<&str>> = rows.iter().map(unit_name).collect();
@@ -575,7 +792,7 @@ fn f1_table(ctx: &Ctx, rows: &[F1RowRecord], units: &[Unit], risk: &RiskRule) ->
                                         td.unit data-label=(t.unit_col) {
                                             @match unit_name(r) {
                                                 Some(name) => { (name) }
-                                                None => { (t.no_unit_for_district) " (" (r.district) ")" }
+                                                None => { (t.no_unit_for_district) " (" (regions.district_label(r.district)) ")" }
                                             }
                                         }
                                     }
@@ -602,11 +819,18 @@ fn f1_table(ctx: &Ctx, rows: &[F1RowRecord], units: &[Unit], risk: &RiskRule) ->
 
 /// The unit's F1 inbox. Phone numbers arrive sealed; the page's script opens them with the key
 /// file the worker chooses.
-pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
+pub fn unit_inbox(
+    ctx: &Ctx,
+    unit: &Unit,
+    list: &Listed<'_, F1RowRecord>,
+    regions: &RegionConfig,
+) -> String {
     let t = ctx.t();
     // By case, then by the case's row number (STT).
-    let mut rows: Vec<&F1RowRecord> = rows.iter().collect();
+    let mut rows: Vec<&F1RowRecord> = list.items.iter().collect();
     rows.sort_by_key(|r| (r.case_id, r.row_no));
+    // The sealed export holds the rows the filters admit, every page of them.
+    let export = list.query.filters_href("/console/unit/f1.csv");
     let columns = [
         t.case_col,
         t.no_col,
@@ -619,7 +843,11 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
         t.follow_up_col,
     ];
     let title = format!("{} — {}", t.inbox_title, unit.name);
-    let districts: Vec<String> = unit.districts.iter().map(u32::to_string).collect();
+    let districts: Vec<String> = unit
+        .districts
+        .iter()
+        .map(|d| regions.district_label(*d))
+        .collect();
     layout(
         ctx,
         &title,
@@ -645,14 +873,22 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                     p #key-status role="status" aria-live="polite" {}
                 }
                 p.actions {
-                    a.button href="/console/unit/f1.csv" download { (t.export_sealed_csv) }
+                    a.button #export-sealed href=(export) download { (t.export_sealed_csv) }
                     " "
                     button #export-opened type="button" hidden { (t.export_opened_csv) }
                 }
             }
             section.card {
+                (filter_form(ctx, "unit-filter", "/console/unit", list, html! {
+                    (choice_field("filter-status", "status", t.follow_up_col, t.any_status, list.value("status"), &follow_up_choices(ctx)))
+                    (choice_field("filter-district", "district", t.district_col, t.any_district, list.value("district"), &district_choices(&unit.districts, regions)))
+                    (text_field("filter-case", "case", t.case_number_label, t.case_number_help, list.value("case"), "number"))
+                    (date_fields(ctx, list, t.contact_from, t.contact_to))
+                }))
                 @if rows.is_empty() {
-                    p { (t.no_rows) }
+                    p #no-rows {
+                        @if list.filtered(&crate::web::listing::UNIT_F1_FILTERS) { (t.no_matches) } @else { (t.no_rows) }
+                    }
                 } @else {
                     div.scroll {
                         table #unit-rows.cards {
@@ -672,7 +908,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                                         td.phone data-label=(columns[3]) data-sealed=(hex::encode(&r.sealed_contact)) {
                                             span.sealed { (t.sealed_placeholder) }
                                         }
-                                        td.num data-label=(columns[4]) { (r.district) }
+                                        td data-label=(columns[4]) { (regions.district_label(r.district)) }
                                         td data-label=(columns[5]) { (when(ctx, r.first_contact)) }
                                         td.num data-label=(columns[6]) { (r.duration_seconds.div_ceil(60)) " " (t.minutes) }
                                         td data-label=(columns[7]) { (t.confirmation(r.confirmation)) }
@@ -696,6 +932,7 @@ pub fn unit_inbox(ctx: &Ctx, unit: &Unit, rows: &[F1RowRecord]) -> String {
                         }
                     }
                 }
+                (pager(ctx, list))
             }
         },
     )
@@ -716,10 +953,94 @@ fn role_text(ctx: &Ctx, role: &Role, regions: &RegionConfig) -> String {
     }
 }
 
+/// A role as a form shows it: its kind and the scope chosen for each kind that needs one.
+struct RoleChoice<'a> {
+    kind: &'a str,
+    facility: &'a str,
+    province: &'a str,
+    unit: &'a str,
+}
+
+/// What the role menus offer: the facilities, provinces and units, each (value, words).
+struct ScopeChoices {
+    facilities: Vec<(String, String)>,
+    provinces: Vec<(String, String)>,
+    units: Vec<(String, String)>,
+}
+
+impl ScopeChoices {
+    fn new(facilities: &[Facility], regions: &RegionConfig, units: &[Unit]) -> ScopeChoices {
+        ScopeChoices {
+            facilities: facilities
+                .iter()
+                .map(|f| {
+                    let province = regions.name(f.province).unwrap_or("?");
+                    (f.name.clone(), format!("{} ({province})", f.name))
+                })
+                .collect(),
+            provinces: regions
+                .regions
+                .iter()
+                .map(|r| (r.code.to_string(), r.name.clone()))
+                .collect(),
+            units: units
+                .iter()
+                .map(|u| (u.name.clone(), u.name.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The role menu and the menus of its scope (facility, province, unit), with the rule; the
+/// fields' ids start with `prefix`.
+fn role_fields(ctx: &Ctx, prefix: &str, chosen: &RoleChoice<'_>, choices: &ScopeChoices) -> Markup {
+    let t = ctx.t();
+    let id = |name: &str| format!("{prefix}-{name}");
+    let kinds = [
+        (Role::TREATMENT_FACILITY, t.role_facility),
+        (Role::PREVENTIVE_UNIT, t.role_unit),
+        (Role::OVERSIGHT, t.role_oversight),
+        (Role::ADMIN, t.role_admin),
+    ];
+    let menu = |name: &str, label: &str, value: &str, options: &[(String, String)]| {
+        html! {
+            label for=(id(name)) { (label) }
+            select id=(id(name)) name=(name) aria-describedby=(id("role-help")) {
+                option value="" selected[value.is_empty()] { (t.unit_none) }
+                @for (v, words) in options {
+                    option value=(v) selected[value == v] { (words) }
+                }
+            }
+        }
+    };
+    html! {
+        label for=(id("role")) { (t.role_col) }
+        select id=(id("role")) name="role" aria-describedby=(id("role-help")) {
+            @for (kind, words) in kinds {
+                option value=(kind) selected[chosen.kind == kind] { (words) }
+            }
+        }
+        (menu("facility", t.facility_label, chosen.facility, &choices.facilities))
+        (menu("province", t.province_label, chosen.province, &choices.provinces))
+        (menu("unit", t.unit_label, chosen.unit, &choices.units))
+        p.help id=(id("role-help")) { (t.role_help) }
+    }
+}
+
+/// The role as the role form shows it for an account.
+fn role_choice(role: &Role) -> (String, String, String) {
+    match role {
+        Role::TreatmentFacility { facility } => (facility.clone(), String::new(), String::new()),
+        Role::Oversight { province } => (String::new(), province.to_string(), String::new()),
+        Role::PreventiveUnit { unit } => (String::new(), String::new(), unit.clone()),
+        Role::Admin => (String::new(), String::new(), String::new()),
+    }
+}
+
 /// The admin page: accounts, the new-account form, the units, "publish now".
 pub fn admin(
     ctx: &Ctx,
-    accounts: &[Account],
+    accounts: &Listed<'_, Account>,
     units: &[Unit],
     facilities: &[Facility],
     regions: &RegionConfig,
@@ -733,6 +1054,7 @@ pub fn admin(
         Some("disabled") => Some(t.account_disabled.to_owned()),
         Some("enabled") => Some(t.account_enabled.to_owned()),
         Some("unit") => Some(t.unit_registered.to_owned()),
+        Some("role") => Some(t.role_changed.to_owned()),
         Some("nothing") => Some(t.published_nothing.to_owned()),
         // "batch-7-8-9": the batches of one run, one per region.
         Some(d) => d
@@ -755,6 +1077,11 @@ pub fn admin(
     } else {
         form.role.as_str()
     };
+    let choices = ScopeChoices::new(facilities, regions, units);
+    let role_filter: Vec<(String, String)> = Role::KINDS
+        .iter()
+        .map(|k| ((*k).to_owned(), t.role_kind(k).to_owned()))
+        .collect();
     layout(
         ctx,
         t.admin_title,
@@ -781,48 +1108,32 @@ pub fn admin(
                     input #new-password type="password" name="password" autocomplete="new-password"
                         minlength="12" aria-describedby="new-password-help" required;
                     p #new-password-help.help { (t.new_password_help) }
-                    label for="new-role" { (t.role_col) }
-                    select #new-role name="role" {
-                        option value=(Role::TREATMENT_FACILITY) selected[role == Role::TREATMENT_FACILITY] { (t.role_facility) }
-                        option value=(Role::PREVENTIVE_UNIT) selected[role == Role::PREVENTIVE_UNIT] { (t.role_unit) }
-                        option value=(Role::OVERSIGHT) selected[role == Role::OVERSIGHT] { (t.role_oversight) }
-                        option value=(Role::ADMIN) selected[role == Role::ADMIN] { (t.role_admin) }
-                    }
-                    label for="new-facility" { (t.facility_label) }
-                    select #new-facility name="facility" {
-                        option value="" selected[form.facility.is_empty()] { (t.unit_none) }
-                        @for f in facilities {
-                            option value=(f.name) selected[form.facility == f.name] {
-                                (f.name) " (" (regions.name(f.province).unwrap_or("?")) ")"
-                            }
-                        }
-                    }
-                    label for="new-province" { (t.province_label) }
-                    select #new-province name="province" {
-                        option value="" selected[form.province.is_empty()] { (t.unit_none) }
-                        @for r in &regions.regions {
-                            option value=(r.code) selected[form.province == r.code.to_string()] { (r.name) }
-                        }
-                    }
-                    label for="new-unit" { (t.unit_label) }
-                    select #new-unit name="unit" {
-                        option value="" selected[form.unit.is_empty()] { (t.unit_none) }
-                        @for u in units {
-                            option value=(u.name) selected[form.unit == u.name] { (u.name) }
-                        }
-                    }
+                    (role_fields(ctx, "new", &RoleChoice {
+                        kind: role,
+                        facility: &form.facility,
+                        province: &form.province,
+                        unit: &form.unit,
+                    }, &choices))
                     button.primary type="submit" { (t.create_account_button) }
                 }
             }
             section.card {
                 h2 { (t.accounts_title) }
+                (filter_form(ctx, "account-filter", "/console/admin", accounts, html! {
+                    (text_field("filter-q", "q", t.search_accounts_label, t.search_accounts_help, accounts.value("q"), "search"))
+                    (choice_field("filter-role", "role", t.role_col, t.any_role, accounts.value("role"), &role_filter))
+                }))
+                @if accounts.items.is_empty() {
+                    p #no-accounts { (t.no_matches) }
+                } @else {
                 div.scroll {
                     table #accounts {
                         thead { (header_row(&[t.username, t.role_col, t.created_col, t.actions_col])) }
                         tbody {
-                            @for a in accounts {
+                            @for a in accounts.items {
                                 @let base = format!("/console/admin/accounts/{}", a.username);
-                                tr data-username=(a.username) data-disabled=(a.disabled) {
+                                @let (facility, province, unit) = role_choice(&a.role);
+                                tr data-username=(a.username) data-disabled=(a.disabled) data-role=(a.role.kind()) {
                                     td { (a.username) @if a.disabled { " (" (t.disabled) ")" } }
                                     td { (role_text(ctx, &a.role, regions)) }
                                     td { (when(ctx, a.created_at)) }
@@ -837,12 +1148,27 @@ pub fn admin(
                                             (csrf(ctx))
                                             button.reset type="submit" { (t.reset_button) }
                                         }
+                                        details.change-role {
+                                            summary { (t.change_role_title) }
+                                            form.role method="post" action={(base) "/role"} {
+                                                (csrf(ctx))
+                                                (role_fields(ctx, &format!("role-{}", a.username), &RoleChoice {
+                                                    kind: a.role.kind(),
+                                                    facility: &facility,
+                                                    province: &province,
+                                                    unit: &unit,
+                                                }, &choices))
+                                                button type="submit" { (t.change_role_button) }
+                                            }
+                                        }
                                     }
                                 }
                             }
                         }
                     }
                 }
+                }
+                (pager(ctx, accounts))
             }
             section.card {
                 h2 { (t.units_title) }
@@ -851,7 +1177,7 @@ pub fn admin(
                         thead { (header_row(&[t.unit_name, t.district_col, t.public_key_col])) }
                         tbody {
                             @for u in units {
-                                @let ds: Vec<String> = u.districts.iter().map(u32::to_string).collect();
+                                @let ds: Vec<String> = u.districts.iter().map(|d| regions.district_label(*d)).collect();
                                 tr {
                                     td { (u.name) }
                                     td { (ds.join(", ")) }
@@ -1061,7 +1387,14 @@ mod tests {
         };
         // As the store lists them: by district, then in whatever order they arrived.
         let rows = [row(2, 1), row(1, 3), row(1, 1), row(1, 2)];
-        let page = unit_inbox(&ctx(), &unit, &rows);
+        let query = ListQuery::default();
+        let list = Listed {
+            items: &rows,
+            query: &query,
+            prev: None,
+            next: None,
+        };
+        let page = unit_inbox(&ctx(), &unit, &list, &RegionConfig::default());
         let order: Vec<&str> = page
             .split("<tr id=\"row-")
             .skip(1)

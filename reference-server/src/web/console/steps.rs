@@ -16,25 +16,70 @@ use super::{
 };
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::settings::UnitConfig;
-use crate::domain::store::{
-    AuditEntry, AuditFilter, CaseStatus, F1RowRecord, FollowUpStatus, Role,
-};
-use crate::domain::workflow::{CODE_SHOWN_SECONDS, OpenedCase};
+use crate::domain::store::{AuditEntry, AuditFilter, CaseStatus, FollowUpStatus, Role};
+use crate::domain::workflow::{CODE_SHOWN_SECONDS, OpenedCase, Principal, valid_username};
 use crate::web::AppState;
 use crate::web::api::rows_csv;
+use crate::web::listing::{
+    ACCOUNT_FILTERS, CASE_F1_FILTERS, CASE_FILTERS, ListQuery, Times, UNIT_F1_FILTERS,
+    local_midnight,
+};
 use crate::web::respond::{HttpResponse, blocking, json_response, parse_id, status_of};
 use crate::web::{Call, unix_now};
 
-/// `GET /console/cases`: the facility's cases and the "open a case" form (seed step 2).
+/// The value of `result`, or else, returned at once, the error page of its error.
+macro_rules! or_error_page {
+    ($ctx:expr, $result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(e) => return api_error_page($ctx, &e),
+        }
+    };
+}
+
+/// The query of a console list.
+fn list_query(call: &Call, filters: &[&str], also: &[&str]) -> Result<ListQuery, ApiError> {
+    ListQuery::parse(call.req.uri().query(), filters, also)
+}
+
+/// `GET /console/cases`: the cases the reader may see, a page at a time, searched and
+/// filtered by the query, and for a facility's workers the "open a case" form (seed step 2).
 pub async fn cases(call: Call) -> HttpResponse {
     let (ctx, who) = answer!(signed_in(&call).await);
-    let state = Arc::clone(&call.state);
-    match blocking(move || state.workflow.cases(&who)).await {
-        Ok(cases) => {
-            let body = pages::cases(&ctx, &cases, &pages::OpenCaseForm::default());
-            html(StatusCode::OK, &ctx, body)
+    let query = or_error_page!(&ctx, list_query(&call, &CASE_FILTERS, &[]));
+    cases_page(
+        &call.state,
+        &ctx,
+        who,
+        &query,
+        &pages::OpenCaseForm::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn cases_page(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    who: Principal,
+    query: &ListQuery,
+    form: &pages::OpenCaseForm,
+    status: StatusCode,
+) -> HttpResponse {
+    let offset = ctx.offset_minutes;
+    let asked = query
+        .case_filter(Times::Dates(offset))
+        .and_then(|f| Ok((f, query.page::<u64>("a case number")?)));
+    let (filter, (cursor, limit)) = or_error_page!(ctx, asked);
+    let s = Arc::clone(state);
+    match blocking(move || s.workflow.case_page(&who, filter, &cursor, limit)).await {
+        Ok(page) => {
+            let list = pages::Listed::of("/console/cases", query, &page);
+            let settings = state.workflow.settings();
+            let body = pages::cases(ctx, &list, &settings.facilities, &settings.regions, form);
+            html(status, ctx, body)
         }
-        Err(e) => api_error_page(&ctx, &e),
+        Err(e) => api_error_page(ctx, &e),
     }
 }
 
@@ -48,14 +93,11 @@ pub async fn open_case(call: Call) -> HttpResponse {
     match blocking(move || s.workflow.open_case(&w, &r, unix_now())).await {
         Ok(opened) => to_code_page(&state, &mut ctx, &opened, ""),
         Err(e) => {
-            let cases = blocking(move || state.workflow.cases(&who))
-                .await
-                .unwrap_or_default();
             let f = pages::OpenCaseForm {
                 reference,
                 error: Some(ctx.t().error(e.code)),
             };
-            html(status_of(&e), &ctx, pages::cases(&ctx, &cases, &f))
+            cases_page(&state, &ctx, who, &ListQuery::default(), &f, status_of(&e)).await
         }
     }
 }
@@ -147,9 +189,9 @@ pub async fn case(call: Call) -> HttpResponse {
         Ok(id) => id,
         Err(e) => return api_error_page(&ctx, &e),
     };
-    let done = query_param(&call.req, "done");
-    let traced = done.as_deref() == Some("trace");
-    case_page(&call.state, &ctx, id, traced, None).await
+    let query = or_error_page!(&ctx, list_query(&call, &CASE_F1_FILTERS, &["done"]));
+    let traced = query.text("done") == Some("trace");
+    case_page(&call.state, &ctx, id, &query, traced, None).await
 }
 
 /// `POST /console/cases/{id}/trace`: "Truy vết F1".
@@ -170,7 +212,7 @@ pub async fn trace(call: Call) -> HttpResponse {
     let s = Arc::clone(&state);
     match blocking(move || s.workflow.request_trace_to(&who, id, &regions, unix_now())).await {
         Ok(_) => redirect(&ctx, &format!("/console/cases/{id}?done=trace")),
-        Err(e) => case_page(&state, &ctx, id, false, Some(&e)).await,
+        Err(e) => case_page(&state, &ctx, id, &ListQuery::default(), false, Some(&e)).await,
     }
 }
 
@@ -178,6 +220,7 @@ async fn case_page(
     state: &Arc<AppState>,
     ctx: &Ctx,
     id: u64,
+    query: &ListQuery,
     traced: bool,
     error: Option<&ApiError>,
 ) -> HttpResponse {
@@ -185,15 +228,22 @@ async fn case_page(
         return redirect(ctx, "/console/login");
     };
     let who = session.principal.clone();
+    let asked = query
+        .f1_filter(Times::Dates(ctx.offset_minutes))
+        .and_then(|f| Ok((f, query.page::<(u64, u32)>("a row's key")?)));
+    let (filter, (cursor, limit)) = or_error_page!(ctx, asked);
     let s = Arc::clone(state);
     let found = blocking(move || {
         let case = s.workflow.case(&who, id)?;
-        let rows = s.workflow.f1_table(&who, id, unix_now())?;
+        let rows = s
+            .workflow
+            .f1_table_page(&who, id, &filter, &cursor, limit, unix_now())?;
         Ok((case, rows, s.workflow.units()))
     })
     .await;
     match found {
-        Ok((case, rows, units)) => {
+        Ok((case, page, units)) => {
+            let rows = pages::Listed::of(&format!("/console/cases/{id}"), query, &page);
             let message = error.map(|e| ctx.t().error(e.code));
             let status = error.map_or(StatusCode::OK, status_of);
             let settings = state.workflow.settings();
@@ -217,50 +267,68 @@ async fn case_page(
     }
 }
 
-/// The signed-in unit worker's unit and its F1 rows (for an export if `export`), or the page
-/// saying why not.
-async fn unit_rows(
-    call: &Call,
-    export: bool,
-) -> Result<(Ctx, String, Vec<F1RowRecord>), HttpResponse> {
-    let (ctx, who) = signed_in(call).await?;
-    let Role::PreventiveUnit { unit } = who.role.clone() else {
-        let refused = ApiError::new(ErrorCode::ForbiddenRole, "unit workers only");
-        return Err(api_error_page(&ctx, &refused));
-    };
-    let (state, name) = (Arc::clone(&call.state), unit.clone());
-    let rows = blocking(move || {
-        if export {
-            state.workflow.unit_export(&who, &name, unix_now())
-        } else {
-            state.workflow.unit_rows(&who, &name, unix_now())
-        }
-    });
-    match rows.await {
-        Ok(rows) => Ok((ctx, unit, rows)),
-        Err(e) => Err(api_error_page(&ctx, &e)),
+/// The signed-in unit worker's unit.
+fn own_unit(who: &Principal) -> Result<String, ApiError> {
+    match &who.role {
+        Role::PreventiveUnit { unit } => Ok(unit.clone()),
+        _ => Err(ApiError::new(ErrorCode::ForbiddenRole, "unit workers only")),
     }
 }
 
 /// `GET /console/unit`: the unit's F1 inbox, opened in the browser with the unit's key
-/// (seed step 7).
+/// (seed step 7), a page at a time, filtered by the query.
 pub async fn unit_inbox(call: Call) -> HttpResponse {
-    let (ctx, unit, rows) = answer!(unit_rows(&call, false).await);
+    let (ctx, who) = answer!(signed_in(&call).await);
+    let unit = or_error_page!(&ctx, own_unit(&who));
+    let query = or_error_page!(&ctx, list_query(&call, &UNIT_F1_FILTERS, &[]));
+    let asked = query
+        .f1_filter(Times::Dates(ctx.offset_minutes))
+        .and_then(|f| Ok((f, query.page::<(u64, u32)>("a row's key")?)));
+    let (filter, (cursor, limit)) = or_error_page!(&ctx, asked);
     let state = Arc::clone(&call.state);
-    let found = blocking(move || Ok(state.workflow.unit(&unit))).await;
-    match found.ok().flatten() {
-        Some(u) => html(StatusCode::OK, &ctx, pages::unit_inbox(&ctx, &u, &rows)),
-        None => api_error_page(
-            &ctx,
-            &ApiError::new(ErrorCode::UnknownUnit, "unit not configured"),
-        ),
+    let found = blocking(move || {
+        let page =
+            state
+                .workflow
+                .unit_row_page(&who, &unit, &filter, &cursor, limit, unix_now())?;
+        let unit = state
+            .workflow
+            .unit(&unit)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownUnit, "unit not configured"))?;
+        Ok((unit, page))
+    });
+    match found.await {
+        Ok((unit, page)) => {
+            let list = pages::Listed::of("/console/unit", &query, &page);
+            let regions = &call.state.workflow.settings().regions;
+            html(
+                StatusCode::OK,
+                &ctx,
+                pages::unit_inbox(&ctx, &unit, &list, regions),
+            )
+        }
+        Err(e) => api_error_page(&ctx, &e),
     }
 }
 
-/// `GET /console/unit/f1.csv`: the unit's rows as the server's CSV export, sealed, for a
-/// spreadsheet: a byte-order mark first, times in the console's zone.
+/// `GET /console/unit/f1.csv`: the unit's rows the query's filters admit, as the server's
+/// CSV export, sealed, for a spreadsheet: a byte-order mark first, times in the console's
+/// zone.
 pub async fn unit_csv(call: Call) -> HttpResponse {
-    let (ctx, unit, rows) = answer!(unit_rows(&call, true).await);
+    let (ctx, who) = answer!(signed_in(&call).await);
+    let unit = or_error_page!(&ctx, own_unit(&who));
+    let query = or_error_page!(&ctx, list_query(&call, &UNIT_F1_FILTERS, &[]));
+    let filter = match query.f1_filter(Times::Dates(ctx.offset_minutes)) {
+        Ok(f) => f,
+        Err(e) => return api_error_page(&ctx, &e),
+    };
+    let (state, name) = (Arc::clone(&call.state), unit.clone());
+    let rows = match blocking(move || state.workflow.unit_export(&who, &name, &filter, unix_now()))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return api_error_page(&ctx, &e),
+    };
     let mut r = crate::web::respond::csv(rows_csv(&rows, ctx.csv_format()));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"f1-{unit}-sealed.csv\""))
     {
@@ -324,14 +392,35 @@ pub async fn follow_up(call: Call) -> HttpResponse {
 /// `GET /console/admin`: accounts, units, "publish now".
 pub async fn admin(call: Call) -> HttpResponse {
     let (ctx, _) = answer!(signed_in(&call).await);
-    let done = query_param(&call.req, "done");
+    let query = or_error_page!(&ctx, list_query(&call, &ACCOUNT_FILTERS, &["done"]));
     let forms = pages::AdminForms::default();
-    admin_page(&call.state, &ctx, done.as_deref(), &forms, StatusCode::OK).await
+    let done = query.text("done").map(str::to_owned);
+    admin_list(
+        &call.state,
+        &ctx,
+        &query,
+        done.as_deref(),
+        &forms,
+        StatusCode::OK,
+    )
+    .await
 }
 
+/// The admin page with the first page of every account, after a form was sent.
 async fn admin_page(
     state: &Arc<AppState>,
     ctx: &Ctx,
+    done: Option<&str>,
+    forms: &pages::AdminForms,
+    status: StatusCode,
+) -> HttpResponse {
+    admin_list(state, ctx, &ListQuery::default(), done, forms, status).await
+}
+
+async fn admin_list(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    query: &ListQuery,
     done: Option<&str>,
     forms: &pages::AdminForms,
     status: StatusCode,
@@ -340,9 +429,18 @@ async fn admin_page(
         return redirect(ctx, "/console/login");
     };
     let who = session.principal.clone();
+    let asked = query
+        .account_filter()
+        .and_then(|f| Ok((f, query.page::<String>("an account name")?)));
+    let (filter, (cursor, limit)) = or_error_page!(ctx, asked);
     let s = Arc::clone(state);
-    match blocking(move || Ok((s.workflow.accounts(&who)?, s.workflow.units()))).await {
-        Ok((accounts, units)) => {
+    let found = blocking(move || {
+        let page = s.workflow.account_page(&who, &filter, &cursor, limit)?;
+        Ok((page, s.workflow.units()))
+    });
+    match found.await {
+        Ok((page, units)) => {
+            let accounts = pages::Listed::of("/console/admin", query, &page);
             let settings = state.workflow.settings();
             let body = pages::admin(
                 ctx,
@@ -359,6 +457,22 @@ async fn admin_page(
     }
 }
 
+/// The role a form chose: its `role` kind and the scope that kind needs (the form shows
+/// every scope's menu; the one the role needs is used, the others ignored).
+fn form_role(form: &[(String, String)]) -> Option<Role> {
+    let kind = field(form, "role");
+    let chosen = |name: &str, for_kind: &str| {
+        Some(field(form, name).to_owned()).filter(|v| !v.is_empty() && kind == for_kind)
+    };
+    let facility = chosen("facility", Role::TREATMENT_FACILITY);
+    let unit = chosen("unit", Role::PREVENTIVE_UNIT);
+    let province = match chosen("province", Role::OVERSIGHT) {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
+    };
+    Role::from_kind(kind, facility, unit, province).ok()
+}
+
 /// `POST /console/admin/accounts`: create an account.
 pub async fn create_account(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
@@ -371,14 +485,16 @@ pub async fn create_account(call: Call) -> HttpResponse {
         province: field(&form, "province").to_owned(),
     };
     let password = Zeroizing::new(field(&form, "password").to_owned());
-    // The form shows every scope's menu; the one the role needs is used, the others ignored.
-    let chosen = |value: &str, kind: &str| {
-        Some(value.to_owned()).filter(|v| !v.is_empty() && f.role == kind)
-    };
-    let facility = chosen(&f.facility, Role::TREATMENT_FACILITY);
-    let unit = chosen(&f.unit, Role::PREVENTIVE_UNIT);
-    let province = chosen(&f.province, Role::OVERSIGHT).and_then(|p| p.parse().ok());
-    let Ok(role) = Role::from_kind(&f.role, facility, unit, province) else {
+    if !valid_username(&f.username) {
+        // The rule itself, not "not valid": the name is the admin's to fix.
+        let forms = pages::AdminForms {
+            account: f,
+            account_error: Some(ctx.t().username_help),
+            ..Default::default()
+        };
+        return admin_page(&state, &ctx, None, &forms, StatusCode::BAD_REQUEST).await;
+    }
+    let Some(role) = form_role(&form) else {
         let forms = pages::AdminForms {
             account: f,
             account_error: Some(ctx.t().scope_required),
@@ -406,17 +522,29 @@ pub async fn create_account(call: Call) -> HttpResponse {
     }
 }
 
-/// `POST /console/admin/accounts/{username}/{action}`: `disable`, `enable` or
-/// `reset-password` an account. A reset shows the new password on the page it answers with,
+/// `POST /console/admin/accounts/{username}/{action}`: `disable`, `enable`,
+/// `reset-password` or change the `role` of an account (the form's `role` and its scope). A reset shows the new password on the page it answers with,
 /// once (never in a URL).
 pub async fn account_action(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
     let name = call.param("username").to_owned();
     let action = call.param("action").to_owned();
-    let (ctx, who, _) = answer!(signed_in_form(call).await);
+    let (ctx, who, form) = answer!(signed_in_form(call).await);
     let s = Arc::clone(&state);
     let user = name.clone();
     let outcome = match action.as_str() {
+        "role" => match form_role(&form) {
+            Some(role) => blocking(move || s.workflow.set_role(&who, &user, role, unix_now()))
+                .await
+                .map(|_| None),
+            None => {
+                let forms = pages::AdminForms {
+                    account_error: Some(ctx.t().scope_required),
+                    ..Default::default()
+                };
+                return admin_page(&state, &ctx, None, &forms, StatusCode::BAD_REQUEST).await;
+            }
+        },
         "disable" | "enable" => {
             let disabled = action == "disable";
             blocking(move || {
@@ -434,10 +562,10 @@ pub async fn account_action(call: Call) -> HttpResponse {
     match outcome {
         Ok(None) => redirect(
             &ctx,
-            if action == "disable" {
-                "/console/admin?done=disabled"
-            } else {
-                "/console/admin?done=enabled"
+            match action.as_str() {
+                "disable" => "/console/admin?done=disabled",
+                "role" => "/console/admin?done=role",
+                _ => "/console/admin?done=enabled",
             },
         ),
         Ok(Some(password)) => {
@@ -491,26 +619,6 @@ pub async fn register_unit(call: Call) -> HttpResponse {
             admin_page(&state, &ctx, None, &forms, status_of(&e)).await
         }
     }
-}
-
-/// Unix time of midnight starting `date` (`YYYY-MM-DD`) in a zone `offset_minutes` from UTC.
-fn local_midnight(date: &str, offset_minutes: i32) -> Option<u64> {
-    let mut parts = date.trim().splitn(3, '-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 - i64::from(offset_minutes) * 60).ok()
 }
 
 /// `GET /console/admin/audit`: the audit log, filtered by account, action and dates (in the
