@@ -106,6 +106,8 @@ struct Browser {
     shot_no: u32,
     /// axe-core's source, if installed.
     axe: Option<String>,
+    /// chromium's profile directory, removed when the browser is dropped.
+    _profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -413,6 +415,33 @@ fn browser_available() -> bool {
     present
 }
 
+/// A browser session on `server`'s console, its screenshots going to `<target>/tmp/<shots>/`
+/// (emptied first), with the runtime that drives it and chromedriver (stopped when dropped).
+fn open_browser(server: &Server, shots: &str) -> (Browser, tokio::runtime::Runtime, Chromedriver) {
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(shots);
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let driver = start_chromedriver();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let client = runtime.block_on(async {
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities(profile.path()))
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .expect("a WebDriver session with chromium")
+    });
+    let b = Browser {
+        client,
+        base: server.base.clone(),
+        shots,
+        shot_no: 0,
+        axe: axe_source(),
+        _profile: profile,
+    };
+    (b, runtime, driver)
+}
+
 #[test]
 fn seven_steps_in_the_console_with_a_real_browser() {
     if !browser_available() {
@@ -439,26 +468,8 @@ fn seven_steps_in_the_console_with_a_real_browser() {
     )
     .unwrap();
 
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
-    let driver = start_chromedriver();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let client = runtime.block_on(async {
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities(profile.path()))
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await
-            .expect("a WebDriver session with chromium")
-    });
-    let mut b = Browser {
-        client,
-        base: server.base.clone(),
-        shots: shots.clone(),
-        shot_no: 0,
-        axe: axe_source(),
-    };
+    let (mut b, runtime, _driver) = open_browser(&server, "console-screenshots");
+    let shots = b.shots.clone();
 
     // Step 1 (set-up): the admin creates the health workers' accounts in the console.
     runtime.block_on(async {
@@ -804,4 +815,177 @@ fn seven_steps_in_the_console_with_a_real_browser() {
     let saved = std::fs::read_dir(&shots).unwrap().count();
     assert_eq!(saved, b.shot_no as usize);
     eprintln!("{saved} screenshots in {}", shots.display());
+}
+
+// ---- The declaration code's page (issue 19 item 3): groups, QR code, reissue, reload. ----
+
+/// The texts of the QR codes in a PNG picture, read by a QR decoder.
+fn qr_codes_in(png_bytes: &[u8]) -> Vec<String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a sane size")];
+    let info = reader.next_frame(&mut pixels).expect("the picture");
+    let channels = info.color_type.samples();
+    let mut picture = rqrr::PreparedImage::prepare_from_greyscale(
+        info.width as usize,
+        info.height as usize,
+        |x, y| {
+            let p = &pixels[y * info.line_size + x * channels..];
+            // Luminance from the colour channels (a grey picture has one, perhaps with alpha).
+            if channels >= 3 {
+                ((u32::from(p[0]) * 3 + u32::from(p[1]) * 6 + u32::from(p[2])) / 10) as u8
+            } else {
+                p[0]
+            }
+        },
+    );
+    picture
+        .detect_grids()
+        .iter()
+        .map(|grid| grid.decode().expect("a readable QR code").1)
+        .collect()
+}
+
+impl Browser {
+    /// The code the code page shows, after checking at both widths that no group of it is
+    /// broken across lines and that its QR code, as the browser draws it, reads as the code.
+    async fn check_code(&mut self, name: &str) -> String {
+        let code = self.text("#declaration-code").await;
+        for width in [390, 1280] {
+            self.client.set_window_size(width, 844).await.unwrap();
+            let lines = self
+                .client
+                .execute(
+                    "return [...document.querySelectorAll('#declaration-code .group')] \
+                       .map(g => g.getClientRects().length);",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                lines,
+                json!([1, 1, 1, 1]),
+                "each group on one line at {width} px"
+            );
+            // On a phone-sized screen too, the whole code fits on one line.
+            let rows = self
+                .client
+                .execute(
+                    "return new Set([...document.querySelectorAll('#declaration-code .group')] \
+                       .map(g => Math.round(g.getBoundingClientRect().top))).size;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(rows, json!(1), "the code on one line at {width} px");
+            let qr = self.find("#declaration-qr").await;
+            self.client
+                .execute(
+                    "arguments[0].scrollIntoView({block: 'center'});",
+                    vec![json!(qr)],
+                )
+                .await
+                .unwrap();
+            let png = qr.screenshot().await.expect("screenshot");
+            self.save_png(&png, &format!("{name}-qr-{width}"));
+            assert_eq!(
+                qr_codes_in(&png),
+                std::slice::from_ref(&code),
+                "the QR code at {width} px"
+            );
+        }
+        self.client.set_window_size(1280, 900).await.unwrap();
+        code
+    }
+}
+
+#[test]
+fn the_declaration_code_page_with_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &config(&dir.path().join("data"), &[], ""));
+    let (_, doctor, _) = server.set_up_accounts(&[]);
+    let (mut b, runtime, _driver) = open_browser(&server, "console-screenshots-code");
+    let case_count = || {
+        let cases = server.get("/api/v1/cases", Some(&doctor), &[]);
+        cases.json().as_array().unwrap().len()
+    };
+
+    // Opening a case leads (303) to the code page: the code in groups, its QR code beside.
+    let first = runtime.block_on(async {
+        b.login("doctor", PASSWORD).await;
+        b.goto("/console/cases").await;
+        b.fill("#reference", "HN-0002").await;
+        b.click("#open-case button[type=submit]").await;
+        b.wait_for_path("/console/cases/1/code").await;
+        assert_eq!(b.text("h1").await, "Mã khai báo F0");
+        let code = b.check_code("code").await;
+        b.check_page("code").await;
+        // A reload (the browser does not post the form again: it was answered with a
+        // redirect) shows the same code and opens nothing.
+        b.client.refresh().await.unwrap();
+        assert_eq!(b.text("#declaration-code").await, code);
+        code
+    });
+    assert!(DeclarationCode::new(&first).is_ok(), "{first:?}");
+    assert_eq!(case_count(), 1, "the reload opened no case");
+
+    // "Cấp lại mã": a new code, said to be new; the old one no longer works.
+    let second = runtime.block_on(async {
+        b.click("#reissue button[type=submit]").await;
+        b.wait_for_text("p.alert", |t| t.starts_with("Đã cấp mã mới"))
+            .await;
+        let code = b.check_code("code-reissued").await;
+        b.check_page("code-reissued").await;
+        // In English, every word changes and the code stays.
+        b.click("a.lang").await;
+        b.wait_for_text("#reissue button", |t| t == "Reissue code")
+            .await;
+        assert_eq!(b.text("#declaration-code").await, code);
+        b.check_page("code-english").await;
+        b.click("a.lang").await;
+        b.wait_for_text("#reissue button", |t| t == "Cấp lại mã")
+            .await;
+        code
+    });
+    assert_ne!(second, first);
+    assert_eq!(case_count(), 1);
+
+    // Past its time (the sealed cookie gone), the page no longer shows the code and offers a
+    // reissue.
+    runtime.block_on(async {
+        b.client.delete_cookie("bz_code").await.unwrap();
+        b.client.refresh().await.unwrap();
+        b.find("#code-not-shown").await;
+        assert!(
+            b.client
+                .find(Locator::Css("#declaration-code"))
+                .await
+                .is_err()
+        );
+        b.check_page("code-not-shown").await;
+        // The case's own page offers the reissue too while the upload is awaited.
+        b.click("#case-link").await;
+        b.wait_for_path("/console/cases/1").await;
+        assert_eq!(b.text("#reissue button").await, "Cấp lại mã");
+        b.check_page("case-awaiting-upload").await;
+    });
+
+    // The phone sends with the new code; the page then says the code was used.
+    let mut rng = ChaCha20Rng::seed_from_u64(85);
+    let now = unix_now();
+    let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
+    share_history(&server, &mut phones[0], &second, &mut rng, now);
+    runtime.block_on(async {
+        b.goto("/console/cases/1/code").await;
+        b.find("#code-used").await;
+        assert!(b.client.find(Locator::Css("#reissue")).await.is_err());
+        b.check_page("code-used").await;
+        b.client.clone().close().await.unwrap();
+    });
+    let saved = std::fs::read_dir(&b.shots).unwrap().count();
+    assert_eq!(saved, b.shot_no as usize);
 }

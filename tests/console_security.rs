@@ -264,8 +264,14 @@ fn every_console_form_needs_its_csrf_token() {
         &[("reference", "HN-7"), ("csrf", &csrf)],
         &[],
     );
-    assert_eq!(opened.status, 201, "{}", opened.body);
-    assert!(opened.body.contains("id=\"declaration-code\""));
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    assert_eq!(opened.header("location"), Some("/console/cases/1/code"));
+    assert!(
+        doctor
+            .get("/console/cases/1/code", &[])
+            .body
+            .contains("id=\"declaration-code\"")
+    );
     assert_eq!(case_count(&server, &token), 1);
 
     // Logging out is a form too: without the token the session survives.
@@ -292,7 +298,8 @@ fn console_pages_escape_what_they_show() {
         &[("reference", hostile), ("csrf", &csrf)],
         &[],
     );
-    assert_eq!(opened.status, 201, "{}", opened.body);
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let opened = doctor.get("/console/cases/1/code", &[]);
     let escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;img src=x \
                    onerror=alert(1)&gt;'";
     for page in [
@@ -713,4 +720,176 @@ fn an_admin_registers_a_unit_in_the_console_in_both_languages() {
     let again = post(&mut admin, form("south", "4", &key));
     assert_eq!(again.status, 409);
     assert!(again.body.contains("A unit with that name exists"));
+}
+
+// ---- Declaration codes: the code page after a redirect, and "reissue code" (issue 19 item 3).
+
+/// The declaration code a code page shows (its groups joined by `-`), if it shows one.
+fn code_on(page: &Answer) -> Option<String> {
+    let groups: Vec<&str> = page
+        .body
+        .split("<span class=\"group\">")
+        .skip(1)
+        .map(|tail| &tail[..tail.find('<').unwrap()])
+        .collect();
+    (!groups.is_empty()).then(|| groups.join("-"))
+}
+
+#[test]
+fn the_code_page_shows_the_code_to_its_maker_only_and_reissue_revokes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = [TestUnit::new("north", vec![1])];
+    let hcm = "[[facilities]]\nname = \"bv-hcm\"\nprovince = 79\n";
+    let (server, admin) = start(dir.path(), &units, hcm);
+    let created = server.post_json(
+        "/api/v1/accounts",
+        Some(&admin),
+        &json!({"username": "bs.hcm", "password": PASSWORD, "role": "treatment_facility",
+                "facility": "bv-hcm", "must_change_password": false}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let mut doctor = ConsoleClient::new(&server);
+    assert_eq!(doctor.login("doctor", PASSWORD, &[]).status, 303);
+    let token = doctor.session();
+    let csrf = doctor.get("/console/cases", &[]).csrf();
+
+    // Opening a case answers 303 to its code page; the code is in no URL, and the cookie
+    // that carries it to that page is sealed, for that page only.
+    let opened = doctor.post(
+        "/console/cases",
+        &[("reference", "HN-9"), ("csrf", &csrf)],
+        &[],
+    );
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let location = opened.header("location").unwrap().to_owned();
+    assert_eq!(location, "/console/cases/1/code");
+    let sealed = opened
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("bz_code="))
+        .expect("the sealed code's cookie");
+    assert!(
+        sealed.contains("; Path=/console/cases/1/code; Max-Age=600; HttpOnly; SameSite=Strict"),
+        "{sealed}"
+    );
+    let page = doctor.get(&location, &[]);
+    assert_eq!(page.status, 200);
+    let code = code_on(&page).expect("the page shows the code");
+    assert!(
+        !sealed.contains(&code[..4]),
+        "the cookie does not show the code"
+    );
+    // Grouped for reading aloud, with its QR code drawn inline (no image fetched).
+    assert_eq!(code.len(), 16);
+    assert!(
+        page.body.contains("<svg id=\"declaration-qr\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<img"));
+    // A reload shows the same code and opens nothing.
+    assert_eq!(code_on(&doctor.get(&location, &[])), Some(code.clone()));
+    assert_eq!(case_count(&server, &token), 1);
+
+    // Another session (the same worker on another machine, the cookie copied there too)
+    // is told the code can no longer be shown, and may reissue it.
+    let mut elsewhere = ConsoleClient::new(&server);
+    assert_eq!(elsewhere.login("doctor", PASSWORD, &[]).status, 303);
+    let cookie_value = sealed["bz_code=".len()..sealed.find(';').unwrap()].to_owned();
+    elsewhere.cookies.insert("bz_code".into(), cookie_value);
+    let other_view = elsewhere.get(&location, &[]);
+    assert_eq!(other_view.status, 200);
+    assert_eq!(code_on(&other_view), None);
+    assert!(other_view.body.contains("id=\"code-not-shown\""));
+    assert!(
+        other_view
+            .body
+            .contains("action=\"/console/cases/1/reissue-code\"")
+    );
+
+    // Another facility's worker cannot reissue it (no such case for them), with the API or
+    // the console; nothing changes.
+    let hcm_token = server.login("bs.hcm", PASSWORD);
+    let refused = server.post_json("/api/v1/cases/1/reissue-code", Some(&hcm_token), &json!({}));
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (404, "not_found")
+    );
+    let mut stranger = ConsoleClient::new(&server);
+    assert_eq!(stranger.login("bs.hcm", PASSWORD, &[]).status, 303);
+    let stranger_csrf = stranger.get("/console/cases", &[]).csrf();
+    let refused = stranger.post(
+        "/console/cases/1/reissue-code",
+        &[("csrf", &stranger_csrf)],
+        &[],
+    );
+    assert_eq!(refused.status, 404);
+    assert_eq!(stranger.get(&location, &[]).status, 404);
+    // Without its CSRF token a reissue changes nothing either.
+    assert_eq!(
+        doctor
+            .post("/console/cases/1/reissue-code", &[], &[])
+            .status,
+        403
+    );
+    assert_eq!(code_on(&doctor.get(&location, &[])), Some(code.clone()));
+
+    // The worker reissues it: a new code on the code page, the old one refused at upload as
+    // an unknown code is, the new one accepted.
+    let reissued = doctor.post("/console/cases/1/reissue-code", &[("csrf", &csrf)], &[]);
+    assert_eq!(reissued.status, 303, "{}", reissued.body);
+    assert_eq!(
+        reissued.header("location"),
+        Some("/console/cases/1/code?done=reissued")
+    );
+    let page = doctor.get("/console/cases/1/code?done=reissued", &[]);
+    let new_code = code_on(&page).expect("the new code");
+    assert_ne!(new_code, code);
+    assert!(page.body.contains("role=\"status\""), "the reissue is said");
+    let audit = server.get(
+        "/api/v1/admin/audit?action=code_reissued",
+        Some(&admin),
+        &[],
+    );
+    let audit = audit.json();
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit[0]["account"], json!("doctor"));
+    assert_eq!(audit[0]["object"], json!("case 1"));
+
+    let mut rng = ChaCha20Rng::seed_from_u64(19);
+    let now = unix_now();
+    let mut phone = Phone::new(PhoneConfig::default());
+    for t in (now - 3 * 3600..now - 3000).step_by(600) {
+        phone.broadcast(UnixTime(t), &mut rng);
+    }
+    let old = harness::f0_upload(&mut phone, &code, &mut rng, now);
+    let refused = server.post_bytes("/phone/v1/uploads", &old.to_bytes().unwrap());
+    let unknown = harness::f0_upload(&mut phone, "ABCD-EFGH-JKMN-P", &mut rng, now);
+    let unknown = server.post_bytes("/phone/v1/uploads", &unknown.to_bytes().unwrap());
+    assert_eq!(
+        (refused.status, refused.error_code()),
+        (unknown.status, unknown.error_code()),
+        "the old code is refused as an unknown one"
+    );
+    assert_eq!(refused.error_code(), "declaration_code_invalid");
+    share_history(&server, &mut phone, &new_code, &mut rng, now);
+
+    // After the upload there is no code to reissue: a clear error, and the code page says
+    // the code was used.
+    let late = doctor.post("/console/cases/1/reissue-code", &[("csrf", &csrf)], &[]);
+    assert_eq!(late.status, 409);
+    assert!(
+        late.body.contains("đã gửi ID và lịch sử tiếp xúc"),
+        "{}",
+        late.body
+    );
+    let api_late = server.post_json("/api/v1/cases/1/reissue-code", Some(&token), &json!({}));
+    assert_eq!(
+        (api_late.status, api_late.error_code().as_str()),
+        (409, "declaration_code_used")
+    );
+    let used = doctor.get(&location, &[]);
+    assert_eq!(code_on(&used), None);
+    assert!(used.body.contains("id=\"code-used\""));
+    assert!(!used.body.contains("reissue-code"));
 }

@@ -891,13 +891,23 @@ fn the_server_answers_as_documented() {
         "the document's case id is the first case's"
     );
     c.refused(&tm, &tp, Some(&doctor), 409, "case_not_ready");
+    // The code is reissued (the patient lost it): the old one is refused as unknown below.
+    let (rm, rp) = op("reissueCode");
+    let reissued = c.success(&rm, &rp, Some(&doctor)).json();
+    assert_eq!(reissued["case_id"], json!(case_id));
+    let old_code = opened["declaration_code"].as_str().unwrap().to_owned();
+    let code = reissued["declaration_code"].as_str().unwrap().to_owned();
+    assert_ne!(code, old_code);
 
     // Step 3: the F0's phone uploads; then the F1's phone (district 1, hanoi-cdc) will match.
     let mut rng = ChaCha20Rng::seed_from_u64(18);
     let now = unix_now();
     let mut phones = harness::phones_that_met(&mut rng, 2, &[(0, 1, -55), (1, 0, -55)], now);
-    let code = opened["declaration_code"].as_str().unwrap().to_owned();
+    let stale = harness::f0_upload(&mut phones[0], &old_code, &mut rng, now);
+    let refused = server.post_bytes("/phone/v1/uploads", &stale.to_bytes().unwrap());
+    assert_eq!(refused.error_code(), "declaration_code_invalid");
     let upload = share_history(&server, &mut phones[0], &code, &mut rng, now);
+    c.refused(&rm, &rp, Some(&doctor), 409, "declaration_code_used");
     let repeated = server.post_bytes("/phone/v1/uploads", &upload.to_bytes().unwrap());
     c.check("POST", "/phone/v1/uploads", &repeated);
     c.like_examples("POST", "/phone/v1/uploads", &repeated);

@@ -434,6 +434,19 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
+/// The F0 upload `phone` prepares with the declaration code `code`: keys of the last two days.
+pub fn f0_upload(phone: &mut Phone, code: &str, rng: &mut ChaCha20Rng, now: u64) -> F0Upload {
+    phone
+        .prepare_f0_upload(
+            DeclarationCode::new(code).expect("a well-formed declaration code"),
+            UnixTime(now - 2 * 86_400),
+            &[],
+            UnixTime(now),
+            rng,
+        )
+        .expect("upload prepared")
+}
+
 /// Step 3 on the F0's phone: "Send ID and contact history" with the declaration code, keys of
 /// the last two days; panics unless the server accepts it (201).
 pub fn share_history(
@@ -443,15 +456,7 @@ pub fn share_history(
     rng: &mut ChaCha20Rng,
     now: u64,
 ) -> F0Upload {
-    let upload = phone
-        .prepare_f0_upload(
-            DeclarationCode::new(code).expect("a well-formed declaration code"),
-            UnixTime(now - 2 * 86_400),
-            &[],
-            UnixTime(now),
-            rng,
-        )
-        .expect("upload prepared");
+    let upload = f0_upload(phone, code, rng, now);
     let reply = server.post_bytes("/phone/v1/uploads", &upload.to_bytes().unwrap());
     assert_eq!(reply.status, 201, "upload: {}", reply.text());
     upload

@@ -784,6 +784,37 @@ mod tests {
     }
 
     #[test]
+    fn a_scanned_declaration_code_goes_into_the_upload_as_typed() {
+        let phone = Phone::new(default_settings()).unwrap();
+        for t in 0..3 {
+            phone.broadcast(NOW - 3600 + 600 * t);
+        }
+        // The payload of the console's QR code (SPEC.md §7.4): the displayed form's 16 bytes.
+        let payload = "7M2K-Q9XH-4T8B-N";
+        let upload = phone
+            .prepare_f0_upload(payload.into(), NOW - 86_400, Vec::new(), NOW)
+            .unwrap();
+        match protocol::parse_upload_body(&upload.bytes).unwrap() {
+            protocol::UploadBody::F0(f0) => assert_eq!(f0.code.as_str(), payload),
+            protocol::UploadBody::Decoy => panic!("a real upload"),
+        }
+        // A QR code of anything else is no code.
+        for other in [
+            "https://example.org/7M2K",
+            "7m2k-q9xh-4t8b-n",
+            "",
+            "7M2K Q9XH",
+        ] {
+            let refused = phone.prepare_f0_upload(other.into(), NOW - 86_400, Vec::new(), NOW);
+            assert_eq!(
+                refused.unwrap_err(),
+                PhoneError::BadDeclarationCode,
+                "{other:?}"
+            );
+        }
+    }
+
+    #[test]
     fn arguments_of_the_wrong_length_are_refused_by_name() {
         let phone = Phone::new(default_settings()).unwrap();
         let refused = phone.save(vec![0; 31]).unwrap_err();

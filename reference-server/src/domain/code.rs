@@ -12,6 +12,10 @@
 //! the 13 weights are distinct and nonzero, so every single-character substitution and every
 //! transposition of two distinct characters, adjacent or not, changes the sum and is detected.
 //! (Luhn mod 32 was not used: it misses the adjacent transposition `0Z` ↔ `Z0`.)
+//!
+//! The console also shows the code as a QR code for the phone app to scan ([`qr_code`],
+//! SPEC.md §7.4): its payload is the displayed form's 16 ASCII bytes, which the app uses as if
+//! typed.
 
 use std::fmt;
 
@@ -74,6 +78,33 @@ impl fmt::Debug for IssuedCode {
         f.write_str("IssuedCode(<redacted>)")
     }
 }
+
+/// The QR code of a declaration code in its displayed form `XXXX-XXXX-XXXX-C` (SPEC.md
+/// §7.4): those 16 bytes as one alphanumeric-mode segment, version 1 (21 × 21 modules), error
+/// correction level Q (a quarter of the code may be lost), drawn with a quiet zone of
+/// [`QR_QUIET_ZONE`] modules. `None` for text that is no displayed form.
+pub fn qr_code(display: &str) -> Option<qrcode::QrCode> {
+    use qrcode::bits::Bits;
+    use qrcode::{EcLevel, Version};
+    let shape_ok = display.len() == DISPLAY_LEN
+        && display.bytes().enumerate().all(|(i, b)| {
+            if i % 5 == 4 {
+                b == b'-'
+            } else {
+                ALPHABET.contains(&b)
+            }
+        });
+    if !shape_ok {
+        return None;
+    }
+    let mut bits = Bits::new(Version::Normal(1));
+    bits.push_alphanumeric_data(display.as_bytes()).ok()?;
+    bits.push_terminator(EcLevel::Q).ok()?;
+    qrcode::QrCode::with_bits(bits, EcLevel::Q).ok()
+}
+
+/// Light modules around a QR code, as its standard asks (ISO/IEC 18004 §6.3.8).
+pub const QR_QUIET_ZONE: usize = 4;
 
 /// Why a typed code was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +373,50 @@ mod tests {
             normalize("0000-0000-0000-1"),
             Err(CodeError::BadCheckCharacter)
         );
+    }
+
+    #[test]
+    fn the_qr_payload_is_the_displayed_form_in_one_version_1_q_code() {
+        for code in codes(9, 50) {
+            let qr = qr_code(code.display()).unwrap();
+            assert_eq!(qr.version(), qrcode::Version::Normal(1));
+            assert_eq!(qr.error_correction_level(), qrcode::EcLevel::Q);
+            assert_eq!(qr.width(), 21);
+            // The payload, as the app reads it, is a protocol declaration code and the same
+            // code for the server.
+            // Read back by a QR decoder from a picture of its modules, 4 pixels each.
+            let (width, side) = (qr.width(), qr.width() + 2 * QR_QUIET_ZONE);
+            let colors = qr.to_colors();
+            let dark = |x: usize, y: usize| {
+                let (x, y) = (x / 4, y / 4);
+                (QR_QUIET_ZONE..QR_QUIET_ZONE + width).contains(&x)
+                    && (QR_QUIET_ZONE..QR_QUIET_ZONE + width).contains(&y)
+                    && colors[(y - QR_QUIET_ZONE) * width + x - QR_QUIET_ZONE]
+                        == qrcode::Color::Dark
+            };
+            let mut picture =
+                rqrr::PreparedImage::prepare_from_greyscale(4 * side, 4 * side, |x, y| {
+                    if dark(x, y) { 0 } else { 255 }
+                });
+            let grids = picture.detect_grids();
+            assert_eq!(grids.len(), 1);
+            let (meta, read) = grids[0].decode().unwrap();
+            assert_eq!(read, code.display());
+            assert_eq!(meta.version.0, 1);
+            assert_eq!(meta.ecc_level, 3, "Q, as the format bits say it");
+            let payload = DeclarationCode::new(code.display()).unwrap();
+            assert_eq!(payload.as_str(), code.display());
+            assert_eq!(normalize(payload.as_str()), Ok(code.canonical()));
+        }
+        for not_displayed in [
+            "",
+            "ABCD",
+            "abcd-efgh-jkmn-p",
+            "ABCDEFGHJKMNP",
+            "ABCD-EFGH-JKMN-U",
+        ] {
+            assert!(qr_code(not_displayed).is_none(), "{not_displayed}");
+        }
     }
 
     #[test]

@@ -598,6 +598,21 @@ impl CaseRecord {
         })
     }
 
+    /// The case with a reissued declaration code, valid until `expires_at`; only a case
+    /// awaiting its upload gets one.
+    pub fn code_reissued(&self, expires_at: Seconds) -> Result<CaseRecord, StoreError> {
+        if self.status != CaseStatus::AwaitingUpload {
+            return Err(StoreError::WrongCaseState {
+                case_id: self.case_id,
+                status: self.status.clone(),
+            });
+        }
+        Ok(CaseRecord {
+            code_expires_at: expires_at,
+            ..self.clone()
+        })
+    }
+
     /// The case after "Trace F1" to `regions` by `by` at `now`: `Some` when that changes it,
     /// `None` when it was already requested or published; refused before its upload.
     pub fn trace_requested(
@@ -709,7 +724,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// The actions recorded, as the API and the console name them.
-    pub const ACTIONS: [&'static str; 20] = [
+    pub const ACTIONS: [&'static str; 21] = [
         "login",
         "login_failed",
         "password_changed",
@@ -720,6 +735,7 @@ impl AuditEntry {
         "role_changed",
         "unit_registered",
         "case_opened",
+        "code_reissued",
         "trace_requested",
         "publication_run",
         "f1_table_read",
@@ -1001,6 +1017,18 @@ pub trait Store: Send + Sync + 'static {
     /// Open a case (its `case_id` is assigned here and returned) with the declaration code
     /// whose keyed hash is `code_hash`.
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError>;
+    /// Replace the declaration code of a case still awaiting its upload: every code of the
+    /// case is removed (so an upload with one is refused as with an unknown code) and the code
+    /// whose keyed hash is `code_hash` opens it until `expires_at`, which becomes the case's
+    /// `code_expires_at`; in one step, so that an upload with the old code either came first
+    /// (and the case is refused with [`StoreError::WrongCaseState`]) or finds its code gone.
+    /// Returns the case as changed.
+    fn reissue_code(
+        &self,
+        case_id: u64,
+        code_hash: &[u8; 32],
+        expires_at: Seconds,
+    ) -> Result<CaseRecord, StoreError>;
     /// One case.
     fn case(&self, case_id: u64) -> Result<Option<CaseRecord>, StoreError>;
     /// Every case, by id.

@@ -27,7 +27,7 @@ use crate::domain::store::{
     Account, AuditEntry, AuditFilter, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord,
     FollowUpStatus, Role,
 };
-use crate::domain::workflow::Principal;
+use crate::domain::workflow::{OpenedCase, Principal};
 use crate::web::phone::unit_json;
 
 fn bearer(req: &Request<Incoming>) -> Result<Zeroizing<String>, ApiError> {
@@ -518,9 +518,24 @@ pub async fn open_case(call: Call) -> Result<HttpResponse, ApiError> {
     let (who, state) = caller(&call).await?;
     let o: Open = read_json(call.req, state.limits.json_bytes).await?;
     let opened = blocking(move || state.workflow.open_case(&who, &o.reference, unix_now())).await?;
+    Ok(opened_json(&opened))
+}
+
+/// `POST /api/v1/cases/{id}/reissue-code`: a new declaration code for a case awaiting its
+/// upload, the old one revoked; answered as opening a case is.
+pub async fn reissue_code(call: Call) -> Result<HttpResponse, ApiError> {
+    let (who, state) = caller(&call).await?;
+    let id: u64 = parse_id(call.param("id"))?;
+    let opened = blocking(move || state.workflow.reissue_code(&who, id, unix_now())).await?;
+    Ok(opened_json(&opened))
+}
+
+/// A case just opened, or whose code was just reissued: `201` with the case and its
+/// `declaration_code`.
+fn opened_json(opened: &OpenedCase) -> HttpResponse {
     let mut view = case_json(&opened.case);
     view["declaration_code"] = json!(opened.code);
-    Ok(json_response(StatusCode::CREATED, view.to_string()))
+    json_response(StatusCode::CREATED, view.to_string())
 }
 
 /// `GET /api/v1/cases/{id}`.

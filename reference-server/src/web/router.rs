@@ -123,6 +123,11 @@ pub static ROUTES: &[Route] = &[
     route(POST, "/api/v1/cases", json!(api::open_case)),
     route(GET, "/api/v1/cases/{id}", json!(api::case)),
     route(POST, "/api/v1/cases/{id}/trace", json!(api::trace)),
+    route(
+        POST,
+        "/api/v1/cases/{id}/reissue-code",
+        json!(api::reissue_code),
+    ),
     route(GET, "/api/v1/cases/{id}/f1", json!(api::f1_table)),
     route(GET, "/api/v1/units/{unit}/f1", json!(api::unit_rows)),
     route(
@@ -147,6 +152,12 @@ pub static ROUTES: &[Route] = &[
     route(POST, "/console/cases", page!(console::open_case)),
     route(GET, "/console/cases/{id}", page!(console::case)),
     route(POST, "/console/cases/{id}/trace", page!(console::trace)),
+    route(GET, "/console/cases/{id}/code", page!(console::code_page)),
+    route(
+        POST,
+        "/console/cases/{id}/reissue-code",
+        page!(console::reissue_code),
+    ),
     route(GET, "/console/unit", page!(console::unit_inbox)),
     route(GET, "/console/unit/f1.csv", page!(console::unit_csv)),
     route(

@@ -86,6 +86,8 @@ macro_rules! store_conformance_tests {
             a_code_is_consumed_by_exactly_one_of_parallel_uploads,
             an_upload_repeated_with_its_used_code_is_known_by_its_digest,
             expired_and_unknown_codes_are_refused_without_a_trace,
+            a_reissued_code_replaces_the_old_one_until_the_upload,
+            parallel_reissues_leave_one_code_and_an_upload_sees_old_or_new,
             trace_is_refused_before_the_upload_and_changes_nothing,
             record_batch_publishes_its_cases_and_only_the_next_batch,
             a_run_publishes_each_case_in_each_of_its_regions_or_nothing,
@@ -772,6 +774,133 @@ pub(crate) fn a_code_is_consumed_by_exactly_one_of_parallel_uploads<S: Store, G>
 
 /// A code is refused from its expiry on, an unknown code always; neither changes anything. A
 /// used code is refused as used, even once expired.
+/// A reissued code replaces every code of its case: the old one is then unknown, the new one
+/// opens the case until its own expiry; once the upload came, reissuing is refused and
+/// changes nothing; another case's code is left alone.
+pub(crate) fn a_reissued_code_replaces_the_old_one_until_the_upload<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let case_id = store.open_case(&case("HN-1"), &code(1)).unwrap();
+    let other = store.open_case(&case("HN-2"), &code(9)).unwrap();
+    // Even past its old code's expiry (the patient came back late), the case gets a new one.
+    let reissued = store
+        .reissue_code(case_id, &code(2), NOW + 200_000)
+        .unwrap();
+    assert_eq!(reissued.code_expires_at, NOW + 200_000);
+    assert_eq!(reissued.status, CaseStatus::AwaitingUpload);
+    assert_eq!(store.case(case_id).unwrap(), Some(reissued));
+    assert_eq!(store.counts().unwrap().cases, 2);
+    assert_refused(
+        store,
+        || store.reissue_code(case_id, &code(9), NOW + 300_000),
+        |e| matches!(e, StoreError::Backend(m) if m.contains("collision")),
+    );
+    assert_refused(
+        store,
+        || store.reissue_code(77, &code(3), NOW + 300_000),
+        |e| matches!(e, StoreError::NoSuchCase(77)),
+    );
+    let upload = |n: u8, at: Seconds| {
+        store.accept_upload(&code(n), &digest_of(n), at, &[key(n, 100, 144)], &[])
+    };
+    assert_refused(
+        store,
+        || upload(1, NOW + 60),
+        |e| matches!(e, StoreError::Code(CodeRefusal::Unknown)),
+    );
+    assert_eq!(upload(2, NOW + 90_000).unwrap(), case_id);
+    assert_refused(
+        store,
+        || store.reissue_code(case_id, &code(3), NOW + 300_000),
+        |e| {
+            matches!(
+                e,
+                StoreError::WrongCaseState {
+                    case_id: 1,
+                    status: CaseStatus::UploadReceived { .. }
+                }
+            )
+        },
+    );
+    assert_refused(
+        store,
+        || upload(3, NOW + 90_000),
+        |e| matches!(e, StoreError::Code(CodeRefusal::Unknown)),
+    );
+    assert_eq!(upload(9, NOW + 60).unwrap(), other);
+    let h = h.reopen();
+    assert_eq!(
+        h.store.case(case_id).unwrap().unwrap().code_expires_at,
+        NOW + 200_000
+    );
+}
+
+/// Parallel reissues of one case leave exactly one live code (one of theirs); an upload with
+/// the first code racing them either wins (and every reissue is refused) or is refused as
+/// unknown.
+pub(crate) fn parallel_reissues_leave_one_code_and_an_upload_sees_old_or_new<S: Store, G>(
+    new: impl Fn() -> Harness<S, G>,
+) {
+    let h = new();
+    let store = &h.store;
+    let case_id = store.open_case(&case("HN-1"), &code(1)).unwrap();
+    let barrier = Barrier::new(5);
+    let (reissues, upload) = std::thread::scope(|s| {
+        let reissues: Vec<_> = (2..=5u8)
+            .map(|n| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    store.reissue_code(case_id, &code(n), NOW + 1000 + u64::from(n))
+                })
+            })
+            .collect();
+        let upload = s.spawn(|| {
+            barrier.wait();
+            store.accept_upload(&code(1), &digest_of(1), NOW + 60, &[key(1, 100, 144)], &[])
+        });
+        let reissues: Vec<_> = reissues.into_iter().map(|h| h.join().unwrap()).collect();
+        (reissues, upload.join().unwrap())
+    });
+    match upload {
+        Ok(id) => {
+            assert_eq!(id, case_id);
+            for r in &reissues {
+                assert!(matches!(r, Err(StoreError::WrongCaseState { .. })), "{r:?}");
+            }
+        }
+        Err(StoreError::Code(CodeRefusal::Unknown)) => {
+            assert!(reissues.iter().any(Result::is_ok), "{reissues:?}");
+        }
+        Err(e) => panic!("unexpected refusal: {e}"),
+    }
+    // Exactly one of the codes 1 to 5 opens the case now (or none, after the upload).
+    let live: Vec<u8> = (1..=5u8)
+        .filter(|&n| {
+            store
+                .accept_upload(&code(n), &digest_of(n), NOW + 70, &[key(n, 100, 144)], &[])
+                .is_ok()
+        })
+        .collect();
+    let uploaded = matches!(
+        store.case(case_id).unwrap().unwrap().status,
+        CaseStatus::UploadReceived { at } if at == NOW + 60
+    );
+    if uploaded {
+        assert!(live.is_empty(), "{live:?}");
+    } else {
+        assert_eq!(live.len(), 1, "{live:?}");
+        let n = live[0];
+        assert!(reissues[usize::from(n - 2)].is_ok(), "{n} {reissues:?}");
+        assert_eq!(
+            store.case(case_id).unwrap().unwrap().code_expires_at,
+            NOW + 1000 + u64::from(n)
+        );
+    }
+}
+
 pub(crate) fn expired_and_unknown_codes_are_refused_without_a_trace<S: Store, G>(
     new: impl Fn() -> Harness<S, G>,
 ) {

@@ -185,6 +185,33 @@ impl Store for MemoryStore {
         Ok(case_id)
     }
 
+    fn reissue_code(
+        &self,
+        case_id: u64,
+        code_hash: &[u8; 32],
+        expires_at: Seconds,
+    ) -> Result<CaseRecord, StoreError> {
+        let mut inner = self.lock();
+        let Some(case) = inner.cases.get(&case_id) else {
+            return Err(StoreError::NoSuchCase(case_id));
+        };
+        let case = case.code_reissued(expires_at)?;
+        if inner.codes.contains_key(code_hash) {
+            return Err(StoreError::Backend("declaration code collision".into()));
+        }
+        inner.codes.retain(|_, code| code.case_id != case_id);
+        inner.codes.insert(
+            *code_hash,
+            CodeRecord {
+                case_id,
+                expires_at,
+                used_at: None,
+            },
+        );
+        inner.cases.insert(case_id, case.clone());
+        Ok(case)
+    }
+
     fn case(&self, case_id: u64) -> Result<Option<CaseRecord>, StoreError> {
         Ok(self.lock().cases.get(&case_id).cloned())
     }

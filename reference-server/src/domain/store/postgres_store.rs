@@ -208,6 +208,10 @@ fn facilities_and_password_changes(tx: &mut postgres::Transaction<'_>) -> Result
     Ok(())
 }
 
+/// The first key of the transaction-level advisory lock a code reissue takes on its case (the
+/// second is the case id, truncated to 32 bits): "bzcd" in ASCII.
+const REISSUE_LOCK_CLASS: i32 = 0x627a_6364;
+
 /// The advisory lock key of a [`SharedLock`] ("bzpublsh", "bzreport", "bzindexs" in ASCII).
 fn advisory_key(lock: SharedLock) -> i64 {
     match lock {
@@ -281,6 +285,32 @@ fn status_name(status: &CaseStatus) -> &'static str {
         CaseStatus::TraceRequested { .. } => "trace_requested",
         CaseStatus::Published { .. } => "published",
     }
+}
+
+/// Insert an unused code of `case_id`; a code hash already there (60 random bits colliding)
+/// is refused rather than overwritten.
+fn insert_new_code(
+    tx: &mut impl GenericClient,
+    code_hash: &[u8; 32],
+    case_id: u64,
+    expires_at: Seconds,
+) -> Result<(), StoreError> {
+    let code = CodeRecord {
+        case_id,
+        expires_at,
+        used_at: None,
+    };
+    let inserted = tx
+        .execute(
+            "INSERT INTO codes (code_hash, record) VALUES ($1, $2) \
+             ON CONFLICT (code_hash) DO NOTHING",
+            &[&&code_hash[..], &encode(&code)?],
+        )
+        .map_err(db)?;
+    if inserted == 0 {
+        return Err(StoreError::Backend("declaration code collision".into()));
+    }
+    Ok(())
 }
 
 fn put_case(tx: &mut impl GenericClient, case: &CaseRecord) -> Result<(), StoreError> {
@@ -945,23 +975,8 @@ impl Store for PostgresStore {
     fn open_case(&self, case: &CaseRecord, code_hash: &[u8; 32]) -> Result<u64, StoreError> {
         self.transaction(|tx| {
             let case_id = take_next(tx, "next_case_id")?;
-            let code = CodeRecord {
-                case_id,
-                expires_at: case.code_expires_at,
-                used_at: None,
-            };
-            let inserted = tx
-                .execute(
-                    "INSERT INTO codes (code_hash, record) VALUES ($1, $2) \
-                     ON CONFLICT (code_hash) DO NOTHING",
-                    &[&&code_hash[..], &encode(&code)?],
-                )
-                .map_err(db)?;
-            if inserted == 0 {
-                // 60 random bits colliding: refuse rather than overwrite (the rollback gives
-                // the case id back).
-                return Err(StoreError::Backend("declaration code collision".into()));
-            }
+            // A collision's rollback gives the case id back.
+            insert_new_code(tx, code_hash, case_id, case.code_expires_at)?;
             put_case(
                 tx,
                 &CaseRecord {
@@ -970,6 +985,52 @@ impl Store for PostgresStore {
                 },
             )?;
             Ok(case_id)
+        })
+    }
+
+    fn reissue_code(
+        &self,
+        case_id: u64,
+        code_hash: &[u8; 32],
+        expires_at: Seconds,
+    ) -> Result<CaseRecord, StoreError> {
+        self.transaction(|tx| {
+            // Reissues of one case take turns (a transaction-level advisory lock of the case),
+            // so each finds the codes the one before left. Then rows are locked in an upload's
+            // order, the case's codes before the case: an upload with the old code either
+            // committed before (the case is refused here) or waits, then finds its code gone.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                &[&REISSUE_LOCK_CLASS, &(case_id as i32)],
+            )
+            .map_err(db)?;
+            let mut old = Vec::new();
+            for r in tx
+                .query(
+                    "SELECT code_hash, record FROM codes ORDER BY code_hash",
+                    &[],
+                )
+                .map_err(db)?
+            {
+                if decode::<CodeRecord>("code", r.get(1))?.case_id == case_id {
+                    old.push(r.get::<_, Vec<u8>>(0));
+                }
+            }
+            for hash in &old {
+                tx.execute(
+                    "SELECT 1 FROM codes WHERE code_hash = $1 FOR UPDATE",
+                    &[hash],
+                )
+                .map_err(db)?;
+            }
+            let case = locked_case(tx, case_id)?.code_reissued(expires_at)?;
+            for hash in &old {
+                tx.execute("DELETE FROM codes WHERE code_hash = $1", &[hash])
+                    .map_err(db)?;
+            }
+            insert_new_code(tx, code_hash, case_id, expires_at)?;
+            put_case(tx, &case)?;
+            Ok(case)
         })
     }
 

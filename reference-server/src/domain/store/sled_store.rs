@@ -22,7 +22,7 @@
 //! Every write method ends with `Db::flush`, so a method that returned `Ok` survives a crash.
 
 use std::path::Path;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -76,6 +76,10 @@ pub struct SledStore {
     /// trees one after the other could see a case uploaded without its keys. Readers never
     /// take it.
     writes: RwLock<()>,
+    /// Held by [`Store::reissue_code`] from finding a case's codes (a scan, which a sled
+    /// transaction cannot do) to replacing them, so that two reissues of one case cannot each
+    /// leave a code.
+    reissues: Mutex<()>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -296,6 +300,7 @@ impl SledStore {
             audit: tree("audit")?,
             audit_meta: tree("audit_meta")?,
             writes: RwLock::new(()),
+            reissues: Mutex::new(()),
             db,
         })
     }
@@ -583,6 +588,55 @@ impl Store for SledStore {
         let case_id = finish(result)?;
         self.flush()?;
         Ok(case_id)
+    }
+
+    fn reissue_code(
+        &self,
+        case_id: u64,
+        code_hash: &[u8; 32],
+        expires_at: Seconds,
+    ) -> Result<CaseRecord, StoreError> {
+        let _gate = self.writing();
+        let _reissuing = self.reissues.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = case_id.to_be_bytes();
+        let mut old = Vec::new();
+        for kv in self.codes.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            if decode::<CodeRecord>("code", &v)?.case_id == case_id {
+                old.push(k);
+            }
+        }
+        let result = (&self.cases, &self.codes).transaction(|(cases, codes)| {
+            let Some(case) = tx_get::<CaseRecord>(cases, "case", &key)? else {
+                return abort(StoreError::NoSuchCase(case_id));
+            };
+            // The status is read in the transaction: an upload with the old code either
+            // committed before (refused here) or finds its code removed.
+            let case = match case.code_reissued(expires_at) {
+                Ok(case) => case,
+                Err(e) => return abort(e),
+            };
+            if codes.get(code_hash)?.is_some() {
+                return abort(StoreError::Backend("declaration code collision".into()));
+            }
+            for k in &old {
+                codes.remove(k)?;
+            }
+            tx_put(
+                codes,
+                code_hash,
+                &CodeRecord {
+                    case_id,
+                    expires_at,
+                    used_at: None,
+                },
+            )?;
+            tx_put(cases, &key, &case)?;
+            Ok(case)
+        });
+        let case = finish(result)?;
+        self.flush()?;
+        Ok(case)
     }
 
     fn case(&self, case_id: u64) -> Result<Option<CaseRecord>, StoreError> {

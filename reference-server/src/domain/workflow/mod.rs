@@ -56,7 +56,7 @@ mod units;
 mod uploads;
 
 pub use accounts::{LoginOutcome, valid_username};
-pub use cases::{MAX_REFERENCE_LEN, OpenedCase};
+pub use cases::{CODE_SHOWN_SECONDS, MAX_REFERENCE_LEN, OpenedCase};
 pub use publication::{IndexScope, MemorySink, PublicationSink, PublishedFile};
 pub use reports::ReportOutcome;
 

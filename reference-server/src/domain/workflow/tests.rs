@@ -843,3 +843,97 @@ fn a_unit_registered_by_one_instance_is_seen_by_another() {
         ErrorCode::UnitDistrictTaken
     );
 }
+
+#[test]
+fn a_reissued_code_replaces_the_old_one_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workflow, _) = open(dir.path());
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let mut phones = phones(&mut rng);
+    let opened = workflow.open_case(&doctor(), "HN-1", NOW).unwrap();
+    let id = opened.case.case_id;
+    for who in [admin(), worker("north")] {
+        assert_eq!(
+            code_of(workflow.reissue_code(&who, id, NOW)),
+            ErrorCode::ForbiddenRole
+        );
+    }
+    assert_eq!(
+        code_of(workflow.reissue_code(&doctor(), id + 1, NOW)),
+        ErrorCode::NotFound
+    );
+    // A day later the first code has expired; the new one runs a day from now.
+    let later = NOW + 86_400;
+    let reissued = workflow.reissue_code(&doctor(), id, later).unwrap();
+    assert_eq!(reissued.case.case_id, id);
+    assert_eq!(reissued.case.code_expires_at, later + 86_400);
+    assert_ne!(reissued.code, opened.code);
+    let old = upload(&mut phones[0], &opened.code, &mut rng);
+    assert_eq!(
+        code_of(workflow.accept_upload(&old.to_bytes().unwrap(), CLIENT, later)),
+        ErrorCode::DeclarationCodeInvalid
+    );
+    let new = upload(&mut phones[0], &reissued.code, &mut rng);
+    let accepted = workflow.accept_upload(&new.to_bytes().unwrap(), CLIENT, later + 1);
+    assert_eq!(accepted.unwrap().real(), Some(id));
+    let digest = workflow.store().digest().unwrap();
+    assert_eq!(
+        code_of(workflow.reissue_code(&doctor(), id, later + 2)),
+        ErrorCode::DeclarationCodeUsed
+    );
+    assert_eq!(workflow.store().digest().unwrap(), digest);
+    let filter = crate::domain::store::AuditFilter {
+        action: Some("code_reissued".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let entries = workflow.store().audit(&filter).unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "only the reissue that happened: {entries:?}"
+    );
+    assert_eq!(entries[0].account, "doctor");
+    assert_eq!(entries[0].object, format!("case {id}"));
+}
+
+#[test]
+fn a_sealed_code_opens_only_for_its_session_and_case_and_for_ten_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (workflow, _) = open(dir.path());
+    let code = "ABCD-EFGH-JKMN-P";
+    let sealed = workflow.seal_code("token-a", 7, code, NOW);
+    assert!(
+        !sealed.contains("ABCD"),
+        "the code is not readable in the cookie"
+    );
+    assert_ne!(
+        sealed,
+        workflow.seal_code("token-a", 7, code, NOW),
+        "a fresh nonce each time"
+    );
+    assert_eq!(
+        workflow.open_code("token-a", 7, &sealed, NOW).as_deref(),
+        Some(code)
+    );
+    let last = NOW + super::CODE_SHOWN_SECONDS - 1;
+    assert_eq!(
+        workflow.open_code("token-a", 7, &sealed, last).as_deref(),
+        Some(code)
+    );
+    assert_eq!(workflow.open_code("token-a", 7, &sealed, last + 1), None);
+    assert_eq!(workflow.open_code("token-b", 7, &sealed, NOW), None);
+    assert_eq!(workflow.open_code("token-a", 8, &sealed, NOW), None);
+    let mut tampered = sealed.clone().into_bytes();
+    let last_hex = tampered.len() - 1;
+    tampered[last_hex] = if tampered[last_hex] == b'0' {
+        b'1'
+    } else {
+        b'0'
+    };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_eq!(workflow.open_code("token-a", 7, &tampered, NOW), None);
+    for junk in ["", "zz", "00", &sealed[..30]] {
+        assert_eq!(workflow.open_code("token-a", 7, junk, NOW), None, "{junk}");
+    }
+}

@@ -5,7 +5,8 @@
 //! | page | who | seed step |
 //! |---|---|---|
 //! | `/console/login` | everyone | 1 |
-//! | `/console/cases`: open a case, its "Mã khai báo F0", the case list | treatment facility | 2 |
+//! | `/console/cases`: open a case, the case list | treatment facility | 2 |
+//! | `/console/cases/<id>/code`: its "Mã khai báo F0" and QR code, "reissue code" | treatment facility | 2 |
 //! | `/console/cases/<id>`: "Truy vết F1" and the F1 analysis table | treatment facility | 4, 6 |
 //! | `/console/unit`: the unit's F1 inbox, follow-up, CSV export | preventive-medicine unit | 7 |
 //! | `/console/admin`: accounts, units, publish now | admin | |
@@ -20,6 +21,9 @@
 //!   login, with a random pre-login cookie). Only a page that could read the cookie can compute
 //!   it, and the server needs no state to check it. A POST without the right token changes
 //!   nothing and gets 403.
+//! - **Declaration codes** are in no URL and not kept: opening a case or reissuing its code
+//!   answers 303 to the code page with the code sealed for the session in a cookie of that
+//!   page's path ([`CODE_COOKIE`], 10 minutes; [`Workflow::seal_code`](crate::Workflow::seal_code)).
 //! - **Escaping**: pages are built with `maud`, which escapes every interpolated value; no page
 //!   uses a pre-escaped string built from data.
 //! - **Headers**: a strict `Content-Security-Policy` (scripts and styles from this origin only,
@@ -78,6 +82,9 @@ pub const SESSION_COOKIE: &str = "bz_session";
 pub const PRELOGIN_COOKIE: &str = "bz_prelogin";
 /// Name of the language cookie.
 pub const LANG_COOKIE: &str = "bz_lang";
+/// Name of the cookie that holds a just-issued declaration code, sealed for the session
+/// ([`Workflow::seal_code`](crate::Workflow::seal_code)), on its case's code page's path only.
+pub const CODE_COOKIE: &str = "bz_code";
 /// Name of the CSRF field of every form.
 pub const CSRF_FIELD: &str = "csrf";
 
@@ -125,7 +132,13 @@ fn cookie(headers: &header::HeaderMap, name: &str) -> Option<String> {
 /// A `Set-Cookie` value with the console's rules: `HttpOnly`, `SameSite=Strict`, `Path=/`,
 /// and `Secure` when `secure`. `max_age` 0 deletes the cookie.
 pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> String {
-    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict");
+    set_cookie_at("/", name, value, max_age, secure)
+}
+
+/// [`set_cookie`] for the pages under `path` only.
+fn set_cookie_at(path: &str, name: &str, value: &str, max_age: u64, secure: bool) -> String {
+    let mut c =
+        format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict");
     if secure {
         c.push_str("; Secure");
     }
@@ -325,8 +338,8 @@ pub use session::{
     stylesheet,
 };
 pub use steps::{
-    account_action, admin, audit, case, cases, create_account, follow_up, open_case, publish,
-    register_unit, trace, unit_csv, unit_inbox,
+    account_action, admin, audit, case, cases, code_page, create_account, follow_up, open_case,
+    publish, register_unit, reissue_code, trace, unit_csv, unit_inbox,
 };
 
 #[cfg(test)]

@@ -6,12 +6,14 @@ use maud::{DOCTYPE, Markup, html};
 use super::{CSRF_FIELD, Ctx};
 use bluezone_export::{opened_header, row_fields, utc};
 
+use crate::domain::code;
 use crate::domain::regions::{RegionConfig, WHOLE_COUNTRY};
 use crate::domain::settings::{Facility, Unit};
 use crate::domain::store::{
     Account, AuditEntry, CaseRecord, CaseStatus, ConfirmationRecord, F1RowRecord, FollowUpStatus,
     Role,
 };
+use crate::domain::workflow::CODE_SHOWN_SECONDS;
 use crate::web::api::export_row;
 use bluezone_protocol::RiskRule;
 
@@ -257,8 +259,26 @@ pub fn cases(ctx: &Ctx, cases: &[CaseRecord], form: &OpenCaseForm) -> String {
     )
 }
 
-/// The page right after opening a case: its declaration code, large and copyable.
-pub fn code(ctx: &Ctx, case: &CaseRecord, code: &str) -> String {
+/// What the code page shows of a case's declaration code.
+pub enum CodeShown<'a> {
+    /// The code, to its maker's session, within its time ([`CODE_SHOWN_SECONDS`]).
+    Code(&'a str),
+    /// The case waits for its upload, but its code cannot be shown (any more) here.
+    NotShown,
+    /// The upload came: the code was used.
+    Used,
+}
+
+/// The page a new or reissued code is shown on: the code in groups, large and copyable, its
+/// QR code beside it, and "reissue code" while the case awaits its upload. `reissued`: it
+/// was just reissued.
+pub fn code(
+    ctx: &Ctx,
+    case: &CaseRecord,
+    shown: &CodeShown<'_>,
+    may_reissue: bool,
+    reissued: bool,
+) -> String {
     let t = ctx.t();
     layout(
         ctx,
@@ -267,16 +287,89 @@ pub fn code(ctx: &Ctx, case: &CaseRecord, code: &str) -> String {
             section.card {
                 h1 { (t.declaration_code) }
                 p.meta { (t.case_title) " " (case.case_id) @if !case.reference.is_empty() { " · " (case.reference) } }
-                p.code-box {
-                    output #declaration-code.code aria-label=(t.declaration_code) { (code) }
-                    button.copy type="button" data-copy="declaration-code" data-copied=(t.copied) { (t.copy) }
+                @match shown {
+                    CodeShown::Code(code) => {
+                        (notice(reissued.then_some(t.code_reissued_notice)))
+                        div.code-show {
+                            div.code-text {
+                                p.code-box {
+                                    output #declaration-code.code aria-label=(t.declaration_code) {
+                                        @for (i, group) in code.split('-').enumerate() {
+                                            @if i > 0 { "-" wbr; }
+                                            span.group { (group) }
+                                        }
+                                    }
+                                    button.copy type="button" data-copy="declaration-code" data-copied=(t.copied) { (t.copy) }
+                                }
+                                p { (t.code_help) }
+                                p.help {
+                                    (t.code_shown_for) " " (CODE_SHOWN_SECONDS / 60) " " (t.minutes) " " (t.code_shown_after) " "
+                                    (t.code_expires) " " (when(ctx, case.code_expires_at)) "."
+                                }
+                            }
+                            @if let Some(qr) = qr_svg(code, t.qr_label) {
+                                figure.qr {
+                                    (qr)
+                                    figcaption.help { (t.qr_help) }
+                                }
+                            }
+                        }
+                    }
+                    CodeShown::NotShown => {
+                        p #code-not-shown.alert.error role="alert" { (t.code_not_shown) }
+                    }
+                    CodeShown::Used => {
+                        p #code-used.alert.ok role="status" { (t.code_used_notice) }
+                    }
                 }
-                p { (t.code_help) }
-                p.help { (t.code_once) " " (t.code_expires) " " (when(ctx, case.code_expires_at)) "." }
+                @if may_reissue && !matches!(shown, CodeShown::Used) {
+                    (reissue_form(ctx, case.case_id))
+                }
                 p { a #case-link href={"/console/cases/" (case.case_id)} { (t.case_title) " " (case.case_id) } }
             }
         },
     )
+}
+
+/// "Reissue code": a new code for the case, the old one revoked.
+fn reissue_form(ctx: &Ctx, case_id: u64) -> Markup {
+    let t = ctx.t();
+    html! {
+        form #reissue method="post" action={"/console/cases/" (case_id) "/reissue-code"} {
+            (csrf(ctx))
+            h2 { (t.reissue_title) }
+            p #reissue-help.help { (t.reissue_help) }
+            button type="submit" aria-describedby="reissue-help" { (t.reissue_button) }
+        }
+    }
+}
+
+/// A declaration code's QR code ([`code::qr_code`]) as inline SVG: one path of the dark
+/// modules on a light square with the quiet zone, drawn by the server (nothing fetched, no
+/// inline style: the Content-Security-Policy holds). `None` if `display` is no displayed
+/// code.
+fn qr_svg(display: &str, label: &str) -> Option<Markup> {
+    let qr = code::qr_code(display)?;
+    let width = qr.width();
+    let side = width + 2 * code::QR_QUIET_ZONE;
+    let mut path = String::new();
+    for (i, color) in qr.to_colors().iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (x, y) = (
+                i % width + code::QR_QUIET_ZONE,
+                i / width + code::QR_QUIET_ZONE,
+            );
+            path.push_str(&format!("M{x} {y}h1v1h-1z"));
+        }
+    }
+    let view_box = format!("0 0 {side} {side}");
+    Some(html! {
+        svg #declaration-qr xmlns="http://www.w3.org/2000/svg" viewBox=(view_box)
+            role="img" aria-label=(label) shape-rendering="crispEdges" {
+            rect width=(side) height=(side) fill="#ffffff" {}
+            path d=(path) fill="#000000" {}
+        }
+    })
 }
 
 /// An F1 ID as tables show it: its first 8 hex digits (enough to tell rows apart by eye), the
@@ -417,6 +510,9 @@ pub fn case(ctx: &Ctx, view: &CaseView<'_>, traced: bool, error: Option<&str>) -
                         }
                     }
                 }
+                }
+                @if may_trace && case.status == CaseStatus::AwaitingUpload {
+                    (reissue_form(ctx, case.case_id))
                 }
             }
             section.card {

@@ -10,10 +10,16 @@ use hyper::header::{self, HeaderValue};
 use zeroize::Zeroizing;
 
 use super::session::{signed_in, signed_in_form};
-use super::{Ctx, api_error_page, error_page, field, finish, html, pages, query_param, redirect};
+use super::{
+    CODE_COOKIE, Ctx, api_error_page, cookie, error_page, field, finish, html, pages, query_param,
+    redirect, set_cookie_at,
+};
 use crate::domain::error::{ApiError, ErrorCode};
 use crate::domain::settings::UnitConfig;
-use crate::domain::store::{AuditEntry, AuditFilter, F1RowRecord, FollowUpStatus, Role};
+use crate::domain::store::{
+    AuditEntry, AuditFilter, CaseStatus, F1RowRecord, FollowUpStatus, Role,
+};
+use crate::domain::workflow::{CODE_SHOWN_SECONDS, OpenedCase};
 use crate::web::AppState;
 use crate::web::api::rows_csv;
 use crate::web::respond::{HttpResponse, blocking, json_response, parse_id, status_of};
@@ -32,17 +38,15 @@ pub async fn cases(call: Call) -> HttpResponse {
     }
 }
 
-/// `POST /console/cases`: open a case; the answer shows its "Mã khai báo F0".
+/// `POST /console/cases`: open a case, then (303) its code page, where its "Mã khai báo F0"
+/// is shown: a reload of that page opens nothing new.
 pub async fn open_case(call: Call) -> HttpResponse {
     let state = Arc::clone(&call.state);
-    let (ctx, who, form) = answer!(signed_in_form(call).await);
+    let (mut ctx, who, form) = answer!(signed_in_form(call).await);
     let reference = field(&form, "reference").trim().to_owned();
     let (r, w, s) = (reference.clone(), who.clone(), Arc::clone(&state));
     match blocking(move || s.workflow.open_case(&w, &r, unix_now())).await {
-        Ok(opened) => {
-            let body = pages::code(&ctx, &opened.case, &opened.code);
-            html(StatusCode::CREATED, &ctx, body)
-        }
+        Ok(opened) => to_code_page(&state, &mut ctx, &opened, ""),
         Err(e) => {
             let cases = blocking(move || state.workflow.cases(&who))
                 .await
@@ -53,6 +57,86 @@ pub async fn open_case(call: Call) -> HttpResponse {
             };
             html(status_of(&e), &ctx, pages::cases(&ctx, &cases, &f))
         }
+    }
+}
+
+/// The redirect (303) to the code page of a case just opened or reissued, with its code
+/// sealed for this session in a cookie of that page's path: the code is in no URL and not
+/// kept by the server.
+fn to_code_page(
+    state: &Arc<AppState>,
+    ctx: &mut Ctx,
+    opened: &OpenedCase,
+    query: &str,
+) -> HttpResponse {
+    let id = opened.case.case_id;
+    let path = format!("/console/cases/{id}/code");
+    if let Some(session) = &ctx.session {
+        let sealed = state
+            .workflow
+            .seal_code(&session.token, id, &opened.code, unix_now());
+        ctx.cookies.push(set_cookie_at(
+            &path,
+            CODE_COOKIE,
+            &sealed,
+            CODE_SHOWN_SECONDS,
+            ctx.secure,
+        ));
+    }
+    redirect(ctx, &format!("{path}{query}"))
+}
+
+/// `GET /console/cases/{id}/code`: the case's declaration code and its QR code, to the
+/// session that made it, for [`CODE_SHOWN_SECONDS`]; after that (or to anyone else) the page
+/// says it can no longer be shown and offers "reissue code".
+pub async fn code_page(call: Call) -> HttpResponse {
+    let (ctx, who) = answer!(signed_in(&call).await);
+    let id: u64 = match parse_id(call.param("id")) {
+        Ok(id) => id,
+        Err(e) => return api_error_page(&ctx, &e),
+    };
+    let sealed = cookie(call.req.headers(), CODE_COOKIE);
+    let reissued = query_param(&call.req, "done").as_deref() == Some("reissued");
+    let token = ctx
+        .session
+        .as_ref()
+        .map(|s| s.token.clone())
+        .unwrap_or_default();
+    let state = Arc::clone(&call.state);
+    let may_reissue = matches!(who.role, Role::TreatmentFacility { .. });
+    let found = blocking(move || {
+        let case = state.workflow.case(&who, id)?;
+        let code = sealed.and_then(|s| state.workflow.open_code(&token, id, &s, unix_now()));
+        Ok((case, code))
+    });
+    match found.await {
+        Ok((case, code)) => {
+            let shown = match (&case.status, &code) {
+                (CaseStatus::AwaitingUpload, Some(code)) => pages::CodeShown::Code(code),
+                (CaseStatus::AwaitingUpload, None) => pages::CodeShown::NotShown,
+                _ => pages::CodeShown::Used,
+            };
+            let body = pages::code(&ctx, &case, &shown, may_reissue, reissued);
+            html(StatusCode::OK, &ctx, body)
+        }
+        Err(e) => api_error_page(&ctx, &e),
+    }
+}
+
+/// `POST /console/cases/{id}/reissue-code`: a new code for a case awaiting its upload, the
+/// old one revoked; then (303) the code page.
+pub async fn reissue_code(call: Call) -> HttpResponse {
+    let state = Arc::clone(&call.state);
+    let id = parse_id::<u64>(call.param("id"));
+    let (mut ctx, who, _) = answer!(signed_in_form(call).await);
+    let id = match id {
+        Ok(id) => id,
+        Err(e) => return api_error_page(&ctx, &e),
+    };
+    let s = Arc::clone(&state);
+    match blocking(move || s.workflow.reissue_code(&who, id, unix_now())).await {
+        Ok(opened) => to_code_page(&state, &mut ctx, &opened, "?done=reissued"),
+        Err(e) => api_error_page(&ctx, &e),
     }
 }
 
