@@ -1225,6 +1225,51 @@ mod tests {
     fn invalid_values_name_their_field() {
         let cases: Vec<(&str, Mutation)> = vec![
             ("population", Box::new(|s| s.population = 1)),
+            (
+                "population",
+                Box::new(|s| {
+                    s.population = 100;
+                    s.districts = 10;
+                    s.provinces.enabled = true;
+                }),
+            ),
+            (
+                "provinces.other_province_share",
+                Box::new(|s| s.provinces.other_province_share = 1.5),
+            ),
+            (
+                "provinces.seeds[0].code",
+                Box::new(|s| {
+                    s.provinces.seeds = vec![SeedProvince {
+                        code: 3,
+                        weight: 1.0,
+                    }];
+                }),
+            ),
+            (
+                "provinces.seeds[1].weight",
+                Box::new(|s| {
+                    s.provinces.seeds = vec![
+                        SeedProvince {
+                            code: 79,
+                            weight: 1.0,
+                        },
+                        SeedProvince {
+                            code: 1,
+                            weight: -1.0,
+                        },
+                    ];
+                }),
+            ),
+            (
+                "provinces.seeds",
+                Box::new(|s| {
+                    s.provinces.seeds = vec![SeedProvince {
+                        code: 79,
+                        weight: 0.0,
+                    }];
+                }),
+            ),
             ("districts", Box::new(|s| s.districts = 0)),
             ("districts", Box::new(|s| s.districts = 70_000)),
             (
