@@ -15,8 +15,12 @@
 //! owner's district with probability `same_district_share` and from the whole population
 //! otherwise (never the owner itself). With provinces ([`crate::scenario::Provinces`]), a
 //! random partner is first, with probability `other_province_share`, a uniform agent of the
-//! other provinces, and "the whole population" above becomes the owner's province. Each contact's duration and distance are drawn from its
-//! setting's [`ContactShape`]; its start is uniform over the part of the day where it fits.
+//! other provinces, and "the whole population" above becomes the owner's province. Each random
+//! contact happens in transport (a bus or a tram) with probability `transport.share_of_random`,
+//! decided by a draw keyed by (owner, its index among the owner's random contacts, day), so that
+//! a share of 0 leaves every stream as it was. Each contact's duration and distance are drawn
+//! from its setting's [`ContactShape`]; its start is uniform over the part of the day where it
+//! fits.
 
 use std::ops::Range;
 
@@ -32,6 +36,8 @@ use crate::scenario::{
 const DOMAIN_CONTACTS: u64 = 0x636f_6e74_6163_7473; // "contacts"
 /// Domain of the per-contact lockdown draw.
 const DOMAIN_LOCKDOWN: u64 = 0x6c6f_636b_646f_776e; // "lockdown"
+/// Domain of the per-contact transport draw.
+const DOMAIN_TRANSPORT: u64 = 0x7472_616e_7370_6f72; // "transpor"
 
 /// Seconds in a simulated day.
 pub const DAY_S: u32 = 86_400;
@@ -44,11 +50,25 @@ pub enum Setting {
     Household = 0,
     /// Between neighbours in a school, workplace or elderly-group network.
     Occupation = 1,
-    /// Between random agents (transport, markets, shops).
+    /// Between random agents (markets, shops, neighbours, outdoors).
     Random = 2,
+    /// Between random agents in a bus or a tram: the share `transport.share_of_random` of the
+    /// random contacts.
+    Transport = 3,
 }
 
-/// One contact between two agents on one day. 20 bytes.
+impl Setting {
+    /// Every setting, in the order of their numbers.
+    pub const ALL: [Setting; 4] = [
+        Setting::Household,
+        Setting::Occupation,
+        Setting::Random,
+        Setting::Transport,
+    ];
+}
+
+/// One contact between two agents on one day. 20 bytes (the setting is one byte; the test
+/// `contact_is_20_bytes` holds it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Contact {
     /// The agent that owns (generated) the contact.
@@ -199,7 +219,8 @@ impl<'a> DayContacts<'a> {
         let district = p.district_members(u32::from(agent.district));
         let province = p.province_members(agent.province);
         let provinces = s.provinces.enabled;
-        for _ in 0..count {
+        let transport_share = s.transport.share_of_random;
+        for k in 0..count {
             // With provinces, first: someone of another province (not drawn without, so that
             // the streams of scenarios without provinces do not shift).
             let away = provinces && bernoulli(&mut rng, s.provinces.other_province_share);
@@ -214,13 +235,30 @@ impl<'a> DayContacts<'a> {
             } else {
                 other_in(&mut rng, 0..p.len(), owner)
             };
-            f(draw_contact(
-                &mut rng,
-                &s.random_contact,
-                owner,
-                other,
-                Setting::Random,
-            ));
+            let transport = transport_share > 0.0
+                && hash_uniform(
+                    self.seed,
+                    DOMAIN_TRANSPORT,
+                    (u64::from(owner) << 32) | k,
+                    u64::from(self.day),
+                ) < transport_share;
+            if transport {
+                f(draw_contact(
+                    &mut rng,
+                    &s.transport_contact,
+                    owner,
+                    other,
+                    Setting::Transport,
+                ));
+            } else {
+                f(draw_contact(
+                    &mut rng,
+                    &s.random_contact,
+                    owner,
+                    other,
+                    Setting::Random,
+                ));
+            }
         }
     }
 
@@ -284,9 +322,9 @@ mod tests {
         let (s, p) = setup(10_000);
         let contacts = DayContacts::new(&p, &s, 1, 0).collect();
         let n = p.len();
-        let mut per_setting = [0u64; 3];
+        let mut per_setting = [0u64; 4];
         let mut random_same_district = 0u64;
-        let mut dur_sum = [0f64; 3];
+        let mut dur_sum = [0f64; 4];
         for c in &contacts {
             assert!(c.a < n && c.b < n && c.a != c.b, "{c:?}");
             assert!(c.start_offset_s + c.duration_s <= DAY_S);
@@ -303,6 +341,7 @@ mod tests {
                     assert!(c.a < c.b);
                 }
                 Setting::Random => random_same_district += u64::from(aa.district == ab.district),
+                Setting::Transport => panic!("the default scenario has no transport: {c:?}"),
             }
             per_setting[c.setting as usize] += 1;
             dur_sum[c.setting as usize] += f64::from(c.duration_s);
@@ -335,6 +374,38 @@ mod tests {
         // Household contacts last longer than occupation ones, which last longer than random.
         let mean = |i: usize| dur_sum[i] / per_setting[i] as f64;
         assert!(mean(0) > mean(1) && mean(1) > mean(2));
+    }
+
+    #[test]
+    fn transport_takes_its_share_of_random_contacts_and_its_own_shape() {
+        let (mut s, p) = setup(10_000);
+        let before = DayContacts::new(&p, &s, 1, 0).collect();
+        s.transport.share_of_random = 0.25;
+        s.transport_contact = ContactShape::fixed(40.0, 0.8);
+        let after = DayContacts::new(&p, &s, 1, 0).collect();
+        // The same contacts, partners and starts: only the setting and shape of some change.
+        assert_eq!(before.len(), after.len());
+        let (mut random, mut transport) = (0u64, 0u64);
+        for (x, y) in before.iter().zip(&after) {
+            assert_eq!((x.a, x.b), (y.a, y.b));
+            match (x.setting, y.setting) {
+                (Setting::Random, Setting::Random) => {
+                    random += 1;
+                    assert_eq!(x, y);
+                }
+                (Setting::Random, Setting::Transport) => {
+                    transport += 1;
+                    assert_eq!((y.duration_s, y.distance_cm), (2400, 80));
+                }
+                (a, b) => {
+                    assert_eq!(a, b);
+                    assert_eq!(x, y);
+                }
+            }
+        }
+        let share = transport as f64 / (random + transport) as f64;
+        // About 20,000 random contacts: the share's standard error is about 0.003.
+        assert!((share - 0.25).abs() < 0.015, "transport share {share}");
     }
 
     #[test]

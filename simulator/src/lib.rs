@@ -8,13 +8,15 @@
 //! # What exists now
 //!
 //! - [`scenario`]: the [`Scenario`] read from TOML, every parameter with a documented default
-//!   and source, validated with [`ScenarioError`]: population and contacts, and the BLE model,
-//!   risk rule, epidemic, app uptake and consent, health-worker delays and an optional relay
-//!   attacker.
+//!   and source, validated with [`ScenarioError`]: population and contacts (transport split out
+//!   of the random ones), the close-contact distance, and the BLE model (a per-contact
+//!   environment offset by setting on top of per-scan shadowing), risk rule, epidemic, app
+//!   uptake and consent, health-worker delays and an optional relay attacker.
 //! - [`population`]: the [`Population`] (agents, households, districts and a Watts–Strogatz
 //!   occupation network per school or workplace), generated deterministically from a seed.
 //! - [`contacts`]: the [`Contact`]s of one day, generated on the fly (not stored) and
-//!   deterministically from (seed, day, agent), with a setting, start, duration and distance.
+//!   deterministically from (seed, day, agent), with a setting (household, occupation, random,
+//!   transport), start, duration and distance.
 //! - [`model`]: each agent's [`model::Traits`] (natural history if infected, app, consents,
 //!   platform and calibration error), the transmission model and the BLE detection model.
 //! - [`sim`]: the run: both epidemics (with and without the app) over the same contacts, and the
@@ -38,7 +40,10 @@
 //!   ([`scenario::F1Testing`]): verified F1s are tested and positive ones become cases with
 //!   their own declaration code and upload; epidemiological outputs (growth, reproduction
 //!   numbers from the simulated generation intervals, household attack rate, contacts,
-//!   transmission by setting, cases by tracing generation) in [`Summary`].
+//!   transmission by setting, cases by tracing generation) in [`Summary`]; per setting, the
+//!   risk rule's true- and false-positive rates against a notify-everyone baseline, judged at
+//!   the scenario's close-contact distance, and the distance the risk rule reaches under the
+//!   path-loss model.
 //! - [`study`]: `--set key=value` (one scenario field), `--replicates N` (means and 95%
 //!   intervals over seeds) and `--sweep key=v1,v2,…` (a table over one field).
 //! - The `bluezone-sim` binary: `--scenario`, `--population`, `--days`, `--seed`, `--out`,

@@ -10,7 +10,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::contacts::{Contact, Setting};
 use crate::population::Population;
-use crate::sample::{bernoulli, hash_uniform, log_normal, standard_normal, stream_rng};
+use crate::sample::{
+    bernoulli, hash_normal, hash_uniform, log_normal, standard_normal, stream_rng,
+};
 use crate::scenario::{BleModel, GAMMA_PROFILE_DAYS, InfectiousnessProfile, Scenario};
 
 /// Stream domain of the agents' traits.
@@ -19,6 +21,8 @@ const DOMAIN_TRAITS: u64 = 0x7472_6169_7473_0001;
 const DOMAIN_TRANSMISSION: u64 = 0x7472_616e_736d_6974;
 /// Domain of the per-contact, per-direction Bluetooth stream.
 const DOMAIN_BLE: u64 = 0x626c_7565_746f_6f74;
+/// Domain of the per-contact environment offset (shared by both directions).
+const DOMAIN_ENVIRONMENT: u64 = 0x656e_7669_726f_6e6d;
 
 /// No infection yet (in [`crate::sim`]'s per-agent infection day).
 pub const NOT_INFECTED: u16 = u16::MAX;
@@ -310,6 +314,7 @@ pub fn transmission_probability(scenario: &Scenario, c: &Contact, infectiousness
         Setting::Household => t.household,
         Setting::Occupation => t.occupation,
         Setting::Random => t.random,
+        Setting::Transport => t.transport,
     };
     1.0 - (-scenario.epidemic.transmission_per_hour * factor * hours * infectiousness * proximity)
         .exp()
@@ -329,12 +334,41 @@ fn shadowing_sd(ble: &BleModel, setting: Setting) -> f64 {
         Setting::Household => ble.household_shadowing_db,
         Setting::Occupation => ble.occupation_shadowing_db,
         Setting::Random => ble.random_shadowing_db,
+        Setting::Transport => ble.transport_shadowing_db,
     }
+}
+
+/// Standard deviation of the per-contact environment offset in a setting, dB
+/// ([`crate::scenario::BleEnvironment`]).
+#[must_use]
+pub fn environment_sd_db(scenario: &Scenario, setting: Setting) -> f64 {
+    let e = &scenario.ble_environment;
+    match setting {
+        Setting::Household => e.household_sd_db,
+        Setting::Occupation => e.occupation_sd_db,
+        Setting::Random => e.random_sd_db,
+        Setting::Transport => e.transport_sd_db,
+    }
+}
+
+/// The environment's offset of contact `c` of `day` in dB, added to the path loss of every scan
+/// of the contact in both directions: normal with the setting's standard deviation, from a draw
+/// keyed by the contact ([`contact_key`]), so it is the same for both phones and all scans, and
+/// differs from one contact to the next.
+#[must_use]
+pub fn environment_offset_db(scenario: &Scenario, seed: u64, c: &Contact, day: u32) -> f64 {
+    let sd = environment_sd_db(scenario, c.setting);
+    if sd == 0.0 {
+        return 0.0;
+    }
+    let (k1, k2) = contact_key(c, day);
+    sd * hash_normal(seed, DOMAIN_ENVIRONMENT, k1, k2)
 }
 
 /// The scans in which `rx` hears `tx` during contact `c` of `day` (seconds since the start of
 /// the run). `direction` is 0 when `tx` is the contact's owner, 1 otherwise; the two directions
-/// use independent streams.
+/// use independent streams for the per-scan terms and share the contact's environment offset
+/// ([`environment_offset_db`]).
 #[allow(clippy::too_many_arguments)]
 pub fn detections(
     scenario: &Scenario,
@@ -365,7 +399,8 @@ pub fn detections(
     let (k1, k2) = contact_key(c, day);
     let mut rng = stream_rng(seed, DOMAIN_BLE, k1, k2 ^ (direction << 63));
     let metres = (f64::from(c.distance_cm) / 100.0).max(0.01);
-    let path_loss = ble.loss_at_1m_db + 10.0 * ble.path_loss_exponent * metres.log10();
+    let path_loss = setting_path_loss_db(ble, c.setting, metres)
+        + environment_offset_db(scenario, seed, c, day);
     let sd = shadowing_sd(ble, c.setting);
     while t < end {
         let heard = bernoulli(&mut rng, ble.detection_probability);
@@ -382,6 +417,35 @@ pub fn detections(
         t += period;
     }
     out.len()
+}
+
+/// The path-loss model's attenuation at `metres`, dB:
+/// `loss_at_1m_db + 10 · path_loss_exponent · log10(metres)`.
+#[must_use]
+pub fn path_loss_db(ble: &BleModel, metres: f64) -> f64 {
+    ble.loss_at_1m_db + 10.0 * ble.path_loss_exponent * metres.log10()
+}
+
+/// The attenuation at `metres` in `setting`, dB: [`path_loss_db`], except in transport, which
+/// has its own line (`transport_loss_at_1m_db`, `transport_path_loss_exponent`).
+#[must_use]
+pub fn setting_path_loss_db(ble: &BleModel, setting: Setting, metres: f64) -> f64 {
+    match setting {
+        Setting::Transport => {
+            ble.transport_loss_at_1m_db + 10.0 * ble.transport_path_loss_exponent * metres.log10()
+        }
+        _ => path_loss_db(ble, metres),
+    }
+}
+
+/// The distance at which the path-loss model gives `attenuation_db`, metres (the inverse of
+/// [`path_loss_db`]; infinite when the exponent is 0).
+#[must_use]
+pub fn distance_at_m(ble: &BleModel, attenuation_db: f64) -> f64 {
+    if ble.path_loss_exponent == 0.0 {
+        return f64::INFINITY;
+    }
+    10f64.powf((attenuation_db - ble.loss_at_1m_db) / (10.0 * ble.path_loss_exponent))
 }
 
 /// Number of 10-minute intervals a contact overlaps: the RPIs each phone of the pair can see.
@@ -445,6 +509,127 @@ mod tests {
         detections(&s, 1, &contact(150, 7200), 0, t, t, 0, &mut a);
         detections(&s, 1, &contact(150, 7200), 0, t, t, 1, &mut b);
         assert_ne!(a, b);
+    }
+
+    /// The attenuation the receiver computes from each detection (declared power minus RSSI).
+    fn attenuations(out: &[Detection]) -> Vec<i16> {
+        out.iter()
+            .map(|d| i16::from(DECLARED_TX_POWER_DBM) - i16::from(d.rssi_dbm))
+            .collect()
+    }
+
+    #[test]
+    fn the_environment_offset_persists_over_a_contact_and_is_shared_by_both_directions() {
+        let mut s = Scenario::default();
+        s.ble.detection_probability = 1.0;
+        s.ble.household_shadowing_db = 0.0;
+        s.ble_environment.household_sd_db = 6.0;
+        let flat = Traits {
+            tx_offset_db: 0,
+            rx_offset_db: 0,
+            scan_phase: 0,
+            ..Traits::draw(&s, 1, 1, 1)
+        };
+        let c = contact(100, 7200);
+        let offset = environment_offset_db(&s, 1, &c, 0);
+        assert!(offset != 0.0);
+        let (mut ab, mut ba) = (Vec::new(), Vec::new());
+        detections(&s, 1, &c, 0, flat, flat, 0, &mut ab);
+        detections(&s, 1, &c, 0, flat, flat, 1, &mut ba);
+        // Without per-scan noise every scan of both directions has path loss plus the offset.
+        let expected = (55.0 + offset).round() as i16;
+        assert_eq!(ab.len(), 24);
+        assert!(attenuations(&ab).iter().all(|&a| a == expected), "{ab:?}");
+        assert_eq!(attenuations(&ab), attenuations(&ba));
+        // The same contact gives the same offset again; another contact (another day, start or
+        // pair) another one.
+        assert_eq!(environment_offset_db(&s, 1, &c, 0), offset);
+        let others = [
+            environment_offset_db(&s, 1, &c, 1),
+            environment_offset_db(&s, 2, &c, 0),
+            environment_offset_db(&s, 1, &Contact { b: 3, ..c }, 0),
+            environment_offset_db(
+                &s,
+                1,
+                &Contact {
+                    start_offset_s: 3601,
+                    ..c
+                },
+                0,
+            ),
+        ];
+        assert!(others.iter().all(|&o| o != offset), "{others:?}");
+        // A setting without an environment term has none.
+        let work = Contact {
+            setting: Setting::Occupation,
+            ..c
+        };
+        assert_eq!(environment_offset_db(&s, 1, &work, 0), 0.0);
+    }
+
+    #[test]
+    fn environment_offsets_have_each_settings_standard_deviation() {
+        let s = Scenario {
+            ble_environment: crate::scenario::BleEnvironment {
+                household_sd_db: 3.0,
+                occupation_sd_db: 4.0,
+                random_sd_db: 0.0,
+                transport_sd_db: 6.0,
+            },
+            ..Scenario::default()
+        };
+        const N: u32 = 20_000;
+        for setting in Setting::ALL {
+            let sd = environment_sd_db(&s, setting);
+            let draws: Vec<f64> = (0..N)
+                .map(|i| {
+                    let c = Contact {
+                        a: i,
+                        b: i + 1,
+                        setting,
+                        start_offset_s: i % 3600,
+                        duration_s: 600,
+                        distance_cm: 100,
+                    };
+                    environment_offset_db(&s, 7, &c, i / 3600)
+                })
+                .collect();
+            let mean = draws.iter().sum::<f64>() / f64::from(N);
+            let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / f64::from(N - 1);
+            // Standard errors: sd / 141 for the mean, about sd / 200 for the SD.
+            assert!(mean.abs() <= 0.03 * sd, "{setting:?}: mean {mean}");
+            assert!(
+                (var.sqrt() - sd).abs() <= 0.03 * sd,
+                "{setting:?}: sd {}",
+                var.sqrt()
+            );
+            // Normal: about 95.4% within two standard deviations.
+            if sd > 0.0 {
+                let within = draws.iter().filter(|x| x.abs() < 2.0 * sd).count();
+                let share = within as f64 / f64::from(N);
+                assert!((share - 0.9545).abs() < 0.006, "{setting:?}: {share}");
+            }
+        }
+    }
+
+    #[test]
+    fn path_loss_and_its_inverse() {
+        let mut b = Scenario::default().ble;
+        // Transport follows the general line until it is given its own.
+        for setting in Setting::ALL {
+            assert_eq!(
+                setting_path_loss_db(&b, setting, 3.0),
+                path_loss_db(&b, 3.0)
+            );
+        }
+        b.transport_loss_at_1m_db = 63.9;
+        b.transport_path_loss_exponent = 0.36;
+        let bus = |m| setting_path_loss_db(&b, Setting::Transport, m);
+        assert!((bus(1.0) - 63.9).abs() < 1e-9 && (bus(10.0) - 67.5).abs() < 1e-9);
+        assert_eq!(setting_path_loss_db(&b, Setting::Random, 1.0), 55.0);
+        assert!((path_loss_db(&b, 2.0) - 64.0309).abs() < 1e-3);
+        assert!((distance_at_m(&b, path_loss_db(&b, 3.7)) - 3.7).abs() < 1e-9);
+        assert!((distance_at_m(&b, 78.5) - 6.07).abs() < 0.01);
     }
 
     #[test]

@@ -44,6 +44,16 @@ pub fn hash_uniform(seed: u64, domain: u64, a: u64, b: u64) -> f64 {
     ((hash64(seed, domain, a, b) >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
+/// Standard normal `f64` from [`hash64`] (Box–Muller on two uniforms derived from the hash):
+/// the same keys always give the same value.
+#[must_use]
+pub fn hash_normal(seed: u64, domain: u64, a: u64, b: u64) -> f64 {
+    let h = hash64(seed, domain, a, b);
+    let unit = |x: u64| ((x >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+    let (u1, u2) = (unit(h), unit(splitmix64(h)));
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 /// Uniform `f64` in the open interval (0, 1), with 53 random bits.
 pub fn uniform_open<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)

@@ -49,7 +49,14 @@
 //!   non-household contacts (a modelling assumption: no source measures it);
 //! - F1 test sensitivity by day since infection (Kucirka et al. 2020, Ann Intern Med
 //!   173:262–267, doi:10.7326/M20-1495), result a day after the sample (assumption);
-//! - seeds over the first week and an adult in every household (assumptions).
+//! - seeds over the first week and an adult in every household (assumptions);
+//! - Bluetooth: a tenth of the random contacts happen in a bus (an assumption; Horby et al.
+//!   2011 record travel contacts but we could not read their table by location), with a
+//!   path-loss line of 63.9 dB at 1 m and exponent 0.36 in transport, a per-contact environment
+//!   offset of 6 dB there and 3.5 dB of per-scan spread, all fitted to
+//!   Leith and Farrell's published tram measurements (PLoS ONE 2020, 15:e0239943; see
+//!   [`BleEnvironment`]), 3 dB at home and 4 dB elsewhere (assumptions); the risk rule set to
+//!   the ground truth's 2 m (full weight below 65 dB, the model's 2.07 m; nothing beyond).
 
 use std::fmt;
 
@@ -92,20 +99,33 @@ pub struct Scenario {
     pub work: OccupationNetwork,
     /// Daily-activity network of the elderly (65+).
     pub elderly: OccupationNetwork,
-    /// Random daily contacts (transport, markets, shops).
+    /// Random daily contacts (markets, shops, neighbours, transport).
     pub random: RandomContacts,
+    /// The share of random contacts that happen in a bus or a tram.
+    pub transport: Transport,
     /// Duration and distance of household contacts: long and close.
     pub household_contact: ContactShape,
     /// Duration and distance of school, workplace and elderly-network contacts: medium.
     pub occupation_contact: ContactShape,
     /// Duration and distance of random contacts: short and farther.
     pub random_contact: ContactShape,
+    /// Duration and distance of transport contacts. Default: the random contacts' shape.
+    pub transport_contact: ContactShape,
+    /// A true close contact (ground truth, F1): at least 15 minutes in a day within this
+    /// distance, metres. Default 2.0: the definition the measurement studies of GAEN score
+    /// against ("15 minutes within 2 metres", Leith and Farrell 2020, PLoS ONE 15(9):e0239943
+    /// and 16(4):e0250826, following public-health guidance). The summary reports the distance
+    /// the risk rule reaches under the path-loss model ([`crate::Summary::risk_rule_reach_m`]),
+    /// and the per-setting rates of the risk rule are judged against this distance.
+    pub close_contact_distance_m: f64,
     /// Simulated days. Default 60.
     pub days: u32,
     /// Seed of every random stream of the run. Default 1.
     pub seed: u64,
     /// Bluetooth detection between phones.
     pub ble: BleModel,
+    /// The environment's bias of a contact's attenuation, per setting, drawn once per contact.
+    pub ble_environment: BleEnvironment,
     /// The phones' risk rule (matching, the intervals an F0 publishes, the server's rescoring).
     pub risk_rule: RiskRuleParams,
     /// Infection and natural history.
@@ -139,7 +159,9 @@ pub struct Scenario {
 /// scan, an advertiser in range is heard with probability `detection_probability`, with
 /// `RSSI = tx_power + tx_offset − path_loss(distance) − shadowing + rx_offset`, where
 /// `path_loss(d) = loss_at_1m_db + 10 · path_loss_exponent · log10(d / 1 m)` and the shadowing is
-/// normal with the setting's standard deviation, drawn per scan. Each device has a calibration
+/// the sum of the contact's environment offset ([`BleEnvironment`], drawn once per contact and
+/// shared by both directions) and a normal per-scan term with the setting's standard deviation
+/// (the fields below). Each device has a calibration
 /// error on what it transmits and on what it measures (`tx_offset`, `rx_offset`), normal with
 /// the platform's standard deviation. A scan whose true attenuation exceeds
 /// `max_attenuation_db` hears nothing. Both directions of a pair are drawn independently, so
@@ -165,6 +187,18 @@ pub struct BleModel {
     pub occupation_shadowing_db: f64,
     /// Standard deviation of the per-scan shadowing in random places, dB. Default 7.
     pub random_shadowing_db: f64,
+    /// Standard deviation of the per-scan shadowing in a bus or a tram, dB. Default 7 (the
+    /// random places' value, so that the default scenario is unchanged; Leith and Farrell's
+    /// tram data give about 3.5 dB within a 15-minute contact, see [`BleEnvironment`]).
+    pub transport_shadowing_db: f64,
+    /// Attenuation at 1 m in a bus or a tram, dB: transport has its own path-loss line, because
+    /// in a metal-walled vehicle the attenuation hardly depends on distance. Default 55 (the
+    /// general value). Leith and Farrell's tram data fit 63.9 dB at 1 m (see
+    /// [`BleEnvironment`]).
+    pub transport_loss_at_1m_db: f64,
+    /// Path-loss exponent in a bus or a tram. Default 3.0 (the general value). The tram data
+    /// fit 0.36 (3.6 dB per decade of distance).
+    pub transport_path_loss_exponent: f64,
     /// Largest true attenuation still heard (receiver sensitivity), dB. Default 95.
     pub max_attenuation_db: f64,
     /// Share of phones running iOS. Default 0.3 (approximate share in Vietnam, 2021).
@@ -190,6 +224,74 @@ pub struct RiskRuleParams {
     pub bucket_weights_percent: [u8; 4],
     /// Weighted minutes in a day that make a contact reportable. Default 15.
     pub min_weighted_minutes: u32,
+}
+
+/// The environment's bias of a contact's attenuation: a normal offset in dB with the setting's
+/// standard deviation, drawn once per contact from a draw keyed by the contact (so both
+/// directions of the pair and all its scans share it) and added to every scan's path loss, on
+/// top of the per-scan shadowing of [`BleModel`]. It stands for what stays the same over one
+/// contact and varies from one contact to the next: the place (a metal-walled bus, a room), who
+/// stands or sits between the two phones, where each phone is carried. The per-scan term
+/// averages out over a contact; this one does not.
+///
+/// The mean offset is 0 in every setting; what the tram data say about the mean attenuation in
+/// a vehicle (it hardly depends on distance) is transport's own path-loss line
+/// ([`BleModel::transport_loss_at_1m_db`], [`BleModel::transport_path_loss_exponent`]). Two
+/// contacts in the same bus are not correlated: the model has no vehicles or rooms, only
+/// contacts.
+///
+/// Sources and defaults. The default is 0 everywhere, so that the default scenario's earlier
+/// figures stay comparable; `vn-2021-delta` sets the values below.
+///
+/// - Transport: Leith and Farrell measured GAEN attenuation durations between 7 Android
+///   handsets held by passengers in a Dublin light-rail tram ("Measurement-based evaluation of
+///   Google/Apple Exposure Notification API for proximity detection in a light-rail tram",
+///   PLoS ONE 2020;15(9):e0239943; data: github.com/doug-leith/dublintram_gaen_dataset, 70
+///   handset pairs of about 15 minutes each). Over those pairs the mean attenuation follows
+///   63.9 + 3.6 · log10(distance) dB (least squares; it hardly depends on distance,
+///   correlation 0.15), and varies around that line with a standard deviation of 6.0 dB (5.3 dB
+///   once each handset's own offset is taken out, which the model draws apart as calibration
+///   error), while the spread of the attenuation within one pair's 15 minutes is about 3.4 dB
+///   (our analysis of the published data; at the pairs' 0.5 to 5.2 m the line is within a few
+///   dB of the general model's 55 + 30 · log10(distance), 0.5 dB above it on average). On a Dublin commuter bus the same authors found that changing the people
+///   sitting in a pair of seats changes the reported attenuation by ±10 dB ("... in a commuter
+///   bus", PLoS ONE 2021;16(4):e0250826). `vn-2021-delta`: 6 dB.
+/// - Household, occupation (school, workplace, elderly group) and random places: no source we
+///   could read gives a per-contact standard deviation. Leith and Farrell (2020, "Coronavirus
+///   contact tracing: evaluating the potential of using Bluetooth received signal strength for
+///   proximity detection", ACM SIGCOMM CCR 50(4)) report that the signal varies with the
+///   handsets' orientation, absorption by bodies and reflection in buildings, without a figure
+///   per setting. `vn-2021-delta` uses 3 dB at home, 4 dB at school and work and in random
+///   places: modelling assumptions, below the metal-walled vehicles' measured 6 dB. School and
+///   workplace share the occupation value (the occupation setting holds both; no source
+///   separates them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BleEnvironment {
+    /// Standard deviation of the per-contact offset at home, dB. Default 0.
+    pub household_sd_db: f64,
+    /// The same at school, at work and in elderly groups, dB. Default 0.
+    pub occupation_sd_db: f64,
+    /// The same in random places (markets, shops, outdoors), dB. Default 0.
+    pub random_sd_db: f64,
+    /// The same in a bus or a tram, dB. Default 0.
+    pub transport_sd_db: f64,
+}
+
+/// Random contacts that happen in transport (a bus or a tram), split out of the random ones.
+///
+/// Each random contact is a transport contact with probability `share_of_random`; its partner
+/// is drawn as for any random contact, its duration and distance from `transport_contact`, and
+/// the transport setting has its own transmission multiplier, per-scan shadowing and
+/// environment offset. Default 0 (the default scenario keeps its earlier figures).
+/// Horby et al. 2011 (PLoS ONE 6:e16965) record contacts by location, travel among them, but we
+/// could not read their table by location here, so `vn-2021-delta`'s share is a modelling
+/// assumption (explained in the file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// Probability that a random contact happens in a bus or a tram. Default 0.
+    pub share_of_random: f64,
 }
 
 /// Infection and natural history of each infected agent.
@@ -292,6 +394,9 @@ impl Default for BleModel {
             household_shadowing_db: 3.0,
             occupation_shadowing_db: 5.0,
             random_shadowing_db: 7.0,
+            transport_shadowing_db: 7.0,
+            transport_loss_at_1m_db: 55.0,
+            transport_path_loss_exponent: 3.0,
             max_attenuation_db: 95.0,
             ios_share: 0.3,
             android_calibration_sd_db: 5.0,
@@ -411,6 +516,8 @@ pub struct TransmissionBySetting {
     pub occupation: f64,
     /// Random contacts. Default 1.
     pub random: f64,
+    /// Transport contacts. Default 1.
+    pub transport: f64,
 }
 
 /// Where confirmed cases isolate and verified F1s quarantine, and a lockdown.
@@ -588,6 +695,7 @@ impl Default for TransmissionBySetting {
             household: 1.0,
             occupation: 1.0,
             random: 1.0,
+            transport: 1.0,
         }
     }
 }
@@ -731,6 +839,14 @@ impl Default for RandomContacts {
     }
 }
 
+/// The default shape of random (and transport) contacts: minutes at two to three metres.
+const RANDOM_CONTACT: ContactShape = ContactShape {
+    duration_median_min: 5.0,
+    duration_sigma: 1.0,
+    distance_median_m: 2.5,
+    distance_sigma: 0.6,
+};
+
 impl Default for Scenario {
     fn default() -> Self {
         Self {
@@ -760,6 +876,7 @@ impl Default for Scenario {
                 daily_probability: 0.75,
             },
             random: RandomContacts::default(),
+            transport: Transport::default(),
             household_contact: ContactShape {
                 duration_median_min: 180.0,
                 duration_sigma: 0.7,
@@ -772,15 +889,13 @@ impl Default for Scenario {
                 distance_median_m: 1.5,
                 distance_sigma: 0.5,
             },
-            random_contact: ContactShape {
-                duration_median_min: 5.0,
-                duration_sigma: 1.0,
-                distance_median_m: 2.5,
-                distance_sigma: 0.6,
-            },
+            random_contact: RANDOM_CONTACT,
+            transport_contact: RANDOM_CONTACT,
+            close_contact_distance_m: 2.0,
             days: 60,
             seed: 1,
             ble: BleModel::default(),
+            ble_environment: BleEnvironment::default(),
             risk_rule: RiskRuleParams::default(),
             epidemic: Epidemic::default(),
             app: AppUse::default(),
@@ -890,6 +1005,17 @@ impl OccupationNetwork {
 }
 
 impl ContactShape {
+    /// Every contact lasts `minutes` at `metres`: no spread (for constructed cases and tests).
+    #[must_use]
+    pub const fn fixed(minutes: f64, metres: f64) -> Self {
+        Self {
+            duration_median_min: minutes,
+            duration_sigma: 0.0,
+            distance_median_m: metres,
+            distance_sigma: 0.0,
+        }
+    }
+
     fn validate(&self, name: &str) -> Result<(), ScenarioError> {
         positive(
             &format!("{name}.duration_median_min"),
@@ -973,6 +1099,15 @@ impl Scenario {
         self.household_contact.validate("household_contact")?;
         self.occupation_contact.validate("occupation_contact")?;
         self.random_contact.validate("random_contact")?;
+        self.transport_contact.validate("transport_contact")?;
+        probability("transport.share_of_random", self.transport.share_of_random)?;
+        let d = self.close_contact_distance_m;
+        if !(d.is_finite() && (0.1..=10.0).contains(&d)) {
+            return Err(invalid(
+                "close_contact_distance_m",
+                format!("must be in 0.1..=10 (metres), got {d}"),
+            ));
+        }
         self.validate_model()
     }
 
@@ -990,6 +1125,21 @@ impl Scenario {
         non_negative("ble.household_shadowing_db", b.household_shadowing_db)?;
         non_negative("ble.occupation_shadowing_db", b.occupation_shadowing_db)?;
         non_negative("ble.random_shadowing_db", b.random_shadowing_db)?;
+        non_negative("ble.transport_shadowing_db", b.transport_shadowing_db)?;
+        non_negative("ble.transport_loss_at_1m_db", b.transport_loss_at_1m_db)?;
+        non_negative(
+            "ble.transport_path_loss_exponent",
+            b.transport_path_loss_exponent,
+        )?;
+        let e = &self.ble_environment;
+        for (field, sd) in [
+            ("household_sd_db", e.household_sd_db),
+            ("occupation_sd_db", e.occupation_sd_db),
+            ("random_sd_db", e.random_sd_db),
+            ("transport_sd_db", e.transport_sd_db),
+        ] {
+            non_negative(&format!("ble_environment.{field}"), sd)?;
+        }
         non_negative("ble.max_attenuation_db", b.max_attenuation_db)?;
         probability("ble.ios_share", b.ios_share)?;
         non_negative("ble.android_calibration_sd_db", b.android_calibration_sd_db)?;
@@ -1074,6 +1224,7 @@ impl Scenario {
         non_negative("transmission_by_setting.household", t.household)?;
         non_negative("transmission_by_setting.occupation", t.occupation)?;
         non_negative("transmission_by_setting.random", t.random)?;
+        non_negative("transmission_by_setting.transport", t.transport)?;
         let c = &self.containment;
         probability(
             "containment.lockdown_non_household_share",
@@ -1317,6 +1468,30 @@ mod tests {
             (
                 "random_contact.distance_sigma",
                 Box::new(|s| s.random_contact.distance_sigma = -1.0),
+            ),
+            (
+                "transport_contact.duration_median_min",
+                Box::new(|s| s.transport_contact.duration_median_min = f64::NAN),
+            ),
+            (
+                "transport.share_of_random",
+                Box::new(|s| s.transport.share_of_random = 1.5),
+            ),
+            (
+                "close_contact_distance_m",
+                Box::new(|s| s.close_contact_distance_m = 0.0),
+            ),
+            (
+                "ble_environment.transport_sd_db",
+                Box::new(|s| s.ble_environment.transport_sd_db = -2.0),
+            ),
+            (
+                "ble.transport_shadowing_db",
+                Box::new(|s| s.ble.transport_shadowing_db = f64::INFINITY),
+            ),
+            (
+                "transmission_by_setting.transport",
+                Box::new(|s| s.transmission_by_setting.transport = -1.0),
             ),
         ];
         for (field, mutate) in cases {

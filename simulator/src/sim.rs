@@ -18,7 +18,13 @@
 //! 3. **Bluetooth.** In the run with the app, every contact between two app users that involves
 //!    a *source* is played through the BLE model ([`crate::model::detections`]) into real
 //!    [`Phone`]s: the transmitter's [`Phone::broadcast`] at the scan time, the receiver's
-//!    [`Phone::hear`] with the modelled RSSI, in both directions independently.
+//!    [`Phone::hear`] with the modelled RSSI, in both directions (independent per-scan
+//!    terms, one environment offset per contact shared by both).
+//!
+//! Ground truth is the scenario's close contact (15 minutes in a day within
+//! [`Scenario::close_contact_distance_m`]); the rates by setting in [`Summary`] judge the risk
+//! rule (a verified F1 row) and the notify-everyone baseline (heard at all) against it, over
+//! the app users who met a published case.
 //!
 //! The workflow runs on the reference server's library, [`Workflow`] over a [`MemoryStore`],
 //! in process, in time order: at confirmation plus `declaration_hours` the treatment facility
@@ -84,8 +90,8 @@ use rayon::prelude::*;
 use crate::contacts::{Contact, DayContacts, Setting};
 use crate::model::{
     Curve, DECLARED_TX_POWER_DBM, Detection, FLAG_APP, FLAG_ASYMPTOMATIC, FLAG_COMPLIES,
-    FLAG_REPORT_CONSENT, FLAG_UPLOAD_CONSENT, NOT_INFECTED, Traits, detections,
-    intervals_overlapped, transmission_draw, transmission_probability,
+    FLAG_REPORT_CONSENT, FLAG_UPLOAD_CONSENT, NOT_INFECTED, Traits, detections, distance_at_m,
+    intervals_overlapped, path_loss_db, transmission_draw, transmission_probability,
 };
 use crate::population::Population;
 use crate::sample::{below, hash_uniform, stream_rng, weighted_index};
@@ -114,10 +120,9 @@ pub const COMPLETE_AFTER_DAYS: u32 = 22;
 /// Owners per parallel work item of the contact pass.
 const CHUNK: u32 = 8192;
 
-/// A true close contact: at least this many seconds in a day…
+/// A true close contact: at least this many seconds in a day within the scenario's
+/// [`Scenario::close_contact_distance_m`].
 pub const CLOSE_CONTACT_SECONDS: u32 = 15 * 60;
-/// …within this distance, in centimetres.
-pub const CLOSE_CONTACT_CM: u16 = 200;
 
 /// How to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,8 +241,9 @@ pub struct Summary {
     pub uploads: u64,
     /// Cases published in a batch (the index cases F1 discovery is measured on).
     pub cases_published: u64,
-    /// True F1s of published cases: partners with at least 15 minutes within 2 m on one day of
-    /// the contagious window, before the upload.
+    /// True F1s of published cases: partners with at least 15 minutes within
+    /// `close_contact_distance_m` (2 m by default) on one day of the contagious window, before
+    /// the upload.
     pub true_f1: u64,
     /// True F1s that run the app (the most the app can find).
     pub true_f1_with_app: u64,
@@ -387,17 +393,77 @@ pub struct Summary {
     /// True F1s found, by the tracing generation of their case: index 1 counts the F2s of
     /// generation-0 cases found through the generation-1 case that tracing found.
     pub true_f1_found_by_case_generation: [u64; GENERATIONS],
+    /// The attenuation the path-loss model gives at `close_contact_distance_m`, dB (without
+    /// shadowing or calibration error).
+    pub close_contact_attenuation_db: f64,
+    /// How far the risk rule reaches under the path-loss model, metres: the distance at which
+    /// the model's attenuation leaves the last attenuation bucket with a non-zero weight.
+    /// Attenuations are whole dB, so a bucket bound `B` takes true attenuations below `B − ½`:
+    /// the default rule (weight up to 79 dB) reaches 10^((78.5 − 55) / 30) = 6.07 m. When the
+    /// last bucket (beyond the third bound) has a weight, the receiver's sensitivity
+    /// (`ble.max_attenuation_db`) bounds it; 0 when no bucket has a weight.
+    pub risk_rule_reach_m: f64,
+    /// The pairs the rates below are computed over that are true close contacts, by setting:
+    /// (published case, partner) pairs where both run the app, the partner would send its F1
+    /// report (so that a refusal does not count against the rule), and the two had a contact in
+    /// the case's contagious window before its upload; a pair is a true close contact by the
+    /// rule of [`Summary::true_f1`], and its setting is the one where the two spent the most
+    /// time within the close-contact distance in that window (for a pair that is not close:
+    /// the most time at any distance).
+    pub close_pairs_by_setting: SettingCounts,
+    /// The same pairs that are not true close contacts, by setting.
+    pub non_close_pairs_by_setting: SettingCounts,
+    /// The risk rule's true-positive rate by setting: close pairs with a verified F1 row (the
+    /// partner's phone matched the case under the risk rule, reported, and the server verified
+    /// it) / close pairs.
+    pub risk_rule_true_positive_rate_by_setting: SettingShares,
+    /// The risk rule's false-positive rate by setting: non-close pairs with a verified F1 row /
+    /// non-close pairs.
+    pub risk_rule_false_positive_rate_by_setting: SettingShares,
+    /// The true-positive rate of notifying everyone the case's phone was heard by: close pairs
+    /// where the partner's phone heard the case in at least one scan in the window / close
+    /// pairs. The baseline the risk rule is compared with.
+    pub notify_everyone_true_positive_rate_by_setting: SettingShares,
+    /// The false-positive rate of the same baseline: non-close pairs heard in at least one scan
+    /// / non-close pairs.
+    pub notify_everyone_false_positive_rate_by_setting: SettingShares,
 }
 
-/// Shares by contact setting.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct SettingShares {
+/// One value per contact setting ([`Setting`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct BySetting<T> {
     /// Household contacts.
-    pub household: f64,
+    pub household: T,
     /// School, workplace and elderly-group contacts.
-    pub occupation: f64,
-    /// Random contacts.
-    pub random: f64,
+    pub occupation: T,
+    /// Random contacts (markets, shops, neighbours, outdoors).
+    pub random: T,
+    /// Contacts in a bus or a tram.
+    pub transport: T,
+}
+
+/// Shares or rates by contact setting.
+pub type SettingShares = BySetting<f64>;
+/// Counts by contact setting.
+pub type SettingCounts = BySetting<u64>;
+
+impl<T: Copy> BySetting<T> {
+    /// From values indexed by [`Setting`] number.
+    fn from_array(x: [T; 4]) -> Self {
+        Self {
+            household: x[Setting::Household as usize],
+            occupation: x[Setting::Occupation as usize],
+            random: x[Setting::Random as usize],
+            transport: x[Setting::Transport as usize],
+        }
+    }
+}
+
+impl SettingShares {
+    /// `a[i] / b[i]` per setting (0 where `b[i]` is 0), rounded like every ratio.
+    fn ratios(a: [u64; 4], b: [u64; 4]) -> Self {
+        Self::from_array(std::array::from_fn(|i| ratio(a[i], b[i])))
+    }
 }
 
 /// What a run returns.
@@ -413,14 +479,29 @@ pub struct Outcome {
     pub relayed: Vec<(u32, u32)>,
 }
 
-/// A close contact of a source, kept until its upload for the ground truth.
+/// A contact of a source, kept until its upload: the close ones (within the close-contact
+/// distance) for the ground truth, and every one with an app user for the rates by setting.
 #[derive(Debug, Clone, Copy)]
-struct Close {
+struct Met {
     partner: u32,
     day: u32,
     end_s: u64,
     start_s: u64,
     duration_s: u32,
+    setting: Setting,
+    /// Within the close-contact distance.
+    near: bool,
+}
+
+/// A (case, partner) pair the rates by setting count (see [`Summary::close_pairs_by_setting`]).
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    case: u64,
+    partner: u32,
+    setting: Setting,
+    close: bool,
+    /// The partner's phone heard the case in at least one scan of the window.
+    heard: bool,
 }
 
 #[derive(Default)]
@@ -429,7 +510,7 @@ struct ChunkOut {
     infections: [Vec<(u32, u32, u8)>; 2],
     contacts: u64,
     journal: Vec<Contact>,
-    close: Vec<(u32, Close)>,
+    met: Vec<(u32, Met)>,
     app_sightings: u64,
 }
 
@@ -529,6 +610,17 @@ fn least_squares_slope(points: &[(f64, f64)]) -> f64 {
     if sxx == 0.0 { 0.0 } else { sxy / sxx }
 }
 
+/// How far the risk rule reaches under the path-loss model ([`Summary::risk_rule_reach_m`]).
+#[must_use]
+pub fn risk_rule_reach_m(s: &Scenario) -> f64 {
+    let r = &s.risk_rule;
+    match r.bucket_weights_percent.iter().rposition(|&w| w > 0) {
+        None => 0.0,
+        Some(3) => distance_at_m(&s.ble, s.ble.max_attenuation_db),
+        Some(j) => distance_at_m(&s.ble, f64::from(r.attenuation_bounds_db[j]) - 0.5),
+    }
+}
+
 /// Estimated heap bytes of a phone: its keys, its sighting log (B-tree at about 70% fill) and the
 /// struct.
 #[must_use]
@@ -560,7 +652,13 @@ struct Sim<'a> {
     // Protocol layer.
     phones: BTreeMap<u32, Phone>,
     sources: BTreeSet<u32>,
-    close: BTreeMap<u32, Vec<Close>>,
+    met: BTreeMap<u32, Vec<Met>>,
+    /// Per source: (partner, time) of each contact in which the partner's phone heard it.
+    heard: BTreeMap<u32, Vec<(u32, u64)>>,
+    /// The pairs of uploaded cases the rates by setting count.
+    pairs: Vec<Pair>,
+    /// Close-contact distance, centimetres.
+    close_cm: f64,
     real_pairs: BTreeSet<(u32, u32)>,
     relayed: BTreeSet<(u32, u32)>,
     events: BTreeMap<(u64, Event), ()>,
@@ -601,7 +699,7 @@ struct Sim<'a> {
     /// Per run: infector–infectee pairs by the infector's infection day and the days between.
     gi: [Vec<[u64; MAX_GI_DAYS + 1]>; 2],
     /// Per run: infections by setting.
-    by_setting: [[u64; 3]; 2],
+    by_setting: [[u64; 4]; 2],
     /// Without the app: members of each household infected at home.
     home_infections: Vec<u8>,
     contacts: u64,
@@ -754,7 +852,10 @@ pub fn run(
         rule,
         phones: BTreeMap::new(),
         sources: BTreeSet::new(),
-        close: BTreeMap::new(),
+        met: BTreeMap::new(),
+        heard: BTreeMap::new(),
+        pairs: Vec::new(),
+        close_cm: scenario.close_contact_distance_m * 100.0,
         real_pairs: BTreeSet::new(),
         relayed: BTreeSet::new(),
         events: BTreeMap::new(),
@@ -790,7 +891,7 @@ pub fn run(
             vec![[0; MAX_GI_DAYS + 1]; scenario.days as usize],
             vec![[0; MAX_GI_DAYS + 1]; scenario.days as usize],
         ],
-        by_setting: [[0; 3]; 2],
+        by_setting: [[0; 4]; 2],
         home_infections: vec![0; pop.household_count() as usize],
         contacts: 0,
         province_bytes: vec![0; pop.province_count() as usize],
@@ -961,18 +1062,21 @@ impl Sim<'_> {
                         out.journal.push(*c);
                     }
                 }
-                if c.distance_cm <= CLOSE_CONTACT_CM {
+                let near = f64::from(c.distance_cm) <= self.close_cm;
+                if near || both_app {
                     let start_s = u64::from(day) * 86_400 + u64::from(c.start_offset_s);
                     for (src, partner, is) in [(c.a, c.b, sa), (c.b, c.a, sb)] {
                         if is {
-                            out.close.push((
+                            out.met.push((
                                 src,
-                                Close {
+                                Met {
                                     partner,
                                     day,
                                     start_s,
                                     end_s: start_s + u64::from(c.duration_s),
                                     duration_s: c.duration_s,
+                                    setting: c.setting,
+                                    near,
                                 },
                             ));
                         }
@@ -1026,10 +1130,22 @@ impl Sim<'_> {
             let (ta, tb) = (self.traits[c.a as usize], self.traits[c.b as usize]);
             detections(self.s, self.seed, c, day, ta, tb, 0, &mut found);
             self.play(c.a, c.b, day, &found);
+            self.note_heard(c.a, c.b, day, &found);
             detections(self.s, self.seed, c, day, tb, ta, 1, &mut found);
             self.play(c.b, c.a, day, &found);
+            self.note_heard(c.b, c.a, day, &found);
         }
         self.scratch = found;
+    }
+
+    /// Keeps, for a source `tx`, that `rx` heard it (the first detection's time), for the
+    /// notify-everyone baseline.
+    fn note_heard(&mut self, tx: u32, rx: u32, day: u32, found: &[Detection]) {
+        if let Some(first) = found.first()
+            && self.is_source(tx, day)
+        {
+            self.heard.entry(tx).or_default().push((rx, first.time_s));
+        }
     }
 
     /// The relay attacker: each victim hears, for the configured minutes, the advertisements of
@@ -1143,16 +1259,55 @@ impl Sim<'_> {
         let from_s = from_day * 86_400;
         // Ground truth: close contacts in the window, before the upload.
         let mut per_day: BTreeMap<(u32, u32), u32> = BTreeMap::new();
-        for c in self.close.remove(&agent).unwrap_or_default() {
+        // Per app-user partner who would report: seconds together by setting in the window,
+        // [within the close-contact distance, at any distance].
+        let mut together: BTreeMap<u32, [[u64; 4]; 2]> = BTreeMap::new();
+        for c in self.met.remove(&agent).unwrap_or_default() {
             if c.start_s >= from_s && c.end_s <= t {
-                *per_day.entry((c.partner, c.day)).or_default() += c.duration_s;
+                if c.near {
+                    *per_day.entry((c.partner, c.day)).or_default() += c.duration_s;
+                }
+                let p = self.traits[c.partner as usize];
+                if p.has(FLAG_APP) && p.has(FLAG_REPORT_CONSENT) {
+                    let secs = together.entry(c.partner).or_default();
+                    secs[1][c.setting as usize] += u64::from(c.duration_s);
+                    if c.near {
+                        secs[0][c.setting as usize] += u64::from(c.duration_s);
+                    }
+                }
             }
         }
+        let mut close = BTreeSet::new();
         for ((partner, _), secs) in per_day {
-            if secs >= CLOSE_CONTACT_SECONDS && self.truth.insert((case, partner)) {
-                self.truth_with_app += u64::from(self.app(partner));
-                *new_truth += 1;
+            if secs >= CLOSE_CONTACT_SECONDS {
+                close.insert(partner);
+                if self.truth.insert((case, partner)) {
+                    self.truth_with_app += u64::from(self.app(partner));
+                    *new_truth += 1;
+                }
             }
+        }
+        let heard: BTreeSet<u32> = self
+            .heard
+            .remove(&agent)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&(_, time)| time >= from_s && time < t)
+            .map(|(partner, _)| partner)
+            .collect();
+        for (partner, secs) in together {
+            // A close pair's setting is where it spent the most time within the distance; any
+            // other pair's, where it spent the most time (the first of equals).
+            let close = close.contains(&partner);
+            let secs = secs[usize::from(!close)];
+            let most = (0..4).fold(0, |m, i| if secs[i] > secs[m] { i } else { m });
+            self.pairs.push(Pair {
+                case,
+                partner,
+                setting: Setting::ALL[most],
+                close,
+                heard: heard.contains(&partner),
+            });
         }
         self.ensure_phone(agent, day);
         let now = UnixTime(EPOCH + t);
@@ -1575,7 +1730,8 @@ impl Sim<'_> {
                 .collect();
             for a in expired {
                 self.sources.remove(&a);
-                self.close.remove(&a);
+                self.met.remove(&a);
+                self.heard.remove(&a);
             }
         }
         if protocol {
@@ -1608,8 +1764,8 @@ impl Sim<'_> {
                 all.append(part);
             }
             journal.append(&mut o.journal);
-            for (src, c) in o.close {
-                self.close.entry(src).or_default().push(c);
+            for (src, c) in o.met {
+                self.met.entry(src).or_default().push(c);
             }
             app_sightings += o.app_sightings;
             self.contacts += o.contacts;
@@ -1947,6 +2103,15 @@ impl Sim<'_> {
             found_by_generation[usize::from(g).min(GENERATIONS - 1)] += 1;
         }
         let uploads = total(|r| r.uploads);
+        // Rates by setting over the pairs of published cases: [close, not close] × [all,
+        // verified, heard].
+        let mut by = [[[0u64; 4]; 3]; 2];
+        for p in self.pairs.iter().filter(|p| published.contains(&p.case)) {
+            let (k, i) = (usize::from(!p.close), p.setting as usize);
+            by[k][0][i] += 1;
+            by[k][1][i] += u64::from(self.verified.contains_key(&(p.case, p.partner)));
+            by[k][2][i] += u64::from(p.heard);
+        }
         let summary = Summary {
             population: n,
             days: s.days,
@@ -2012,15 +2177,23 @@ impl Sim<'_> {
             transmission_share_by_setting: {
                 let b = self.by_setting[0];
                 let sum: u64 = b.iter().sum();
-                SettingShares {
-                    household: ratio(b[0], sum),
-                    occupation: ratio(b[1], sum),
-                    random: ratio(b[2], sum),
-                }
+                SettingShares::ratios(b, [sum; 4])
             },
             notifications_per_uploading_case: ratio(self.verified.len() as u64, uploads),
             cases_by_tracing_generation: by_generation,
             true_f1_found_by_case_generation: found_by_generation,
+            close_contact_attenuation_db: fmt6(path_loss_db(&s.ble, s.close_contact_distance_m)),
+            risk_rule_reach_m: fmt6(risk_rule_reach_m(s)),
+            close_pairs_by_setting: SettingCounts::from_array(by[0][0]),
+            non_close_pairs_by_setting: SettingCounts::from_array(by[1][0]),
+            risk_rule_true_positive_rate_by_setting: SettingShares::ratios(by[0][1], by[0][0]),
+            risk_rule_false_positive_rate_by_setting: SettingShares::ratios(by[1][1], by[1][0]),
+            notify_everyone_true_positive_rate_by_setting: SettingShares::ratios(
+                by[0][2], by[0][0],
+            ),
+            notify_everyone_false_positive_rate_by_setting: SettingShares::ratios(
+                by[1][2], by[1][0],
+            ),
         };
         Outcome {
             summary,

@@ -1,14 +1,27 @@
 //! The acceptance tests on small populations: perfect detection finds every true F1 with
 //! no false alert; a relay attacker's contacts verify only one-sided; the same seed gives
 //! byte-identical outputs whatever the thread count; the lazy phone scheme gives the same F1s as
-//! giving every app user a phone; with provinces, a phone matches only its province's batches,
-//! and the last two still hold.
+//! giving every app user a phone; the risk rule's rates by setting, on a constructed case; with
+//! provinces, a phone matches only its province's batches, and lazy phones and thread counts
+//! still change nothing.
 
 use std::collections::BTreeSet;
 
 use bluezone_sim::output::{daily_csv, summary_json};
-use bluezone_sim::scenario::SeedProvince;
+use bluezone_sim::scenario::{BleEnvironment, ContactShape, SeedProvince};
 use bluezone_sim::{Options, Outcome, Population, Scenario, run};
+
+/// Some transport contacts and a per-contact environment offset in every setting.
+fn with_transport_and_environment(mut s: Scenario) -> Scenario {
+    s.transport.share_of_random = 0.2;
+    s.ble_environment = BleEnvironment {
+        household_sd_db: 3.0,
+        occupation_sd_db: 4.0,
+        random_sd_db: 4.0,
+        transport_sd_db: 6.0,
+    };
+    s
+}
 
 /// A small, fast-spreading epidemic in which every infected person is confirmed and everyone
 /// runs the app and consents.
@@ -37,15 +50,23 @@ fn perfect(population: u32, days: u32) -> Scenario {
 /// time in whole scans (one a minute here), so a 15-minute contact can measure a scan short, and
 /// contacts split over several meetings a scan short each.
 fn every_contact_detected(mut s: Scenario) -> Scenario {
+    s = noiseless(s);
     s.ble.scan_period_s = 60;
+    s.risk_rule.bucket_weights_percent = [100, 100, 0, 0];
+    s.risk_rule.min_weighted_minutes = 10;
+    s
+}
+
+/// Every scan hears every phone in range, without shadowing or calibration error.
+fn noiseless(mut s: Scenario) -> Scenario {
     s.ble.detection_probability = 1.0;
     s.ble.household_shadowing_db = 0.0;
     s.ble.occupation_shadowing_db = 0.0;
     s.ble.random_shadowing_db = 0.0;
+    s.ble.transport_shadowing_db = 0.0;
     s.ble.android_calibration_sd_db = 0.0;
     s.ble.ios_calibration_sd_db = 0.0;
-    s.risk_rule.bucket_weights_percent = [100, 100, 0, 0];
-    s.risk_rule.min_weighted_minutes = 10;
+    s.ble_environment = BleEnvironment::default();
     s
 }
 
@@ -113,7 +134,7 @@ fn relayed_contacts_verify_only_one_sided() {
 
 #[test]
 fn same_seed_gives_identical_outputs_on_any_thread_count() {
-    let s = perfect(1_500, 16);
+    let s = with_transport_and_environment(perfect(1_500, 16));
     let outputs = |threads: usize, seed: u64| {
         let s = Scenario { seed, ..s.clone() };
         let pool = rayon::ThreadPoolBuilder::new()
@@ -148,7 +169,7 @@ fn assert_lazy_equals_all(lazy: &Outcome, all: &Outcome) {
 
 #[test]
 fn lazy_phones_equal_all_phones() {
-    let mut s = perfect(1_500, 20);
+    let mut s = with_transport_and_environment(perfect(1_500, 20));
     s.app.uptake_by_age = [0.6; 3];
     s.relay.victims_per_day = 5;
     let lazy = go(&s, Options::default());
@@ -182,6 +203,77 @@ fn lazy_phones_equal_all_phones() {
     );
     assert!(f.same_day_pairs_per_phone_batch > l.same_day_pairs_per_phone_batch);
     assert!(f.relevant_pairs_per_phone_batch >= f.same_day_pairs_per_phone_batch);
+    // The rates by setting are counted from the sources' contacts: the same both ways.
+    assert!(l.close_pairs_by_setting.transport > 0, "{l:#?}");
+    assert_eq!(l.close_pairs_by_setting, f.close_pairs_by_setting);
+    assert_eq!(l.non_close_pairs_by_setting, f.non_close_pairs_by_setting);
+    assert_eq!(
+        l.risk_rule_true_positive_rate_by_setting,
+        f.risk_rule_true_positive_rate_by_setting
+    );
+    assert_eq!(
+        l.notify_everyone_false_positive_rate_by_setting,
+        f.notify_everyone_false_positive_rate_by_setting
+    );
+}
+
+/// Without noise, with every contact of a setting at one duration and one distance, and with the
+/// risk rule set at the ground truth's distance (2 m: 64.03 dB, so weight up to 65 dB), the rule
+/// notifies exactly the true close contacts, and notifying everyone heard notifies the far ones
+/// too.
+#[test]
+fn the_risk_rule_at_the_close_contact_distance_is_exact_without_noise() {
+    let shape = ContactShape::fixed;
+    let mut s = noiseless(perfect(2_000, 24));
+    // Close: three hours at home at about 1 m, 40 minutes in a bus at about 1 m (eight scans).
+    // Not close: 30 minutes at school or work at 3 m (69.3 dB), 5 minutes in random places at
+    // 1 m (one or two scans: 5 or 10 weighted minutes). The close distances spread a little
+    // (log-sd 0.1: 0.74 to 1.35 m at three SDs, far from 2 m) so that two partners of one case
+    // rarely measure the same RSSI: two reports holding byte-identical sightings (same RPI, scan
+    // second and RSSI) are one claim to the server, which refuses the second (SPEC.md §10.4,
+    // rule 6).
+    s.household_contact = shape(180.0, 1.0);
+    s.household_contact.distance_sigma = 0.1;
+    s.occupation_contact = shape(30.0, 3.0);
+    s.random_contact = shape(5.0, 1.0);
+    s.transport_contact = shape(40.0, 1.0);
+    s.transport_contact.distance_sigma = 0.1;
+    s.transport.share_of_random = 0.3;
+    s.risk_rule.attenuation_bounds_db = [55, 65, 73];
+    s.risk_rule.bucket_weights_percent = [100, 100, 0, 0];
+    s.risk_rule.min_weighted_minutes = 15;
+    let m = go(&s, Options::default()).summary;
+    assert!(
+        (m.close_contact_attenuation_db - 64.030900).abs() < 1e-6,
+        "{m:#?}"
+    );
+    assert!((m.risk_rule_reach_m - 2.073322).abs() < 1e-6, "{m:#?}");
+    let (close, far) = (m.close_pairs_by_setting, m.non_close_pairs_by_setting);
+    assert!(close.household >= 20 && close.transport >= 5, "{m:#?}");
+    assert!(far.occupation >= 20 && far.random >= 5, "{m:#?}");
+    assert_eq!((close.occupation, close.random), (0, 0), "{m:#?}");
+    assert_eq!((far.household, far.transport), (0, 0), "{m:#?}");
+    let (tpr, fpr) = (
+        m.risk_rule_true_positive_rate_by_setting,
+        m.risk_rule_false_positive_rate_by_setting,
+    );
+    assert_eq!((tpr.household, tpr.transport), (1.0, 1.0), "{m:#?}");
+    assert_eq!((fpr.occupation, fpr.random), (0.0, 0.0), "{m:#?}");
+    // Everyone heard: every close pair, and every far one (3 m is well within range).
+    let (all_tpr, all_fpr) = (
+        m.notify_everyone_true_positive_rate_by_setting,
+        m.notify_everyone_false_positive_rate_by_setting,
+    );
+    assert_eq!((all_tpr.household, all_tpr.transport), (1.0, 1.0), "{m:#?}");
+    assert_eq!(all_fpr.occupation, 1.0, "{m:#?}");
+    assert!(all_fpr.random > 0.5, "{m:#?}");
+    // The default rule (weight up to 79 dB: 6.07 m) notifies the 3 m contacts too.
+    s.risk_rule = Scenario::default().risk_rule;
+    let loose = go(&s, Options::default()).summary;
+    assert!((loose.risk_rule_reach_m - 6.072022).abs() < 1e-6);
+    let fpr = loose.risk_rule_false_positive_rate_by_setting;
+    assert!(fpr.occupation > 0.9, "{loose:#?}");
+    assert_eq!(loose.risk_rule_true_positive_rate_by_setting.household, 1.0);
 }
 
 #[test]

@@ -68,13 +68,19 @@ fn vn_2021_delta_calibration_without_interventions() {
         &m,
     );
     assert!(m.growth_rate_per_day > 0.0 && m.doubling_time_days > 0.0);
-    // Every setting transmits; the shares are shares.
+    // Every setting transmits, transport (a tenth of the random contacts, with their shape)
+    // about a ninth as much as the other random contacts; the shares are shares.
     let t = &m.transmission_share_by_setting;
     assert!(
-        t.household > 0.0 && t.occupation > 0.0 && t.random > 0.0,
+        t.household > 0.0 && t.occupation > 0.0 && t.random > 0.0 && t.transport > 0.0,
         "{t:?}"
     );
-    assert!((t.household + t.occupation + t.random - 1.0).abs() < 1e-5);
+    let ratio = t.transport / t.random;
+    assert!(
+        (0.07..=0.16).contains(&ratio),
+        "transport / random {ratio}: {t:?}"
+    );
+    assert!((t.household + t.occupation + t.random + t.transport - 1.0).abs() < 1e-5);
 }
 
 /// The scenario as written (Directive 16, isolation and quarantine away from home): the
@@ -233,6 +239,11 @@ fn studies_carry_the_new_outputs() {
         "notifications_per_uploading_case",
         "transmission_share_by_setting.household",
         "transmission_share_by_setting.random",
+        "transmission_share_by_setting.transport",
+        "risk_rule_true_positive_rate_by_setting.household",
+        "notify_everyone_false_positive_rate_by_setting.occupation",
+        "close_pairs_by_setting.transport",
+        "risk_rule_reach_m",
         "cases_by_tracing_generation.0",
         "true_f1_found_by_case_generation.1",
     ] {

@@ -62,11 +62,13 @@ fn random_contacts_cross_provinces_at_the_configured_share() {
     for share in [0.0, 0.2] {
         let mut s = with_provinces(20_000);
         s.provinces.other_province_share = share;
+        // Transport contacts are random contacts too, and cross provinces alike.
+        s.transport.share_of_random = 0.25;
         let p = Population::generate(&s, 5).unwrap();
         let (mut random, mut across) = (0u64, 0u64);
         for c in DayContacts::new(&p, &s, 5, 0).collect() {
             let crossed = p.agents()[c.a as usize].province != p.agents()[c.b as usize].province;
-            if c.setting == Setting::Random {
+            if matches!(c.setting, Setting::Random | Setting::Transport) {
                 random += 1;
                 across += u64::from(crossed);
             } else {
