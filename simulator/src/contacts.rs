@@ -13,11 +13,14 @@
 //! with each later occupation neighbour, each with the network's daily probability; then a
 //! negative binomial number of random contacts, whose partner is drawn uniformly from the
 //! owner's district with probability `same_district_share` and from the whole population
-//! otherwise (never the owner itself). Each random contact happens in transport (a bus or a
-//! tram) with probability `transport.share_of_random`, decided by a draw keyed by (owner, its
-//! index among the owner's random contacts, day), so that a share of 0 leaves every stream as it
-//! was. Each contact's duration and distance are drawn from its setting's [`ContactShape`]; its
-//! start is uniform over the part of the day where it fits.
+//! otherwise (never the owner itself). With provinces ([`crate::scenario::Provinces`]), a
+//! random partner is first, with probability `other_province_share`, a uniform agent of the
+//! other provinces, and "the whole population" above becomes the owner's province. Each random
+//! contact happens in transport (a bus or a tram) with probability `transport.share_of_random`,
+//! decided by a draw keyed by (owner, its index among the owner's random contacts, day), so that
+//! a share of 0 leaves every stream as it was. Each contact's duration and distance are drawn
+//! from its setting's [`ContactShape`]; its start is uniform over the part of the day where it
+//! fits.
 
 use std::ops::Range;
 
@@ -124,6 +127,16 @@ fn other_in(rng: &mut ChaCha8Rng, range: Range<u32>, me: u32) -> u32 {
     if x >= me { x + 1 } else { x }
 }
 
+/// Uniform agent of `0..n` outside `range` (which must leave at least one).
+fn outside(rng: &mut ChaCha8Rng, n: u32, range: &Range<u32>) -> u32 {
+    let x = below(rng, n - range.len() as u32);
+    if x >= range.start {
+        x + range.len() as u32
+    } else {
+        x
+    }
+}
+
 impl<'a> DayContacts<'a> {
     /// The generator for `day` of `population`, which must have been generated from `scenario`.
     #[must_use]
@@ -204,11 +217,21 @@ impl<'a> DayContacts<'a> {
 
         let count = negative_binomial(&mut rng, s.random.mean_initiated, s.random.dispersion);
         let district = p.district_members(u32::from(agent.district));
+        let province = p.province_members(agent.province);
+        let provinces = s.provinces.enabled;
         let transport_share = s.transport.share_of_random;
         for k in 0..count {
-            let local = bernoulli(&mut rng, s.random.same_district_share) && district.len() >= 2;
-            let other = if local {
+            // With provinces, first: someone of another province (not drawn without, so that
+            // the streams of scenarios without provinces do not shift).
+            let away = provinces && bernoulli(&mut rng, s.provinces.other_province_share);
+            let local =
+                !away && bernoulli(&mut rng, s.random.same_district_share) && district.len() >= 2;
+            let other = if away {
+                outside(&mut rng, p.len(), &province)
+            } else if local {
                 other_in(&mut rng, district.clone(), owner)
+            } else if province.len() >= 2 {
+                other_in(&mut rng, province.clone(), owner)
             } else {
                 other_in(&mut rng, 0..p.len(), owner)
             };

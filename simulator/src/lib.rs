@@ -29,6 +29,9 @@
 //!   incidence on a log axis, the cohort reproduction number, recall and precision; with
 //!   replicates, means with 95% bands; a sweep's `sweep.svg`), byte-identical for the same
 //!   scenario and seed.
+//! - [`provinces`]: Vietnam's provinces (2019 census populations, shared with `bluezone
+//!   bandwidth --regions`), placing agents, districts and seeds in them, with contacts across
+//!   provinces and regional publication ([`scenario::Provinces`]).
 //! - [`sample`]: the random samplers (negative binomial, gamma, Poisson, log-normal) and keyed
 //!   streams.
 //! - Two scenarios: the default (simple, uncalibrated, unchanged so that earlier figures stay
@@ -61,8 +64,8 @@
 //! # Not done
 //!
 //! The workflow uses `bluezone_server::Workflow` over the in-memory store, without accounts or
-//! HTTP (the health workers act as a `Principal` built in process); batches are national, not
-//! regional; the run without the app has no manual contact tracing.
+//! HTTP (the health workers act as a `Principal` built in process); with [`scenario::Provinces`]
+//! batches are regional but a phone subscribes to its home province only; the run without the app has no manual contact tracing.
 
 #![forbid(unsafe_code)]
 
@@ -71,6 +74,7 @@ pub mod model;
 pub mod output;
 pub mod plot;
 pub mod population;
+pub mod provinces;
 pub mod sample;
 pub mod scenario;
 pub mod sim;

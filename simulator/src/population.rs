@@ -25,6 +25,7 @@
 
 use std::ops::Range;
 
+use crate::provinces::apportion;
 use crate::sample::{below, bernoulli, shuffle, stream_rng, weighted_index};
 use crate::scenario::{OccupationNetwork, Scenario, ScenarioError};
 
@@ -67,6 +68,9 @@ pub struct Agent {
     pub district: u16,
     /// Age group.
     pub age_group: AgeGroup,
+    /// Index of the agent's province in [`Population::province_code`]'s numbering (0, the whole
+    /// country, without provinces).
+    pub province: u8,
 }
 
 const _: () = assert!(std::mem::size_of::<Agent>() == 8);
@@ -79,6 +83,10 @@ pub struct Population {
     household_offsets: Vec<u32>,
     /// District `d` holds agents `district_offsets[d]..district_offsets[d + 1]`.
     district_offsets: Vec<u32>,
+    /// Province `p` (an index) holds agents `province_offsets[p]..province_offsets[p + 1]`.
+    province_offsets: Vec<u32>,
+    /// GSO code of province `p` (`[0]`, the whole country, without provinces).
+    province_codes: Vec<u16>,
     /// Occupation network in CSR form: agent `i`'s neighbours are
     /// `neighbours[offsets[i]..offsets[i + 1]]`, sorted.
     network_offsets: Vec<u32>,
@@ -178,6 +186,35 @@ fn head_and_other_shares(shares: [f64; 3], mean_size: f64) -> ([f64; 3], [f64; 3
     (head, others.map(|x| x / sum))
 }
 
+/// Each district's agents and province index, in order, and the provinces' GSO codes.
+///
+/// Without provinces: `districts` districts of one province (code 0), the agents split evenly,
+/// the remainder going to the first districts. With provinces
+/// ([`crate::scenario::Provinces`]): the agents, then at least 63 districts, apportioned to the
+/// provinces by their 2019 census populations (at least one each, no district without agents),
+/// and each province's agents split evenly among its districts.
+fn district_plan(scenario: &Scenario) -> (Vec<(u32, u8)>, Vec<u16>) {
+    let n = scenario.population;
+    let split = |total: u32, parts: u32, province: u8| {
+        (0..parts).map(move |d| (total / parts + u32::from(d < total % parts), province))
+    };
+    if !scenario.provinces.enabled {
+        return (split(n, scenario.districts, 0).collect(), vec![0]);
+    }
+    let table = crate::provinces::vietnam();
+    let weights: Vec<f64> = table.iter().map(|p| p.population as f64).collect();
+    let people = apportion(n, &weights, 1);
+    let count = table.len() as u32;
+    let districts = apportion(scenario.districts.max(count), &weights, 1);
+    let plan = people
+        .iter()
+        .zip(&districts)
+        .enumerate()
+        .flat_map(|(p, (&agents, &d))| split(agents, d.min(agents), p as u8))
+        .collect();
+    (plan, table.iter().map(|p| p.code).collect())
+}
+
 impl Population {
     /// Generates the population of `scenario` from `seed`.
     ///
@@ -189,7 +226,6 @@ impl Population {
     pub fn generate(scenario: &Scenario, seed: u64) -> Result<Self, ScenarioError> {
         scenario.validate()?;
         let n = scenario.population;
-        let districts = scenario.districts;
         let weights = &scenario.household_size_weights;
         let weight_total: f64 = weights.iter().sum();
         let shares = [
@@ -203,18 +239,22 @@ impl Population {
             .adult_in_every_household
             .then(|| head_and_other_shares(shares, scenario.mean_household_size()));
 
+        let (plan, province_codes) = district_plan(scenario);
+        let mut province_offsets: Vec<u32> = Vec::new();
         let mut agents = Vec::with_capacity(n as usize);
         let mut household_offsets = vec![0u32];
         let mut district_offsets = vec![0u32];
         let mut edges: Vec<(u32, u32)> = Vec::new();
         let mut group_members: Vec<u32> = Vec::new();
 
-        for d in 0..districts {
+        for (d, &(quota, province)) in plan.iter().enumerate() {
+            let d = d as u32;
             let mut rng = stream_rng(seed, DOMAIN_POPULATION, u64::from(d), 0);
             let start = district_offsets[d as usize];
-            // Even split, the remainder going to the first districts.
-            let quota = n / districts + u32::from(d < n % districts);
             let end = start + quota;
+            if usize::from(province) == province_offsets.len() {
+                province_offsets.push(start);
+            }
             while (agents.len() as u32) < end {
                 let size = weighted_index(&mut rng, weights, weight_total) as u32 + 1;
                 let size = size.min(end - agents.len() as u32);
@@ -233,6 +273,7 @@ impl Population {
                         household,
                         district: d as u16,
                         age_group,
+                        province,
                     });
                 }
                 household_offsets.push(agents.len() as u32);
@@ -285,6 +326,7 @@ impl Population {
             cursor[b as usize] += 1;
         }
         drop(edges);
+        province_offsets.push(n);
         for i in 0..n as usize {
             let range = network_offsets[i] as usize..network_offsets[i + 1] as usize;
             network_neighbours[range].sort_unstable();
@@ -294,9 +336,31 @@ impl Population {
             agents,
             household_offsets,
             district_offsets,
+            province_offsets,
+            province_codes,
             network_offsets,
             network_neighbours,
         })
+    }
+
+    /// Number of provinces (1, the whole country, without provinces).
+    #[must_use]
+    pub fn province_count(&self) -> u32 {
+        self.province_codes.len() as u32
+    }
+
+    /// The GSO code of province `p` (0, the whole country, without provinces).
+    #[must_use]
+    pub fn province_code(&self, p: u8) -> u16 {
+        self.province_codes[usize::from(p)]
+    }
+
+    /// The agents of province `p`, a range of consecutive indices (the whole population
+    /// without provinces).
+    #[must_use]
+    pub fn province_members(&self, p: u8) -> Range<u32> {
+        let p = usize::from(p);
+        self.province_offsets[p]..self.province_offsets[p + 1]
     }
 
     /// Number of agents.
@@ -359,8 +423,10 @@ impl Population {
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
         self.agents.len() * std::mem::size_of::<Agent>()
+            + 2 * self.province_codes.len()
             + 4 * (self.household_offsets.len()
                 + self.district_offsets.len()
+                + self.province_offsets.len()
                 + self.network_offsets.len()
                 + self.network_neighbours.len())
     }

@@ -148,6 +148,8 @@ pub struct Scenario {
     pub households: Households,
     /// Testing of verified F1s (onward tracing).
     pub f1_testing: F1Testing,
+    /// Vietnam's provinces, mobility between them and regional publication.
+    pub provinces: Provinces,
 }
 
 /// Bluetooth detection of one phone by another.
@@ -564,6 +566,80 @@ pub struct Households {
     pub adult_in_every_household: bool,
 }
 
+/// Vietnam's provinces: agents placed by the 2019 census, random contacts across provinces,
+/// seeds placed by province, and publication by region.
+///
+/// With `enabled`, the population is Vietnam's: the agents are split among the 63 provinces in
+/// proportion to their 2019 census populations (at least one each; the figures, with their
+/// sources, are `protocol/cli/data/vn-2021.csv` and its README, shared with `bluezone bandwidth
+/// --regions`), and `districts` among the provinces in the same proportion (at least one each,
+/// so at least 63 districts, none larger than its province's agents); households are formed
+/// within a district as without provinces. A random contact is with someone of another
+/// province with probability `other_province_share`, chosen uniformly among the agents of the
+/// other provinces (so a province is chosen in proportion to its population: a gravity model
+/// without distance decay); otherwise with someone of the agent's own district with
+/// probability `random.same_district_share`, or else of its own province (without provinces:
+/// of the whole population).
+///
+/// `other_province_share` is a modelling assumption: we found no published rate of contacts
+/// between people of different provinces in Vietnam. What the sources give is of another kind:
+/// the 2019 census counts 3.2% of the population aged 5 and over as having moved between
+/// provinces in the five years before the census (GSO, "Results of the Viet Nam Population and
+/// Housing Census 2019", chapter 7, Migration and urbanization), and Facebook's co-location
+/// data were used to build district-to-district contact matrices for Vietnam in 2020 (Oxford
+/// University Clinical Research Unit, M. Choisy's group), without a published share. The
+/// default, 0.02 of random contacts, is of the census's order; set it with `--set` or `--sweep`
+/// to see its effect.
+///
+/// `seeds` lists the provinces the initial infections are placed in, by GSO code, each with a
+/// weight (a seed lands in a province with probability proportional to its weight, then on a
+/// uniform agent of it); empty: seeds anywhere, uniformly. For the 2021 Delta wave, the August
+/// 2021 case counts of `vn-2021.csv` are the natural weights (TP. Hồ Chí Minh 131,306, Hà Nội
+/// 2,187).
+///
+/// In the protocol layer, each case is traced to its own province (what the server does by
+/// default for a facility of that province), each publication run makes one batch per
+/// province with cases, and every phone subscribes to its home province (and region 0, the
+/// whole country): it downloads the batches of those regions and their signed indexes when
+/// they change, and matches only those batches. A true F1 who lives in another province than
+/// the case is therefore never notified: [`crate::Summary::true_f1_other_province`] counts
+/// them. Bytes per phone per day are then reported by province (median, 95th percentile and
+/// worst-off province, over phones).
+///
+/// Defaults: `enabled = false` (the default scenario is one national region, as before),
+/// `other_province_share = 0.02`, `seeds = []`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provinces {
+    /// Place the population in Vietnam's provinces and publish by region. Default false.
+    pub enabled: bool,
+    /// Share of random contacts with someone of another province. Default 0.02 (a modelling
+    /// assumption, see above).
+    pub other_province_share: f64,
+    /// Provinces the seeds are placed in, with weights. Default empty (anywhere).
+    pub seeds: Vec<SeedProvince>,
+}
+
+impl Default for Provinces {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            other_province_share: 0.02,
+            seeds: Vec::new(),
+        }
+    }
+}
+
+/// A province seeds are placed in, and its weight.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedProvince {
+    /// GSO code of the province (1 to 96).
+    pub code: u16,
+    /// Weight (non-negative; the seeds' shares are the weights over their sum).
+    pub weight: f64,
+}
+
 /// Testing of verified F1s: onward tracing.
 ///
 /// When an app user's F1 row is first verified (at the report's hour), the user is sampled on
@@ -831,6 +907,7 @@ impl Default for Scenario {
             seeding: Seeding::default(),
             households: Households::default(),
             f1_testing: F1Testing::default(),
+            provinces: Provinces::default(),
         }
     }
 }
@@ -1185,6 +1262,34 @@ impl Scenario {
                 *p,
             )?;
         }
+        self.validate_provinces()
+    }
+
+    fn validate_provinces(&self) -> Result<(), ScenarioError> {
+        let p = &self.provinces;
+        probability("provinces.other_province_share", p.other_province_share)?;
+        for (i, seed) in p.seeds.iter().enumerate() {
+            if crate::provinces::by_code(seed.code).is_none() {
+                return Err(invalid(
+                    &format!("provinces.seeds[{i}].code"),
+                    format!("{} is not the GSO code of a province", seed.code),
+                ));
+            }
+            non_negative(&format!("provinces.seeds[{i}].weight"), seed.weight)?;
+        }
+        if !p.seeds.is_empty() && p.seeds.iter().map(|s| s.weight).sum::<f64>() <= 0.0 {
+            return Err(invalid("provinces.seeds", "weights must not all be zero"));
+        }
+        let count = crate::provinces::vietnam().len() as u32;
+        if p.enabled && self.population < 2 * count {
+            return Err(invalid(
+                "population",
+                format!(
+                    "must be at least {} with provinces (two agents a province)",
+                    2 * count
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -1271,6 +1376,51 @@ mod tests {
     fn invalid_values_name_their_field() {
         let cases: Vec<(&str, Mutation)> = vec![
             ("population", Box::new(|s| s.population = 1)),
+            (
+                "population",
+                Box::new(|s| {
+                    s.population = 100;
+                    s.districts = 10;
+                    s.provinces.enabled = true;
+                }),
+            ),
+            (
+                "provinces.other_province_share",
+                Box::new(|s| s.provinces.other_province_share = 1.5),
+            ),
+            (
+                "provinces.seeds[0].code",
+                Box::new(|s| {
+                    s.provinces.seeds = vec![SeedProvince {
+                        code: 3,
+                        weight: 1.0,
+                    }];
+                }),
+            ),
+            (
+                "provinces.seeds[1].weight",
+                Box::new(|s| {
+                    s.provinces.seeds = vec![
+                        SeedProvince {
+                            code: 79,
+                            weight: 1.0,
+                        },
+                        SeedProvince {
+                            code: 1,
+                            weight: -1.0,
+                        },
+                    ];
+                }),
+            ),
+            (
+                "provinces.seeds",
+                Box::new(|s| {
+                    s.provinces.seeds = vec![SeedProvince {
+                        code: 79,
+                        weight: 0.0,
+                    }];
+                }),
+            ),
             ("districts", Box::new(|s| s.districts = 0)),
             ("districts", Box::new(|s| s.districts = 70_000)),
             (

@@ -78,10 +78,10 @@ use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
 use bluezone_protocol::{
     CandidateExposure, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, F0Upload, F1Report,
     Phone, PhoneConfig, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime,
-    VerifiedBatch, sighting_day,
+    VerifiedBatch, WHOLE_COUNTRY, sighting_day,
 };
 use bluezone_server::domain::settings::{Settings, ThrottleConfig, Unit};
-use bluezone_server::domain::store::{ConfirmationRecord, MemoryStore, Role, Store};
+use bluezone_server::domain::store::{BatchRecord, ConfirmationRecord, MemoryStore, Role, Store};
 use bluezone_server::domain::workflow::{
     IndexScope, MemorySink, Principal, PublicationSink, Workflow,
 };
@@ -94,7 +94,7 @@ use crate::model::{
     intervals_overlapped, path_loss_db, transmission_draw, transmission_probability,
 };
 use crate::population::Population;
-use crate::sample::{below, hash_uniform, stream_rng};
+use crate::sample::{below, hash_uniform, stream_rng, weighted_index};
 use crate::scenario::{Scenario, ScenarioError};
 
 /// The virtual clock's origin: 2021-01-01 00:00 UTC (day 0 of every run).
@@ -249,6 +249,12 @@ pub struct Summary {
     pub true_f1_with_app: u64,
     /// True F1s found (a verified row for the case from their phone).
     pub true_f1_found: u64,
+    /// True F1s who live in another province than their case (0 without provinces): each
+    /// case is traced to its own province and a phone matches only the batches of its home
+    /// province (and region 0), so these are never notified, the cost of regional publication.
+    pub true_f1_other_province: u64,
+    /// Those of them who run the app (the ones national publication could have found).
+    pub true_f1_other_province_with_app: u64,
     /// `true_f1_found / true_f1`.
     pub recall: f64,
     /// `true_f1_found / true_f1_with_app`.
@@ -273,8 +279,18 @@ pub struct Summary {
     pub delay_hours_mean: f64,
     /// Median of the same.
     pub delay_hours_median: f64,
-    /// Mean bytes downloaded per phone per day.
+    /// Mean bytes downloaded per phone per day (the national mean, over all phones).
     pub bytes_per_phone_per_day: f64,
+    /// Median over phones of the bytes a phone downloads per day, its province's batches and
+    /// indexes (provinces weighted by their agents, as `bluezone bandwidth --regions`'s
+    /// `median`); without provinces, the mean.
+    pub bytes_per_phone_per_day_median: f64,
+    /// 95th percentile of the same (`p95`).
+    pub bytes_per_phone_per_day_p95: f64,
+    /// The same in the worst-off province (`worst-off`).
+    pub bytes_per_phone_per_day_worst_off: f64,
+    /// GSO code of the worst-off province (0, the whole country, without provinces).
+    pub worst_off_province: u16,
     /// Reports sent.
     pub reports: u64,
     /// Reports rejected entirely by verification, per day (filter false positives, or hits
@@ -614,6 +630,14 @@ pub fn phone_bytes(phone: &Phone) -> u64 {
         + phone.sightings().len() * SIGHTING_PAYLOAD_BYTES * 10 / 7) as u64
 }
 
+/// [`Summary`]'s bytes per phone per day by province.
+struct ProvinceBytes {
+    median: f64,
+    p95: f64,
+    worst_off: f64,
+    worst_off_province: u16,
+}
+
 struct Sim<'a> {
     s: &'a Scenario,
     seed: u64,
@@ -679,6 +703,77 @@ struct Sim<'a> {
     /// Without the app: members of each household infected at home.
     home_infections: Vec<u8>,
     contacts: u64,
+    /// Per province (index): bytes a phone of it downloaded over the run.
+    province_bytes: Vec<u64>,
+    /// The signed index of each region as phones last downloaded it.
+    held_indexes: BTreeMap<u16, Vec<u8>>,
+}
+
+/// Whether the phone of `agent` fetches the batches of `region`: region 0's and its home
+/// province's ([`Phone::batches_to_fetch`]).
+fn subscribes(pop: &Population, agent: u32, region: u16) -> bool {
+    region == WHOLE_COUNTRY || home_region(pop, agent) == region
+}
+
+/// The region an agent's phone subscribes to besides region 0: its home province's code (0
+/// without provinces).
+fn home_region(pop: &Population, agent: u32) -> u16 {
+    pop.province_code(pop.agents()[agent as usize].province)
+}
+
+/// The initial infections of `scenario` over `pop`, by day: their number from
+/// `epidemic.initial_infected_per_million` (at least one), each on a uniform agent (with
+/// provinces and `provinces.seeds`, of a province drawn by weight), on a day drawn from the
+/// first `seeding.days`.
+#[must_use]
+pub fn seeds(scenario: &Scenario, pop: &Population) -> BTreeMap<u32, Vec<u32>> {
+    let seed = scenario.seed;
+    let n = pop.len();
+    let count = ((f64::from(n) * scenario.epidemic.initial_infected_per_million / 1e6).round()
+        as u32)
+        .clamp(1, n);
+    let mut rng = stream_rng(seed, DOMAIN_SEEDING, 0, 0);
+    let mut chosen = BTreeSet::new();
+    let p = &scenario.provinces;
+    if p.enabled && !p.seeds.is_empty() {
+        // A province by weight, then an agent of it.
+        let weights: Vec<f64> = (0..pop.province_count())
+            .map(|i| {
+                let code = pop.province_code(i as u8);
+                p.seeds
+                    .iter()
+                    .filter(|s| s.code == code)
+                    .map(|s| s.weight)
+                    .sum()
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let room: u32 = (0..weights.len())
+            .filter(|&i| weights[i] > 0.0)
+            .map(|i| pop.province_members(i as u8).len() as u32)
+            .sum();
+        while (chosen.len() as u32) < count.min(room) {
+            let members = pop.province_members(weighted_index(&mut rng, &weights, total) as u8);
+            chosen.insert(members.start + below(&mut rng, members.end - members.start));
+        }
+    } else {
+        while (chosen.len() as u32) < count {
+            chosen.insert(below(&mut rng, n));
+        }
+    }
+    // Each seed's day, from a stream of its own (none drawn when all start on day 0).
+    let days = scenario.seeding.days;
+    let mut day_rng = stream_rng(seed, DOMAIN_SEEDING, 1, 0);
+    let mut by_day: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for agent in chosen {
+        let day = if days > 1 {
+            below(&mut day_rng, days)
+        } else {
+            0
+        };
+        by_day.entry(day).or_default().push(agent);
+    }
+    by_day
 }
 
 fn key_rng(seed: u64, agent: u32, day: u32) -> rand_chacha::ChaCha8Rng {
@@ -725,11 +820,12 @@ pub fn run(
         throttle: ThrottleConfig::default(),
         units: vec![Unit {
             name: "unit".into(),
-            districts: (0..scenario.districts).collect(),
+            districts: (0..pop.district_count()).collect(),
             public_key: unit,
         }],
-        // Every case is traced to region 0, the whole country: one batch per run, which every
-        // phone downloads (the simulated country has no provinces yet).
+        // Without provinces every case is traced to region 0, the whole country (the facility
+        // has no province): one batch per run, which every phone downloads. With provinces,
+        // each case is traced to its own province ([`Sim::trace`]).
         facilities: Vec::new(),
         regions: Default::default(),
         retention: Default::default(),
@@ -798,6 +894,8 @@ pub fn run(
         by_setting: [[0; 4]; 2],
         home_infections: vec![0; pop.household_count() as usize],
         contacts: 0,
+        province_bytes: vec![0; pop.province_count() as usize],
+        held_indexes: BTreeMap::new(),
     };
     sim.seed_infections();
     let mut daily = Vec::with_capacity(scenario.days as usize);
@@ -815,26 +913,7 @@ impl Sim<'_> {
     }
 
     fn seed_infections(&mut self) {
-        let n = self.pop.len();
-        let count = ((f64::from(n) * self.s.epidemic.initial_infected_per_million / 1e6).round()
-            as u32)
-            .clamp(1, n);
-        let mut rng = stream_rng(self.seed, DOMAIN_SEEDING, 0, 0);
-        let mut chosen = BTreeSet::new();
-        while (chosen.len() as u32) < count {
-            chosen.insert(below(&mut rng, n));
-        }
-        // Each seed's day, from a stream of its own (none drawn when all start on day 0).
-        let days = self.s.seeding.days;
-        let mut day_rng = stream_rng(self.seed, DOMAIN_SEEDING, 1, 0);
-        for agent in chosen {
-            let day = if days > 1 {
-                below(&mut day_rng, days)
-            } else {
-                0
-            };
-            self.seeds.entry(day).or_default().push(agent);
-        }
+        self.seeds = seeds(self.s, self.pop);
     }
 
     /// The effective confirmation of `agent` in the run with the app, if any: the earlier of an
@@ -1270,9 +1349,19 @@ impl Sim<'_> {
 
     /// Seed step 4 at `t`: "Trace F1".
     fn trace(&mut self, case: u64, t: u64) -> Result<(), RunError> {
-        self.server
-            .request_trace(&self.facility, case, EPOCH + t)
-            .map_err(server_err)?;
+        if self.s.provinces.enabled {
+            // The case's own province, what the server chooses by default for a facility of
+            // that province.
+            let agent = self.cases[(case - 1) as usize].agent;
+            let region = home_region(self.pop, agent);
+            self.server
+                .request_trace_to(&self.facility, case, &[region], EPOCH + t)
+                .map_err(server_err)?;
+        } else {
+            self.server
+                .request_trace(&self.facility, case, EPOCH + t)
+                .map_err(server_err)?;
+        }
         Ok(())
     }
 
@@ -1281,18 +1370,21 @@ impl Sim<'_> {
     /// pairs. Counted once every phone has 14 days of sightings (day 13 on), if the run is
     /// that long, so that the warm-up does not dilute them, and only at each day's first
     /// publication run (at midnight), a sample that keeps the default run's cost down.
-    fn count_tested(&mut self, opened: &VerifiedBatch, t: u64) {
+    fn count_tested(&mut self, opened: &VerifiedBatch, region: u16, t: u64) {
         if (self.s.days >= 14 && t / 86_400 < 13) || !t.is_multiple_of(86_400) {
             return;
         }
         let (from, to) = opened.plausible_sighting_window();
         let rule = self.rule;
+        let pop = self.pop;
         let tested = self
             .phones
             .par_iter()
+            .filter(|(agent, _)| subscribes(pop, **agent, region))
             .map(|(_, phone)| {
                 let correction = phone.config().rssi_correction_db;
-                let mut n = [0u64; 5];
+                // The five counts, and 1 for the phone.
+                let mut n = [0u64; 6];
                 // Relevant tested sightings per UTC day (what one candidate exposure groups).
                 let mut per_day: Vec<(u64, u64)> = Vec::new();
                 for s in phone.sightings().iter() {
@@ -1315,10 +1407,11 @@ impl Sim<'_> {
                 }
                 n[3] = n[1] * n[1].saturating_sub(1) / 2;
                 n[4] = per_day.iter().map(|(_, k)| k * (k - 1) / 2).sum();
+                n[5] = 1;
                 n
             })
-            .reduce(|| [0; 5], |a, b| std::array::from_fn(|i| a[i] + b[i]));
-        self.matchings += self.phones.len() as u64;
+            .reduce(|| [0u64; 6], |a, b| std::array::from_fn(|i| a[i] + b[i]));
+        self.matchings += tested[5];
         for (total, n) in self.tested.iter_mut().zip(tested) {
             *total += n;
         }
@@ -1326,36 +1419,81 @@ impl Sim<'_> {
 
     /// A publication run at `t`, then every phone matches the new batch and reports.
     fn publish(&mut self, t: u64, row: &mut DayRow) -> Result<(), RunError> {
-        // Region 0 only (see `regions` above): a run makes one batch or none.
-        let Some(record) = self
-            .server
-            .publish(EPOCH + t)
-            .map_err(server_err)?
-            .into_iter()
-            .next()
-        else {
+        // One batch per region some waiting case is traced to (region 0 only without
+        // provinces).
+        let run = self.server.publish(EPOCH + t).map_err(server_err)?;
+        if run.is_empty() {
             return Ok(());
-        };
-        // What phones download: the static batch file and region 0's signed index.
+        }
+        self.download(&run, row)?;
+        for record in &run {
+            self.match_batch(record, t, row)?;
+        }
+        Ok(())
+    }
+
+    /// What the phones of each province download after a run: the signed indexes of region 0
+    /// and of their home province when they changed, and the run's batches of those regions.
+    fn download(&mut self, run: &[BatchRecord], row: &mut DayRow) -> Result<(), RunError> {
+        let missing = || server_err("the server kept no publication file");
+        let mut changed: BTreeMap<u16, u64> = BTreeMap::new();
+        let homes: BTreeSet<u16> = (0..self.pop.province_count())
+            .map(|p| self.pop.province_code(p as u8))
+            .chain(std::iter::once(WHOLE_COUNTRY))
+            .collect();
+        for &region in &homes {
+            let index = (self.publication.index(IndexScope::Region(region)))
+                .map_err(server_err)?
+                .ok_or_else(missing)?;
+            if self.held_indexes.get(&region) != Some(&index) {
+                changed.insert(region, index.len() as u64);
+                self.held_indexes.insert(region, index);
+            }
+        }
+        let n = u128::from(self.pop.len());
+        let mut weighted = 0u128;
+        for p in 0..self.pop.province_count() {
+            let home = self.pop.province_code(p as u8);
+            let regions = BTreeSet::from([WHOLE_COUNTRY, home]);
+            let bytes: u64 = regions
+                .iter()
+                .map(|r| changed.get(r).copied().unwrap_or(0))
+                .chain(
+                    run.iter()
+                        .filter(|b| regions.contains(&b.region))
+                        .map(|b| u64::from(b.byte_len)),
+                )
+                .sum();
+            self.province_bytes[p as usize] += bytes;
+            weighted += u128::from(bytes) * self.pop.province_members(p as u8).len() as u128;
+        }
+        row.bytes_per_phone += (weighted / n) as u64;
+        Ok(())
+    }
+
+    /// Every phone subscribed to the batch's region matches it and reports.
+    fn match_batch(
+        &mut self,
+        record: &BatchRecord,
+        t: u64,
+        row: &mut DayRow,
+    ) -> Result<(), RunError> {
         let missing = || server_err("the server kept no publication file");
         let bytes = (self
             .publication
             .batch(record.batch_id)
             .map_err(server_err)?)
         .ok_or_else(missing)?;
-        let index = (self.publication.index(IndexScope::Region(0)))
-            .map_err(server_err)?
-            .ok_or_else(missing)?;
         let publisher = self.server.publisher_key();
         row.batches += 1;
         row.rpis_published += u64::from(record.published_rpis);
-        row.bytes_per_phone += (bytes.len() + index.len()) as u64;
         for c in &record.cases {
             self.cases[(c - 1) as usize].published = true;
         }
         // Every phone checks the same signed bytes: open (verify) once.
         let opened = VerifiedBatch::open(&bytes, &publisher).map_err(server_err)?;
-        self.count_tested(&opened, t);
+        let region = record.region;
+        self.count_tested(&opened, region, t);
         let batch_id = record.batch_id;
         let now = UnixTime(EPOCH + t);
         let report_t = t + u64::from(self.s.workflow.report_hours) * 3600;
@@ -1369,6 +1507,7 @@ impl Sim<'_> {
         let reports: Vec<(u32, Vec<F1Report>)> = self
             .phones
             .par_iter_mut()
+            .filter(|(agent, _)| subscribes(pop, **agent, region))
             .filter_map(|(&agent, phone)| {
                 let outcome = match phone.match_verified(&opened, now) {
                     Ok(outcome) => outcome,
@@ -1828,6 +1967,33 @@ impl Sim<'_> {
         out
     }
 
+    /// Bytes a phone downloads per day by province: median and 95th percentile over phones
+    /// (provinces weighted by their agents, as `bluezone bandwidth --regions`), and the
+    /// worst-off province.
+    fn province_bytes_per_day(&self, days: f64) -> ProvinceBytes {
+        let per_day = |p: usize| self.province_bytes[p] as f64 / days;
+        let mut order: Vec<usize> = (0..self.province_bytes.len()).collect();
+        order.sort_by(|&a, &b| per_day(a).total_cmp(&per_day(b)).then(a.cmp(&b)));
+        let n = f64::from(self.pop.len());
+        let quantile = |q: f64| {
+            let mut seen = 0.0;
+            for &p in &order {
+                seen += self.pop.province_members(p as u8).len() as f64 / n;
+                if seen >= q {
+                    return per_day(p);
+                }
+            }
+            order.last().map_or(0.0, |&p| per_day(p))
+        };
+        let worst = order.last().copied().unwrap_or(0);
+        ProvinceBytes {
+            median: fmt6(quantile(0.5)),
+            p95: fmt6(quantile(0.95)),
+            worst_off: fmt6(per_day(worst)),
+            worst_off_province: self.pop.province_code(worst as u8),
+        }
+    }
+
     fn finish(self, mut daily: Vec<DayRow>) -> Outcome {
         self.cohort_r(&mut daily);
         let s = self.s;
@@ -1851,6 +2017,16 @@ impl Sim<'_> {
             .iter()
             .filter(|k| self.verified.contains_key(k))
             .count() as u64;
+        let elsewhere: Vec<u32> = truth
+            .iter()
+            .filter(|&&(c, f1)| {
+                let agents = self.pop.agents();
+                let case = self.cases[(c - 1) as usize].agent;
+                agents[case as usize].province != agents[f1 as usize].province
+            })
+            .map(|&(_, f1)| f1)
+            .collect();
+        let province_days = self.province_bytes_per_day(days);
         let mut false_alerts = 0;
         let mut false_both = 0;
         let mut one_sided = 0;
@@ -1951,6 +2127,9 @@ impl Sim<'_> {
             true_f1,
             true_f1_with_app,
             true_f1_found: found,
+            true_f1_other_province: elsewhere.len() as u64,
+            true_f1_other_province_with_app: elsewhere.iter().filter(|&&a| self.app(a)).count()
+                as u64,
             recall: ratio(found, true_f1),
             recall_app_users: ratio(found, true_f1_with_app),
             f1_verified: self.verified.len() as u64,
@@ -1964,6 +2143,10 @@ impl Sim<'_> {
             delay_hours_mean: fmt6(delay_mean),
             delay_hours_median: delay_median,
             bytes_per_phone_per_day: fmt6(total(|r| r.bytes_per_phone) as f64 / days),
+            bytes_per_phone_per_day_median: province_days.median,
+            bytes_per_phone_per_day_p95: province_days.p95,
+            bytes_per_phone_per_day_worst_off: province_days.worst_off,
+            worst_off_province: province_days.worst_off_province,
             reports: total(|r| r.reports),
             rejected_reports_per_day: fmt6(total(|r| r.reports_rejected) as f64 / days),
             refused_sightings_per_day: fmt6(self.refused_sightings as f64 / days),

@@ -1,13 +1,15 @@
 //! The acceptance tests on small populations: perfect detection finds every true F1 with
 //! no false alert; a relay attacker's contacts verify only one-sided; the same seed gives
 //! byte-identical outputs whatever the thread count; the lazy phone scheme gives the same F1s as
-//! giving every app user a phone; the risk rule's rates by setting, on a constructed case.
+//! giving every app user a phone; the risk rule's rates by setting, on a constructed case; with
+//! provinces, a phone matches only its province's batches, and lazy phones and thread counts
+//! still change nothing.
 
 use std::collections::BTreeSet;
 
 use bluezone_sim::output::{daily_csv, summary_json};
-use bluezone_sim::scenario::{BleEnvironment, ContactShape};
-use bluezone_sim::{Options, Outcome, Scenario, run};
+use bluezone_sim::scenario::{BleEnvironment, ContactShape, SeedProvince};
+use bluezone_sim::{Options, Outcome, Population, Scenario, run};
 
 /// Some transport contacts and a per-contact environment offset in every setting.
 fn with_transport_and_environment(mut s: Scenario) -> Scenario {
@@ -151,6 +153,20 @@ fn same_seed_gives_identical_outputs_on_any_thread_count() {
     assert_ne!(csv1, csv3);
 }
 
+/// The lazy phone scheme and a phone for every app user verify the same F1s, and their days
+/// are the same in everything but the number of phones held (and filter false positives, which
+/// only the extra sightings of the full path can cause; at 2^-24 none is expected here).
+fn assert_lazy_equals_all(lazy: &Outcome, all: &Outcome) {
+    assert_eq!(lazy.verified, all.verified);
+    for (a, b) in lazy.daily.iter().zip(&all.daily) {
+        let strip = |r: &bluezone_sim::DayRow| bluezone_sim::DayRow {
+            phones: 0,
+            ..r.clone()
+        };
+        assert_eq!(strip(a), strip(b));
+    }
+}
+
 #[test]
 fn lazy_phones_equal_all_phones() {
     let mut s = with_transport_and_environment(perfect(1_500, 20));
@@ -166,17 +182,8 @@ fn lazy_phones_equal_all_phones() {
     );
     assert!(lazy.summary.f1_verified > 10, "{:#?}", lazy.summary);
     assert!(all.summary.peak_phones > lazy.summary.peak_phones);
-    assert_eq!(lazy.verified, all.verified);
     assert_eq!(lazy.relayed, all.relayed);
-    for (a, b) in lazy.daily.iter().zip(&all.daily) {
-        // Everything but the number of phones held (and filter false positives, which only the
-        // extra sightings of the full path can cause; at 2^-24 none is expected here).
-        let strip = |r: &bluezone_sim::DayRow| bluezone_sim::DayRow {
-            phones: 0,
-            ..r.clone()
-        };
-        assert_eq!(strip(a), strip(b));
-    }
+    assert_lazy_equals_all(&lazy, &all);
     // What sizes ε: counted from every contact between app users, so the same both ways; the
     // shares and pairs are measured on the phones held, so only the full path sees them all.
     let (l, f) = (&lazy.summary, &all.summary);
@@ -284,4 +291,86 @@ fn without_the_protocol_layer_both_runs_are_the_same_epidemic() {
     // The no-app run does not depend on the protocol layer at all.
     assert_eq!(o.summary.infections_no_app, with.summary.infections_no_app);
     assert_eq!(o.summary.reports, 0);
+}
+
+/// Perfect conditions (every app user tested, uploading and reporting), cases only in Ho Chi
+/// Minh City at first, 30% of random contacts across provinces.
+fn regional(population: u32, days: u32) -> Scenario {
+    let mut s = perfect(population, days);
+    s.provinces.enabled = true;
+    s.provinces.other_province_share = 0.3;
+    // Random contacts long and close enough to be true F1s, so that some cross provinces.
+    s.random_contact.duration_median_min = 30.0;
+    s.random_contact.distance_median_m = 1.0;
+    s.provinces.seeds = vec![SeedProvince {
+        code: 79,
+        weight: 1.0,
+    }];
+    s
+}
+
+/// One run checks regional publication; two more check that the lazy phones and thread counts
+/// change nothing with provinces.
+#[test]
+fn with_provinces_lazy_phones_equal_all_phones_on_any_thread_count() {
+    let s = regional(1_000, 10);
+    let outputs = |threads: usize, all_phones: bool| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let o = pool.install(|| {
+            go(
+                &s,
+                Options {
+                    all_phones,
+                    ..Options::default()
+                },
+            )
+        });
+        (summary_json(&s, &o), daily_csv(&o.daily), o)
+    };
+    let (json1, csv1, lazy) = outputs(1, false);
+    let (json3, csv3, _) = outputs(3, false);
+    assert_eq!(json1, json3);
+    assert_eq!(csv1, csv3);
+    assert_regional(&s, &lazy);
+    let (_, _, all) = outputs(2, true);
+    assert!(lazy.summary.f1_verified > 0, "{:#?}", lazy.summary);
+    assert!(all.summary.peak_phones > lazy.summary.peak_phones);
+    assert_lazy_equals_all(&lazy, &all);
+}
+
+/// A phone downloads and matches only the batches of its province (and region 0).
+fn assert_regional(s: &Scenario, o: &Outcome) {
+    let m = &o.summary;
+    let p = Population::generate(s, s.seed).unwrap();
+    let province = |a: u32| p.agents()[a as usize].province;
+    assert!(m.cases_published > 0 && m.f1_verified > 0, "{m:#?}");
+    // Every verified F1 lives in its case's province: other phones never saw the batch.
+    assert!(
+        o.verified
+            .iter()
+            .all(|&(case, f1, _, _)| province(case) == province(f1))
+    );
+    // True F1s in other provinces exist and are counted, never found.
+    assert!(m.true_f1_other_province_with_app > 0, "{m:#?}");
+    assert!(m.true_f1_other_province >= m.true_f1_other_province_with_app);
+    assert!(m.true_f1_found + m.true_f1_other_province <= m.true_f1);
+    // Bytes differ by province: the worst off is one with cases (Ho Chi Minh City, where they
+    // started, or one they spread to); most provinces have none and download only indexes.
+    assert!(m.worst_off_province != 0);
+    assert!(
+        m.bytes_per_phone_per_day_worst_off > 10.0 * m.bytes_per_phone_per_day_median,
+        "{m:#?}"
+    );
+    assert!(m.bytes_per_phone_per_day_median > 0.0);
+    assert!(m.bytes_per_phone_per_day_median <= m.bytes_per_phone_per_day_p95);
+    assert!(m.bytes_per_phone_per_day_p95 <= m.bytes_per_phone_per_day_worst_off);
+    assert!(m.bytes_per_phone_per_day > m.bytes_per_phone_per_day_median);
+    // An index-only province: one empty signed index of region 0 and one of its own, once.
+    assert!(
+        m.bytes_per_phone_per_day_median * f64::from(s.days) < 1_000.0,
+        "{m:#?}"
+    );
 }
