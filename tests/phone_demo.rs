@@ -11,26 +11,11 @@ use std::sync::OnceLock;
 use harness::{Server, TestUnit, config};
 use serde_json::json;
 
-/// The `bluezone` binary, built once with the tests' profile (next to the server binary).
+/// The `bluezone` binary, in the tests' profile (next to the server binary).
 fn bluezone() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let server = harness::binary();
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "bluezone-cli",
-                    "--bin",
-                    "bluezone",
-                ])
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "cargo build -p bluezone-cli failed");
-            server.with_file_name("bluezone")
-        })
+        .get_or_init(|| harness::built("bluezone-cli", "bluezone"))
         .clone()
 }
 

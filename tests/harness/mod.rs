@@ -22,27 +22,68 @@ use serde_json::{Value, json};
 pub fn binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "bluezone-server",
-                    "--bin",
-                    "bluezone-server",
-                ])
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "cargo build -p bluezone-server failed");
-            // target/<profile>/deps/<test> → target/<profile>/bluezone-server
-            let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-            let bin = profile_dir.join("bluezone-server");
-            assert!(bin.exists(), "{} missing", bin.display());
-            bin
-        })
+        .get_or_init(|| built("bluezone-server", "bluezone-server"))
         .clone()
+}
+
+/// The binary `bin` of workspace package `package`, in the tests' profile directory
+/// (`target/<profile>/`, next to `deps/` where the test executable runs from).
+///
+/// `cargo test --workspace` has already built every binary of a package that has tests of
+/// its own, with the features of the whole workspace. A `cargo build -p <package>` here would
+/// resolve the package's features alone, rebuild it and much of its dependency tree (minutes,
+/// and again for the next `cargo test --workspace`), so the binary is used as it is when it
+/// is newer than every source and manifest of the workspace's library and server code;
+/// otherwise (a single test run after an edit, or a package whose binary the test run did not
+/// build) cargo builds it.
+pub fn built(package: &str, bin: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = profile_dir.join(bin);
+    let fresh = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|made| newest_source().is_some_and(|newest| newest <= made));
+    if !fresh {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", package, "--bin", bin])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p {package} failed");
+    }
+    assert!(path.exists(), "{} missing", path.display());
+    path
+}
+
+/// When the newest file a workspace binary is built from was changed: the workspace's
+/// manifest and lock file and every file under `protocol/` and `reference-server/` (the
+/// server's and the command-line tool's sources, manifests and embedded files), `target` and
+/// hidden directories left out. `None` if the workspace cannot be read.
+fn newest_source() -> Option<std::time::SystemTime> {
+    let mut root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    while !root.join("Cargo.lock").exists() {
+        root = root.parent()?;
+    }
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let mut pending = vec![root.join("protocol"), root.join("reference-server")];
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        newest = newest.max(std::fs::metadata(root.join(file)).ok()?.modified().ok()?);
+    }
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).ok()? {
+            let entry = entry.ok()?;
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let meta = entry.metadata().ok()?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                newest = newest.max(meta.modified().ok()?);
+            }
+        }
+    }
+    Some(newest)
 }
 
 /// A preventive-medicine unit of the test configuration, with its private key.
