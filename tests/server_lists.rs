@@ -81,13 +81,7 @@ fn lists_are_searched_filtered_and_paged_without_losing_a_row() {
     let server = Server::start(dir.path(), &text);
     let (admin, doctor, unit_tokens) = server.set_up_accounts(&units);
     let create = |name: &str, scope: Value| {
-        let mut body =
-            json!({"username": name, "password": PASSWORD, "must_change_password": false});
-        body.as_object_mut()
-            .unwrap()
-            .extend(scope.as_object().unwrap().clone());
-        let reply = server.post_json("/api/v1/accounts", Some(&admin), &body);
-        assert_eq!(reply.status, 201, "{name}: {}", reply.text());
+        server.create_account(&admin, name, PASSWORD, scope);
         server.login(name, PASSWORD)
     };
     let hcm = create(

@@ -27,16 +27,7 @@ fn each_facility_sees_its_cases_and_oversight_its_province() {
     let server = Server::start(dir.path(), &text);
     let (admin, hanoi, _) = server.set_up_accounts(&[]);
     let create = |body: Value| server.post_json("/api/v1/accounts", Some(&admin), &body);
-    let account = |name: &str, scope: Value| {
-        let mut body =
-            json!({"username": name, "password": PASSWORD, "must_change_password": false});
-        body.as_object_mut()
-            .unwrap()
-            .extend(scope.as_object().unwrap().clone());
-        let reply = create(body);
-        assert_eq!(reply.status, 201, "{name}: {}", reply.text());
-        reply.json()
-    };
+    let account = |name: &str, scope: Value| server.create_account(&admin, name, PASSWORD, scope);
     let created = account(
         "bs.hcm",
         json!({"role": "treatment_facility", "facility": "bv-hcm"}),

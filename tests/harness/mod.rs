@@ -395,18 +395,11 @@ impl Server {
         // Created as a deployment's script would, keeping these passwords (the console makes
         // workers replace the admin's choice; `server_lifecycle.rs` tests that).
         let create = |name: &str, role: &str, unit: Option<&str>| {
-            let mut body = json!({
-                "username": name,
-                "password": password,
-                "role": role,
-                "must_change_password": false,
-            });
-            match unit {
-                Some(u) => body["unit"] = json!(u),
-                None => body["facility"] = json!(FACILITY),
-            }
-            let reply = self.post_json("/api/v1/accounts", Some(&admin), &body);
-            assert_eq!(reply.status, 201, "create {name}: {}", reply.text());
+            let scope = match unit {
+                Some(u) => json!({"role": role, "unit": u}),
+                None => json!({"role": role, "facility": FACILITY}),
+            };
+            self.create_account(&admin, name, password, scope);
         };
         create("doctor", "treatment_facility", None);
         let mut unit_tokens = Vec::new();
@@ -417,6 +410,20 @@ impl Server {
         }
         let doctor = self.login("doctor", password);
         (admin, doctor, unit_tokens)
+    }
+
+    /// As `admin`, create account `name` with `password`, kept as a deployment's script would
+    /// (`must_change_password` false), and the role fields of `scope` (`role`, and `facility`,
+    /// `unit` or `province`); panics unless `201`. Returns the account as created.
+    pub fn create_account(&self, admin: &str, name: &str, password: &str, scope: Value) -> Value {
+        let mut body =
+            json!({"username": name, "password": password, "must_change_password": false});
+        body.as_object_mut()
+            .expect("an object")
+            .extend(scope.as_object().expect("role fields").clone());
+        let reply = self.post_json("/api/v1/accounts", Some(admin), &body);
+        assert_eq!(reply.status, 201, "create {name}: {}", reply.text());
+        reply.json()
     }
 
     /// Every row of a paged list (`GET` of `path`), following its `Link: <…>; rel="next"`
