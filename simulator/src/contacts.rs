@@ -20,14 +20,18 @@
 //! decided by a draw keyed by (owner, its index among the owner's random contacts, day), so that
 //! a share of 0 leaves every stream as it was. Each contact's duration and distance are drawn
 //! from its setting's [`ContactShape`]; its start is uniform over the part of the day where it
-//! fits.
+//! fits. The distance's draws are taken from the stream in their place but turned into metres
+//! only when asked ([`DrawnContact::contact`]): most contacts never need it.
 
 use std::ops::Range;
 
 use rand_chacha::ChaCha8Rng;
 
 use crate::population::Population;
-use crate::sample::{below, bernoulli, hash_uniform, log_normal, negative_binomial, stream_rng};
+use crate::sample::{
+    below, bernoulli, box_muller, hash_uniform, log_normal, negative_binomial, stream_rng,
+    uniform_open,
+};
 use crate::scenario::{
     ContactShape, MAX_DISTANCE_CM, MAX_DURATION_S, MIN_DISTANCE_CM, MIN_DURATION_S, Scenario,
 };
@@ -100,23 +104,73 @@ fn draw_contact(
     a: u32,
     b: u32,
     setting: Setting,
-) -> Contact {
+) -> DrawnContact {
     let minutes = log_normal(rng, shape.duration_median_min, shape.duration_sigma);
     let duration_s = (minutes * 60.0)
         .round()
         .clamp(f64::from(MIN_DURATION_S), f64::from(MAX_DURATION_S)) as u32;
-    let metres = log_normal(rng, shape.distance_median_m, shape.distance_sigma);
-    let distance_cm = (metres * 100.0)
-        .round()
-        .clamp(f64::from(MIN_DISTANCE_CM), f64::from(MAX_DISTANCE_CM)) as u16;
+    // The distance's two uniforms are taken from the stream now, in the order the full draw
+    // takes them, and turned into metres only if somebody asks ([`DrawnContact::contact`]).
+    let distance_uniforms = (uniform_open(rng), uniform_open(rng));
     let start_offset_s = below(rng, DAY_S - duration_s + 1);
-    Contact {
+    DrawnContact {
         a,
         b,
         setting,
         start_offset_s,
         duration_s,
-        distance_cm,
+        distance_uniforms,
+        distance_median_m: shape.distance_median_m,
+        distance_sigma: shape.distance_sigma,
+    }
+}
+
+/// A contact as the generator drew it: everything but its distance is final, and the distance
+/// is computed from the stream's draws on demand ([`DrawnContact::contact`]), because most
+/// contacts of a day (between two agents who are neither infected nor both app users) never
+/// need it. Asking gives exactly the distance an eager draw would have given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawnContact {
+    /// The owner ([`Contact::a`]).
+    pub a: u32,
+    /// The other agent ([`Contact::b`]).
+    pub b: u32,
+    /// Where it happened.
+    pub setting: Setting,
+    /// Start, in seconds since the beginning of the day.
+    pub start_offset_s: u32,
+    /// Duration in seconds.
+    pub duration_s: u32,
+    distance_uniforms: (f64, f64),
+    distance_median_m: f64,
+    distance_sigma: f64,
+}
+
+impl DrawnContact {
+    /// The whole contact, its distance computed (a log-normal draw from the two uniforms).
+    #[must_use]
+    pub fn contact(&self) -> Contact {
+        let (u1, u2) = self.distance_uniforms;
+        let metres = self.distance_median_m * (self.distance_sigma * box_muller(u1, u2)).exp();
+        let distance_cm = (metres * 100.0)
+            .round()
+            .clamp(f64::from(MIN_DISTANCE_CM), f64::from(MAX_DISTANCE_CM))
+            as u16;
+        Contact {
+            a: self.a,
+            b: self.b,
+            setting: self.setting,
+            start_offset_s: self.start_offset_s,
+            duration_s: self.duration_s,
+            distance_cm,
+        }
+    }
+
+    /// Number of 10-minute intervals the contact overlaps ([`crate::model::intervals_overlapped`]
+    /// without the distance).
+    #[must_use]
+    pub fn intervals_overlapped(&self) -> u64 {
+        crate::model::intervals_overlapped_by(self.start_offset_s, self.duration_s)
     }
 }
 
@@ -156,7 +210,7 @@ impl<'a> DayContacts<'a> {
     ///
     /// # Panics
     /// If `owner` is not an agent of the population.
-    pub fn for_each_of_agent(&self, owner: u32, mut f: impl FnMut(Contact)) {
+    pub fn for_each_of_agent(&self, owner: u32, mut f: impl FnMut(DrawnContact)) {
         let s = self.scenario;
         if s.containment.lockdown_on(self.day) {
             let share = s.containment.lockdown_non_household_share;
@@ -179,7 +233,7 @@ impl<'a> DayContacts<'a> {
     }
 
     /// Every contact owned by `owner`, before any lockdown.
-    fn generate(&self, owner: u32, mut f: impl FnMut(Contact)) {
+    fn generate(&self, owner: u32, mut f: impl FnMut(DrawnContact)) {
         let p = self.population;
         let s = self.scenario;
         let agent = p.agents()[owner as usize];
@@ -264,6 +318,12 @@ impl<'a> DayContacts<'a> {
 
     /// Calls `f` with every contact owned by the agents in `owners`, in agent order.
     pub fn for_each(&self, owners: Range<u32>, mut f: impl FnMut(Contact)) {
+        self.for_each_drawn(owners, |c| f(c.contact()));
+    }
+
+    /// [`for_each`](Self::for_each) with each contact as drawn, its distance computed only if
+    /// asked ([`DrawnContact::contact`]): what the simulator's contact pass uses.
+    pub fn for_each_drawn(&self, owners: Range<u32>, mut f: impl FnMut(DrawnContact)) {
         for owner in owners {
             self.for_each_of_agent(owner, &mut f);
         }
@@ -315,6 +375,30 @@ mod tests {
         sorted.sort_by_key(key);
         parts.sort_by_key(key);
         assert_eq!(sorted, parts);
+    }
+
+    #[test]
+    fn contacts_are_those_of_the_eager_draw() {
+        // FNV-1a over every field of two days' contacts, computed when each contact's distance
+        // was still drawn eagerly: computing it on demand from the same uniforms
+        // ([`DrawnContact`]) must not change a single contact.
+        let (s, p) = setup(3_000);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for day in [0u32, 3] {
+            for c in DayContacts::new(&p, &s, 7, day).collect() {
+                for x in [
+                    u64::from(c.a),
+                    u64::from(c.b),
+                    c.setting as u64,
+                    u64::from(c.start_offset_s),
+                    u64::from(c.duration_s),
+                    u64::from(c.distance_cm),
+                ] {
+                    h = (h ^ x).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+        assert_eq!(h, 0x64b8_c6da_c2b5_65c1);
     }
 
     #[test]

@@ -451,9 +451,16 @@ pub fn distance_at_m(ble: &BleModel, attenuation_db: f64) -> f64 {
 /// Number of 10-minute intervals a contact overlaps: the RPIs each phone of the pair can see.
 #[must_use]
 pub fn intervals_overlapped(c: &Contact) -> u64 {
+    intervals_overlapped_by(c.start_offset_s, c.duration_s)
+}
+
+/// [`intervals_overlapped`] of a contact that starts `start_offset_s` into the day and lasts
+/// `duration_s`.
+#[must_use]
+pub fn intervals_overlapped_by(start_offset_s: u32, duration_s: u32) -> u64 {
     let interval = bluezone_protocol::INTERVAL_SECONDS;
-    let first = u64::from(c.start_offset_s) / interval;
-    let last = (u64::from(c.start_offset_s) + u64::from(c.duration_s).max(1) - 1) / interval;
+    let first = u64::from(start_offset_s) / interval;
+    let last = (u64::from(start_offset_s) + u64::from(duration_s).max(1) - 1) / interval;
     last - first + 1
 }
 

@@ -86,6 +86,13 @@ pub fn bernoulli<R: Rng + ?Sized>(rng: &mut R, p: f64) -> bool {
 pub fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
     let u1 = uniform_open(rng);
     let u2 = uniform_open(rng);
+    box_muller(u1, u2)
+}
+
+/// The standard normal [`standard_normal`] makes of two uniforms in (0, 1), the first from the
+/// stream first (Box–Muller's cosine branch).
+#[must_use]
+pub fn box_muller(u1: f64, u2: f64) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 

@@ -15,6 +15,9 @@
 //!    home. Transmission uses one uniform draw per contact shared by both runs. Infections of
 //!    the day take effect at the end of the pass (an agent infected today is infectious at the
 //!    earliest tomorrow), so the result does not depend on the order of the pass.
+//!    What the pass needs of each agent (infected in either run, restricted, app user, source)
+//!    is one byte per agent computed once a day; a contact between two agents
+//!    infected in neither run who are not both app users only counts.
 //! 3. **Bluetooth.** In the run with the app, every contact between two app users that involves
 //!    a *source* is played through the BLE model ([`crate::model::detections`]) into real
 //!    [`Phone`]s: the transmitter's [`Phone::broadcast`] at the scan time, the receiver's
@@ -87,7 +90,7 @@ use bluezone_server::domain::workflow::{
 };
 use rayon::prelude::*;
 
-use crate::contacts::{Contact, DayContacts, Setting};
+use crate::contacts::{Contact, DayContacts, DrawnContact, Setting};
 use crate::model::{
     Curve, DECLARED_TX_POWER_DBM, Detection, FLAG_APP, FLAG_ASYMPTOMATIC, FLAG_COMPLIES,
     FLAG_REPORT_CONSENT, FLAG_UPLOAD_CONSENT, NOT_INFECTED, Traits, detections, distance_at_m,
@@ -540,6 +543,41 @@ enum Restriction {
     Free,
     Home,
     Away,
+}
+
+/// What the contact pass of a day needs to know of an agent, in one byte (computed once a day
+/// by [`Sim::day_states`], so that a contact reads one byte per agent instead of the agent's
+/// traits, infection days and quarantine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DayState(u8);
+
+impl DayState {
+    /// Infected (on any day so far) in the run without the app, and with it.
+    const INFECTED: [u8; 2] = [1, 2];
+    /// Restricted to home in each run ([`Restriction::Home`]).
+    const HOME: [u8; 2] = [4, 8];
+    /// Away from everybody in each run ([`Restriction::Away`]).
+    const AWAY: [u8; 2] = [16, 32];
+    /// An app user.
+    const APP: u8 = 64;
+    /// A source on this day ([`Sim::is_source`]; only with the protocol layer).
+    const SOURCE: u8 = 128;
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    fn infected_in_either(self) -> bool {
+        self.0 & (Self::INFECTED[0] | Self::INFECTED[1]) != 0
+    }
+
+    fn away(self, arm: usize) -> bool {
+        self.has(Self::AWAY[arm])
+    }
+
+    fn free(self, arm: usize) -> bool {
+        self.0 & (Self::HOME[arm] | Self::AWAY[arm]) == 0
+    }
 }
 
 /// Why a run failed.
@@ -1005,61 +1043,103 @@ impl Sim<'_> {
         d != NOT_INFECTED && day > u32::from(d) && self.sources.contains(&agent)
     }
 
+    /// Each agent's [`DayState`] for the contact pass of `day`, computed once, in parallel.
+    fn day_states(&self, day: u32) -> Vec<DayState> {
+        let protocol = self.opts.protocol;
+        (0..self.pop.len())
+            .into_par_iter()
+            .map(|a| {
+                let mut x = 0u8;
+                for arm in 0..2 {
+                    if self.infected[arm][a as usize] != NOT_INFECTED {
+                        x |= DayState::INFECTED[arm];
+                    }
+                    x |= match self.restriction(arm, a, day) {
+                        Restriction::Free => 0,
+                        Restriction::Home => DayState::HOME[arm],
+                        Restriction::Away => DayState::AWAY[arm],
+                    };
+                }
+                if self.app(a) {
+                    x |= DayState::APP;
+                }
+                if protocol && self.is_source(a, day) {
+                    x |= DayState::SOURCE;
+                }
+                DayState(x)
+            })
+            .collect()
+    }
+
     fn contact_pass(&self, day: u32) -> Vec<ChunkOut> {
         let n = self.pop.len();
         let gen_ = DayContacts::new(self.pop, self.s, self.seed, day);
+        let states = self.day_states(day);
         let chunks: Vec<u32> = (0..n.div_ceil(CHUNK)).collect();
-        let protocol = self.opts.protocol;
         chunks
             .par_iter()
             .map(|&k| {
                 let mut out = ChunkOut::default();
                 let from = k * CHUNK;
                 let to = (from + CHUNK).min(n);
-                gen_.for_each(from..to, |c| self.one_contact(&c, day, protocol, &mut out));
+                gen_.for_each_drawn(from..to, |c| self.one_contact(&c, day, &states, &mut out));
                 out
             })
             .collect()
     }
 
-    fn one_contact(&self, c: &Contact, day: u32, protocol: bool, out: &mut ChunkOut) {
-        let home = c.setting == Setting::Household;
+    /// Evaluates one contact for both runs. Most contacts are between two agents neither of
+    /// whom has been infected in either run and who are not both app users: they only count,
+    /// and their distance is never computed.
+    fn one_contact(&self, d: &DrawnContact, day: u32, states: &[DayState], out: &mut ChunkOut) {
         out.contacts += 1;
+        let (xa, xb) = (states[d.a as usize], states[d.b as usize]);
+        let infected = xa.infected_in_either() || xb.infected_in_either();
+        let protocol = self.opts.protocol;
+        let both_app = xa.has(DayState::APP) && xb.has(DayState::APP);
+        if !(infected || (protocol && both_app)) {
+            return;
+        }
+        let home = d.setting == Setting::Household;
+        let happens = |arm: usize| {
+            !(xa.away(arm) || xb.away(arm) || (!home && (!xa.free(arm) || !xb.free(arm))))
+        };
+        if !infected {
+            // Neither is a source (sources are infected): only the app users' sightings count,
+            // and every phone plays them with `all_phones`.
+            if happens(1) {
+                out.app_sightings += 2 * d.intervals_overlapped();
+                if self.opts.all_phones {
+                    out.journal.push(d.contact());
+                }
+            }
+            return;
+        }
+        let c = d.contact();
         let mut draw = None;
         for arm in 0..2 {
-            let (ra, rb) = (
-                self.restriction(arm, c.a, day),
-                self.restriction(arm, c.b, day),
-            );
-            if ra == Restriction::Away
-                || rb == Restriction::Away
-                || (!home && (ra != Restriction::Free || rb != Restriction::Free))
-            {
+            if !happens(arm) {
                 continue;
             }
-            let (da, db) = (
-                self.infected[arm][c.a as usize],
-                self.infected[arm][c.b as usize],
-            );
-            for (src, dst, ds, dd) in [(c.a, c.b, da, db), (c.b, c.a, db, da)] {
-                if ds == NOT_INFECTED || dd != NOT_INFECTED {
+            for (src, dst, xs, xd) in [(c.a, c.b, xa, xb), (c.b, c.a, xb, xa)] {
+                if !xs.has(DayState::INFECTED[arm]) || xd.has(DayState::INFECTED[arm]) {
                     continue;
                 }
+                let ds = self.infected[arm][src as usize];
                 let w = self.traits[src as usize].infectiousness(self.s, &self.curve, ds, day);
                 if w > 0.0 {
-                    let u = *draw.get_or_insert_with(|| transmission_draw(self.seed, c, day));
-                    if u < transmission_probability(self.s, c, w) {
+                    let u = *draw.get_or_insert_with(|| transmission_draw(self.seed, &c, day));
+                    if u < transmission_probability(self.s, &c, w) {
                         out.infections[arm].push((dst, src, c.setting as u8));
                     }
                 }
             }
             if arm == 1 && protocol {
-                let both_app = self.app(c.a) && self.app(c.b);
-                let (sa, sb) = (self.is_source(c.a, day), self.is_source(c.b, day));
+                let (sa, sb) = (xa.has(DayState::SOURCE), xb.has(DayState::SOURCE));
                 if both_app {
-                    out.app_sightings += 2 * intervals_overlapped(c);
+                    out.app_sightings += 2 * intervals_overlapped(&c);
                     if sa || sb || self.opts.all_phones {
-                        out.journal.push(*c);
+                        out.journal.push(c);
                     }
                 }
                 let near = f64::from(c.distance_cm) <= self.close_cm;
