@@ -122,6 +122,20 @@ impl Phone {
                 &self.keys[self.keys.len() - 1]
             }
         };
+        self.broadcast_of(key, interval)
+    }
+
+    /// What [`broadcast`](Self::broadcast) returns at `now` when a daily key already covers
+    /// it, or `None` when one would have to be drawn first. It leaves the phone unchanged, so
+    /// many threads may ask one phone at once (a simulator playing a day's contacts, a radio
+    /// stack that only reads).
+    pub fn broadcast_if_keyed(&self, now: UnixTime) -> Option<Broadcast> {
+        let interval = now.interval();
+        let key = self.keys.iter().rev().find(|k| k.covers(interval))?;
+        Some(self.broadcast_of(key, interval))
+    }
+
+    fn broadcast_of(&self, key: &DailyKey, interval: IntervalNumber) -> Broadcast {
         let rpi = key.rpi_key().rpi(interval);
         let metadata = Metadata::v1(self.config.tx_power_dbm).to_bytes();
         Broadcast {
@@ -439,6 +453,32 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.rotate_at, MIDNIGHT.plus_seconds(INTERVAL_SECONDS));
         assert_ne!(a.advertisement.rpi, c.advertisement.rpi);
+        assert_eq!(phone.daily_keys().len(), 1);
+    }
+
+    #[test]
+    fn broadcast_if_keyed_is_broadcast_without_drawing_a_key() {
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        let mut phone = Phone::new(PhoneConfig::default());
+        assert_eq!(phone.broadcast_if_keyed(MIDNIGHT.plus_seconds(10)), None);
+        assert!(phone.daily_keys().is_empty());
+        let first = phone.broadcast(MIDNIGHT.plus_seconds(10), &mut rng);
+        for t in [10, 700, SECONDS_PER_DAY - 1] {
+            let now = MIDNIGHT.plus_seconds(t);
+            let read = phone
+                .broadcast_if_keyed(now)
+                .expect("the day's key covers it");
+            assert_eq!(read, phone.clone().broadcast(now, &mut rng));
+        }
+        assert_eq!(
+            phone.broadcast_if_keyed(MIDNIGHT.plus_seconds(10)),
+            Some(first)
+        );
+        // The next UTC day has no key yet, and asking does not make one.
+        assert_eq!(
+            phone.broadcast_if_keyed(MIDNIGHT.plus_seconds(SECONDS_PER_DAY)),
+            None
+        );
         assert_eq!(phone.daily_keys().len(), 1);
     }
 

@@ -22,7 +22,10 @@
 //!    a *source* is played through the BLE model ([`crate::model::detections`]) into real
 //!    [`Phone`]s: the transmitter's [`Phone::broadcast`] at the scan time, the receiver's
 //!    [`Phone::hear`] with the modelled RSSI, in both directions (independent per-scan
-//!    terms, one environment offset per contact shared by both).
+//!    terms, one environment offset per contact shared by both). The play runs in parallel:
+//!    transmitters only read their phones ([`Phone::broadcast_if_keyed`]: every phone holds
+//!    the day's key), and each receiver hears its scans in the order of the day's contacts,
+//!    so the phones end exactly as a contact-by-contact loop would leave them.
 //!
 //! Ground truth is the scenario's close contact (15 minutes in a day within
 //! [`Scenario::close_contact_distance_m`]); the rates by setting in [`Summary`] judge the risk
@@ -122,6 +125,12 @@ pub const COMPLETE_AFTER_DAYS: u32 = 22;
 
 /// Owners per parallel work item of the contact pass.
 const CHUNK: u32 = 8192;
+
+/// Journal contacts whose scans are held at once when a day is played through Bluetooth (about
+/// 32 bytes per scan, a few dozen scans per contact).
+const BLUETOOTH_SLICE: usize = 1 << 17;
+/// Journal contacts per parallel work item of the Bluetooth play.
+const BLUETOOTH_CHUNK: usize = 1024;
 
 /// A true close contact: at least this many seconds in a day within the scenario's
 /// [`Scenario::close_contact_distance_m`].
@@ -537,6 +546,18 @@ struct Case {
     generation: u8,
 }
 
+/// One scan of a day's Bluetooth play: what `rx` heard, when, how loud.
+struct Scan {
+    payload: [u8; 20],
+    rx: u32,
+    time_s: u64,
+    rssi_dbm: i8,
+}
+
+/// The scans of some journal contacts, and (source, receiver, first detection's time) for each
+/// direction in which a source was heard ([`Sim::scans_of`]).
+type Played = (Vec<Scan>, Vec<(u32, u32, u64)>);
+
 /// Where an agent's contacts are restricted on a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Restriction {
@@ -724,7 +745,6 @@ struct Sim<'a> {
     matchings: u64,
     peak_phones: u64,
     peak_phone_bytes: u64,
-    scratch: Vec<Detection>,
     curve: Curve,
     /// Agents confirmed by an F1 test (run with the app): (hour of the result, generation).
     early_confirm: BTreeMap<u32, (u64, u8)>,
@@ -919,7 +939,6 @@ pub fn run(
         matchings: 0,
         peak_phones: 0,
         peak_phone_bytes: 0,
-        scratch: Vec::new(),
         curve: Curve::of(scenario),
         early_confirm: BTreeMap::new(),
         declared: BTreeSet::new(),
@@ -1199,33 +1218,86 @@ impl Sim<'_> {
         }
     }
 
+    /// Plays the day's journal through Bluetooth. Phones first (serial); then, a slice of the
+    /// journal at a time, every contact's detections and the transmitters' advertisements
+    /// in parallel (a transmitter only reads its phone: it holds the day's key), and every
+    /// receiver hears its scans in parallel, in journal order (sorted stably by receiver), so
+    /// each phone ends as the one-contact-at-a-time loop would leave it.
     fn bluetooth(&mut self, day: u32, journal: &[Contact]) {
-        let mut found = std::mem::take(&mut self.scratch);
         for c in journal {
             self.ensure_phone(c.a, day);
             self.ensure_phone(c.b, day);
             if self.is_source(c.a, day) || self.is_source(c.b, day) {
                 self.real_pairs.insert((c.a.min(c.b), c.a.max(c.b)));
             }
-            let (ta, tb) = (self.traits[c.a as usize], self.traits[c.b as usize]);
-            detections(self.s, self.seed, c, day, ta, tb, 0, &mut found);
-            self.play(c.a, c.b, day, &found);
-            self.note_heard(c.a, c.b, day, &found);
-            detections(self.s, self.seed, c, day, tb, ta, 1, &mut found);
-            self.play(c.b, c.a, day, &found);
-            self.note_heard(c.b, c.a, day, &found);
         }
-        self.scratch = found;
+        for part in journal.chunks(BLUETOOTH_SLICE) {
+            let played: Vec<Played> = part
+                .par_chunks(BLUETOOTH_CHUNK)
+                .map(|contacts| self.scans_of(day, contacts))
+                .collect();
+            let mut scans = Vec::with_capacity(played.iter().map(|p| p.0.len()).sum());
+            for (s, heard) in played {
+                scans.extend(s);
+                for (tx, rx, time) in heard {
+                    self.heard.entry(tx).or_default().push((rx, time));
+                }
+            }
+            scans.sort_by_key(|s| s.rx);
+            // The receivers' phones, each with its scans (one walk over the phones).
+            let mut work: Vec<(&mut Phone, &[Scan])> = Vec::new();
+            let mut rest = &scans[..];
+            for (&agent, phone) in &mut self.phones {
+                let Some(first) = rest.first() else { break };
+                if first.rx != agent {
+                    continue;
+                }
+                let k = rest.partition_point(|s| s.rx == agent);
+                work.push((phone, &rest[..k]));
+                rest = &rest[k..];
+            }
+            debug_assert!(rest.is_empty(), "every receiver has a phone");
+            work.par_iter_mut().for_each(|(phone, scans)| {
+                for s in scans.iter() {
+                    phone
+                        .hear(&s.payload, s.rssi_dbm, UnixTime(EPOCH + s.time_s))
+                        .expect("a 20-byte advertisement parses");
+                }
+            });
+        }
     }
 
-    /// Keeps, for a source `tx`, that `rx` heard it (the first detection's time), for the
-    /// notify-everyone baseline.
-    fn note_heard(&mut self, tx: u32, rx: u32, day: u32, found: &[Detection]) {
-        if let Some(first) = found.first()
-            && self.is_source(tx, day)
-        {
-            self.heard.entry(tx).or_default().push((rx, first.time_s));
+    /// The scans of `contacts` in both directions, in order, and for each direction whose
+    /// transmitter is a source and was heard, (source, receiver, first detection's time).
+    fn scans_of(&self, day: u32, contacts: &[Contact]) -> Played {
+        let mut found = Vec::new();
+        let mut scans = Vec::new();
+        let mut heard = Vec::new();
+        for c in contacts {
+            let (ta, tb) = (self.traits[c.a as usize], self.traits[c.b as usize]);
+            for (tx, rx, ttx, trx, direction) in [(c.a, c.b, ta, tb, 0), (c.b, c.a, tb, ta, 1)] {
+                detections(self.s, self.seed, c, day, ttx, trx, direction, &mut found);
+                let phone = &self.phones[&tx];
+                for d in &found {
+                    let now = UnixTime(EPOCH + d.time_s);
+                    let adv = phone
+                        .broadcast_if_keyed(now)
+                        .expect("every phone holds the key of the day");
+                    scans.push(Scan {
+                        payload: adv.advertisement.to_bytes(),
+                        rx,
+                        time_s: d.time_s,
+                        rssi_dbm: d.rssi_dbm,
+                    });
+                }
+                if let Some(first) = found.first()
+                    && self.is_source(tx, day)
+                {
+                    heard.push((tx, rx, first.time_s));
+                }
+            }
         }
+        (scans, heard)
     }
 
     /// The relay attacker: each victim hears, for the configured minutes, the advertisements of
