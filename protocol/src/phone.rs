@@ -1,7 +1,5 @@
 //! The app-side state of one phone: its daily keys, what it broadcasts, what it heard.
 
-use std::collections::BTreeMap;
-
 use rand_core::CryptoRng;
 
 use crate::advertisement::Advertisement;
@@ -71,8 +69,11 @@ pub struct Phone {
     /// Own daily keys, oldest first, at most one valid per interval.
     keys: Vec<DailyKey>,
     sightings: SightingLog,
-    /// Publication batches already matched: id → creation time, kept 14 days.
-    seen_batches: BTreeMap<u64, UnixTime>,
+    /// Publication batches already matched: (id, creation time) in increasing id order, kept
+    /// 14 days. A sorted vector searched by bisection rather than a map: a phone remembers about
+    /// 14 batches, which a `BTreeMap` keeps in three nodes of about 700 bytes together, against
+    /// 16 bytes an entry here; at 50 million simulated phones that is the difference.
+    seen_batches: Vec<(u64, UnixTime)>,
 }
 
 impl Phone {
@@ -82,28 +83,38 @@ impl Phone {
             config,
             keys: Vec::new(),
             sightings: SightingLog::with_capacity(config.sighting_capacity),
-            seen_batches: BTreeMap::new(),
+            seen_batches: Vec::new(),
         }
     }
 
-    /// What a saved state holds (SPEC.md appendix A).
-    pub(crate) fn parts(&self) -> (&[DailyKey], &SightingLog, &BTreeMap<u64, UnixTime>) {
+    /// What a saved state holds (SPEC.md appendix A); the matched batches in increasing id
+    /// order.
+    pub(crate) fn parts(&self) -> (&[DailyKey], &SightingLog, &[(u64, UnixTime)]) {
         (&self.keys, &self.sightings, &self.seen_batches)
     }
 
-    /// A phone from what a saved state holds.
+    /// A phone from what a saved state holds; `seen_batches` must be in strictly increasing id
+    /// order.
     pub(crate) fn from_parts(
         config: PhoneConfig,
         keys: Vec<DailyKey>,
         sightings: SightingLog,
-        seen_batches: BTreeMap<u64, UnixTime>,
+        seen_batches: Vec<(u64, UnixTime)>,
     ) -> Phone {
+        debug_assert!(seen_batches.windows(2).all(|w| w[0].0 < w[1].0));
         Phone {
             config,
             keys,
             sightings,
             seen_batches,
         }
+    }
+
+    /// Where batch `batch_id` stands among the matched batches: `Ok` if it was matched, else
+    /// `Err` with the place that keeps them in id order.
+    fn seen_batch(&self, batch_id: u64) -> Result<usize, usize> {
+        self.seen_batches
+            .binary_search_by_key(&batch_id, |&(id, _)| id)
     }
 
     /// This phone's settings.
@@ -165,7 +176,7 @@ impl Phone {
         self.keys.retain(|k| k.end() > cutoff);
         self.sightings.purge(now);
         let oldest = now.minus_seconds(RETENTION_SECONDS);
-        self.seen_batches.retain(|_, created| *created >= oldest);
+        self.seen_batches.retain(|&(_, created)| created >= oldest);
     }
 
     /// Open a batch index under the pinned publisher key and list the batches still worth
@@ -188,7 +199,7 @@ impl Phone {
             .filter(|e| {
                 e.concerns(regions)
                     && e.created_at >= oldest
-                    && !self.seen_batches.contains_key(&e.batch_id)
+                    && self.seen_batch(e.batch_id).is_err()
             })
             .collect())
     }
@@ -219,9 +230,9 @@ impl Phone {
         batch: &VerifiedBatch,
         now: UnixTime,
     ) -> Result<MatchOutcome, Error> {
-        if self.seen_batches.contains_key(&batch.batch_id) {
+        let Err(place) = self.seen_batch(batch.batch_id) else {
             return Err(BatchError::AlreadySeen(batch.batch_id).into());
-        }
+        };
         if batch.created_at < now.minus_seconds(RETENTION_SECONDS) {
             return Err(BatchError::Expired(batch.batch_id).into());
         }
@@ -231,7 +242,13 @@ impl Phone {
             &self.config.risk_rule,
             self.config.rssi_correction_db,
         );
-        self.seen_batches.insert(batch.batch_id, batch.created_at);
+        // Grown one entry at a time, not doubled: the phone keeps about as many as it matched in
+        // 14 days, so spare room would stay allocated for good.
+        if self.seen_batches.len() == self.seen_batches.capacity() {
+            self.seen_batches.reserve_exact(1);
+        }
+        self.seen_batches
+            .insert(place, (batch.batch_id, batch.created_at));
         Ok(outcome)
     }
 
@@ -288,7 +305,7 @@ impl Phone {
 
     /// Identifiers of the batches matched in the last 14 days.
     pub fn seen_batches(&self) -> impl Iterator<Item = u64> + '_ {
-        self.seen_batches.keys().copied()
+        self.seen_batches.iter().map(|&(id, _)| id)
     }
 
     /// Share contact history (seed step 3): the F0 upload for a contagious window that starts

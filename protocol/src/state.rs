@@ -18,8 +18,6 @@
 //! for 2³² seals under one key with random nonces; a phone that saves every minute reaches that
 //! after about 8,000 years.
 
-use std::collections::BTreeMap;
-
 use rand_core::CryptoRng;
 use ring::{aead, hmac};
 use zeroize::{Zeroize, Zeroizing};
@@ -317,20 +315,17 @@ impl Phone {
         let seen_count = r
             .count("matched batches", MAX_STATE_BATCHES, STATE_BATCH_RECORD_LEN)
             .map_err(refused)?;
-        let mut seen = BTreeMap::new();
+        let mut seen: Vec<(u64, UnixTime)> = Vec::with_capacity(seen_count);
         for _ in 0..seen_count {
             let batch_id = r.u64().map_err(refused)?;
             let created_at = UnixTime(r.u64().map_err(refused)?);
-            if seen
-                .last_key_value()
-                .is_some_and(|(&last, _)| last >= batch_id)
-            {
+            if seen.last().is_some_and(|&(last, _)| last >= batch_id) {
                 return Err(StateError::Malformed(DecodeError::InvalidField {
                     field: "state.batch_id",
                     rule: "strictly ascending",
                 }));
             }
-            seen.insert(batch_id, created_at);
+            seen.push((batch_id, created_at));
         }
         let sightings =
             SightingLog::read_state(&mut r, config.sighting_capacity, MAX_STATE_SIGHTINGS)

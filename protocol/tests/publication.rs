@@ -5,7 +5,7 @@ use bluezone_protocol::{
     Advertisement, AssociatedEncryptedMetadata, BatchError, BatchIndex, BatchIndexEntry, BatchSpec,
     CaseId, CompressedError, DEFAULT_TARGET_FP_RATE, DailyKey, DeclarationCode, DecodeError, Error,
     FilterKind, IntervalNumber, Phone, PhoneConfig, PublicationBatch, PublishedEntry,
-    PublisherKeyPair, RETENTION_SECONDS, RollingProximityId, RpiKey, Sighting, UnixTime,
+    PublisherKeyPair, RETENTION_SECONDS, RollingProximityId, RpiKey, Sighting, StateKey, UnixTime,
     VerifiedBatch, match_sightings,
 };
 use bluezone_testkit::{at, scan};
@@ -229,6 +229,70 @@ fn one_verification_serves_many_phones_with_the_checks_of_match_batch() {
         );
         assert_eq!(state(&bob), after_first);
     }
+}
+
+/// Batches matched out of id order (3, then 1, then 2) are each refused again, skipped by
+/// `batches_to_fetch`, kept in id order through a save and restore, and dropped by `purge` only
+/// once 14 days old.
+#[test]
+fn batches_matched_out_of_order_are_remembered_in_id_order() {
+    let mut w = world();
+    let key = w.publisher.public_key();
+    let now = at(2, 7200);
+    let created = [(3, at(2, 0)), (1, at(0, 0)), (2, at(1, 0))];
+    let mut batches = Vec::new();
+    for (id, created_at) in created {
+        let (_, bytes) =
+            PublicationBatch::build(&[], &spec(id, created_at), &w.publisher, &mut w.rng).unwrap();
+        w.carol.match_batch(&bytes, &key, now).unwrap();
+        batches.push((id, bytes));
+    }
+    let refuses_each_again = |phone: &mut Phone| {
+        for (id, bytes) in &batches {
+            assert_eq!(
+                phone.match_batch(bytes, &key, now),
+                Err(Error::Batch(BatchError::AlreadySeen(*id)))
+            );
+        }
+    };
+    refuses_each_again(&mut w.carol);
+    assert_eq!(w.carol.seen_batches().collect::<Vec<_>>(), [1, 2, 3]);
+
+    let mut index = BatchIndex {
+        generated_at: now,
+        entries: Vec::new(),
+    };
+    for id in 0..5 {
+        let (batch, bytes) =
+            PublicationBatch::build(&[], &spec(id, at(1, 0)), &w.publisher, &mut w.rng).unwrap();
+        index
+            .entries
+            .push(BatchIndexEntry::describe(&batch, &bytes));
+    }
+    let index = index.to_bytes(&w.publisher).unwrap();
+    let to_fetch = |phone: &Phone| {
+        let todo = phone.batches_to_fetch(&index, &key, &[], now).unwrap();
+        todo.iter().map(|e| e.batch_id).collect::<Vec<_>>()
+    };
+    assert_eq!(to_fetch(&w.carol), [0, 4]);
+
+    let state_key = StateKey::from_bytes([0x22; 32]);
+    let save = |phone: &Phone| {
+        let mut rng = ChaCha20Rng::from_seed([5; 32]);
+        phone.save(&state_key, &mut rng).unwrap()
+    };
+    let saved = save(&w.carol);
+    let mut restored = Phone::restore(&saved, &state_key, PhoneConfig::default()).unwrap();
+    assert_eq!(save(&restored), saved);
+    assert_eq!(restored.seen_batches().collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(to_fetch(&restored), [0, 4]);
+    refuses_each_again(&mut restored);
+
+    // Batch 1, created on day 0, goes 14 days later to the second; 2 and 3 stay.
+    w.carol.purge(at(0, 0).plus_seconds(RETENTION_SECONDS));
+    assert_eq!(w.carol.seen_batches().collect::<Vec<_>>(), [1, 2, 3]);
+    w.carol.purge(at(0, 0).plus_seconds(RETENTION_SECONDS + 1));
+    assert_eq!(w.carol.seen_batches().collect::<Vec<_>>(), [2, 3]);
 }
 
 #[test]
