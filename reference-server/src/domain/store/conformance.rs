@@ -540,7 +540,7 @@ pub(crate) fn an_upload_repeated_with_its_used_code_is_known_by_its_digest<S: St
     );
 }
 
-fn claim(rpi: u8, id: u8, case_id: u64, one_sided: bool) -> ClaimRecord {
+pub(crate) fn claim(rpi: u8, id: u8, case_id: u64, one_sided: bool) -> ClaimRecord {
     ClaimRecord {
         rpi: [rpi; 16],
         claim_id: [id; 32],
