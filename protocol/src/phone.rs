@@ -72,7 +72,7 @@ pub struct Phone {
     /// Publication batches already matched: (id, creation time) in increasing id order, kept
     /// 14 days. A sorted vector searched by bisection rather than a map: a phone remembers about
     /// 14 batches, which a `BTreeMap` keeps in three nodes of about 700 bytes together, against
-    /// 16 bytes an entry here; at 50 million simulated phones that is the difference.
+    /// 16 bytes an entry here, which counts when a simulator holds millions of phones.
     seen_batches: Vec<(u64, UnixTime)>,
 }
 
