@@ -7,7 +7,7 @@ use crate::batch::{BatchError, BatchIndex, BatchIndexEntry, PublisherPublicKey, 
 use crate::decoy::{self, DECOY_UPLOAD_WINDOW_SECONDS};
 use crate::error::Error;
 use crate::hpke::HpkePublicKey;
-use crate::keys::{DailyKey, Metadata};
+use crate::keys::{AEM_LEN, AemKey, DailyKey, Metadata, RpiKey};
 use crate::matching::{CandidateExposure, MatchOutcome, match_sightings};
 use crate::report::{
     ContactDetails, F1Report, MAX_REPORT_OWN_RPIS, MAX_REPORT_SIGHTINGS, OwnRpi, ReportId,
@@ -76,6 +76,24 @@ pub struct Phone {
     seen_batches: Vec<(u64, UnixTime)>,
 }
 
+/// The broadcast of `interval` under a daily key's RPIK and AEMK, with the encoded metadata.
+fn broadcast_with(
+    rpik: &RpiKey,
+    aemk: &AemKey,
+    metadata: &[u8; AEM_LEN],
+    interval: IntervalNumber,
+) -> Broadcast {
+    let rpi = rpik.rpi(interval);
+    Broadcast {
+        advertisement: Advertisement {
+            rpi,
+            aem: aemk.encrypt(&rpi, metadata),
+        },
+        interval,
+        rotate_at: interval.end(),
+    }
+}
+
 impl Phone {
     /// A phone with no keys and no sightings yet.
     pub fn new(config: PhoneConfig) -> Phone {
@@ -133,7 +151,8 @@ impl Phone {
                 &self.keys[self.keys.len() - 1]
             }
         };
-        self.broadcast_of(key, interval)
+        let metadata = Metadata::v1(self.config.tx_power_dbm).to_bytes();
+        broadcast_with(&key.rpi_key(), &key.aem_key(), &metadata, interval)
     }
 
     /// What [`broadcast`](Self::broadcast) returns at `now` when a daily key already covers
@@ -141,22 +160,34 @@ impl Phone {
     /// many threads may ask one phone at once (a simulator playing a day's contacts, a radio
     /// stack that only reads).
     pub fn broadcast_if_keyed(&self, now: UnixTime) -> Option<Broadcast> {
-        let interval = now.interval();
-        let key = self.keys.iter().rev().find(|k| k.covers(interval))?;
-        Some(self.broadcast_of(key, interval))
+        let mut out = Vec::with_capacity(1);
+        self.broadcasts_if_keyed([now], &mut out).then(|| out[0])
     }
 
-    fn broadcast_of(&self, key: &DailyKey, interval: IntervalNumber) -> Broadcast {
-        let rpi = key.rpi_key().rpi(interval);
+    /// [`broadcast_if_keyed`](Self::broadcast_if_keyed) at each of `times`, in order, appended
+    /// to `out`; each daily key's RPIK and AEMK are derived once for the run of times it
+    /// covers. `false` (with `out` holding the broadcasts before it) at the first time no key
+    /// covers.
+    pub fn broadcasts_if_keyed(
+        &self,
+        times: impl IntoIterator<Item = UnixTime>,
+        out: &mut Vec<Broadcast>,
+    ) -> bool {
         let metadata = Metadata::v1(self.config.tx_power_dbm).to_bytes();
-        Broadcast {
-            advertisement: Advertisement {
-                rpi,
-                aem: key.aem_key().encrypt(&rpi, &metadata),
-            },
-            interval,
-            rotate_at: interval.end(),
+        let mut derived: Option<(usize, RpiKey, AemKey)> = None;
+        for now in times {
+            let interval = now.interval();
+            let Some(i) = self.keys.iter().rposition(|k| k.covers(interval)) else {
+                return false;
+            };
+            if derived.as_ref().is_none_or(|(j, _, _)| *j != i) {
+                derived = Some((i, self.keys[i].rpi_key(), self.keys[i].aem_key()));
+            }
+            if let Some((_, rpik, aemk)) = &derived {
+                out.push(broadcast_with(rpik, aemk, &metadata, interval));
+            }
         }
+        true
     }
 
     /// Ingest an advertisement payload heard at `now` with `rssi_dbm`.
@@ -497,6 +528,19 @@ mod tests {
             None
         );
         assert_eq!(phone.daily_keys().len(), 1);
+        // Many times at once: the same broadcasts, across two days' keys, up to the first
+        // time no key covers.
+        phone.broadcast(MIDNIGHT.plus_seconds(SECONDS_PER_DAY), &mut rng);
+        let times: Vec<UnixTime> = [5, 900, SECONDS_PER_DAY + 5, 901, 2 * SECONDS_PER_DAY, 7]
+            .map(|t| MIDNIGHT.plus_seconds(t))
+            .to_vec();
+        let mut out = Vec::new();
+        assert!(!phone.broadcasts_if_keyed(times.iter().copied(), &mut out));
+        assert_eq!(out.len(), 4);
+        for (t, b) in times.iter().zip(&out) {
+            assert_eq!(phone.broadcast_if_keyed(*t), Some(*b));
+        }
+        assert_ne!(out[2].advertisement.rpi, out[1].advertisement.rpi);
     }
 
     #[test]

@@ -254,6 +254,44 @@ fn main() -> ExitCode {
             },
         );
     }
+    if let Some(r) = estimates.first() {
+        // Memory as the researcher sizing a national run needs it: the process's peak over
+        // every agent, and the phones the protocol layer held at their peak.
+        let (phones, bytes) = (mean(r, "peak_phones"), mean(r, "peak_phone_bytes"));
+        let resident = peak_resident_bytes().map_or_else(
+            || "peak resident memory unknown (no /proc/self/status)".to_string(),
+            |b| {
+                format!(
+                    "peak resident memory {:.0} MiB, {:.0} bytes per agent",
+                    b as f64 / f64::from(1 << 20),
+                    b as f64 / f64::from(scenario.population)
+                )
+            },
+        );
+        let held = if opts.protocol && phones > 0.0 {
+            format!(
+                "; phones at their peak {phones:.0}, {:.0} bytes each (sightings, keys)",
+                bytes / phones
+            )
+        } else {
+            String::new()
+        };
+        eprintln!("{resident}{held}");
+    }
     eprintln!("outputs in {}", cli.out.display());
     ExitCode::SUCCESS
+}
+
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`), where Linux gives it.
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

@@ -23,7 +23,7 @@
 //!    [`Phone`]s: the transmitter's [`Phone::broadcast`] at the scan time, the receiver's
 //!    [`Phone::hear`] with the modelled RSSI, in both directions (independent per-scan
 //!    terms, one environment offset per contact shared by both). The play runs in parallel:
-//!    transmitters only read their phones ([`Phone::broadcast_if_keyed`]: every phone holds
+//!    transmitters only read their phones ([`Phone::broadcasts_if_keyed`]: every phone holds
 //!    the day's key), and each receiver hears its scans in the order of the day's contacts,
 //!    so the phones end exactly as a contact-by-contact loop would leave them.
 //!
@@ -1271,20 +1271,22 @@ impl Sim<'_> {
     /// transmitter is a source and was heard, (source, receiver, first detection's time).
     fn scans_of(&self, day: u32, contacts: &[Contact]) -> Played {
         let mut found = Vec::new();
+        let mut broadcasts = Vec::new();
         let mut scans = Vec::new();
         let mut heard = Vec::new();
         for c in contacts {
             let (ta, tb) = (self.traits[c.a as usize], self.traits[c.b as usize]);
             for (tx, rx, ttx, trx, direction) in [(c.a, c.b, ta, tb, 0), (c.b, c.a, tb, ta, 1)] {
                 detections(self.s, self.seed, c, day, ttx, trx, direction, &mut found);
-                let phone = &self.phones[&tx];
-                for d in &found {
-                    let now = UnixTime(EPOCH + d.time_s);
-                    let adv = phone
-                        .broadcast_if_keyed(now)
-                        .expect("every phone holds the key of the day");
+                broadcasts.clear();
+                let keyed = self.phones[&tx].broadcasts_if_keyed(
+                    found.iter().map(|d| UnixTime(EPOCH + d.time_s)),
+                    &mut broadcasts,
+                );
+                assert!(keyed, "every phone holds the key of the day");
+                for (d, b) in found.iter().zip(&broadcasts) {
                     scans.push(Scan {
-                        payload: adv.advertisement.to_bytes(),
+                        payload: b.advertisement.to_bytes(),
                         rx,
                         time_s: d.time_s,
                         rssi_dbm: d.rssi_dbm,
