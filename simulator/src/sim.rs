@@ -1256,7 +1256,7 @@ impl Sim<'_> {
                 work.push((phone, &rest[..k]));
                 rest = &rest[k..];
             }
-            debug_assert!(rest.is_empty(), "every receiver has a phone");
+            assert!(rest.is_empty(), "every receiver has a phone");
             work.par_iter_mut().for_each(|(phone, scans)| {
                 for s in scans.iter() {
                     phone
