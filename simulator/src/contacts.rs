@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::population::Population;
 use crate::sample::{
-    below, bernoulli, box_muller, hash_uniform, log_normal, negative_binomial, stream_rng,
+    below, bernoulli, hash_uniform, log_normal, log_normal_of, negative_binomial, stream_rng,
     uniform_open,
 };
 use crate::scenario::{
@@ -151,7 +151,7 @@ impl DrawnContact {
     #[must_use]
     pub fn contact(&self) -> Contact {
         let (u1, u2) = self.distance_uniforms;
-        let metres = self.distance_median_m * (self.distance_sigma * box_muller(u1, u2)).exp();
+        let metres = log_normal_of(u1, u2, self.distance_median_m, self.distance_sigma);
         let distance_cm = (metres * 100.0)
             .round()
             .clamp(f64::from(MIN_DISTANCE_CM), f64::from(MAX_DISTANCE_CM))

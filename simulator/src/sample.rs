@@ -98,7 +98,15 @@ pub fn box_muller(u1: f64, u2: f64) -> f64 {
 
 /// Log-normal draw with the given median and log-scale standard deviation `sigma`.
 pub fn log_normal<R: Rng + ?Sized>(rng: &mut R, median: f64, sigma: f64) -> f64 {
-    median * (sigma * standard_normal(rng)).exp()
+    let u1 = uniform_open(rng);
+    let u2 = uniform_open(rng);
+    log_normal_of(u1, u2, median, sigma)
+}
+
+/// The log-normal [`log_normal`] makes of the two uniforms it takes from the stream.
+#[must_use]
+pub fn log_normal_of(u1: f64, u2: f64, median: f64, sigma: f64) -> f64 {
+    median * (sigma * box_muller(u1, u2)).exp()
 }
 
 /// Gamma draw with `shape` > 0 and `scale` > 0 (Marsaglia–Tsang, with the `U^(1/shape)` boost
