@@ -50,8 +50,7 @@ pub fn hash_uniform(seed: u64, domain: u64, a: u64, b: u64) -> f64 {
 pub fn hash_normal(seed: u64, domain: u64, a: u64, b: u64) -> f64 {
     let h = hash64(seed, domain, a, b);
     let unit = |x: u64| ((x >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-    let (u1, u2) = (unit(h), unit(splitmix64(h)));
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    box_muller(unit(h), unit(splitmix64(h)))
 }
 
 /// Uniform `f64` in the open interval (0, 1), with 53 random bits.
