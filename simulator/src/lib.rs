@@ -57,7 +57,7 @@
 //! [`Agent`], about 45 bytes of household, district and network structure, the 8-byte
 //! [`model::Traits`], and 2 + 2 + 2 bytes of state (infection day in each run, end of
 //! quarantine). Contacts are never stored. Per phone, [`sim::phone_bytes`]: the `Phone` struct,
-//! 24 bytes per retained daily key and about 80 bytes per sighting; phones exist only for
+//! 24 bytes per retained daily key and 48 bytes per sighting; phones exist only for
 //! sources and the app users who met them ([`sim`]), and [`Summary::peak_phone_bytes`] reports
 //! their peak.
 //!

@@ -83,8 +83,8 @@ use std::sync::atomic::Ordering;
 use bluezone_protocol::hpke::{HpkePublicKey, derive_keypair};
 use bluezone_protocol::{
     CandidateExposure, ContactDetails, DEFAULT_TARGET_FP_RATE, DeclarationCode, F0Upload, F1Report,
-    Phone, PhoneConfig, PublisherKeyPair, RiskRule, SIGHTING_PAYLOAD_BYTES, UnixTime,
-    VerifiedBatch, WHOLE_COUNTRY, sighting_day,
+    Phone, PhoneConfig, PublisherKeyPair, RiskRule, UnixTime, VerifiedBatch, WHOLE_COUNTRY,
+    sighting_day,
 };
 use bluezone_server::domain::settings::{Settings, ThrottleConfig, Unit};
 use bluezone_server::domain::store::{BatchRecord, ConfirmationRecord, MemoryStore, Role, Store};
@@ -364,7 +364,7 @@ pub struct Summary {
     pub reports_per_day: f64,
     /// Most phones held at once.
     pub peak_phones: u64,
-    /// Estimated heap bytes of those phones (keys and sighting logs).
+    /// Bytes those phones take ([`phone_bytes`]: struct, keys and sighting logs).
     pub peak_phone_bytes: u64,
     /// Bytes per agent of the population, traits and both runs' state.
     pub bytes_per_agent: f64,
@@ -680,13 +680,14 @@ pub fn risk_rule_reach_m(s: &Scenario) -> f64 {
     }
 }
 
-/// Estimated heap bytes of a phone: its keys, its sighting log (B-tree at about 70% fill) and the
-/// struct.
+/// Bytes a phone takes: the struct, its daily keys and the arrays of its sighting log as the log
+/// reports them ([`bluezone_protocol::SightingLog::heap_bytes`]; the few bytes of its matched-batch
+/// list aside).
 #[must_use]
 pub fn phone_bytes(phone: &Phone) -> u64 {
     (std::mem::size_of::<Phone>()
         + std::mem::size_of_val(phone.daily_keys())
-        + phone.sightings().len() * SIGHTING_PAYLOAD_BYTES * 10 / 7) as u64
+        + phone.sightings().heap_bytes()) as u64
 }
 
 /// [`Summary`]'s bytes per phone per day by province.
