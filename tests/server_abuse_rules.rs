@@ -250,7 +250,7 @@ fn one_overheard_beacon_mints_a_bounded_number_of_one_sided_rows() {
         Phone::new(PhoneConfig::default()),
         Phone::new(PhoneConfig::default()),
     ];
-    let start = now - 3 * 3600;
+    let start = harness::meetings_start(now, 1800);
     scan(
         &mut rng,
         &mut phones,

@@ -74,7 +74,7 @@ fn decoys_are_answered_like_real_requests_and_store_nothing() {
     let mut f1s: Vec<Phone> = (0..=PAIRS)
         .map(|_| Phone::new(PhoneConfig::default()))
         .collect();
-    let start = now - 3 * 3600;
+    let start = harness::meetings_start(now, 1800);
     let pairs: Vec<(usize, usize, i8)> = (1..=PAIRS)
         // Each pair at its own strength: sightings of one beacon differ, as in life (a
         // sighting claimed by one report is refused in another).

@@ -161,14 +161,8 @@ fn lists_are_searched_filtered_and_paged_without_losing_a_row() {
     let now = harness::unix_now();
     // The F0 (phone 0) met each F1 (phones 1 to 3) alone, one after another.
     let mut phones: Vec<Phone> = (0..4).map(|_| Phone::new(PhoneConfig::default())).collect();
-    // The three meetings (6,000 s from the first start to the last end) stay within one UTC
-    // day: one split by midnight may not add up to 15 minutes on either side, and then its
-    // phone has nothing to report (the test failed when run at 02:16 UTC).
-    let mut start = now - 3 * 3600;
-    let midnight = (start + 6000) / 86_400 * 86_400;
-    if start < midnight {
-        start = midnight - 6600;
-    }
+    // The three meetings take 6,000 s from the first start to the last end.
+    let start = harness::meetings_start(now, 6000);
     for k in 1..=3 {
         phones.swap(1, k);
         let from = start + 2000 * (k as u64 - 1);

@@ -78,7 +78,7 @@ fn seven_steps_across_two_instances() {
     let mut rng = ChaCha20Rng::seed_from_u64(15);
     let mut phones: Vec<Phone> = (0..3).map(|_| Phone::new(PhoneConfig::default())).collect();
     let now = unix_now();
-    let start = now - 3 * 3600;
+    let start = harness::meetings_start(now, 1800);
     scan(
         &mut rng,
         &mut phones,

@@ -57,7 +57,7 @@ fn seven_steps_over_http() {
     let mut rng = ChaCha20Rng::seed_from_u64(2021);
     let mut phones: Vec<Phone> = (0..4).map(|_| Phone::new(PhoneConfig::default())).collect();
     let now = unix_now();
-    let contact_start = now - 3 * 3600;
+    let contact_start = harness::meetings_start(now, 1800);
     scan(
         &mut rng,
         &mut phones,
@@ -311,8 +311,8 @@ fn regional_publication_over_http() {
     scan(
         &mut rng,
         &mut phones,
-        UnixTime(now - 3 * 3600),
-        UnixTime(now - 3 * 3600 + 1800),
+        UnixTime(harness::meetings_start(now, 1800)),
+        UnixTime(harness::meetings_start(now, 1800) + 1800),
         &[(0, 1, -55), (1, 0, -55), (2, 1, -55), (1, 2, -55)],
     );
     let mut traced_case = |phone: usize, body: Value| {
