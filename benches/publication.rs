@@ -3,15 +3,18 @@
 //! - building a 4,000,000-entry batch from F0 uploads (RPI derivation included);
 //! - a phone matching 30,000 sightings against that batch (opened once beforehand);
 //! - opening the batch (signature, and for kind 2 the check of the whole stream);
+//! - a kind-2 filter of 500,000 values (a batch of the simulator's 50M-agent run) queried by
+//!   the 50 sightings of a typical simulated phone and by 3,000, jumping between resume points
+//!   (as a received filter does) against one sequential pass (a filter built here has none);
 //! - each filter's bytes and bits per entry against the information-theoretic bound
 //!   log2(1/eps), and kind 2's size as a ratio of kind 1's (printed before the timings; the
 //!   timings' ratios are read off criterion's report).
 
 use bluezone_protocol::{
-    AssociatedEncryptedMetadata, BATCH_HEADER_LEN, BatchSpec, CaseId, DEFAULT_TARGET_FP_RATE,
-    DailyKey, DeclarationCode, F0Upload, FilterKind, IntervalNumber, PhoneConfig, PublicationBatch,
-    PublishedIntervals, PublisherKeyPair, RollingProximityId, Sighting, UnixTime, UploadedKey,
-    match_sightings,
+    AssociatedEncryptedMetadata, BATCH_HEADER_LEN, BatchSpec, CaseId, CompressedFilter,
+    CompressedParams, DEFAULT_TARGET_FP_RATE, DailyKey, DeclarationCode, F0Upload, FilterKind,
+    IntervalNumber, PhoneConfig, PublicationBatch, PublishedIntervals, PublisherKeyPair,
+    RollingProximityId, Sighting, UnixTime, UploadedKey, match_sightings,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
@@ -166,6 +169,41 @@ fn publication(c: &mut Criterion) {
             format!("kind {k}: match 30k sightings against the 4M batch"),
             |b| b.iter(|| black_box(match_sightings(&batch, sightings.iter().copied(), &rule, 0))),
         );
+    }
+    group.finish();
+    small_queries(c, &mut rng);
+}
+
+/// Few queries against a large kind-2 filter: what each of the simulator's phones does with
+/// each batch, millions of times a day at national scale.
+fn small_queries(c: &mut Criterion, rng: &mut ChaCha20Rng) {
+    const VALUES: usize = 500_000;
+    let mut id = || {
+        let mut x = [0u8; 16];
+        rng.fill_bytes(&mut x);
+        x
+    };
+    let ids: Vec<[u8; 16]> = (0..VALUES).map(|_| id()).collect();
+    let params = CompressedParams::for_range(1 << 24);
+    let built = CompressedFilter::build(params, [7; 16], &ids).unwrap();
+    let received =
+        CompressedFilter::from_parts(params, [7; 16], built.len(), built.as_bytes()).unwrap();
+    let mut group = c.benchmark_group("gcs_small_queries");
+    for queries in [50usize, 3_000] {
+        // A tenth of the queries are members.
+        let q: Vec<[u8; 16]> = (0..queries)
+            .map(|i| if i % 10 == 0 { ids[i * 7] } else { id() })
+            .collect();
+        let mut out = Vec::new();
+        group.throughput(Throughput::Elements(queries as u64));
+        for (name, filter) in [("one sequential pass", &built), ("jumps", &received)] {
+            group.bench_function(format!("{queries} queries, 500k values: {name}"), |b| {
+                b.iter(|| {
+                    filter.contains_all(black_box(&q), &mut out);
+                    black_box(out.len())
+                })
+            });
+        }
     }
     group.finish();
 }

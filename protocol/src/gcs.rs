@@ -244,27 +244,73 @@ pub struct CompressedFilter {
     n: u32,
     /// The coded stream followed by [`PAD`] zero bytes.
     coded: Vec<u8>,
-    /// Where decoding can resume, every [`SKIP`] values: filled while a received filter is
-    /// checked (it is decoded whole then anyway), so that matching jumps over the values
-    /// between its sorted queries. Empty for a filter built here. Never on the wire.
-    skips: Vec<Resume>,
+    /// Where decoding can resume: filled while a received filter is checked (it is decoded
+    /// whole then anyway), so that matching jumps over the values between its sorted queries.
+    /// Empty for a filter built here. Never on the wire.
+    jumps: Jumps,
 }
 
-/// Values between two points where decoding of a received filter can resume: 48 bytes of
-/// memory per 64 values (3 MB for a 4M-entry batch, which is 12.8 MB itself), and at most 63
-/// values decoded in vain per query.
-const SKIP: u32 = 64;
+/// Values between two points where decoding of a received filter can resume. A query decodes
+/// at most `SKIP − 1` values in vain (half that on average), and the resume points cost
+/// 12 bytes per `SKIP` values, with 4 more for the bucket index: about 1 byte a value (4 MB
+/// for a 4M-entry batch, whose stream is about 12.8 MB).
+const SKIP: u32 = 16;
 
-/// A decoder's state before the value of index `index`.
-#[derive(Clone, Copy, Debug)]
-struct Resume {
-    index: u32,
-    next: usize,
-    buf: u64,
-    avail: u32,
-    pos: u64,
-    /// The value before (0 at the start).
-    value: u64,
+/// The resume points of a received filter and an index on them by value, so that a query
+/// finds where to start decoding with one bucket lookup and a search among the one or two
+/// points of its bucket, instead of a binary search over all of them.
+#[derive(Clone, Debug, Default)]
+struct Jumps {
+    /// Per resume point `k`, before the value of index `k · SKIP`: the value before it (0 for
+    /// `k = 0`), nondecreasing in `k` since the values are sorted ...
+    before: Vec<u64>,
+    /// ... and the stream bit where the code of that value starts (below 2²⁹: the stream is
+    /// at most 64 MiB).
+    bit: Vec<u32>,
+    /// `bucket_first[j]`: how many points have `before` below `j << shift`, for every bucket
+    /// `j` a value can fall in and one past the last.
+    bucket_first: Vec<u32>,
+    /// Values of bucket `j` are those in `[j << shift, (j + 1) << shift)`.
+    shift: u32,
+}
+
+impl Jumps {
+    /// The index on `before` for values in `[0, range)`, with about as many buckets as points.
+    fn index(before: Vec<u64>, bit: Vec<u32>, range: u64) -> Jumps {
+        let points = before.len().max(1) as u64;
+        let width = range.div_ceil(points).max(1);
+        let shift = 64 - (width - 1).leading_zeros();
+        let buckets = (range.saturating_sub(1) >> shift) as usize + 1;
+        let mut bucket_first = Vec::with_capacity(buckets + 1);
+        let mut k = 0usize;
+        for j in 0..=buckets as u64 {
+            let low = j << shift;
+            while k < before.len() && before[k] < low {
+                k += 1;
+            }
+            bucket_first.push(k as u32);
+        }
+        Jumps {
+            before,
+            bit,
+            bucket_first,
+            shift,
+        }
+    }
+
+    /// The last resume point whose value before is below `v`: (its index, its bit, that
+    /// value); `None` when there is none (no points, or `v` is 0).
+    fn before(&self, v: u64) -> Option<(usize, u32, u64)> {
+        let j = (v >> self.shift) as usize;
+        let (lo, hi) = match self.bucket_first.get(j..).and_then(|b| b.get(..2)) {
+            Some(&[lo, hi]) => (lo as usize, hi as usize),
+            // Past the last bucket (never for a value below the range): every point is below.
+            _ => (self.before.len(), self.before.len()),
+        };
+        let k = lo + self.before[lo..hi].partition_point(|&b| b < v);
+        let k = k.checked_sub(1)?;
+        Some((k, self.bit[k], self.before[k]))
+    }
 }
 
 impl fmt::Debug for CompressedFilter {
@@ -335,10 +381,13 @@ impl CompressedFilter {
         }
         let big_n = u64::from(n) * u64::from(params.range);
         let mut decoder = Decoder::new(coded, params.rice);
-        let mut skips = Vec::with_capacity((n / SKIP) as usize + 1);
+        let points = n.div_ceil(SKIP) as usize;
+        let (mut before, mut bit) = (Vec::with_capacity(points), Vec::with_capacity(points));
         for index in 0..n {
             if index % SKIP == 0 {
-                skips.push(decoder.resume_point(index));
+                before.push(decoder.value);
+                // At most the stream's length in bits (checked after every value), 2²⁹.
+                bit.push(decoder.pos as u32);
             }
             let v = decoder.next_value();
             if decoder.pos > len_bits {
@@ -365,7 +414,7 @@ impl CompressedFilter {
             n,
             coded.to_vec(),
         );
-        filter.skips = skips;
+        filter.jumps = Jumps::index(before, bit, big_n);
         Ok(filter)
     }
 
@@ -383,7 +432,7 @@ impl CompressedFilter {
             cipher,
             n,
             coded,
-            skips: Vec::new(),
+            jumps: Jumps::default(),
         }
     }
 
@@ -459,13 +508,12 @@ impl CompressedFilter {
             if current.is_none_or(|c| c < v) {
                 // Jump to the last resume point whose preceding value is below `v`, if it is
                 // ahead: every value before it is below `v`.
-                let at = self.skips.partition_point(|r| r.value < v);
-                if let Some(r) = at.checked_sub(1).map(|k| self.skips[k])
-                    && r.index > decoded
+                if let Some((k, bit, before)) = self.jumps.before(v)
+                    && k as u32 * SKIP > decoded
                 {
-                    decoder = Decoder::resume(&self.coded, self.params.rice, r);
-                    decoded = r.index;
-                    current = Some(r.value);
+                    decoder = Decoder::at(&self.coded, self.params.rice, bit, before);
+                    decoded = k as u32 * SKIP;
+                    current = Some(before);
                 }
             }
             while current.is_none_or(|c| c < v) {
@@ -593,29 +641,20 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// Where decoding stands, before the value of index `index`.
-    fn resume_point(&self, index: u32) -> Resume {
-        Resume {
-            index,
-            next: self.next,
-            buf: self.buf,
-            avail: self.avail,
-            pos: self.pos,
-            value: self.value,
-        }
-    }
-
-    /// A decoder of `bytes` that goes on from `r`.
-    fn resume(bytes: &'a [u8], rice: u8, r: Resume) -> Self {
-        Decoder {
+    /// A decoder that goes on from stream bit `bit`, the value before being `value`.
+    fn at(bytes: &'a [u8], rice: u8, bit: u32, value: u64) -> Self {
+        let mut d = Decoder {
             bytes,
             rice: u32::from(rice),
-            next: r.next,
-            buf: r.buf,
-            avail: r.avail,
-            pos: r.pos,
-            value: r.value,
-        }
+            next: (bit / 8) as usize,
+            buf: 0,
+            avail: 0,
+            pos: u64::from(bit & !7),
+            value,
+        };
+        d.refill();
+        d.consume(bit % 8);
+        d
     }
 
     /// Load whole bytes until at least 56 bits are valid; past the end of the stream, zeros.
@@ -800,6 +839,8 @@ mod tests {
             seed in any::<u64>(),
             members in 0usize..400,
             others in 0usize..400,
+            count in prop_oneof![Just(3_000usize), 0usize..3_000],
+            range in prop::sample::select(vec![2u32, 3, 64, 1 << 20, u32::MAX]),
         ) {
             // Thousands of values, so that matching jumps over many resume points.
             let mut rng = seed;
@@ -811,12 +852,33 @@ mod tests {
                 }
                 id
             };
-            let ids: Vec<Id> = (0..3_000).map(|_| next_id()).collect();
-            let params = CompressedParams::for_range(64);
+            let ids: Vec<Id> = (0..count).map(|_| next_id()).collect();
+            let params = CompressedParams::for_range(range);
             let f = CompressedFilter::build(params, [9; 16], &ids).unwrap();
             let back = CompressedFilter::from_parts(params, [9; 16], f.len(), f.as_bytes()).unwrap();
-            prop_assert_eq!(back.skips.len(), 3_000usize.div_ceil(SKIP as usize));
-            let values: std::collections::HashSet<u64> = back.values().collect();
+            prop_assert_eq!(back.jumps.before.len(), count.div_ceil(SKIP as usize));
+            // The bucket index finds what a binary search over every point finds, at the
+            // points' own values, next to them, and anywhere in the range.
+            let sorted: Vec<u64> = back.values().collect();
+            let mut probes: Vec<u64> = back.jumps.before.iter()
+                .flat_map(|&b| [b.saturating_sub(1), b, b + 1])
+                .collect();
+            probes.extend(sorted.iter().step_by(5).copied());
+            probes.extend((0..200u64).map(|i| back.range() / 200 * i));
+            for v in probes.into_iter().filter(|&v| v < back.range()) {
+                let at = back.jumps.before.partition_point(|&b| b < v);
+                let expected = at.checked_sub(1).map(|k| (k, back.jumps.bit[k], back.jumps.before[k]));
+                prop_assert_eq!(back.jumps.before(v), expected);
+                if let Some((k, bit, before)) = expected {
+                    // And decoding from that point gives the values from index k · SKIP on.
+                    let mut d = Decoder::at(&back.coded, params.rice, bit, before);
+                    let from = k * SKIP as usize;
+                    for x in &sorted[from..(from + 2 * SKIP as usize).min(sorted.len())] {
+                        prop_assert_eq!(d.next_value(), *x);
+                    }
+                }
+            }
+            let values: std::collections::HashSet<u64> = sorted.iter().copied().collect();
             let mut queries: Vec<Id> = ids.iter().step_by(7).take(members).copied().collect();
             queries.extend((0..others).map(|_| next_id()));
             let mut answers = Vec::new();
