@@ -57,6 +57,7 @@ mod matching;
 mod phone;
 mod report;
 mod risk;
+mod seen;
 mod sighting;
 mod state;
 mod time;

@@ -14,6 +14,7 @@ use crate::report::{
     SealedContactDetails,
 };
 use crate::risk::RiskRule;
+use crate::seen::SeenBatches;
 use crate::sighting::{DEFAULT_SIGHTING_CAPACITY, Sighting, SightingLog, SightingUpdate};
 use crate::time::{
     INTERVALS_PER_DAY, IntervalNumber, RETENTION_INTERVALS, RETENTION_SECONDS, UnixTime,
@@ -70,10 +71,9 @@ pub struct Phone {
     keys: Vec<DailyKey>,
     sightings: SightingLog,
     /// Publication batches already matched: (id, creation time) in increasing id order, kept
-    /// 14 days. A sorted vector searched by bisection rather than a map: a phone remembers about
-    /// 14 batches, which a `BTreeMap` keeps in three nodes of about 700 bytes together, against
-    /// 16 bytes an entry here, which counts when a simulator holds millions of phones.
-    seen_batches: Vec<(u64, UnixTime)>,
+    /// 14 days, packed (about 4 bytes a batch, see [`SeenBatches`]): a phone remembers up to
+    /// about 56 batches, which counts when a simulator holds millions of phones.
+    seen_batches: SeenBatches,
 }
 
 /// The broadcast of `interval` under a daily key's RPIK and AEMK, with the encoded metadata.
@@ -101,14 +101,18 @@ impl Phone {
             config,
             keys: Vec::new(),
             sightings: SightingLog::with_capacity(config.sighting_capacity),
-            seen_batches: Vec::new(),
+            seen_batches: SeenBatches::default(),
         }
     }
 
     /// What a saved state holds (SPEC.md appendix A); the matched batches in increasing id
     /// order.
-    pub(crate) fn parts(&self) -> (&[DailyKey], &SightingLog, &[(u64, UnixTime)]) {
-        (&self.keys, &self.sightings, &self.seen_batches)
+    pub(crate) fn parts(&self) -> (&[DailyKey], &SightingLog, Vec<(u64, UnixTime)>) {
+        (
+            &self.keys,
+            &self.sightings,
+            self.seen_batches.iter().collect(),
+        )
     }
 
     /// A phone from what a saved state holds; `seen_batches` must be in strictly increasing id
@@ -124,15 +128,8 @@ impl Phone {
             config,
             keys,
             sightings,
-            seen_batches,
+            seen_batches: SeenBatches::from_sorted(&seen_batches),
         }
-    }
-
-    /// Where batch `batch_id` stands among the matched batches: `Ok` if it was matched, else
-    /// `Err` with the place that keeps them in id order.
-    fn seen_batch(&self, batch_id: u64) -> Result<usize, usize> {
-        self.seen_batches
-            .binary_search_by_key(&batch_id, |&(id, _)| id)
     }
 
     /// This phone's settings.
@@ -207,7 +204,7 @@ impl Phone {
         self.keys.retain(|k| k.end() > cutoff);
         self.sightings.purge(now);
         let oldest = now.minus_seconds(RETENTION_SECONDS);
-        self.seen_batches.retain(|&(_, created)| created >= oldest);
+        self.seen_batches.retain(|_, created| created >= oldest);
     }
 
     /// Open a batch index under the pinned publisher key and list the batches still worth
@@ -230,7 +227,7 @@ impl Phone {
             .filter(|e| {
                 e.concerns(regions)
                     && e.created_at >= oldest
-                    && self.seen_batch(e.batch_id).is_err()
+                    && !self.seen_batches.contains(e.batch_id)
             })
             .collect())
     }
@@ -261,9 +258,9 @@ impl Phone {
         batch: &VerifiedBatch,
         now: UnixTime,
     ) -> Result<MatchOutcome, Error> {
-        let Err(place) = self.seen_batch(batch.batch_id) else {
+        if self.seen_batches.contains(batch.batch_id) {
             return Err(BatchError::AlreadySeen(batch.batch_id).into());
-        };
+        }
         if batch.created_at < now.minus_seconds(RETENTION_SECONDS) {
             return Err(BatchError::Expired(batch.batch_id).into());
         }
@@ -273,13 +270,7 @@ impl Phone {
             &self.config.risk_rule,
             self.config.rssi_correction_db,
         );
-        // Grown one entry at a time, not doubled: the phone keeps about as many as it matched in
-        // 14 days, so spare room would stay allocated for good.
-        if self.seen_batches.len() == self.seen_batches.capacity() {
-            self.seen_batches.reserve_exact(1);
-        }
-        self.seen_batches
-            .insert(place, (batch.batch_id, batch.created_at));
+        self.seen_batches.insert(batch.batch_id, batch.created_at);
         Ok(outcome)
     }
 
@@ -336,7 +327,7 @@ impl Phone {
 
     /// Identifiers of the batches matched in the last 14 days.
     pub fn seen_batches(&self) -> impl Iterator<Item = u64> + '_ {
-        self.seen_batches.iter().map(|&(id, _)| id)
+        self.seen_batches.iter().map(|(id, _)| id)
     }
 
     /// Share contact history (seed step 3): the F0 upload for a contagious window that starts
