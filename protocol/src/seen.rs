@@ -136,11 +136,10 @@ impl SeenBatches {
 
     /// Keeps the batches `keep` is true of.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64, UnixTime) -> bool) {
-        if self.iter().all(|(id, t)| keep(id, t)) {
-            return;
-        }
         let kept: Vec<_> = self.iter().filter(|&(id, t)| keep(id, t)).collect();
-        *self = SeenBatches::from_sorted(&kept);
+        if kept.len() < self.len as usize {
+            *self = SeenBatches::from_sorted(&kept);
+        }
     }
 
     /// Bytes on the heap.

@@ -1,5 +1,6 @@
 //! A [`Store`] in memory: the same records and the same rules as [`super::SledStore`], kept in
-//! ordered maps behind one mutex and lost when the process ends.
+//! ordered maps (the claims in a sorted array and a small map, see `Claims`) behind one mutex
+//! and lost when the process ends.
 //!
 //! For the population simulator, which drives the [`crate::Workflow`] on a virtual clock, and
 //! for tests. A [`MemoryStore`] is a cheap handle: clones share the same records, so a caller
