@@ -126,6 +126,9 @@ pub const COMPLETE_AFTER_DAYS: u32 = 22;
 /// Owners per parallel work item of the contact pass.
 const CHUNK: u32 = 8192;
 
+/// Contacts whose agents' states the contact pass reads together ([`Sim::contacts_held`]).
+const STATE_LOADS: usize = 64;
+
 /// Journal contacts whose scans are held at once when a day is played through Bluetooth (about
 /// 32 bytes per scan, a few dozen scans per contact).
 const BLUETOOTH_SLICE: usize = 1 << 17;
@@ -1102,18 +1105,52 @@ impl Sim<'_> {
                 let mut out = ChunkOut::default();
                 let from = k * CHUNK;
                 let to = (from + CHUNK).min(n);
-                gen_.for_each_drawn(from..to, |c| self.one_contact(&c, day, &states, &mut out));
+                let mut held = Vec::with_capacity(STATE_LOADS);
+                gen_.for_each_drawn(from..to, |c| {
+                    held.push(c);
+                    if held.len() == STATE_LOADS {
+                        self.contacts_held(&held, day, &states, &mut out);
+                        held.clear();
+                    }
+                });
+                self.contacts_held(&held, day, &states, &mut out);
                 out
             })
             .collect()
     }
 
-    /// Evaluates one contact for both runs. Most contacts are between two agents neither of
-    /// whom has been infected in either run and who are not both app users: they only count,
-    /// and their distance is never computed.
-    fn one_contact(&self, d: &DrawnContact, day: u32, states: &[DayState], out: &mut ChunkOut) {
+    /// Evaluates `held` contacts, in order, with [`Sim::one_contact`]. Both agents' states are
+    /// read for all of them first: a partner is anywhere in its district or province, so at
+    /// national scale most of those reads miss the cache, and reads that do not wait on one
+    /// another overlap, where one contact at a time would wait for each in turn.
+    fn contacts_held(
+        &self,
+        held: &[DrawnContact],
+        day: u32,
+        states: &[DayState],
+        out: &mut ChunkOut,
+    ) {
+        let mut pairs = [(DayState(0), DayState(0)); STATE_LOADS];
+        for (pair, d) in pairs.iter_mut().zip(held) {
+            *pair = (states[d.a as usize], states[d.b as usize]);
+        }
+        for (d, &(xa, xb)) in held.iter().zip(&pairs) {
+            self.one_contact(d, xa, xb, day, out);
+        }
+    }
+
+    /// Evaluates one contact, whose agents' states are `xa` and `xb`, for both runs. Most
+    /// contacts are between two agents neither of whom has been infected in either run and who
+    /// are not both app users: they only count, and their distance is never computed.
+    fn one_contact(
+        &self,
+        d: &DrawnContact,
+        xa: DayState,
+        xb: DayState,
+        day: u32,
+        out: &mut ChunkOut,
+    ) {
         out.contacts += 1;
-        let (xa, xb) = (states[d.a as usize], states[d.b as usize]);
         let infected = xa.infected_in_either() || xb.infected_in_either();
         let protocol = self.opts.protocol;
         let both_app = xa.has(DayState::APP) && xb.has(DayState::APP);
