@@ -255,9 +255,7 @@ impl<'a> DayContacts<'a> {
         }
 
         let daily = agent.age_group.network(s).daily_probability;
-        let neighbours = p.occupation_neighbours(owner);
-        let later = neighbours.partition_point(|&j| j < owner);
-        for &other in &neighbours[later..] {
+        for &other in p.occupation_later_neighbours(owner) {
             if bernoulli(&mut rng, daily) {
                 f(draw_contact(
                     &mut rng,
@@ -421,7 +419,11 @@ mod tests {
                     assert!(c.a < c.b);
                 }
                 Setting::Occupation => {
-                    assert!(p.occupation_neighbours(c.a).binary_search(&c.b).is_ok());
+                    assert!(
+                        p.occupation_later_neighbours(c.a)
+                            .binary_search(&c.b)
+                            .is_ok()
+                    );
                     assert!(c.a < c.b);
                 }
                 Setting::Random => random_same_district += u64::from(aa.district == ab.district),

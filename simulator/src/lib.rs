@@ -53,8 +53,8 @@
 //!
 //! # Memory
 //!
-//! Per agent, about 67 bytes with the defaults (see [`Summary::bytes_per_agent`]): the 8-byte
-//! [`Agent`], about 45 bytes of household, district and network structure, the 8-byte
+//! Per agent, about 47 bytes with the defaults (see [`Summary::bytes_per_agent`]): the 8-byte
+//! [`Agent`], about 25 bytes of household, district and network structure, the 8-byte
 //! [`model::Traits`], and 2 + 2 + 2 bytes of state (infection day in each run, end of
 //! quarantine). Contacts are never stored. Per phone, [`sim::phone_bytes`]: the `Phone` struct,
 //! 24 bytes per retained daily key and 48 bytes per sighting; phones exist only for

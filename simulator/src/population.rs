@@ -11,11 +11,14 @@
 //! | [`Agent`] | 8 (asserted at compile time) |
 //! | household offsets (`u32` per household, 3.5 agents each) | ≈ 1.1 |
 //! | occupation network CSR offset | 4 |
-//! | occupation network neighbours (`u32` per edge end) | 4 × degree ≈ 40 with the defaults |
+//! | occupation network neighbours (`u32` per edge, at its lower end) | 2 × degree ≈ 20 with the defaults |
 //!
-//! With the default scenario (mean degree ≈ 10) this is about 53 bytes per agent, so about
-//! 53 MB per million agents; [`Population::heap_bytes`] reports the exact figure. While the
+//! With the default scenario (mean degree ≈ 10) this is about 33 bytes per agent, so about
+//! 33 MB per million agents; [`Population::heap_bytes`] reports the exact figure. While the
 //! network is built, an edge list of 8 bytes per edge (≈ 40 bytes per agent) is held in addition.
+//! Each edge is kept once, at its lower-indexed end, because that end owns its daily contact
+//! ([`crate::contacts`]) and nothing else walks the network: both ends would double the
+//! population's largest array (about 1 GB at 50 million agents).
 //!
 //! # Limitations
 //!
@@ -87,8 +90,8 @@ pub struct Population {
     province_offsets: Vec<u32>,
     /// GSO code of province `p` (`[0]`, the whole country, without provinces).
     province_codes: Vec<u16>,
-    /// Occupation network in CSR form: agent `i`'s neighbours are
-    /// `neighbours[offsets[i]..offsets[i + 1]]`, sorted.
+    /// Occupation network in CSR form, each edge once, at its lower end: agent `i`'s neighbours
+    /// with a higher index are `neighbours[offsets[i]..offsets[i + 1]]`, sorted.
     network_offsets: Vec<u32>,
     network_neighbours: Vec<u32>,
 }
@@ -308,22 +311,20 @@ impl Population {
             }
         }
 
-        // Edge list → CSR.
+        // Edge list → CSR, each edge at its lower end only.
         let mut network_offsets = vec![0u32; n as usize + 1];
         for &(a, b) in &edges {
-            network_offsets[a as usize + 1] += 1;
-            network_offsets[b as usize + 1] += 1;
+            network_offsets[a.min(b) as usize + 1] += 1;
         }
         for i in 0..n as usize {
             network_offsets[i + 1] += network_offsets[i];
         }
         let mut cursor = network_offsets.clone();
-        let mut network_neighbours = vec![0u32; edges.len() * 2];
+        let mut network_neighbours = vec![0u32; edges.len()];
         for &(a, b) in &edges {
-            network_neighbours[cursor[a as usize] as usize] = b;
-            cursor[a as usize] += 1;
-            network_neighbours[cursor[b as usize] as usize] = a;
-            cursor[b as usize] += 1;
+            let (low, high) = (a.min(b), a.max(b));
+            network_neighbours[cursor[low as usize] as usize] = high;
+            cursor[low as usize] += 1;
         }
         drop(edges);
         province_offsets.push(n);
@@ -405,9 +406,11 @@ impl Population {
         self.district_offsets[d as usize]..self.district_offsets[d as usize + 1]
     }
 
-    /// The occupation-network neighbours of agent `i`, sorted.
+    /// The occupation-network neighbours of agent `i` whose index is higher than `i`, sorted:
+    /// the edges `i` owns ([`crate::contacts`]). Each edge is stored once, at its lower end;
+    /// the neighbours with a lower index are those `j < i` that list `i`.
     #[must_use]
-    pub fn occupation_neighbours(&self, i: u32) -> &[u32] {
+    pub fn occupation_later_neighbours(&self, i: u32) -> &[u32] {
         let i = i as usize;
         &self.network_neighbours
             [self.network_offsets[i] as usize..self.network_offsets[i + 1] as usize]
@@ -416,7 +419,7 @@ impl Population {
     /// Number of undirected occupation-network edges.
     #[must_use]
     pub fn occupation_edge_count(&self) -> u64 {
-        self.network_neighbours.len() as u64 / 2
+        self.network_neighbours.len() as u64
     }
 
     /// Heap memory held by the population, in bytes (lengths, not capacities).
@@ -499,10 +502,10 @@ mod tests {
         for (c, e) in counts.iter().zip(expected) {
             assert!((f64::from(*c) / 1e5 - e).abs() < 0.01, "{counts:?}");
         }
-        // Memory per agent documented in the module docs: about 53 bytes.
+        // Memory per agent documented in the module docs: about 33 bytes.
         let per_agent = p.heap_bytes() as f64 / 1e5;
         assert!(
-            (45.0..60.0).contains(&per_agent),
+            (28.0..38.0).contains(&per_agent),
             "{per_agent} bytes per agent"
         );
     }
@@ -540,24 +543,25 @@ mod tests {
         let mut counts = [0u64; 3];
         for i in 0..p.len() {
             let a = p.agents()[i as usize];
-            let nb = p.occupation_neighbours(i);
+            let nb = p.occupation_later_neighbours(i);
             assert!(
                 nb.windows(2).all(|w| w[0] < w[1]),
                 "duplicate or unsorted neighbours"
             );
             for &j in nb {
-                assert_ne!(i, j);
+                assert!(j > i, "edge {i}-{j} not at its lower end");
                 let b = p.agents()[j as usize];
                 assert_eq!(b.age_group, a.age_group);
                 assert_eq!(b.district, a.district);
-                assert!(
-                    p.occupation_neighbours(j).binary_search(&i).is_ok(),
-                    "asymmetric"
-                );
+                // Both ends count the edge in their degree.
+                degree_sum[a.age_group as usize] += 2;
             }
-            degree_sum[a.age_group as usize] += nb.len() as u64;
             counts[a.age_group as usize] += 1;
         }
+        assert_eq!(
+            degree_sum.iter().sum::<u64>(),
+            2 * p.occupation_edge_count()
+        );
         for g in AgeGroup::ALL {
             let mean = degree_sum[g as usize] as f64 / counts[g as usize] as f64;
             let k = f64::from(g.network(&s).mean_degree);
