@@ -3,13 +3,13 @@
 //! byte-identical outputs whatever the thread count; the lazy phone scheme gives the same F1s as
 //! giving every app user a phone; the risk rule's rates by setting, on a constructed case; with
 //! provinces, a phone matches only its province's batches, and lazy phones and thread counts
-//! still change nothing.
+//! still change nothing; the contact pass counts every generated contact once.
 
 use std::collections::BTreeSet;
 
 use bluezone_sim::output::{daily_csv, summary_json};
 use bluezone_sim::scenario::{BleEnvironment, ContactShape, SeedProvince};
-use bluezone_sim::{Options, Outcome, Population, Scenario, run};
+use bluezone_sim::{DayContacts, Options, Outcome, Population, Scenario, run};
 
 /// Some transport contacts and a per-contact environment offset in every setting.
 fn with_transport_and_environment(mut s: Scenario) -> Scenario {
@@ -291,6 +291,30 @@ fn without_the_protocol_layer_both_runs_are_the_same_epidemic() {
     // The no-app run does not depend on the protocol layer at all.
     assert_eq!(o.summary.infections_no_app, with.summary.infections_no_app);
     assert_eq!(o.summary.reports, 0);
+}
+
+/// The contact pass evaluates every generated contact exactly once (it reads the agents'
+/// states for many contacts at a time, so a lost or repeated group would show here), with and
+/// without the protocol layer.
+#[test]
+fn the_contact_pass_counts_every_generated_contact_once() {
+    let s = perfect(3_001, 5);
+    let pop = Population::generate(&s, s.seed).expect("valid scenario");
+    let generated: usize = (0..s.days)
+        .map(|day| DayContacts::new(&pop, &s, s.seed, day).collect().len())
+        .sum();
+    // 2 × contacts / agents / days, rounded to 6 decimals as the summary does.
+    let want = (2.0 * generated as f64 / 3_001.0 / 5.0 * 1e6).round() / 1e6;
+    for protocol in [true, false] {
+        let o = go(
+            &s,
+            Options {
+                protocol,
+                ..Options::default()
+            },
+        );
+        assert_eq!(o.summary.mean_daily_contacts, want, "protocol {protocol}");
+    }
 }
 
 /// Perfect conditions (every app user tested, uploading and reporting), cases only in Ho Chi
