@@ -96,7 +96,66 @@ impl Claims {
     }
 
     fn contains_key(&self, key: &ClaimKey) -> bool {
-        self.recent.contains_key(key) || self.settled.binary_search_by(|(k, _)| k.cmp(key)).is_ok()
+        if self.recent.contains_key(key) {
+            return true;
+        }
+        let from = self.first_of_rpi(&key.0);
+        self.settled[from..]
+            .iter()
+            .take_while(|(k, _)| k.0 == key.0)
+            .any(|(k, _)| k == key)
+    }
+
+    /// Index in `settled` of the first claim whose RPI is not below `rpi` (what
+    /// `partition_point` gives), by interpolation on the RPIs' first 8 bytes: RPIs are AES
+    /// outputs, uniform, so each round's guess lands within about √m of the answer in a range
+    /// of m claims, and a second probe that far on usually brings the range down to about √m:
+    /// a few rounds, then a binary search in what is left, where a binary search of the whole
+    /// array reads log₂ n claims (23 at 10 million, each a cache miss at national scale). On
+    /// keys that are not uniform it stops after 6 rounds and searches the rest in halves:
+    /// never more than 12 reads more than a binary search.
+    fn first_of_rpi(&self, rpi: &[u8; 16]) -> usize {
+        let s = &self.settled;
+        let prefix = |r: &[u8; 16]| u64::from_be_bytes(r[..8].try_into().expect("8 bytes"));
+        let below = |i: usize| s[i].0.0 < *rpi;
+        let target = prefix(rpi);
+        // Invariant: every claim before `lo` is below `rpi`, none from `hi` on.
+        let (mut lo, mut hi) = (0, s.len());
+        for _ in 0..6 {
+            if hi - lo <= 16 {
+                break;
+            }
+            let (a, b) = (prefix(&s[lo].0.0), prefix(&s[hi - 1].0.0));
+            if b <= a {
+                break;
+            }
+            let t = target.clamp(a, b) - a;
+            let span = (hi - 1 - lo) as u128;
+            let guess = lo + (u128::from(t) * span / u128::from(b - a)) as usize;
+            let step = (hi - lo).isqrt();
+            if below(guess) {
+                lo = guess + 1;
+                let far = (guess + step).min(hi - 1);
+                if far >= lo {
+                    if below(far) {
+                        lo = far + 1;
+                    } else {
+                        hi = far;
+                    }
+                }
+            } else {
+                hi = guess;
+                let far = guess.saturating_sub(step).max(lo);
+                if far < hi {
+                    if below(far) {
+                        lo = far + 1;
+                    } else {
+                        hi = far;
+                    }
+                }
+            }
+        }
+        lo + s[lo..hi].partition_point(|(k, _)| k.0 < *rpi)
     }
 
     /// Adds a claim whose key is not there yet (the caller checked [`Claims::contains_key`]).
@@ -128,7 +187,7 @@ impl Claims {
 
     /// The claims of `rpi`, in key order.
     fn of_rpi(&self, rpi: &[u8; 16]) -> Vec<ClaimRecord> {
-        let from = self.settled.partition_point(|(k, _)| k.0 < *rpi);
+        let from = self.first_of_rpi(rpi);
         let settled = self.settled[from..]
             .iter()
             .take_while(|(k, _)| k.0 == *rpi)
@@ -881,6 +940,60 @@ mod tests {
                             prop_assert_eq!(claims.of_rpi(&rpi), expected);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    mod first_of_rpi {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// The interpolation search finds what a binary search finds, on uniform RPIs (as
+            /// AES makes them), on RPIs bunched in a few values and on RPIs that share their
+            /// first 8 bytes, for RPIs present and absent.
+            #[test]
+            fn first_of_rpi_is_the_partition_point(
+                seeds in proptest::collection::vec(any::<u64>(), 0..3_000),
+                shape in 0u8..3,
+                probes in proptest::collection::vec(any::<u64>(), 1..50),
+            ) {
+                let rpi_of = |x: u64| {
+                    let mut r = [0u8; 16];
+                    match shape {
+                        0 => r[..8].copy_from_slice(&x.to_be_bytes()),
+                        1 => r[0] = (x % 5) as u8 * 50,
+                        _ => r[8..].copy_from_slice(&x.to_be_bytes()),
+                    }
+                    r[15] ^= (x >> 60) as u8;
+                    r
+                };
+                let mut claims = Claims::default();
+                let mut keys: Vec<ClaimKey> = seeds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| (rpi_of(x), [i as u8; 32]))
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                let claim = Claim { case_id: 1, one_sided: false, received_at: 0 };
+                claims.settled = keys.iter().map(|k| (*k, claim)).collect();
+                let asked = probes
+                    .iter()
+                    .map(|&x| rpi_of(x))
+                    .chain(keys.iter().step_by(37).map(|k| k.0));
+                for rpi in asked {
+                    let expected = claims.settled.partition_point(|(k, _)| k.0 < rpi);
+                    prop_assert_eq!(claims.first_of_rpi(&rpi), expected);
+                }
+                for k in keys.iter().step_by(29) {
+                    prop_assert!(claims.contains_key(k));
+                    let mut other = *k;
+                    other.1[31] ^= 1;
+                    prop_assert_eq!(claims.contains_key(&other), keys.binary_search(&other).is_ok());
                 }
             }
         }
