@@ -2,9 +2,10 @@
 //!
 //! Contacts are never stored by the simulator: [`DayContacts`] produces them again whenever they
 //! are asked for, and always identically. Each contact is produced by exactly one of its two
-//! agents (its *owner*), from a random stream keyed by (seed, day, owner), so the contacts of any
-//! range of agents can be generated independently, in any order or on any thread, and the union
-//! over all agents is the same.
+//! agents (its *owner*), from a random stream keyed by (seed, day, owner) (a [`SplitMix`]
+//! stream: the generator asks for one per agent per day), so the contacts of any range of agents
+//! can be generated independently, in any order or on any thread, and the union over all agents
+//! is the same.
 //!
 //! Ownership: a household pair or an occupation edge belongs to its lower-indexed agent; a random
 //! contact belongs to the agent that started it.
@@ -18,19 +19,25 @@
 //! other provinces, and "the whole population" above becomes the owner's province. Each random
 //! contact happens in transport (a bus or a tram) with probability `transport.share_of_random`,
 //! decided by a draw keyed by (owner, its index among the owner's random contacts, day), so that
-//! a share of 0 leaves every stream as it was. Each contact's duration and distance are drawn
-//! from its setting's [`ContactShape`]; its start is uniform over the part of the day where it
-//! fits. The distance's draws are taken from the stream in their place but turned into metres
-//! only when asked ([`DrawnContact::contact`]): most contacts never need it.
+//! a share of 0 leaves every stream as it was.
+//!
+//! Each contact takes one 64-bit word from its owner's stream, its *key*, and everything else
+//! about it comes from the [`SplitMix`] stream of that key, word by word: word 1 decides whether
+//! it happens on a lockdown day ([`crate::scenario::Containment`]); words 2 and 3 are the
+//! uniforms of its distance, words 4 and 5 those of its duration (log-normal draws from its
+//! setting's [`ContactShape`], by Box–Muller), and its start is uniform over the part of the day
+//! where it fits, from word 6 on. So the owner's stream moves by one word per contact whatever
+//! the contact is, and its start, duration and distance are computed only when asked
+//! ([`DrawnContact::timing`], [`DrawnContact::contact`]): most contacts of a day, between two
+//! agents who are neither infected nor both app users, never need them.
 
 use std::ops::Range;
 
-use rand_chacha::ChaCha8Rng;
+use rand_core::Rng;
 
 use crate::population::Population;
 use crate::sample::{
-    below, bernoulli, hash_uniform, log_normal, log_normal_of, negative_binomial, stream_rng,
-    uniform_open,
+    SplitMix, below, bernoulli, hash_uniform, log_normal, negative_binomial, uniform_open,
 };
 use crate::scenario::{
     ContactShape, MAX_DISTANCE_CM, MAX_DURATION_S, MIN_DISTANCE_CM, MIN_DURATION_S, Scenario,
@@ -38,8 +45,6 @@ use crate::scenario::{
 
 /// Stream domain of the daily contact generator (see [`stream_rng`]).
 const DOMAIN_CONTACTS: u64 = 0x636f_6e74_6163_7473; // "contacts"
-/// Domain of the per-contact lockdown draw.
-const DOMAIN_LOCKDOWN: u64 = 0x6c6f_636b_646f_776e; // "lockdown"
 /// Domain of the per-contact transport draw.
 const DOMAIN_TRANSPORT: u64 = 0x7472_616e_7370_6f72; // "transpor"
 
@@ -99,36 +104,27 @@ pub struct DayContacts<'a> {
 }
 
 fn draw_contact(
-    rng: &mut ChaCha8Rng,
+    rng: &mut SplitMix,
     shape: &ContactShape,
     a: u32,
     b: u32,
     setting: Setting,
 ) -> DrawnContact {
-    let minutes = log_normal(rng, shape.duration_median_min, shape.duration_sigma);
-    let duration_s = (minutes * 60.0)
-        .round()
-        .clamp(f64::from(MIN_DURATION_S), f64::from(MAX_DURATION_S)) as u32;
-    // The distance's two uniforms are taken from the stream now, in the order the full draw
-    // takes them, and turned into metres only if somebody asks ([`DrawnContact::contact`]).
-    let distance_uniforms = (uniform_open(rng), uniform_open(rng));
-    let start_offset_s = below(rng, DAY_S - duration_s + 1);
     DrawnContact {
         a,
         b,
         setting,
-        start_offset_s,
-        duration_s,
-        distance_uniforms,
+        key: rng.next_u64(),
+        duration_median_min: shape.duration_median_min,
+        duration_sigma: shape.duration_sigma,
         distance_median_m: shape.distance_median_m,
         distance_sigma: shape.distance_sigma,
     }
 }
 
-/// A contact as the generator drew it: everything but its distance is final, and the distance
-/// is computed from the stream's draws on demand ([`DrawnContact::contact`]), because most
-/// contacts of a day (between two agents who are neither infected nor both app users) never
-/// need it. Asking gives exactly the distance an eager draw would have given.
+/// A contact as the generator drew it: its agents, its setting and its key. Its start,
+/// duration and distance are drawn from the key's stream when asked ([`DrawnContact::timing`],
+/// [`DrawnContact::contact`]), always identically.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DrawnContact {
     /// The owner ([`Contact::a`]).
@@ -137,31 +133,58 @@ pub struct DrawnContact {
     pub b: u32,
     /// Where it happened.
     pub setting: Setting,
-    /// Start, in seconds since the beginning of the day.
-    pub start_offset_s: u32,
-    /// Duration in seconds.
-    pub duration_s: u32,
-    distance_uniforms: (f64, f64),
+    /// The word of the owner's stream every other draw of the contact comes from.
+    key: u64,
+    duration_median_min: f64,
+    duration_sigma: f64,
     distance_median_m: f64,
     distance_sigma: f64,
 }
 
 impl DrawnContact {
-    /// The whole contact, its distance computed (a log-normal draw from the two uniforms).
+    /// Word 1 of the key's stream as a uniform in (0, 1): the lockdown draw.
+    fn lockdown_uniform(&self) -> f64 {
+        uniform_open(&mut SplitMix::at_word(self.key, 1))
+    }
+
+    /// Start (seconds since the beginning of the day, [`Contact::start_offset_s`]) and duration
+    /// (seconds, [`Contact::duration_s`]): words 4 and 5 of the key's stream make a log-normal
+    /// number of minutes, rounded to the second and clamped to
+    /// [`MIN_DURATION_S`]`..=`[`MAX_DURATION_S`]; the start is uniform in
+    /// `0..=DAY_S − duration`, from word 6 on.
+    #[must_use]
+    pub fn timing(&self) -> (u32, u32) {
+        let mut rng = SplitMix::at_word(self.key, 4);
+        let minutes = log_normal(&mut rng, self.duration_median_min, self.duration_sigma);
+        let duration_s = (minutes * 60.0)
+            .round()
+            .clamp(f64::from(MIN_DURATION_S), f64::from(MAX_DURATION_S))
+            as u32;
+        let start_offset_s = below(&mut rng, DAY_S - duration_s + 1);
+        (start_offset_s, duration_s)
+    }
+
+    /// The whole contact: its timing and its distance (a log-normal number of metres from
+    /// words 2 and 3 of the key's stream, rounded to the centimetre and clamped to
+    /// [`MIN_DISTANCE_CM`]`..=`[`MAX_DISTANCE_CM`]).
     #[must_use]
     pub fn contact(&self) -> Contact {
-        let (u1, u2) = self.distance_uniforms;
-        let metres = log_normal_of(u1, u2, self.distance_median_m, self.distance_sigma);
+        let metres = log_normal(
+            &mut SplitMix::at_word(self.key, 2),
+            self.distance_median_m,
+            self.distance_sigma,
+        );
         let distance_cm = (metres * 100.0)
             .round()
             .clamp(f64::from(MIN_DISTANCE_CM), f64::from(MAX_DISTANCE_CM))
             as u16;
+        let (start_offset_s, duration_s) = self.timing();
         Contact {
             a: self.a,
             b: self.b,
             setting: self.setting,
-            start_offset_s: self.start_offset_s,
-            duration_s: self.duration_s,
+            start_offset_s,
+            duration_s,
             distance_cm,
         }
     }
@@ -170,19 +193,20 @@ impl DrawnContact {
     /// without the distance).
     #[must_use]
     pub fn intervals_overlapped(&self) -> u64 {
-        crate::model::intervals_overlapped_by(self.start_offset_s, self.duration_s)
+        let (start_offset_s, duration_s) = self.timing();
+        crate::model::intervals_overlapped_by(start_offset_s, duration_s)
     }
 }
 
 /// Uniform agent in `range` other than `me` (`range` must hold at least two agents, `me` among
 /// them).
-fn other_in(rng: &mut ChaCha8Rng, range: Range<u32>, me: u32) -> u32 {
+fn other_in(rng: &mut SplitMix, range: Range<u32>, me: u32) -> u32 {
     let x = range.start + below(rng, range.end - range.start - 1);
     if x >= me { x + 1 } else { x }
 }
 
 /// Uniform agent of `0..n` outside `range` (which must leave at least one).
-fn outside(rng: &mut ChaCha8Rng, n: u32, range: &Range<u32>) -> u32 {
+fn outside(rng: &mut SplitMix, n: u32, range: &Range<u32>) -> u32 {
     let x = below(rng, n - range.len() as u32);
     if x >= range.start {
         x + range.len() as u32
@@ -205,8 +229,8 @@ impl<'a> DayContacts<'a> {
 
     /// Calls `f` with every contact owned by agent `owner` on this day. On a lockdown day
     /// ([`crate::scenario::Containment`]) each non-household contact happens with the lockdown's
-    /// share, decided by a draw keyed by the contact (the others are generated as on any day,
-    /// so the random streams do not shift).
+    /// share, decided by word 1 of the contact's key stream (the others are generated as on any
+    /// day, so the random streams do not shift).
     ///
     /// # Panics
     /// If `owner` is not an agent of the population.
@@ -214,16 +238,8 @@ impl<'a> DayContacts<'a> {
         let s = self.scenario;
         if s.containment.lockdown_on(self.day) {
             let share = s.containment.lockdown_non_household_share;
-            let (seed, day) = (self.seed, u64::from(self.day));
             self.generate(owner, |c| {
-                let kept = c.setting == Setting::Household
-                    || hash_uniform(
-                        seed,
-                        DOMAIN_LOCKDOWN,
-                        (u64::from(c.a) << 32) | u64::from(c.b),
-                        (day << 32) | (u64::from(c.start_offset_s) << 2) | c.setting as u64,
-                    ) < share;
-                if kept {
+                if c.setting == Setting::Household || c.lockdown_uniform() < share {
                     f(c);
                 }
             });
@@ -237,7 +253,7 @@ impl<'a> DayContacts<'a> {
         let p = self.population;
         let s = self.scenario;
         let agent = p.agents()[owner as usize];
-        let mut rng = stream_rng(
+        let mut rng = SplitMix::keyed(
             self.seed,
             DOMAIN_CONTACTS,
             u64::from(self.day),
@@ -376,10 +392,46 @@ mod tests {
     }
 
     #[test]
-    fn contacts_are_those_of_the_eager_draw() {
-        // FNV-1a over every field of two days' contacts, computed when each contact's distance
-        // was still drawn eagerly: computing it on demand from the same uniforms
-        // ([`DrawnContact`]) must not change a single contact.
+    fn contacts_follow_the_documented_key_stream() {
+        // Each drawn contact's fields, read one word after the other from its key's stream
+        // as the module documentation lays them out, equal what the contact computes when
+        // asked (which jumps straight to the words it needs).
+        let (s, p) = setup(3_000);
+        let gen_ = DayContacts::new(&p, &s, 7, 2);
+        let mut seen = 0;
+        gen_.for_each_drawn(0..p.len(), |d| {
+            let shape = match d.setting {
+                Setting::Household => &s.household_contact,
+                Setting::Occupation => &s.occupation_contact,
+                Setting::Random => &s.random_contact,
+                Setting::Transport => &s.transport_contact,
+            };
+            let mut words = SplitMix::at_word(d.key, 1);
+            let lockdown = uniform_open(&mut words);
+            let metres = log_normal(&mut words, shape.distance_median_m, shape.distance_sigma);
+            let minutes = log_normal(&mut words, shape.duration_median_min, shape.duration_sigma);
+            let duration_s = (minutes * 60.0).round().clamp(60.0, 57_600.0) as u32;
+            let start_offset_s = below(&mut words, DAY_S - duration_s + 1);
+            let c = d.contact();
+            assert_eq!(lockdown, d.lockdown_uniform());
+            assert_eq!(
+                (c.start_offset_s, c.duration_s),
+                (start_offset_s, duration_s)
+            );
+            assert_eq!(
+                c.distance_cm,
+                (metres * 100.0).round().clamp(10.0, 1000.0) as u16
+            );
+            seen += 1;
+        });
+        assert!(seen > 10_000, "{seen}");
+    }
+
+    #[test]
+    fn contacts_are_pinned() {
+        // FNV-1a over every field of two days' contacts: any change to the generator's
+        // streams changes every simulated output, and must be deliberate (this value was
+        // set when the per-contact key stream replaced the owner's ChaCha8 draws).
         let (s, p) = setup(3_000);
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for day in [0u32, 3] {
@@ -396,7 +448,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(h, 0x64b8_c6da_c2b5_65c1);
+        assert_eq!(h, 6_375_123_837_393_218_112);
     }
 
     #[test]

@@ -9,12 +9,73 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-/// One step of SplitMix64, used to mix seed, domain and indices into one 64-bit stream seed.
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+/// SplitMix64's increment (Steele, Lea and Flood, "Fast splittable pseudorandom number
+/// generators", OOPSLA 2014): the odd integer closest to 2⁶⁴ / φ.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function: a bijective mix of a 64-bit state (Stafford's variant 13).
+#[inline]
+fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// One step of SplitMix64, used to mix seed, domain and indices into one 64-bit stream seed.
+fn splitmix64(z: u64) -> u64 {
+    mix64(z.wrapping_add(GOLDEN_GAMMA))
+}
+
+/// A SplitMix64 generator (Steele, Lea and Flood 2014): one addition and one mix per 64-bit
+/// word, nothing to set up. It is not cryptographic and need not be: it drives the contact
+/// generator, which asks for millions of short streams a second, where [`stream_rng`]'s
+/// ChaCha8 would spend more time setting up and refilling than the draws themselves take.
+/// Word `k` (from 1) of the stream started at `state` is `mix64(state + k·γ)`, so a stream can
+/// start at any word ([`SplitMix::at_word`]).
+#[derive(Debug, Clone)]
+pub struct SplitMix {
+    state: u64,
+}
+
+impl SplitMix {
+    /// The stream keyed by (`seed`, `domain`, `a`, `b`), as [`stream_rng`] keys its streams.
+    #[must_use]
+    pub fn keyed(seed: u64, domain: u64, a: u64, b: u64) -> Self {
+        Self {
+            state: hash64(seed, domain, a, b),
+        }
+    }
+
+    /// The stream of `key`, positioned so that its next word is word `word` (from 1).
+    #[must_use]
+    pub fn at_word(key: u64, word: u64) -> Self {
+        Self {
+            state: key.wrapping_add(GOLDEN_GAMMA.wrapping_mul(word - 1)),
+        }
+    }
+}
+
+impl rand_core::TryRng for SplitMix {
+    type Error = core::convert::Infallible;
+
+    #[inline]
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+
+    #[inline]
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
+        Ok(mix64(self.state))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let word = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        Ok(())
+    }
 }
 
 /// A generator for one independent stream, keyed by the run `seed`, a `domain` constant (what the
@@ -202,6 +263,28 @@ mod tests {
         assert_ne!(a, stream_rng(1, 2, 4, 3).next_u64());
         assert_ne!(a, stream_rng(2, 2, 3, 4).next_u64());
         assert_ne!(a, stream_rng(1, 3, 3, 4).next_u64());
+    }
+
+    #[test]
+    fn split_mix_is_the_published_generator_and_starts_at_any_word() {
+        // SplitMix64 seeded with 1234567: the published first outputs (Rosetta Code,
+        // "Pseudo-random numbers/Splitmix64", from Vigna's splitmix64.c).
+        let mut g = SplitMix { state: 1_234_567 };
+        assert_eq!(g.next_u64(), 6_457_827_717_110_365_317);
+        assert_eq!(g.next_u64(), 3_203_168_211_198_807_973);
+        assert_eq!(g.next_u64(), 9_817_491_932_198_370_423);
+        let mut from_third = SplitMix::at_word(1_234_567, 3);
+        assert_eq!(from_third.next_u64(), 9_817_491_932_198_370_423);
+        let mut g = SplitMix::keyed(1, 2, 3, 4);
+        assert_eq!(
+            g.clone().next_u64(),
+            SplitMix::at_word(hash64(1, 2, 3, 4), 1).next_u64()
+        );
+        let mut bytes = [0u8; 12];
+        g.clone().fill_bytes(&mut bytes);
+        let (w1, w2) = (g.next_u64(), g.next_u64());
+        assert_eq!(bytes[..8], w1.to_le_bytes());
+        assert_eq!(bytes[8..], w2.to_le_bytes()[..4]);
     }
 
     #[test]

@@ -172,7 +172,7 @@ fn onward_tracing_finds_f2s() {
 #[test]
 fn lazy_phones_equal_all_phones_with_onward_tracing() {
     let mut s = traced();
-    s.population = 1_500;
+    s.population = 2_000;
     s.days = 20;
     let [lazy, all] = [false, true].map(|all_phones| {
         go(
