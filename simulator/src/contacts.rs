@@ -43,7 +43,7 @@ use crate::scenario::{
     ContactShape, MAX_DISTANCE_CM, MAX_DURATION_S, MIN_DISTANCE_CM, MIN_DURATION_S, Scenario,
 };
 
-/// Stream domain of the daily contact generator (see [`stream_rng`]).
+/// Stream domain of the daily contact generator (see [`SplitMix::keyed`]).
 const DOMAIN_CONTACTS: u64 = 0x636f_6e74_6163_7473; // "contacts"
 /// Domain of the per-contact transport draw.
 const DOMAIN_TRANSPORT: u64 = 0x7472_616e_7370_6f72; // "transpor"
