@@ -24,6 +24,7 @@
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,6 +44,13 @@ use super::{
     Store, StoreCounts, StoreError, StoredKey, UnitRecord, UploadRecord, check_run, claim_retained,
     contact_retained, key_retained, published_cases,
 };
+
+/// How long [`SledStore::open`] waits for the store's file lock while another handle holds it.
+/// sled 0.34 releases the lock from a background thread some time after its `Db` is dropped
+/// (spacejam/sled#1234), so reopening a store this process has just closed can find the lock
+/// still held; CI saw it. A lock that another running server holds is still refused, with
+/// sled's message, once the wait is over.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// The version of the record layouts this server writes, kept in the tree `schema` (outside
 /// [`Store::digest`]). 1: before regions; 2: cases traced to and published in regions;
@@ -277,11 +285,28 @@ impl SledStore {
     }
 
     fn open_trees(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", dir.display())))?;
+        let started = Instant::now();
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock")
+                        && started.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open {}: {e}",
+                        dir.display()
+                    )));
+                }
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(backend);
         Ok(SledStore {
             meta: tree("meta")?,
@@ -1193,6 +1218,31 @@ mod tests {
             SledStore::open(dir.path()).unwrap()
         })
     );
+
+    /// A store closed while it is being reopened is opened once sled lets its lock go (sled
+    /// 0.34 lets it go from a background thread after the close), and a store that stays open
+    /// is refused after [`LOCK_WAIT`] with sled's message, not opened twice.
+    #[test]
+    fn reopening_waits_for_the_lock_of_a_closing_store_but_not_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = SledStore::open(dir.path()).unwrap();
+        held.insert_account(&account("nurse")).unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let reopened = SledStore::open(dir.path()).unwrap();
+        closer.join().unwrap();
+        assert_eq!(reopened.accounts().unwrap().len(), 1);
+
+        let started = Instant::now();
+        let Err(StoreError::Backend(message)) = SledStore::open(dir.path()) else {
+            panic!("a store open elsewhere was opened again");
+        };
+        assert!(message.contains("could not acquire lock"), "{message}");
+        assert!(started.elapsed() >= LOCK_WAIT, "{:?}", started.elapsed());
+        drop(reopened);
+    }
 
     // What stays here is sled's own: damaged bytes written straight into its trees must read
     // as `StoreError::Corrupt`, not panic. That exercises this backend's bincode decoding and
