@@ -99,11 +99,11 @@ impl Claims {
         if self.recent.contains_key(key) {
             return true;
         }
-        let from = self.first_of_rpi(&key.0);
-        self.settled[from..]
-            .iter()
-            .take_while(|(k, _)| k.0 == key.0)
-            .any(|(k, _)| k == key)
+        // The claims of the key's RPI, then the key among them by bisection: a popular RPI
+        // may have many claims.
+        let run = &self.settled[self.first_of_rpi(&key.0)..];
+        let run = &run[..run.partition_point(|(k, _)| k.0 == key.0)];
+        run.binary_search_by(|(k, _)| k.cmp(key)).is_ok()
     }
 
     /// Index in `settled` of the first claim whose RPI is not below `rpi` (what
