@@ -23,10 +23,10 @@
 //!
 //! Each contact takes one 64-bit word from its owner's stream, its *key*, and everything else
 //! about it comes from the [`SplitMix`] stream of that key, word by word: word 1 decides whether
-//! it happens on a lockdown day ([`crate::scenario::Containment`]); words 2 and 3 are the
-//! uniforms of its distance, words 4 and 5 those of its duration (log-normal draws from its
-//! setting's [`ContactShape`], by Box–Muller), and its start is uniform over the part of the day
-//! where it fits, from word 6 on. So the owner's stream moves by one word per contact whatever
+//! it happens on a lockdown day ([`crate::scenario::Containment`]); word 2 is the uniform of its
+//! distance, word 3 that of its duration (log-normal draws from its setting's [`ContactShape`],
+//! each the exponential of a normal drawn by inversion, [`crate::sample::normal_quantile`]), and
+//! its start is uniform over the part of the day where it fits, from word 4 on. So the owner's stream moves by one word per contact whatever
 //! the contact is, and its start, duration and distance are computed only when asked
 //! ([`DrawnContact::timing`], [`DrawnContact::contact`]): most contacts of a day, between two
 //! agents who are neither infected nor both app users, never need them.
@@ -37,7 +37,7 @@ use rand_core::Rng;
 
 use crate::population::Population;
 use crate::sample::{
-    SplitMix, below, bernoulli, hash_uniform, log_normal, negative_binomial, uniform_open,
+    NegativeBinomial, SplitMix, below, bernoulli, hash_uniform, log_normal, uniform_open,
 };
 use crate::scenario::{
     ContactShape, MAX_DISTANCE_CM, MAX_DURATION_S, MIN_DISTANCE_CM, MIN_DURATION_S, Scenario,
@@ -95,12 +95,14 @@ pub struct Contact {
 }
 
 /// Generator of the contacts of one day of one population.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DayContacts<'a> {
     population: &'a Population,
     scenario: &'a Scenario,
     seed: u64,
     day: u32,
+    /// The sampler of each owner's number of random contacts.
+    random_count: NegativeBinomial,
 }
 
 fn draw_contact(
@@ -148,25 +150,22 @@ impl DrawnContact {
     }
 
     /// Start (seconds since the beginning of the day, [`Contact::start_offset_s`]) and duration
-    /// (seconds, [`Contact::duration_s`]): words 4 and 5 of the key's stream make a log-normal
-    /// number of minutes, rounded to the second and clamped to
-    /// [`MIN_DURATION_S`]`..=`[`MAX_DURATION_S`]; the start is uniform in
-    /// `0..=DAY_S − duration`, from word 6 on.
+    /// (seconds, [`Contact::duration_s`]): word 3 of the key's stream makes a log-normal
+    /// number of minutes, clamped to [`MIN_DURATION_S`]`..=`[`MAX_DURATION_S`] seconds and
+    /// rounded to the second (half a second up: `x + ½` truncated); the start is uniform in
+    /// `0..=DAY_S − duration`, from word 4 on.
     #[must_use]
     pub fn timing(&self) -> (u32, u32) {
-        let mut rng = SplitMix::at_word(self.key, 4);
+        let mut rng = SplitMix::at_word(self.key, 3);
         let minutes = log_normal(&mut rng, self.duration_median_min, self.duration_sigma);
-        let duration_s = (minutes * 60.0)
-            .round()
-            .clamp(f64::from(MIN_DURATION_S), f64::from(MAX_DURATION_S))
-            as u32;
+        let duration_s = round_clamped(minutes * 60.0, MIN_DURATION_S, MAX_DURATION_S);
         let start_offset_s = below(&mut rng, DAY_S - duration_s + 1);
         (start_offset_s, duration_s)
     }
 
     /// The whole contact: its timing and its distance (a log-normal number of metres from
-    /// words 2 and 3 of the key's stream, rounded to the centimetre and clamped to
-    /// [`MIN_DISTANCE_CM`]`..=`[`MAX_DISTANCE_CM`]).
+    /// word 2 of the key's stream, clamped to [`MIN_DISTANCE_CM`]`..=`[`MAX_DISTANCE_CM`]
+    /// centimetres and rounded to the centimetre as the duration is).
     #[must_use]
     pub fn contact(&self) -> Contact {
         let metres = log_normal(
@@ -174,10 +173,11 @@ impl DrawnContact {
             self.distance_median_m,
             self.distance_sigma,
         );
-        let distance_cm = (metres * 100.0)
-            .round()
-            .clamp(f64::from(MIN_DISTANCE_CM), f64::from(MAX_DISTANCE_CM))
-            as u16;
+        let distance_cm = round_clamped(
+            metres * 100.0,
+            u32::from(MIN_DISTANCE_CM),
+            u32::from(MAX_DISTANCE_CM),
+        ) as u16;
         let (start_offset_s, duration_s) = self.timing();
         Contact {
             a: self.a,
@@ -196,6 +196,13 @@ impl DrawnContact {
         let (start_offset_s, duration_s) = self.timing();
         crate::model::intervals_overlapped_by(start_offset_s, duration_s)
     }
+}
+
+/// `x` clamped to `min..=max` and rounded to an integer, half up (`x + ½` truncated: the
+/// conversion is one instruction, where `f64::round` is a call into the C library on the
+/// baseline x86-64 target). `NaN` gives `min`.
+fn round_clamped(x: f64, min: u32, max: u32) -> u32 {
+    (x.max(f64::from(min)).min(f64::from(max)) + 0.5) as u32
 }
 
 /// Uniform agent in `range` other than `me` (`range` must hold at least two agents, `me` among
@@ -224,6 +231,10 @@ impl<'a> DayContacts<'a> {
             scenario,
             seed,
             day,
+            random_count: NegativeBinomial::new(
+                scenario.random.mean_initiated,
+                scenario.random.dispersion,
+            ),
         }
     }
 
@@ -283,7 +294,7 @@ impl<'a> DayContacts<'a> {
             }
         }
 
-        let count = negative_binomial(&mut rng, s.random.mean_initiated, s.random.dispersion);
+        let count = self.random_count.sample(&mut rng);
         let district = p.district_members(u32::from(agent.district));
         let province = p.province_members(agent.province);
         let provinces = s.provinces.enabled;
@@ -410,7 +421,7 @@ mod tests {
             let lockdown = uniform_open(&mut words);
             let metres = log_normal(&mut words, shape.distance_median_m, shape.distance_sigma);
             let minutes = log_normal(&mut words, shape.duration_median_min, shape.duration_sigma);
-            let duration_s = (minutes * 60.0).round().clamp(60.0, 57_600.0) as u32;
+            let duration_s = ((minutes * 60.0).clamp(60.0, 57_600.0) + 0.5) as u32;
             let start_offset_s = below(&mut words, DAY_S - duration_s + 1);
             let c = d.contact();
             assert_eq!(lockdown, d.lockdown_uniform());
@@ -420,7 +431,7 @@ mod tests {
             );
             assert_eq!(
                 c.distance_cm,
-                (metres * 100.0).round().clamp(10.0, 1000.0) as u16
+                ((metres * 100.0).clamp(10.0, 1000.0) + 0.5) as u16
             );
             seen += 1;
         });
@@ -431,7 +442,7 @@ mod tests {
     fn contacts_are_pinned() {
         // FNV-1a over every field of two days' contacts: any change to the generator's
         // streams changes every simulated output, and must be deliberate (this value was
-        // set when the per-contact key stream replaced the owner's ChaCha8 draws).
+        // set when the counts of random contacts and the normals became draws by inversion).
         let (s, p) = setup(3_000);
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for day in [0u32, 3] {
@@ -448,7 +459,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(h, 6_375_123_837_393_218_112);
+        assert_eq!(h, 10_611_807_707_473_945_203);
     }
 
     #[test]

@@ -957,6 +957,12 @@ fn probability(field: &str, p: f64) -> Result<(), ScenarioError> {
     }
 }
 
+/// Most random contacts an agent may start a day on average ([`RandomContacts::mean_initiated`]):
+/// far above any contact survey, and low enough that the count's sampler
+/// ([`crate::sample::NegativeBinomial`]) starts from a probability `P(0) ≥ e^−mean` that a
+/// double holds.
+pub const MAX_MEAN_INITIATED: f64 = 500.0;
+
 fn positive(field: &str, x: f64) -> Result<(), ScenarioError> {
     if x.is_finite() && x > 0.0 {
         Ok(())
@@ -1091,6 +1097,15 @@ impl Scenario {
         self.work.validate("work")?;
         self.elderly.validate("elderly")?;
         non_negative("random.mean_initiated", self.random.mean_initiated)?;
+        if self.random.mean_initiated > MAX_MEAN_INITIATED {
+            return Err(invalid(
+                "random.mean_initiated",
+                format!(
+                    "must be at most {MAX_MEAN_INITIATED} contacts a day, got {}",
+                    self.random.mean_initiated
+                ),
+            ));
+        }
         positive("random.dispersion", self.random.dispersion)?;
         probability(
             "random.same_district_share",
@@ -1454,6 +1469,10 @@ mod tests {
             (
                 "random.mean_initiated",
                 Box::new(|s| s.random.mean_initiated = -1.0),
+            ),
+            (
+                "random.mean_initiated",
+                Box::new(|s| s.random.mean_initiated = 501.0),
             ),
             (
                 "random.same_district_share",
