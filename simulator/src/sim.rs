@@ -135,6 +135,10 @@ const BLUETOOTH_SLICE: usize = 1 << 17;
 /// Journal contacts per parallel work item of the Bluetooth play.
 const BLUETOOTH_CHUNK: usize = 1024;
 
+/// Phones per slice of a batch's matching ([`Sim::match_batch`]): the server accepts the
+/// reports of one slice while the phones of later ones match.
+const MATCH_SLICE: usize = 2048;
+
 /// A true close contact: at least this many seconds in a day within the scenario's
 /// [`Scenario::close_contact_distance_m`].
 pub const CLOSE_CONTACT_SECONDS: u32 = 15 * 60;
@@ -560,6 +564,109 @@ struct Scan {
 /// The scans of some journal contacts, and (source, receiver, first detection's time) for each
 /// direction in which a source was heard ([`Sim::scans_of`]).
 type Played = (Vec<Scan>, Vec<(u32, u32, u64)>);
+
+/// The reports of some phones for one batch, in agent order: (agent, its reports).
+type Reports = Vec<(u32, Vec<F1Report>)>;
+
+/// What the server's side of a batch's reports changes ([`Acceptor::accept`]): the fields of
+/// [`Sim`] that the phones' matching does not touch, so that both run at once.
+struct Acceptor<'s> {
+    server: &'s Workflow,
+    store: &'s MemoryStore,
+    s: &'s Scenario,
+    traits: &'s [Traits],
+    cases: &'s [Case],
+    truth: &'s BTreeSet<(u64, u32)>,
+    verified: &'s mut BTreeMap<(u64, u32), (bool, u64)>,
+    f1_tested: &'s mut BTreeSet<u32>,
+    events: &'s mut BTreeMap<(u64, Event), ()>,
+    quarantine_until: &'s mut [u16],
+    refused_sightings: &'s mut u64,
+    row: &'s mut DayRow,
+    /// When the reports reach the server, and its day.
+    report_t: u64,
+    report_day: u32,
+}
+
+impl Acceptor<'_> {
+    /// `agent`'s reports reach the server: each accepted row counts, makes its F1 tested (once)
+    /// and quarantined.
+    fn accept(&mut self, agent: u32, made: Vec<F1Report>) -> Result<(), RunError> {
+        let (report_t, report_day) = (self.report_t, self.report_day);
+        for report in made {
+            let Ok(bytes) = report.to_bytes() else {
+                continue;
+            };
+            self.row.reports += 1;
+            self.row.sightings_verified += report.sightings.len() as u64;
+            // Each phone reports from an address of its own (carrier NAT is not modelled).
+            let client = IpAddr::V6(std::net::Ipv6Addr::new(
+                0x2001,
+                0x0db8,
+                0,
+                0,
+                0,
+                0,
+                (agent >> 16) as u16,
+                agent as u16,
+            ));
+            if self
+                .server
+                .accept_report(&bytes, client, EPOCH + report_t)
+                .is_err()
+            {
+                self.row.reports_rejected += 1;
+                *self.refused_sightings += report.sightings.len() as u64;
+                continue;
+            }
+            let stored = self
+                .store
+                .report(&report.report_id.0)
+                .ok_or_else(|| server_err("accepted report not stored"))?;
+            for (case, row_no) in stored.rows {
+                let f1 = self
+                    .store
+                    .f1_row(case, row_no)
+                    .map_err(server_err)?
+                    .ok_or_else(|| server_err("stored row missing"))?;
+                self.row.f1_rows += 1;
+                let both = f1.confirmation == ConfirmationRecord::ConfirmedBothWays;
+                self.row.f1_rows_one_sided += u64::from(!both);
+                if !self.verified.contains_key(&(case, agent))
+                    && self.truth.contains(&(case, agent))
+                {
+                    self.row.found_f1 += 1;
+                }
+                if self.s.f1_testing.enabled && self.f1_tested.insert(agent) {
+                    let generation = self.cases[(case - 1) as usize].generation.saturating_add(1);
+                    let result = u64::from(self.s.f1_testing.result_hours) * 3600;
+                    for &d in &self.s.f1_testing.test_days {
+                        let at = report_t + u64::from(d) * 86_400 + result;
+                        self.events.insert((at, Event::Test(agent, generation)), ());
+                    }
+                }
+                let entry = self
+                    .verified
+                    .entry((case, agent))
+                    .or_insert((both, report_t / 3600));
+                entry.0 |= both;
+                let t = &self.traits[agent as usize];
+                if self.s.app.quarantine && t.has(FLAG_COMPLIES) {
+                    let until = (report_day + 1 + self.s.app.quarantine_days)
+                        .min(u32::from(u16::MAX - 1)) as u16;
+                    let current = self.quarantine_until[agent as usize];
+                    if current < until {
+                        if u32::from(current) <= report_day {
+                            self.row.quarantined += 1;
+                        }
+                        self.quarantine_until[agent as usize] = until;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Where an agent's contacts are restricted on a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1694,123 +1801,102 @@ impl Sim<'_> {
         let unit = &self.unit;
         let seed = self.seed;
         let pop = self.pop;
-        // Matching (each phone's own checks, risk rule and RSSI correction) and report
-        // preparation on every phone, in parallel.
-        let reports: Vec<(u32, Vec<F1Report>)> = self
-            .phones
-            .par_iter_mut()
-            .filter(|(agent, _)| subscribes(pop, **agent, region))
-            .filter_map(|(&agent, phone)| {
-                let outcome = match phone.match_verified(&opened, now) {
-                    Ok(outcome) => outcome,
-                    // Never: batch ids are new and the batch is matched when it is made.
-                    Err(e) => {
-                        return Some(Err(server_err(format!(
-                            "phone {agent} refused batch {batch_id}: {e}"
-                        ))));
-                    }
-                };
-                if outcome.hits == 0 || !traits[agent as usize].has(FLAG_REPORT_CONSENT) {
-                    return None;
-                }
-                let mut rng = stream_rng(seed, DOMAIN_REPORT, u64::from(agent), batch_id);
-                let made: Vec<F1Report> = outcome
-                    .passing()
-                    .filter_map(|exposure: &CandidateExposure| {
-                        let contact = ContactDetails {
-                            phone_number: format!("84{agent:09}"),
-                            name: String::new(),
-                            district: u32::from(pop.agents()[agent as usize].district),
-                            consent_time: UnixTime(EPOCH + report_t),
-                        };
-                        phone
-                            .prepare_f1_report(exposure, &contact, unit, &mut rng)
-                            .ok()
-                    })
-                    .collect();
-                Some(Ok((agent, made)))
-            })
-            .collect::<Result<_, _>>()?;
         let before = self
             .server
             .metrics
             .sightings_unverified
             .load(Ordering::Relaxed);
-        for (agent, made) in reports {
-            for report in made {
-                let Ok(bytes) = report.to_bytes() else {
-                    continue;
-                };
-                row.reports += 1;
-                row.sightings_verified += report.sightings.len() as u64;
-                // Each phone reports from an address of its own (carrier NAT is not modelled).
-                let client = IpAddr::V6(std::net::Ipv6Addr::new(
-                    0x2001,
-                    0x0db8,
-                    0,
-                    0,
-                    0,
-                    0,
-                    (agent >> 16) as u16,
-                    agent as u16,
-                ));
-                if self
-                    .server
-                    .accept_report(&bytes, client, EPOCH + report_t)
-                    .is_err()
-                {
-                    row.reports_rejected += 1;
-                    self.refused_sightings += report.sightings.len() as u64;
-                    continue;
-                }
-                let stored = self
-                    .store
-                    .report(&report.report_id.0)
-                    .ok_or_else(|| server_err("accepted report not stored"))?;
-                for (case, row_no) in stored.rows {
-                    let f1 = self
-                        .store
-                        .f1_row(case, row_no)
-                        .map_err(server_err)?
-                        .ok_or_else(|| server_err("stored row missing"))?;
-                    row.f1_rows += 1;
-                    let both = f1.confirmation == ConfirmationRecord::ConfirmedBothWays;
-                    row.f1_rows_one_sided += u64::from(!both);
-                    if !self.verified.contains_key(&(case, agent))
-                        && self.truth.contains(&(case, agent))
-                    {
-                        row.found_f1 += 1;
-                    }
-                    if self.s.f1_testing.enabled && self.f1_tested.insert(agent) {
-                        let generation =
-                            self.cases[(case - 1) as usize].generation.saturating_add(1);
-                        let result = u64::from(self.s.f1_testing.result_hours) * 3600;
-                        for &d in &self.s.f1_testing.test_days {
-                            let at = report_t + u64::from(d) * 86_400 + result;
-                            self.events.insert((at, Event::Test(agent, generation)), ());
+        // The subscribed phones in agent order, in slices. Each slice's matching (each phone's
+        // own checks, risk rule and RSSI correction) and report preparation runs in parallel;
+        // the server accepts the reports on a thread of its own, slice after slice in agent
+        // order as the slices come in, so that it works while the phones of later slices still
+        // match and the outcome is the one-phone-at-a-time loop's on any number of threads.
+        let mut subscribed: Vec<(u32, &mut Phone)> = self
+            .phones
+            .iter_mut()
+            .filter(|(agent, _)| subscribes(pop, **agent, region))
+            .map(|(&agent, phone)| (agent, phone))
+            .collect();
+        let mut acceptor = Acceptor {
+            server: &self.server,
+            store: &self.store,
+            s: self.s,
+            traits,
+            cases: &self.cases,
+            truth: &self.truth,
+            verified: &mut self.verified,
+            f1_tested: &mut self.f1_tested,
+            events: &mut self.events,
+            quarantine_until: &mut self.quarantine_until,
+            refused_sightings: &mut self.refused_sightings,
+            row,
+            report_t,
+            report_day,
+        };
+        let (send, receive) = std::sync::mpsc::channel::<(usize, Result<Reports, RunError>)>();
+        std::thread::scope(|scope| {
+            let accepting = scope.spawn(move || -> Result<(), RunError> {
+                let mut waiting = BTreeMap::new();
+                let mut next = 0;
+                for (k, slice) in receive {
+                    waiting.insert(k, slice);
+                    while let Some(slice) = waiting.remove(&next) {
+                        for (agent, made) in slice? {
+                            acceptor.accept(agent, made)?;
                         }
+                        next += 1;
                     }
-                    let entry = self
-                        .verified
-                        .entry((case, agent))
-                        .or_insert((both, report_t / 3600));
-                    entry.0 |= both;
-                    let t = &self.traits[agent as usize];
-                    if self.s.app.quarantine && t.has(FLAG_COMPLIES) {
-                        let until = (report_day + 1 + self.s.app.quarantine_days)
-                            .min(u32::from(u16::MAX - 1))
-                            as u16;
-                        let current = self.quarantine_until[agent as usize];
-                        if current < until {
-                            if u32::from(current) <= report_day {
-                                row.quarantined += 1;
+                }
+                Ok(())
+            });
+            subscribed
+                .par_chunks_mut(MATCH_SLICE)
+                .enumerate()
+                .for_each_with(send, |send, (k, slice)| {
+                    let reports = slice
+                        .iter_mut()
+                        .filter_map(|(agent, phone)| {
+                            let agent = *agent;
+                            let outcome = match phone.match_verified(&opened, now) {
+                                Ok(outcome) => outcome,
+                                // Never: batch ids are new and the batch is matched when it
+                                // is made.
+                                Err(e) => {
+                                    return Some(Err(server_err(format!(
+                                        "phone {agent} refused batch {batch_id}: {e}"
+                                    ))));
+                                }
+                            };
+                            if outcome.hits == 0 || !traits[agent as usize].has(FLAG_REPORT_CONSENT)
+                            {
+                                return None;
                             }
-                            self.quarantine_until[agent as usize] = until;
-                        }
-                    }
-                }
-            }
-        }
+                            let mut rng =
+                                stream_rng(seed, DOMAIN_REPORT, u64::from(agent), batch_id);
+                            let made: Vec<F1Report> = outcome
+                                .passing()
+                                .filter_map(|exposure: &CandidateExposure| {
+                                    let contact = ContactDetails {
+                                        phone_number: format!("84{agent:09}"),
+                                        name: String::new(),
+                                        district: u32::from(pop.agents()[agent as usize].district),
+                                        consent_time: UnixTime(EPOCH + report_t),
+                                    };
+                                    phone
+                                        .prepare_f1_report(exposure, &contact, unit, &mut rng)
+                                        .ok()
+                                })
+                                .collect();
+                            Some(Ok((agent, made)))
+                        })
+                        .collect::<Result<Reports, _>>();
+                    // The accepting thread only stops early on an error, which it returns.
+                    let _ = send.send((k, reports));
+                });
+            accepting
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
         self.refused_sightings += self
             .server
             .metrics
