@@ -1388,7 +1388,9 @@ impl Sim<'_> {
                     self.heard.entry(tx).or_default().push((rx, time));
                 }
             }
-            scans.sort_by_key(|s| s.rx);
+            // Stable, so each receiver's scans stay in journal order (in parallel: a national
+            // day's slice holds millions of scans).
+            scans.par_sort_by_key(|s| s.rx);
             // The receivers' phones, each with its scans (one walk over the phones).
             let mut work: Vec<(&mut Phone, &[Scan])> = Vec::new();
             let mut rest = &scans[..];
