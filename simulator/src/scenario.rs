@@ -790,7 +790,8 @@ pub struct OccupationNetwork {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RandomContacts {
-    /// Mean number of random contacts each agent starts per day. Default 2.0.
+    /// Mean number of random contacts each agent starts per day, at most
+    /// [`MAX_MEAN_INITIATED`]. Default 2.0.
     pub mean_initiated: f64,
     /// Negative binomial dispersion `k` (variance = mean + mean² / k; small k means a few agents
     /// have many contacts). Default 0.5.

@@ -91,9 +91,10 @@ struct Claims {
 
 /// A blocked Bloom filter (Putze, Sanders and Singler, "Cache-, hash- and space-efficient
 /// Bloom filters", 2007) of RPIs: each RPI sets 6 bits in one 512-bit block, so a query reads
-/// one cache line. It never answers no for an RPI it holds; for one it does not hold it answers
-/// yes about 1% of the time at 12 bits an RPI, its fullest (about 2 MB for a million RPIs),
-/// and the caller then searches as it would without it. RPIs are AES outputs, so their bytes
+/// one cache line. It never answers no for an RPI it was given; for one it was not given it
+/// answers yes about 1% of the time at 12 bits an insertion, its fullest (about 2 MB for a
+/// million), and the caller then searches as it would without it. It is built again, for twice
+/// the claims there are, when it is full, and forgets then the RPIs whose claims were purged. RPIs are AES outputs, so their bytes
 /// serve as the hash: the first 8 pick the block, the last 8 the bits. RPIs chosen to share
 /// blocks (a key grinder's) only make the filter answer yes more often.
 #[derive(Clone, Default)]
@@ -286,7 +287,9 @@ impl Claims {
             self.settled.shrink_to_fit();
         }
         self.recent.retain(|k, c| keep(k, c));
-        self.rebuild_rpis(2 * self.len());
+        // The RPI filter keeps the RPIs of the claims let go, which only makes it answer yes
+        // more often until it is next built (when it is full; every insertion counts towards
+        // that): building it again here would read every claim that is left, every day.
     }
 
     /// Builds the RPI filter again over the claims there are, with room for `room` claims
