@@ -76,9 +76,9 @@ type ClaimKey = ([u8; 16], [u8; 32]);
 
 /// The claims, in key order: most in one sorted array (72 bytes a claim), the newest in a
 /// small ordered map that is merged into the array once it holds more than an eighth of it,
-/// and a filter of their RPIs (1.5 to 6 bytes a claim). A `BTreeMap` of every claim took about 105 bytes a claim (its nodes are about
-/// 70% full), and claims are the store's largest table at national scale: one per verified
-/// sighting, kept 14 days.
+/// and a filter of their RPIs (1.5 to 6 bytes a claim). A `BTreeMap` of every claim took about
+/// 105 bytes a claim (its nodes are about 70% full), and claims are the store's largest table at
+/// national scale: one per verified sighting, kept 14 days.
 #[derive(Clone, Default)]
 struct Claims {
     settled: Vec<(ClaimKey, Claim)>,
@@ -94,9 +94,10 @@ struct Claims {
 /// one cache line. It never answers no for an RPI it was given; for one it was not given it
 /// answers yes about 1% of the time at 12 bits an insertion, its fullest (about 2 MB for a
 /// million), and the caller then searches as it would without it. It is built again, for twice
-/// the claims there are, when it is full, and forgets then the RPIs whose claims were purged. RPIs are AES outputs, so their bytes
-/// serve as the hash: the first 8 pick the block, the last 8 the bits. RPIs chosen to share
-/// blocks (a key grinder's) only make the filter answer yes more often.
+/// the claims there are, when it is full, and forgets then the RPIs whose claims were purged.
+/// RPIs are AES outputs, so their bytes serve as the hash: the first 8 pick the block, the last
+/// 8 the bits. RPIs chosen to share blocks (a key grinder's) only make the filter answer yes
+/// more often.
 #[derive(Clone, Default)]
 struct RpiFilter {
     /// The blocks, 8 words each: empty until the first insertion.
