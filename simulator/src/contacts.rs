@@ -26,10 +26,11 @@
 //! it happens on a lockdown day ([`crate::scenario::Containment`]); word 2 is the uniform of its
 //! distance, word 3 that of its duration (log-normal draws from its setting's [`ContactShape`],
 //! each the exponential of a normal drawn by inversion, [`crate::sample::normal_quantile`]), and
-//! its start is uniform over the part of the day where it fits, from word 4 on. So the owner's stream moves by one word per contact whatever
-//! the contact is, and its start, duration and distance are computed only when asked
-//! ([`DrawnContact::timing`], [`DrawnContact::contact`]): most contacts of a day, between two
-//! agents who are neither infected nor both app users, never need them.
+//! its start is uniform over the part of the day where it fits, from word 4 on. So the owner's
+//! stream moves by one word per contact whatever the contact is, and its start, duration and
+//! distance are computed only when asked ([`DrawnContact::timing`], [`DrawnContact::contact`]):
+//! most contacts of a day, between two agents who are neither infected nor both app users, never
+//! need them.
 
 use std::ops::Range;
 

@@ -293,13 +293,8 @@ impl Claims {
         // that): building it again here would read every claim that is left, every day.
     }
 
-    /// Builds the RPI filter again over the claims there are, with room for `room` claims
-    /// (empty if there are no claims and no room).
+    /// Builds the RPI filter again over the claims there are, with room for `room` claims.
     fn rebuild_rpis(&mut self, room: usize) {
-        if room == 0 {
-            self.rpis = RpiFilter::default();
-            return;
-        }
         let mut rpis = RpiFilter::with_room(room);
         for (key, _) in self.iter() {
             rpis.insert(&key.0);
